@@ -1,0 +1,3 @@
+"""hepbench: the MLPF training benchmark (throughput on CPU, GPU and Horovod) for HEPscore."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from hepbench.cli import main
+
+raise SystemExit(main())
