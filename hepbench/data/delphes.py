@@ -51,7 +51,17 @@ def _numpy_attr(modules: tuple[str, ...], name: str):
 # numpy 1.x pickles name numpy.core, numpy 2.x numpy._core; both map to this numpy's functions.
 _reconstruct = _numpy_attr(("numpy._core.multiarray", "numpy.core.multiarray"), "_reconstruct")
 _frombuffer = _numpy_attr(("numpy._core.numeric", "numpy.core.numeric"), "_frombuffer")
+
+
+def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
+    """Protocol-2 pickles spell bytes as _codecs.encode(text, 'latin1'); allow exactly that."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError("refusing _codecs.encode with anything but (str, 'latin1')")
+    return text.encode("latin1")
+
+
 _ALLOWED_GLOBALS = {
+    ("_codecs", "encode"): _latin1_bytes,
     ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
     ("numpy.core.numeric", "_frombuffer"): _frombuffer,
