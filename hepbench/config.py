@@ -53,9 +53,9 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
 
 
-def _coerce(value: Any, tp: Any, where: str) -> Any:
+def _coerce(value: Any, tp: Any, source: str, key: str) -> Any:
     if dataclasses.is_dataclass(tp):
-        return _from_dict(tp, value, where)
+        return _from_dict(tp, value, source, key)
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -70,10 +70,11 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             return value
     else:  # pragma: no cover - a field type this loader does not know is a programming error
         raise TypeError(f"unsupported config type {tp}")
-    raise UsageError(f"{where}: expected {tp.__name__}, got {type(value).__name__} {value!r}")
+    raise UsageError(f"{source}: {key}: expected {tp.__name__}, got {type(value).__name__} {value!r}")
 
 
-def _from_dict(cls: type, data: Any, where: str) -> Any:
+def _from_dict(cls: type, data: Any, source: str, prefix: str = "") -> Any:
+    where = f"{source}: {prefix}" if prefix else source
     if not isinstance(data, dict):
         raise UsageError(f"{where}: expected a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
@@ -81,8 +82,11 @@ def _from_dict(cls: type, data: Any, where: str) -> Any:
     unknown = sorted(set(data) - names)
     if unknown:
         raise UsageError(f"{where}: unknown key(s) {unknown}; known: {sorted(names)}")
-    kwargs = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in data.items()}
-    return cls(**kwargs)
+    kwargs = {k: _coerce(v, hints[k], source, f"{prefix}.{k}" if prefix else k) for k, v in data.items()}
+    try:
+        return cls(**kwargs)
+    except UsageError as e:  # a value check in __post_init__: say where the value came from
+        raise UsageError(f"{source}: {e}") from None
 
 
 def _merge(base: dict, update: dict) -> dict:

@@ -7,9 +7,13 @@ handed on; an error names the file, the event and the problem.
 from __future__ import annotations
 
 import bz2
+import collections
 import io
+import itertools
+import multiprocessing
 import os
 import pickle
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -189,9 +193,27 @@ def read_file(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_DECOMPRESSED
     return validate_file_content(load_pickle(path, max_bytes), path)
 
 
-def iter_events(paths: Iterable[str | os.PathLike]) -> Iterator[Event]:
-    for path in paths:
-        yield from read_file(path)
+def read_files(paths: Iterable[str | os.PathLike], jobs: int = 1) -> Iterator[tuple[Path, list[Event]]]:
+    """(path, events) for each file, in order; with jobs > 1 the next files are read ahead in
+    worker processes, since bz2 decompression, not the consumer, sets the pace."""
+    paths = [Path(p) for p in paths]
+    if jobs <= 1 or len(paths) <= 1:
+        for path in paths:
+            yield path, read_file(path)
+        return
+    # spawn, not fork: the caller may hold TensorFlow's threads, which a forked child inherits.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(jobs, len(paths)), mp_context=context) as pool:
+        pending: collections.deque = collections.deque()
+        ahead = iter(paths)
+        for path in itertools.islice(ahead, jobs + 1):  # bounded read-ahead keeps memory in check
+            pending.append((path, pool.submit(read_file, path)))
+        while pending:
+            path, future = pending.popleft()
+            events = future.result()
+            for nxt in itertools.islice(ahead, 1):
+                pending.append((nxt, pool.submit(read_file, nxt)))
+            yield path, events
 
 
 def write_file(path: str | os.PathLike, events: list[Event], compresslevel: int = 9) -> None:

@@ -1,0 +1,103 @@
+"""The `hepbench` command as a user runs it: exit codes, messages, and the whole data round trip."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def hepbench(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "hepbench", *map(str, args)], capture_output=True, text=True, env=ENV, cwd=cwd
+    )
+
+
+def test_help_and_version():
+    r = hepbench("--help")
+    assert r.returncode == 0 and "data" in r.stdout
+    r = hepbench("--version")
+    assert r.returncode == 0 and r.stdout.startswith("hepbench ")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["data", "synth", "--process", "ttbar", "--events", "0", "--out", "x"], "expected a positive integer, got 0"),
+        (["data", "synth", "--process", "wjets", "--events", "1", "--out", "x"], "invalid choice: 'wjets'"),
+        (["data", "synth", "--process", "qcd", "--events", "1", "--seed", "-3", "--out", "x"], "expected an integer >= 0"),
+        (["data", "synth", "--process", "qcd", "--events", "many", "--out", "x"], "expected a positive integer, got 'many'"),
+        (["data", "fetch", "--files", "-1", "--out", "x"], "expected an integer >= 0"),
+        (["data", "frobnicate"], "invalid choice: 'frobnicate'"),
+        (["data"], "required: COMMAND"),
+    ],
+)
+def test_bad_options_exit_2_with_usage(tmp_path, args, message):
+    r = hepbench(*args, cwd=tmp_path)
+    assert r.returncode == 2
+    assert message in r.stderr and "usage:" in r.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing started, nothing written
+
+
+def test_data_errors_exit_1_with_a_message(tmp_path):
+    r = hepbench("data", "info", tmp_path / "absent")
+    assert r.returncode == 1
+    assert r.stderr.startswith("hepbench: error: ") and "absent: no such directory" in r.stderr
+    assert "Traceback" not in r.stderr
+    (tmp_path / "empty").mkdir()
+    r = hepbench("data", "build", "--manual-dir", tmp_path / "empty", "--data-dir", tmp_path / "tfds")
+    assert r.returncode == 1 and "no data files" in r.stderr
+    assert not (tmp_path / "tfds").exists()
+
+
+def test_fetch_without_network_fails_fast_and_points_to_synth(tmp_path):
+    start = time.monotonic()
+    r = hepbench("data", "fetch", "--files", "1", "--out", tmp_path / "d", "--record-url", "http://127.0.0.1:1/")
+    assert time.monotonic() - start < 20  # interpreter start included; the fetch itself does not retry
+    assert r.returncode == 1
+    assert "hepbench data synth" in r.stderr
+
+
+@pytest.mark.slow
+def test_generate_describe_build_and_batch(tmp_path):
+    """The issue's acceptance path: 200 ttbar events → info → TFDS → batches."""
+    manual, built = tmp_path / "manual", tmp_path / "tfds"
+    r = hepbench("data", "synth", "--process", "ttbar", "--events", 200, "--seed", 3, "--out", manual, "--jobs", 2)
+    assert r.returncode == 0, r.stderr
+    assert "wrote 200 ttbar events in 2 files" in r.stdout
+
+    r = hepbench("data", "info", manual, "--json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["events"] == 200 and info["synthetic"] is True
+    assert 4000 <= info["elements"]["mean"] <= 6000
+    assert info["element_types"]["tower"] > 0 and info["element_types"]["track"] > 0
+    text = hepbench("data", "info", manual).stdout
+    assert "mean " in text and "tower" in text and "track" in text and info["checksum"] in text
+
+    r = hepbench("data", "build", "--manual-dir", manual, "--data-dir", built)
+    assert r.returncode == 0, r.stderr
+    assert "train: 200 events" in r.stdout
+
+    from hepbench.config import DataConfig
+    from hepbench.data.delphes import read_file
+    from hepbench.data.pipeline import element_counts, make_dataset
+
+    cfg = DataConfig(batch_size=4)
+    counts = [e.num_elements for p in sorted(manual.iterdir()) for e in read_file(p)]
+    seen = []
+    for batch in make_dataset(built, "train", cfg).take(3):
+        X, y, n = batch["X"].numpy(), batch["y"].numpy(), batch["n_elements"].numpy()
+        assert X.shape[0] == 4 and X.shape[1] % 640 == 0 and X.shape[2] == 12 and y.shape[2] == 7
+        assert X.dtype == np.float32 and y.dtype == np.float32
+        assert np.all(X[:, :, 0][np.arange(X.shape[1]) >= n[:, None]] == 0)  # padding is zero
+        real, padded = element_counts(batch)
+        assert int(real) == n.sum() and int(padded) == X.shape[0] * X.shape[1]
+        seen.extend(np.minimum(n_orig, 6400) for n_orig in batch["n_elements_orig"].numpy())
+    assert seen == [min(c, 6400) for c in counts[:12]]
