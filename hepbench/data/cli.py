@@ -42,16 +42,17 @@ def register(groups) -> None:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from hepbench.data.format import EVENTS_PER_FILE
     from hepbench.data.synth import synthesize
     from hepbench.progress import Progress
 
-    files = -(-args.events // EVENTS_PER_FILE)
-    bar = Progress(files, f"synth {args.process}", unit="files")
-    paths = synthesize(args.process, args.events, args.seed, args.out, jobs=args.jobs,
-                       progress=lambda done, total, path: bar.update(done, path.name))
+    bar = Progress(args.events, f"synth {args.process}", unit="events")
+
+    def advance(path: Path, events: int) -> None:
+        bar.update(bar.done + events, path.name)
+
+    paths = synthesize(args.process, args.events, args.seed, args.out, jobs=args.jobs, progress=advance)
     rate = args.events / max(bar.elapsed, 1e-9)
-    print(f"wrote {args.events} {args.process} events in {len(paths)} files to {args.out} ({rate:.1f} events/s)")
+    print(f"wrote {args.events} {args.process} events in {len(paths)} file{'s' * (len(paths) != 1)} to {args.out} ({rate:.1f} events/s)")
     return 0
 
 

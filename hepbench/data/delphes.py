@@ -10,10 +10,9 @@ import bz2
 import collections
 import io
 import itertools
-import multiprocessing
 import os
 import pickle
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -195,15 +194,13 @@ def read_file(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_DECOMPRESSED
 
 def read_files(paths: Iterable[str | os.PathLike], jobs: int = 1) -> Iterator[tuple[Path, list[Event]]]:
     """(path, events) for each file, in order; with jobs > 1 the next files are read ahead in
-    worker processes, since bz2 decompression, not the consumer, sets the pace."""
+    threads: bz2 decompression, which sets the pace, runs without the GIL."""
     paths = [Path(p) for p in paths]
     if jobs <= 1 or len(paths) <= 1:
         for path in paths:
             yield path, read_file(path)
         return
-    # spawn, not fork: the caller may hold TensorFlow's threads, which a forked child inherits.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(jobs, len(paths)), mp_context=context) as pool:
+    with ThreadPoolExecutor(max_workers=min(jobs, len(paths))) as pool:
         pending: collections.deque = collections.deque()
         ahead = iter(paths)
         for path in itertools.islice(ahead, jobs + 1):  # bounded read-ahead keeps memory in check

@@ -47,9 +47,12 @@ def test_same_seed_same_bytes_and_other_seed_differs(tmp_path, small_files):
 
 
 def test_parallel_jobs_give_the_same_bytes(tmp_path, small_files):
+    calls = []
     serial = synth.synthesize("ttbar", 5, seed=3, out_dir=tmp_path / "serial")
-    parallel = synth.synthesize("ttbar", 5, seed=3, out_dir=tmp_path / "parallel", jobs=2)
+    parallel = synth.synthesize("ttbar", 5, seed=3, out_dir=tmp_path / "parallel", jobs=2,
+                                progress=lambda path, n: calls.append((path, n)))
     assert _bytes(serial) == _bytes(parallel)
+    assert calls == list(zip(parallel, [2, 2, 1]))  # one call per finished file, in order
 
 
 def test_files_are_named_synthetic_and_hold_valid_events(tmp_path, small_files):

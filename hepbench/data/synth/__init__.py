@@ -46,9 +46,12 @@ def synthesize(
     seed: int,
     out_dir: str | os.PathLike,
     jobs: int = 1,
-    progress: Callable[[int, int, Path], None] | None = None,
+    progress: Callable[[Path, int], None] | None = None,
 ) -> list[Path]:
-    """Write `events` events of `process` as files of 100 events; returns the paths in order."""
+    """Write `events` events of `process` as files of 100 events; returns the paths in order.
+
+    `progress(path, events_in_file)` is called as each file is finished, in order.
+    """
     if process not in PROCESSES:
         raise ValueError(f"unknown process {process!r}; expected one of {PROCESSES}")
     if events <= 0:
@@ -65,11 +68,11 @@ def synthesize(
         for task in tasks:
             paths.append(write_synthetic_file(*task))
             if progress:
-                progress(len(paths), len(tasks), paths[-1])
+                progress(paths[-1], task[-1])
         return paths
     with ProcessPoolExecutor(max_workers=min(jobs, len(tasks))) as pool:
-        for path in pool.map(write_synthetic_file, *zip(*tasks)):
+        for path, task in zip(pool.map(write_synthetic_file, *zip(*tasks)), tasks):
             paths.append(path)
             if progress:
-                progress(len(paths), len(tasks), path)
+                progress(path, task[-1])
     return paths

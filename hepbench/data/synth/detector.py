@@ -180,7 +180,8 @@ def simulate(rng: np.random.Generator, p: ph.Particles) -> Event:
     row_of_cell[towers] = np.arange(len(towers))
 
     ygen_twr = _tower_targets(p, energy, d, cell, has_track[d], row_of_cell, len(towers))
-    ycand_twr = _tower_candidates(row_of_cell, cell, d, has_track, reco_pt * np.cosh(reco_eta), t, tower_e, em, had, eta_c, phi_c)
+    track_cell = np.where(reaches[t], _cell_index(eta_out[t], phi_out[t]), -1)  # -1: loops before the calorimeter
+    ycand_twr = _tower_candidates(X_twr, row_of_cell, track_cell, X_trk[:, XCol.ENERGY])
     ycand_trk = _track_candidates(rng, p.species[t], p.charge[t], reco_pt, reco_eta, reco_phi)
 
     X = np.concatenate([X_twr, X_trk]).astype(np.float32)
@@ -218,20 +219,17 @@ def _tower_targets(p, energy, d, cell, tracked, row_of_cell, num_towers):
     return y
 
 
-def _tower_candidates(row_of_cell, cell, d, has_track, track_p, t, tower_e, em, had, eta_c, phi_c):
+def _tower_candidates(X_twr, row_of_cell, track_cell, track_p):
     """Rule-based PF: the tower energy not explained by the tracks pointing at it is a neutral."""
-    expected = np.zeros(len(tower_e))
-    track_cell = np.full(len(has_track), -1)
-    track_cell[d] = cell
-    tc = track_cell[t]  # cell of each track's calorimeter hit (-1: it loops before reaching it)
-    rows = np.where(tc >= 0, row_of_cell[np.maximum(tc, 0)], -1)
+    rows = np.where(track_cell >= 0, row_of_cell[np.maximum(track_cell, 0)], -1)
     ok = rows >= 0
-    np.add.at(expected, rows[ok], track_p[ok])
-    residual = tower_e - expected
-    neutral = residual > PF_NEUTRAL_THRESHOLD
-    cls = np.where(em > had, ParticleClass.PHOTON, ParticleClass.NEUTRAL_HADRON)
-    y = _y_rows(cls, 0.0, residual / np.cosh(eta_c), eta_c, phi_c, residual)
-    y[~neutral] = 0.0
+    expected = np.bincount(rows[ok], track_p[ok], len(X_twr))
+    residual = X_twr[:, XCol.ENERGY] - expected
+    eta, phi = X_twr[:, XCol.ETA], np.arctan2(X_twr[:, XCol.SIN_PHI], X_twr[:, XCol.COS_PHI])
+    photon = X_twr[:, TowerCol.E_EM] > X_twr[:, TowerCol.E_HAD]
+    cls = np.where(photon, ParticleClass.PHOTON, ParticleClass.NEUTRAL_HADRON)
+    y = _y_rows(cls, 0.0, residual / np.cosh(eta), eta, phi, residual)
+    y[residual <= PF_NEUTRAL_THRESHOLD] = 0.0
     return y
 
 
