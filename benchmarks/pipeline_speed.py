@@ -24,11 +24,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--cache", default="none")
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--bin-size", type=int, default=640)
     args = parser.parse_args()
 
     for pad_to_max in (False, True):
         cfg = DataConfig(batch_size=args.batch_size, cache=args.cache, pad_to_max=pad_to_max)
-        ds = make_dataset(args.data_dir, args.split, cfg)
+        ds = make_dataset(args.data_dir, args.split, cfg, bin_size=args.bin_size)
         for epoch in range(1, args.epochs + 1):
             events = real = padded = 0
             start = time.perf_counter()

@@ -18,13 +18,15 @@ from hepbench.errors import UsageError
 
 CACHE_MODES = ("none", "memory")
 TARGETS = ("gen", "cand")
+NODE_UPDATE_MODES = ("concat", "additive")
+PRECISIONS = ("fp32", "bf16", "fp16")
+ACTIVATIONS = ("elu", "relu", "gelu", "selu", "swish", "tanh")
 
 
 @dataclass(frozen=True)
 class DataConfig:
     """How events become batches (hepbench.data.pipeline)."""
 
-    bin_size: int = 640  # events are padded to a multiple of this (the graph layers' bin size)
     max_elements: int = 6400  # longer events are truncated, as upstream did
     pad_to_max: bool = False  # pad every event to max_elements (one fixed shape, upstream 1.0.0)
     batch_size: int = 2  # events per device and step
@@ -35,9 +37,7 @@ class DataConfig:
     seed: int = 42
 
     def __post_init__(self) -> None:
-        for name in ("bin_size", "max_elements", "batch_size"):
-            if getattr(self, name) <= 0:
-                raise UsageError(f"data.{name} must be positive, not {getattr(self, name)}")
+        _positive(self, "data", ("max_elements", "batch_size"))
         if self.shuffle_buffer < 0:
             raise UsageError(f"data.shuffle_buffer must be >= 0, not {self.shuffle_buffer}")
         if self.prefetch < -1:
@@ -49,8 +49,133 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class ModelConfig:
+    """The MLPF PFNetDense network (hepbench.model); defaults: the 2022 Delphes configuration."""
+
+    num_graph_layers_id: int = 3  # depth of the identification stack
+    num_graph_layers_reg: int = 3  # depth of the regression stack
+    node_update_mode: str = "concat"  # "concat" (reference) or "additive" (residual updates)
+    bin_size: int = 640  # elements per LSH bin; events are padded to a multiple of it
+    max_num_bins: int = 100  # the LSH projection has max_num_bins // 2 columns
+    distance_dim: int = 128  # width of the learned distance space
+    ffn_dist_hidden_dim: int = 128
+    ffn_dist_num_layers: int = 1
+    num_node_messages: int = 1  # GHConvDense message passes per graph layer
+    output_dim: int = 256  # width of the node messages
+    dist_mult: float = 0.1  # adjacency = exp(-dist_mult * distance)
+    clip_value_low: float = 0.0
+    normalize_degrees: bool = True
+    dropout: float = 0.0  # d: d/2 in the graph layers, d in the output heads
+    activation: str = "elu"
+    skip_connection: bool = True  # the encoded input joins the decoder input
+    regression_use_classification: bool = True  # regression heads also see the class logits
+    decoder_hidden_dim: int = 256
+    decoder_layernorm: bool = True
+    id_num_layers: int = 4
+    charge_num_layers: int = 2
+    pt_num_layers: int = 3
+    eta_num_layers: int = 3
+    phi_num_layers: int = 3
+    energy_num_layers: int = 3
+
+    def __post_init__(self) -> None:
+        _positive(self, "model", (
+            "bin_size", "max_num_bins", "distance_dim", "ffn_dist_hidden_dim", "num_node_messages",
+            "output_dim", "decoder_hidden_dim", "id_num_layers", "charge_num_layers", "pt_num_layers",
+            "eta_num_layers", "phi_num_layers", "energy_num_layers",
+        ))
+        for name in ("num_graph_layers_id", "num_graph_layers_reg", "ffn_dist_num_layers"):
+            if getattr(self, name) < (1 if name != "ffn_dist_num_layers" else 0):
+                raise UsageError(f"model.{name} must be at least {1 if name != 'ffn_dist_num_layers' else 0}, not {getattr(self, name)}")
+        if self.max_num_bins < 2:
+            raise UsageError(f"model.max_num_bins must be at least 2, not {self.max_num_bins}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise UsageError(f"model.dropout must be in [0, 1), not {self.dropout}")
+        if self.dist_mult <= 0:
+            raise UsageError(f"model.dist_mult must be positive, not {self.dist_mult}")
+        if not 0.0 <= self.clip_value_low < 1.0:
+            raise UsageError(f"model.clip_value_low must be in [0, 1), not {self.clip_value_low}")
+        if self.node_update_mode not in NODE_UPDATE_MODES:
+            raise UsageError(f"model.node_update_mode must be one of {NODE_UPDATE_MODES}, not {self.node_update_mode!r}")
+        if self.activation not in ACTIVATIONS:
+            raise UsageError(f"model.activation must be one of {ACTIVATIONS}, not {self.activation!r}")
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    cls: float = 1.0
+    charge: float = 1.0
+    pt: float = 1.0
+    eta: float = 1.0
+    sin_phi: float = 1.0
+    cos_phi: float = 1.0
+    energy: float = 1.0
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            if getattr(self, f.name) < 0:
+                raise UsageError(f"train.loss_weights.{f.name} must be >= 0, not {getattr(self, f.name)}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimizer, schedule, precision and compilation of the training step (hepbench.train)."""
+
+    learning_rate: float = 1e-5
+    lr_decay_steps: int = 10000  # ExponentialDecay, staircase
+    lr_decay_rate: float = 0.99
+    weight_decay: float = 0.0  # > 0 selects AdamW (decoupled weight decay)
+    precision: str = "fp32"  # fp32, bf16 (mixed_bfloat16) or fp16 (mixed_float16 + loss scaling)
+    jit_compile: bool = False  # XLA
+    epochs: int = 10
+    seed: int = 42
+    loss_weights: LossWeights = field(default_factory=LossWeights)
+
+    def __post_init__(self) -> None:
+        _positive(self, "train", ("learning_rate", "lr_decay_steps", "lr_decay_rate", "epochs"))
+        if self.weight_decay < 0:
+            raise UsageError(f"train.weight_decay must be >= 0, not {self.weight_decay}")
+        if self.precision not in PRECISIONS:
+            raise UsageError(f"train.precision must be one of {PRECISIONS}, not {self.precision!r}")
+
+
+@dataclass(frozen=True)
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+# The seven hyperparameters of the CoE RAISE study (spec section 3) and where they live.
+HYPERPARAMETERS = {
+    "learning_rate": "train.learning_rate",
+    "num_graph_layers_id": "model.num_graph_layers_id",
+    "num_graph_layers_reg": "model.num_graph_layers_reg",
+    "dropout": "model.dropout",
+    "bin_size": "model.bin_size",
+    "output_dim": "model.output_dim",
+    "weight_decay": "train.weight_decay",
+}
+
+
+def _positive(obj: Any, section: str, names: tuple[str, ...]) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if value <= 0:
+            raise UsageError(f"{section}.{name} must be positive, not {value}")
+
+
+def with_hyperparameters(cfg: Config, **values: Any) -> Config:
+    """A copy of `cfg` with study hyperparameters set by name, e.g. bin_size=320, dropout=0.1."""
+    unknown = sorted(set(values) - set(HYPERPARAMETERS))
+    if unknown:
+        raise UsageError(f"unknown hyperparameter(s) {unknown}; known: {sorted(HYPERPARAMETERS)}")
+    sections: dict[str, dict] = {}
+    for name, value in values.items():
+        section, key = HYPERPARAMETERS[name].split(".")
+        sections.setdefault(section, {})[key] = value
+    data = _merge(dataclasses.asdict(cfg), sections)
+    return _from_dict(Config, data, "hyperparameters")
 
 
 def _coerce(value: Any, tp: Any, source: str, key: str) -> Any:
@@ -65,6 +190,11 @@ def _coerce(value: Any, tp: Any, source: str, key: str) -> Any:
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):  # PyYAML reads 1e-5 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
     elif tp is str:
         if isinstance(value, str):
             return value

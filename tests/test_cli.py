@@ -92,7 +92,7 @@ def test_generate_describe_build_and_batch(tmp_path):
     cfg = DataConfig(batch_size=4)
     counts = [e.num_elements for p in sorted(manual.iterdir()) for e in read_file(p)]
     seen = []
-    for batch in make_dataset(built, "train", cfg).take(3):
+    for batch in make_dataset(built, "train", cfg, bin_size=640).take(3):
         X, y, n = batch["X"].numpy(), batch["y"].numpy(), batch["n_elements"].numpy()
         assert X.shape[0] == 4 and X.shape[1] % 640 == 0 and X.shape[2] == 12 and y.shape[2] == 7
         assert X.dtype == np.float32 and y.dtype == np.float32

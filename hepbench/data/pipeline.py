@@ -8,7 +8,8 @@ padded_batch → prefetch. Each batch is a dict:
     n_elements      (B,) int32           real elements per event, after truncation
     n_elements_orig (B,) int32           elements per event as stored
 
-L is a multiple of DataConfig.bin_size (the graph layers split the elements into equal bins);
+L is a multiple of `bin_size` (the model's graph-layer bin size: the layers split the elements
+into equal bins);
 with pad_to_max it is the same for every batch, so a tf.function traces once.
 
 Throughput must count real events (`events_in_batch`), never padded rows or nominal batch sizes:
@@ -31,9 +32,9 @@ def _round_up(n, multiple):
     return (n + multiple - 1) // multiple * multiple
 
 
-def padded_length(cfg: DataConfig) -> int | None:
+def padded_length(cfg: DataConfig, bin_size: int) -> int | None:
     """The fixed element axis length with pad_to_max, else None (it varies per batch)."""
-    return _round_up(cfg.max_elements, cfg.bin_size) if cfg.pad_to_max else None
+    return _round_up(cfg.max_elements, bin_size) if cfg.pad_to_max else None
 
 
 def _builder(builder_or_data_dir):
@@ -49,8 +50,8 @@ def _cache_path(cfg: DataConfig, builder, split: str, num_workers: int, worker_i
     return f"{cfg.cache}.{split}.{worker_index}of{num_workers}.{checksum}"
 
 
-def _prepare_fn(cfg: DataConfig):
-    fixed = padded_length(cfg)
+def _prepare_fn(cfg: DataConfig, bin_size: int):
+    fixed = padded_length(cfg, bin_size)
     target = "ygen" if cfg.target == "gen" else "ycand"
 
     def prepare(event):
@@ -60,7 +61,7 @@ def _prepare_fn(cfg: DataConfig):
         X, y = X[: cfg.max_elements], y[: cfg.max_elements]
         n = tf.shape(X)[0]
         # At least one bin, so that an empty event still gives the model a valid (all-padding) bin.
-        length = fixed if fixed is not None else tf.maximum(_round_up(n, cfg.bin_size), cfg.bin_size)
+        length = fixed if fixed is not None else tf.maximum(_round_up(n, bin_size), bin_size)
         X = tf.pad(X, [[0, length - n], [0, 0]])
         y = tf.pad(y, [[0, length - n], [0, 0]])
         if fixed is not None:  # make the length static, so batches have a fully known shape
@@ -76,6 +77,7 @@ def make_dataset(
     split: str,
     cfg: DataConfig,
     *,
+    bin_size: int,
     num_workers: int = 1,
     worker_index: int = 0,
     drop_remainder: bool = False,
@@ -83,6 +85,7 @@ def make_dataset(
     """Batches of one split for one worker (of `num_workers`), as described in the module docstring.
 
     `builder_or_data_dir`: a built DelphesPf builder or the data directory it was built into.
+    `bin_size`: the model's bin size (ModelConfig.bin_size); every event is padded to a multiple.
     Workers get disjoint shards (event k goes to worker k % num_workers) that together cover the
     split. With drop_remainder the batch size is static too.
     """
@@ -91,6 +94,8 @@ def make_dataset(
     if split not in splits:
         available = ", ".join(splits) or "none"
         raise UsageError(f"split {split!r} is not in the data set; available splits: {available}")
+    if bin_size <= 0:
+        raise UsageError(f"bin_size must be positive, not {bin_size}")
     if num_workers < 1 or not 0 <= worker_index < num_workers:
         raise UsageError(
             f"worker index must satisfy 0 <= index < num_workers, got {worker_index} of {num_workers}"
@@ -113,7 +118,7 @@ def make_dataset(
     if cfg.shuffle_buffer > 0:
         ds = ds.shuffle(cfg.shuffle_buffer, seed=cfg.seed, reshuffle_each_iteration=True)
 
-    ds = ds.map(_prepare_fn(cfg), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(_prepare_fn(cfg, bin_size), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     # Every event is already a multiple of bin_size long, so the batch maximum is one as well.
     ds = ds.padded_batch(cfg.batch_size, drop_remainder=drop_remainder)
     if cfg.prefetch != 0:

@@ -15,7 +15,7 @@ from hepbench.errors import UsageError
 from tests.conftest import random_event
 
 BIN, MAX = 16, 64
-CFG = DataConfig(bin_size=BIN, max_elements=MAX, batch_size=3, seed=1)
+CFG = DataConfig(max_elements=MAX, batch_size=3, seed=1)
 
 
 def _event(rng, n: int) -> Event:
@@ -39,7 +39,7 @@ def data(tmp_path_factory):
 
 
 def batches(builder, cfg=CFG, **kw):
-    return list(make_dataset(builder, "train", cfg, **kw).as_numpy_iterator())
+    return list(make_dataset(builder, "train", cfg, bin_size=BIN, **kw).as_numpy_iterator())
 
 
 def event_ids(builder, events, cfg=CFG, **kw):
@@ -90,8 +90,8 @@ def test_target_cand_selects_ycand(data):
 def test_pad_to_max_gives_one_static_shape(data):
     builder, _ = data
     cfg = dataclasses.replace(CFG, max_elements=70, pad_to_max=True)  # 70 rounds up to 80
-    assert padded_length(cfg) == 80
-    ds = make_dataset(builder, "train", cfg, drop_remainder=True)
+    assert padded_length(cfg, BIN) == 80
+    ds = make_dataset(builder, "train", cfg, bin_size=BIN, drop_remainder=True)
     assert tuple(ds.element_spec["X"].shape) == (3, 80, 12)
     assert tuple(ds.element_spec["y"].shape) == (3, 80, 7)
     assert all(b["X"].shape == (3, 80, 12) for b in ds.as_numpy_iterator())
@@ -107,7 +107,7 @@ def test_workers_get_disjoint_shards_that_cover_the_split(data):
 @pytest.mark.parametrize("index, workers", [(2, 2), (-1, 2), (0, 0)])
 def test_invalid_worker_index_is_an_error(data, index, workers):
     with pytest.raises(UsageError, match="worker index"):
-        make_dataset(data[0], "train", CFG, num_workers=workers, worker_index=index)
+        make_dataset(data[0], "train", CFG, bin_size=BIN, num_workers=workers, worker_index=index)
 
 
 def test_shuffle_is_reproducible_for_a_seed(data):
@@ -123,7 +123,7 @@ def test_shuffle_is_reproducible_for_a_seed(data):
 def test_memory_and_file_caches_give_the_same_batches(data, tmp_path):
     builder, events = data
     for cache in ("memory", str(tmp_path / "cache" / "delphes")):
-        ds = make_dataset(builder, "train", dataclasses.replace(CFG, cache=cache))
+        ds = make_dataset(builder, "train", dataclasses.replace(CFG, cache=cache), bin_size=BIN)
         for _ in range(2):  # the second pass reads the cache
             assert [e for b in ds.as_numpy_iterator() for e in b["n_elements_orig"]] == [
                 e.num_elements for e in events
@@ -133,7 +133,7 @@ def test_memory_and_file_caches_give_the_same_batches(data, tmp_path):
 
 def test_element_counts_and_events_in_batch(data):
     builder, _ = data
-    for b in make_dataset(builder, "train", CFG):
+    for b in make_dataset(builder, "train", CFG, bin_size=BIN):
         real, padded = element_counts(b)
         assert int(real) == int(np.sum(b["n_elements"]))
         assert int(padded) == b["X"].shape[0] * b["X"].shape[1]
@@ -144,4 +144,4 @@ def test_data_dir_and_unknown_split(data):
     builder, _ = data
     assert len(batches(builder.data_dir_root)) == 4  # a data directory works as well as a builder
     with pytest.raises(UsageError, match="available splits: test, train"):
-        make_dataset(builder, "validation", CFG)
+        make_dataset(builder, "validation", CFG, bin_size=BIN)

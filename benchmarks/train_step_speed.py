@@ -1,0 +1,144 @@
+#!/usr/bin/env python
+"""Training-step throughput of the default MLPF model: events/s and achieved GFLOP/s.
+
+Times full optimisation steps (forward, loss, backward, Adam update) on generated ttbar events,
+batch 2, for each precision with and without XLA, in one process so the variants are compared on
+the same machine state. Two shapes:
+  fixed     every event padded (or truncated) to --elements (6400: the reference benchmark's shape)
+  multiplicity  every event padded to the next multiple of bin_size (what hepbench's pipeline does)
+Compilation/tracing and --warmup steps are excluded; the figure is the median over --steps.
+GFLOP/s counts the model's matrix products (hepbench.model.flops) over padded elements.
+
+    python benchmarks/train_step_speed.py [--precisions fp32,bf16,fp16] [--xla both|on|off] [--steps 5]
+    KERAS_BACKEND=jax python benchmarks/train_step_speed.py     # the model on JAX (e.g. a GPU)
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from hepbench.config import ModelConfig, TrainConfig  # noqa: E402
+from hepbench.data.synth import file_rng, generate_event  # noqa: E402
+from hepbench.model.flops import training_flops  # noqa: E402
+from hepbench.model.mlpf import build_model, parameter_counts  # noqa: E402
+
+
+def batch(events, length):
+    X = np.zeros((len(events), length, 12), np.float32)
+    y = np.zeros((len(events), length, 7), np.float32)
+    for i, e in enumerate(events):
+        n = min(length, e.num_elements)
+        X[i, :n], y[i, :n] = e.X[:n], e.ygen[:n]
+    return X, y
+
+
+def make_step(model, cfg: TrainConfig):
+    if keras.backend.backend() == "tensorflow":
+        from hepbench.train.step import TrainStep
+
+        return TrainStep(model, cfg)
+    if keras.backend.backend() == "jax":
+        return _jax_step(model, cfg)
+    raise SystemExit(f"backend {keras.backend.backend()} is not supported by this benchmark")
+
+
+def _jax_step(model, cfg: TrainConfig):
+    """The same step for JAX: stateless model call, jax.grad, stateless optimizer update."""
+    import jax
+
+    from hepbench.model.losses import mlpf_losses
+    from hepbench.train.step import make_optimizer
+
+    optimizer = make_optimizer(cfg)
+    optimizer.build(model.trainable_variables)
+    state = [
+        [v.value for v in model.trainable_variables],
+        [v.value for v in model.non_trainable_variables],
+        [v.value for v in optimizer.variables],
+    ]
+
+    def loss_fn(trainable, non_trainable, X, y):
+        outputs, non_trainable = model.stateless_call(trainable, non_trainable, X, training=True)
+        losses = mlpf_losses(X, y, outputs, cfg.loss_weights)
+        return losses["loss"], (losses, non_trainable)
+
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+
+    @jax.jit
+    def step(state, X, y):
+        trainable, non_trainable, opt_vars = state
+        (_, (losses, non_trainable)), grads = grad_fn(trainable, non_trainable, X, y)
+        trainable, opt_vars = optimizer.stateless_apply(opt_vars, grads, trainable)
+        return [trainable, non_trainable, opt_vars], losses
+
+    class Step:
+        def __call__(self, X, y):
+            nonlocal state
+            state, losses = step(state, X, y)
+            return losses
+
+    return Step()
+
+
+def run(precision, xla, X, y, model_cfg, steps, warmup):
+    keras.utils.set_random_seed(1)
+    model = build_model(model_cfg, precision)
+    cfg = TrainConfig(precision=precision, jit_compile=xla, learning_rate=1e-4)
+    step = make_step(model, cfg)
+    start = time.perf_counter()
+    losses = step(X, y)
+    float(losses["loss"])
+    first = time.perf_counter() - start
+    for _ in range(warmup):
+        float(step(X, y)["loss"])
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        loss = float(step(X, y)["loss"])  # float() waits for the device
+        times.append(time.perf_counter() - start)
+    return first, statistics.median(times), loss
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--precisions", default="fp32,bf16,fp16")
+    parser.add_argument("--xla", choices=("both", "on", "off"), default="both")
+    parser.add_argument("--shapes", default="fixed,multiplicity")
+    parser.add_argument("--elements", type=int, default=6400)
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1)
+    args = parser.parse_args()
+
+    model_cfg = ModelConfig()
+    rng = file_rng(0, "ttbar", 0)
+    events = [generate_event(rng, "ttbar") for _ in range(args.batch)]
+    bins = model_cfg.bin_size
+    lengths = {"fixed": args.elements,
+               "multiplicity": -(-max(min(e.num_elements, args.elements) for e in events) // bins) * bins}
+    real = sum(min(e.num_elements, args.elements) for e in events)
+    trainable, frozen = parameter_counts(build_model(model_cfg))
+    print(f"backend {keras.backend.backend()}, device {keras.backend.backend() == 'jax' and __import__('jax').devices()[0] or 'cpu'}; "
+          f"model {trainable:,} trainable + {frozen:,} non-trainable; batch {args.batch}; "
+          f"{real / args.batch:.0f} real elements per event")
+    xla_modes = {"both": (False, True), "on": (True,), "off": (False,)}[args.xla]
+    print(f"{'shape':>12} {'length':>6} {'precision':>9} {'xla':>5} {'compile s':>9} {'step s':>7} {'events/s':>9} {'GFLOP/s':>8}  loss")
+    for shape in args.shapes.split(","):
+        X, y = batch(events, lengths[shape])
+        flops = training_flops(model_cfg, lengths[shape]) * args.batch
+        for precision in args.precisions.split(","):
+            for xla in xla_modes:
+                first, step_s, loss = run(precision, xla, X, y, model_cfg, args.steps, args.warmup)
+                print(f"{shape:>12} {lengths[shape]:>6} {precision:>9} {str(xla):>5} {first:9.1f} {step_s:7.2f} "
+                      f"{args.batch / step_s:9.3f} {flops / step_s / 1e9:8.1f}  {loss:.4f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

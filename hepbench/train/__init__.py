@@ -1,0 +1,1 @@
+"""Training: the optimizer recipe and the compiled training step."""

@@ -1,0 +1,62 @@
+"""The optimizer recipe and the compiled training step (TensorFlow backend).
+
+Adam with ExponentialDecay(lr, lr_decay_steps, lr_decay_rate, staircase); AdamW when weight decay
+is set; fp16 wraps the optimizer in dynamic loss scaling. The step is one tf.function over
+(X, y) with dynamic batch and element axes, so batches of any padded length share one graph;
+`jit_compile` compiles it with XLA (one compilation per distinct shape).
+"""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from hepbench.config import TrainConfig
+from hepbench.data.format import NUM_X_FEATURES, NUM_Y_FEATURES
+from hepbench.model.losses import mlpf_losses
+
+
+def make_optimizer(cfg: TrainConfig) -> keras.optimizers.Optimizer:
+    schedule = keras.optimizers.schedules.ExponentialDecay(
+        cfg.learning_rate, cfg.lr_decay_steps, cfg.lr_decay_rate, staircase=True
+    )
+    if cfg.weight_decay > 0:
+        optimizer = keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay)
+    else:
+        optimizer = keras.optimizers.Adam(schedule)
+    if cfg.precision == "fp16":  # float16 gradients underflow without a loss scale
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+class TrainStep:
+    """`step(X, y)` runs one optimisation step and returns the batch's losses (float32 scalars)."""
+
+    def __init__(self, model: keras.Model, cfg: TrainConfig):
+        self.model, self.cfg = model, cfg
+        self.optimizer = make_optimizer(cfg)
+        self.optimizer.build(model.trainable_variables)
+        signature = [
+            tf.TensorSpec((None, None, NUM_X_FEATURES), tf.float32),
+            tf.TensorSpec((None, None, NUM_Y_FEATURES), tf.float32),
+        ]
+        self._step = tf.function(self._train_step, input_signature=signature, jit_compile=cfg.jit_compile)
+
+    def _train_step(self, X, y):
+        variables = self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            outputs = self.model(X, training=True)
+            losses = mlpf_losses(X, y, outputs, self.cfg.loss_weights)
+            loss = losses["loss"]
+            if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+                loss = self.optimizer.scale_loss(loss)
+        grads = tape.gradient(loss, variables)
+        # LossScaleOptimizer.apply unscales, and skips the update when a gradient is not finite.
+        self.optimizer.apply(grads, variables)
+        return losses
+
+    def __call__(self, X, y) -> dict:
+        return self._step(X, y)
+
+    def trace(self, X, y):
+        """Compile the step for these shapes without running it (tracing is not training)."""
+        return self._step.get_concrete_function(X, y)
