@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from hepbench import __version__
 from hepbench.errors import HepbenchError
@@ -29,13 +30,61 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+# The study hyperparameters as options: (option, type, config key).
+HYPERPARAMETER_OPTIONS = (
+    ("--learning-rate", finite_float, "learning_rate"),
+    ("--num-graph-layers-id", int, "num_graph_layers_id"),
+    ("--num-graph-layers-reg", int, "num_graph_layers_reg"),
+    ("--dropout", finite_float, "dropout"),
+    ("--bin-size", int, "bin_size"),
+    ("--output-dim", int, "output_dim"),
+    ("--weight-decay", finite_float, "weight_decay"),
+)
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """--config FILE, --set section.key=value and the seven study hyperparameters."""
+    group = parser.add_argument_group("configuration (defaults: hepbench/defaults.yaml)")
+    group.add_argument("--config", type=Path, help="YAML file overriding the packaged defaults")
+    group.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                       help="override one value, e.g. --set model.distance_dim=64 (repeatable)")
+    group.add_argument("--precision", choices=("fp32", "bf16", "fp16"), help="compute precision (train.precision)")
+    for option, kind, key in HYPERPARAMETER_OPTIONS:
+        group.add_argument(option, type=kind, dest=key, help=f"study hyperparameter {key}")
+
+
+def config_from_args(args: argparse.Namespace):
+    from hepbench.config import HYPERPARAMETERS, load_config
+
+    overrides = list(args.set)
+    if args.precision:
+        overrides.append(f"train.precision={args.precision}")
+    for _, _, key in HYPERPARAMETER_OPTIONS:
+        value = getattr(args, key)
+        if value is not None:
+            overrides.append(f"{HYPERPARAMETERS[key]}={value!r}")
+    return load_config(args.config, overrides)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from hepbench.data import cli as data_cli
+    from hepbench.model import cli as model_cli
 
     parser = argparse.ArgumentParser(prog="hepbench", description="MLPF training benchmark for HEPscore.")
     parser.add_argument("--version", action="version", version=f"hepbench {__version__}")
     groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
     data_cli.register(groups)
+    model_cli.register(groups)
     return parser
 
 

@@ -101,3 +101,36 @@ def test_generate_describe_build_and_batch(tmp_path):
         assert int(real) == n.sum() and int(padded) == X.shape[0] * X.shape[1]
         seen.extend(np.minimum(n_orig, 6400) for n_orig in batch["n_elements_orig"].numpy())
     assert seen == [min(c, 6400) for c in counts[:12]]
+
+
+def test_model_summary_prints_the_reference_counts_and_flops():
+    r = hepbench("model", "summary")
+    assert r.returncode == 0, r.stderr
+    assert "3,292,489" in r.stdout and "38,400" in r.stdout
+    assert "forward 61.0 GFLOP" in r.stdout
+
+
+def test_model_summary_takes_the_study_hyperparameters():
+    r = hepbench("model", "summary", "--num-graph-layers-id", 1, "--num-graph-layers-reg", 1, "--output-dim", 128,
+                 "--bin-size", 320, "--dropout", 0.1, "--learning-rate", 1e-4, "--weight-decay", 1e-5,
+                 "--elements", 1000, "--json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["trainable"] == 656_713 and info["padded_elements"] == 1280
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--bin-size", "0"], "model.bin_size must be positive, not 0"),
+        (["--output-dim", "0"], "model.output_dim must be positive, not 0"),
+        (["--dropout", "-0.5"], "model.dropout must be in [0, 1)"),
+        (["--set", "model.width=3"], "unknown key(s) ['width']"),
+        (["--precision", "fp8"], "invalid choice: 'fp8'"),
+        (["--learning-rate", "nan"], "expected a finite number"),
+    ],
+)
+def test_model_summary_rejects_bad_hyperparameters(args, message):
+    r = hepbench("model", "summary", *args)
+    assert r.returncode == 2
+    assert message in r.stderr and "Traceback" not in r.stderr
