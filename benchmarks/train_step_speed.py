@@ -17,9 +17,12 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a checkout, installed or not
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -54,7 +57,7 @@ def _jax_step(model, cfg: TrainConfig):
     import jax
 
     from hepbench.model.losses import mlpf_losses
-    from hepbench.train.step import make_optimizer
+    from hepbench.train.optimizer import make_optimizer
 
     optimizer = make_optimizer(cfg)
     optimizer.build(model.trainable_variables)
@@ -129,6 +132,8 @@ def main() -> None:
           f"model {trainable:,} trainable + {frozen:,} non-trainable; batch {args.batch}; "
           f"{real / args.batch:.0f} real elements per event")
     xla_modes = {"both": (False, True), "on": (True,), "off": (False,)}[args.xla]
+    if keras.backend.backend() == "jax":
+        xla_modes = (True,)  # jax.jit always compiles with XLA
     print(f"{'shape':>12} {'length':>6} {'precision':>9} {'xla':>5} {'compile s':>9} {'step s':>7} {'events/s':>9} {'GFLOP/s':>8}  loss")
     for shape in args.shapes.split(","):
         X, y = batch(events, lengths[shape])

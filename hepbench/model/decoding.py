@@ -40,10 +40,11 @@ class OutputDecoding(keras.layers.Layer):
         self.norm = keras.layers.LayerNormalization(axis=-1, name="layernorm_id", dtype=policy) if layernorm else None
 
     def build(self, input_shape):
-        _, id_shape, reg_shape, _ = input_shape
-        id_width, reg_width = id_shape[-1], reg_shape[-1]
+        # enc_id and enc_reg come as lists of blocks that stand for their concatenation.
+        _, id_shapes, reg_shapes, _ = input_shape
+        id_width, reg_width = sum(s[-1] for s in id_shapes), sum(s[-1] for s in reg_shapes)
         if self.norm is not None:
-            self.norm.build(id_shape)
+            self.norm.build((*id_shapes[0][:-1], id_width))
         logits = NUM_CLASSES if self.regression_use_classification else 0
         widths = {"cls": id_width, "charge": id_width, "eta": id_width + logits, "phi": id_width + logits,
                   "pt": id_width + 2 * logits + reg_width, "energy": id_width + 2 * logits + reg_width}
@@ -51,22 +52,25 @@ class OutputDecoding(keras.layers.Layer):
             head.build((None, None, widths[name]))
 
     def call(self, inputs, training=None):
-        X, enc_id, enc_reg, mask = inputs
+        X, id_blocks, reg_blocks, mask = inputs
         X = ops.cast(X, self.compute_dtype)
+        enc_id = ops.concatenate(list(id_blocks), axis=-1)  # the layer norm needs the whole vector
         if self.norm is not None:
             enc_id = self.norm(enc_id)
         logits = self.heads["cls"](enc_id, training=training) * mask
         charge = self.heads["charge"](enc_id, training=training) * mask
 
-        x_id = enc_id
+        # The regression heads' inputs as block lists (see FeedForward): [id, logits] and
+        # [id, logits, reg blocks..., logits], never concatenated in memory.
+        x_id = [enc_id]
         if self.regression_use_classification:
-            x_id = ops.concatenate([enc_id, ops.stop_gradient(logits)], axis=-1)
+            x_id.append(ops.stop_gradient(logits))
         eta_corr = self.heads["eta"](x_id, training=training) * mask
         phi_corr = self.heads["phi"](x_id, training=training) * mask
 
-        x_reg = ops.concatenate([x_id, enc_reg], axis=-1)
+        x_reg = [*x_id, *reg_blocks]
         if self.regression_use_classification:
-            x_reg = ops.concatenate([x_reg, ops.stop_gradient(logits)], axis=-1)
+            x_reg.append(ops.stop_gradient(logits))
         energy_corr = self.heads["energy"](x_reg, training=training) * mask
         pt_corr = self.heads["pt"](x_reg, training=training) * mask
 

@@ -26,7 +26,13 @@ class InputEncoding(keras.layers.Layer):
 @keras.saving.register_keras_serializable("hepbench")
 class FeedForward(keras.layers.Layer):
     """`num_layers` hidden Dense(hidden_dim, activation), halving the width after each one when
-    `dim_decrease`, then a linear Dense(output_dim); dropout after each hidden layer."""
+    `dim_decrease`, then a linear Dense(output_dim); dropout after each hidden layer.
+
+    The input may be a list of tensors that stand for their concatenation along the features:
+    the first layer then sums one product per block with the matching rows of its kernel. Same
+    weights, same arithmetic, but the wide concatenation (and its gradient, a slice per block)
+    is never materialised.
+    """
 
     def __init__(self, output_dim, hidden_dim, num_layers=1, activation="elu", dim_decrease=False, dropout=0.0, **kwargs):
         super().__init__(**kwargs)
@@ -41,26 +47,52 @@ class FeedForward(keras.layers.Layer):
         self.drop = keras.layers.Dropout(dropout, dtype=self.dtype_policy) if dropout > 0 else None
 
     def build(self, input_shape):
-        shape = tuple(input_shape)
+        if _is_shape_list(input_shape):
+            shape = (*input_shape[0][:-1], sum(s[-1] for s in input_shape))
+        else:
+            shape = tuple(input_shape)
         for dense in self.hidden:
             dense.build(shape)
             shape = (*shape[:-1], dense.units)
         self.out.build(shape)
 
     def call(self, x, training=None):
-        for dense in self.hidden:
-            x = dense(x)
-            if self.drop is not None:
+        layers = [*self.hidden, self.out]
+        if isinstance(x, (list, tuple)):
+            first = layers.pop(0)
+            kernels = ops.split(first.kernel, _split_points([ops.shape(t)[-1] for t in x]), axis=0)
+            z = first.bias
+            for block, kernel in zip(x, kernels):
+                z = z + ops.matmul(block, kernel)
+            x = first.activation(z)
+            if first is not self.out and self.drop is not None:
                 x = self.drop(x, training=training)
-        return self.out(x)
+        for dense in layers:
+            x = dense(x)
+            if dense is not self.out and self.drop is not None:
+                x = self.drop(x, training=training)
+        return x
 
     def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], self.output_dim)
+        lead = input_shape[0][:-1] if _is_shape_list(input_shape) else input_shape[:-1]
+        return (*lead, self.output_dim)
 
     def get_config(self):
         return {**super().get_config(), "output_dim": self.output_dim, "hidden_dim": self.hidden_dim,
                 "num_layers": self.num_layers, "activation": self.activation,
                 "dim_decrease": self.dim_decrease, "dropout": self.dropout}
+
+
+def _is_shape_list(shape) -> bool:
+    return isinstance(shape, (list, tuple)) and len(shape) > 0 and isinstance(shape[0], (list, tuple))
+
+
+def _split_points(widths) -> list[int]:
+    points, total = [], 0
+    for w in widths[:-1]:
+        total += w
+        points.append(total)
+    return points
 
 
 @keras.saving.register_keras_serializable("hepbench")

@@ -56,19 +56,20 @@ class PFNetDense(keras.Model):
         )
 
     def _stack(self, name, layers, x0, mask, training):
+        """The decoder input of one stack as a list of masked blocks (their concatenation)."""
         if self.config.node_update_mode == "additive":
             h = self.node_encoding[name](x0, training=training)
             for layer in layers:
                 h = h + layer(h, mask, training=training)
-            outputs = [h]
+            blocks = [h * mask]
         else:
-            outputs, h = [], x0
+            blocks, h = [], x0
             for layer in layers:
-                h = layer(h, mask, training=training)
-                outputs.extend([h, h] if name == "reg" else [h])
+                h = layer(h, mask, training=training)  # graph layer outputs are masked already
+                blocks.extend([h, h] if name == "reg" else [h])
         if self.config.skip_connection:
-            outputs = [x0, *outputs]
-        return ops.concatenate(outputs, axis=-1) * mask
+            blocks = [x0 * mask, *blocks]
+        return blocks
 
     def call(self, X, training=None):
         mask = ops.expand_dims(ops.cast(ops.not_equal(X[..., XCol.TYPE], 0), self.compute_dtype), -1)

@@ -1,7 +1,6 @@
-"""The optimizer recipe and the compiled training step (TensorFlow backend).
+"""The compiled training step (TensorFlow backend), with the optimizer of hepbench.train.optimizer.
 
-Adam with ExponentialDecay(lr, lr_decay_steps, lr_decay_rate, staircase); AdamW when weight decay
-is set; fp16 wraps the optimizer in dynamic loss scaling. The step is one tf.function over
+The step is one tf.function over
 (X, y) with dynamic batch and element axes, so batches of any padded length share one graph;
 `jit_compile` compiles it with XLA (one compilation per distinct shape).
 """
@@ -13,19 +12,7 @@ import tensorflow as tf
 from hepbench.config import TrainConfig
 from hepbench.data.format import NUM_X_FEATURES, NUM_Y_FEATURES
 from hepbench.model.losses import mlpf_losses
-
-
-def make_optimizer(cfg: TrainConfig) -> keras.optimizers.Optimizer:
-    schedule = keras.optimizers.schedules.ExponentialDecay(
-        cfg.learning_rate, cfg.lr_decay_steps, cfg.lr_decay_rate, staircase=True
-    )
-    if cfg.weight_decay > 0:
-        optimizer = keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay)
-    else:
-        optimizer = keras.optimizers.Adam(schedule)
-    if cfg.precision == "fp16":  # float16 gradients underflow without a loss scale
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    return optimizer
+from hepbench.train.optimizer import make_optimizer
 
 
 class TrainStep:

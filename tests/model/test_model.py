@@ -12,7 +12,8 @@ from hepbench.errors import UsageError
 from hepbench.model.flops import forward_flops, training_flops
 from hepbench.model.layers import CombinedGraphLayer, FeedForward, GHConvDense
 from hepbench.model.mlpf import PFNetDense, build_model, parameter_counts
-from hepbench.train.step import TrainStep, make_optimizer
+from hepbench.train.optimizer import make_optimizer
+from hepbench.train.step import TrainStep
 from tests.conftest import random_event
 
 # A small model of the same structure, so that these tests run in seconds.
