@@ -7,7 +7,9 @@ the same machine state. Two shapes:
   fixed     every event padded (or truncated) to --elements (6400: the reference benchmark's shape)
   multiplicity  every event padded to the next multiple of bin_size (what hepbench's pipeline does)
 Compilation/tracing and --warmup steps are excluded; the figure is the median over --steps.
-GFLOP/s counts the model's matrix products (hepbench.model.flops) over padded elements.
+GFLOP/s counts the model's matrix products (hepbench.model.flops) over padded elements; a plain
+fp32 4096 x 4096 matmul measured first gives the machine's practical ceiling, so that figures from
+different machines can be compared as a fraction of it (the reference reached about 50 % of it).
 
     python benchmarks/train_step_speed.py [--precisions fp32,bf16,fp16] [--xla both|on|off] [--steps 5]
     KERAS_BACKEND=jax python benchmarks/train_step_speed.py     # the model on JAX (e.g. a GPU)
@@ -24,6 +26,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a checkout, installed or not
 
+import hepbench  # noqa: E402,F401  (first: it configures TensorFlow before keras imports it)
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -90,6 +93,27 @@ def _jax_step(model, cfg: TrainConfig):
     return Step()
 
 
+def matmul_ceiling(size: int = 4096, repeats: int = 10) -> float:
+    """GFLOP/s of a plain fp32 size x size matmul on this backend and device: the practical ceiling."""
+    a = keras.random.normal((size, size), seed=1)
+    b = keras.random.normal((size, size), seed=2)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        matmul = tf.function(tf.matmul)
+    else:
+        import jax
+
+        matmul = jax.jit(keras.ops.matmul)
+    float(keras.ops.sum(matmul(a, b)))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        float(keras.ops.sum(matmul(a, b)))
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / min(times) / 1e9  # the best of the repeats: a ceiling, not a typical value
+
+
 def run(precision, xla, X, y, model_cfg, steps, warmup):
     keras.utils.set_random_seed(1)
     model = build_model(model_cfg, precision)
@@ -131,18 +155,21 @@ def main() -> None:
     print(f"backend {keras.backend.backend()}, device {keras.backend.backend() == 'jax' and __import__('jax').devices()[0] or 'cpu'}; "
           f"model {trainable:,} trainable + {frozen:,} non-trainable; batch {args.batch}; "
           f"{real / args.batch:.0f} real elements per event")
+    ceiling = matmul_ceiling()
+    print(f"plain fp32 4096 x 4096 matmul: {ceiling:.0f} GFLOP/s (the practical ceiling; % below is of it)")
     xla_modes = {"both": (False, True), "on": (True,), "off": (False,)}[args.xla]
     if keras.backend.backend() == "jax":
         xla_modes = (True,)  # jax.jit always compiles with XLA
-    print(f"{'shape':>12} {'length':>6} {'precision':>9} {'xla':>5} {'compile s':>9} {'step s':>7} {'events/s':>9} {'GFLOP/s':>8}  loss")
+    print(f"{'shape':>12} {'length':>6} {'precision':>9} {'xla':>5} {'compile s':>9} {'step s':>7} {'events/s':>9} {'GFLOP/s':>8} {'%':>4}  loss")
     for shape in args.shapes.split(","):
         X, y = batch(events, lengths[shape])
         flops = training_flops(model_cfg, lengths[shape]) * args.batch
         for precision in args.precisions.split(","):
             for xla in xla_modes:
                 first, step_s, loss = run(precision, xla, X, y, model_cfg, args.steps, args.warmup)
+                rate = flops / step_s / 1e9
                 print(f"{shape:>12} {lengths[shape]:>6} {precision:>9} {str(xla):>5} {first:9.1f} {step_s:7.2f} "
-                      f"{args.batch / step_s:9.3f} {flops / step_s / 1e9:8.1f}  {loss:.4f}", flush=True)
+                      f"{args.batch / step_s:9.3f} {rate:8.1f} {100 * rate / ceiling:4.0f}  {loss:.4f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -129,7 +129,8 @@ class GHConvDense(keras.layers.Layer):
         if self.normalize_degrees:
             # Degrees over real neighbours only: A @ mask, rather than masking the n x n matrix.
             degree = ops.matmul(adj, mask)
-            norm = ops.rsqrt(degree + 1e-6) * mask
+            # In float32: CPUs flush float16 subnormals such as 1e-6 to zero, and rsqrt(0) * 0 is NaN.
+            norm = ops.cast(ops.rsqrt(ops.cast(degree, "float32") + 1e-6), x.dtype) * mask
             f_hom = ops.matmul(adj, f_hom * norm) * norm
         else:
             f_hom = ops.matmul(adj, f_hom * mask)
@@ -228,7 +229,10 @@ class CombinedGraphLayer(keras.layers.Layer):
             return ops.reshape(rows, (batch, -1, self.bin_size, width))
 
         x_b, mask_b = to_bins(x), to_bins(mask)
-        adj = gaussian_adjacency(to_bins(x_dist) * mask_b, self.dist_mult, self.clip_value_low)
+        # The kernel in float32 in every precision: |x|^2 of the distance features overflows
+        # float16, and their difference loses all digits in bfloat16.
+        xd_b = ops.cast(to_bins(x_dist) * mask_b, "float32")
+        adj = ops.cast(gaussian_adjacency(xd_b, self.dist_mult, self.clip_value_low), x_b.dtype)
         for msg in self.messages:
             x_b = msg((x_b, adj, mask_b))
             if self.drop is not None:
