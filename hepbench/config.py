@@ -16,7 +16,6 @@ import yaml
 
 from hepbench.errors import UsageError
 
-CACHE_MODES = ("none", "memory")
 TARGETS = ("gen", "cand")
 NODE_UPDATE_MODES = ("concat", "additive")
 PRECISIONS = ("fp32", "bf16", "fp16")

@@ -26,7 +26,3 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
             os.unlink(tmp)
         raise
 
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    with atomic_open(path, "w") as f:
-        f.write(text)

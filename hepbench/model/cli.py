@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 
 from hepbench.cli import add_config_arguments, config_from_args, positive_int
 
@@ -19,18 +18,14 @@ def register(groups) -> None:
     p.set_defaults(func=_summary)
 
 
-def _count(weights) -> int:
-    return sum(math.prod(w.shape) for w in weights)
-
-
 def _summary(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     from hepbench.model.flops import forward_flops, training_flops
-    from hepbench.model.mlpf import build_model, parameter_counts
+    from hepbench.model.mlpf import build_model, count_parameters, parameter_counts
 
     model = build_model(cfg.model, cfg.train.precision)
     trainable, frozen = parameter_counts(model)
-    rows = [(layer.name, _count(layer.trainable_weights), _count(layer.non_trainable_weights))
+    rows = [(layer.name, count_parameters(layer.trainable_weights), count_parameters(layer.non_trainable_weights))
             for layer in model.layers]
     padded = -(-args.elements // cfg.model.bin_size) * cfg.model.bin_size
     forward, training = forward_flops(cfg.model, args.elements), training_flops(cfg.model, args.elements)

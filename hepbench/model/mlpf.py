@@ -89,9 +89,10 @@ def build_model(cfg: ModelConfig, precision: str = "fp32") -> PFNetDense:
     return model
 
 
+def count_parameters(weights) -> int:
+    return sum(math.prod(w.shape) for w in weights)
+
+
 def parameter_counts(model: keras.Model) -> tuple[int, int]:
     """(trainable, non-trainable) parameter counts."""
-    def count(weights):
-        return sum(math.prod(w.shape) for w in weights)
-
-    return count(model.trainable_weights), count(model.non_trainable_weights)
+    return count_parameters(model.trainable_weights), count_parameters(model.non_trainable_weights)

@@ -28,7 +28,6 @@ SPECIES = (
     (12, 0.0, False, ParticleClass.NONE),  # neutrinos: invisible
 )
 PI, KAON, PROTON, PHOTON, K0L, NEUTRON, ELECTRON, MUON, NEUTRINO = range(len(SPECIES))
-PDG = np.array([s[0] for s in SPECIES])
 MASS = np.array([s[1] for s in SPECIES])
 IS_CHARGED = np.array([s[2] for s in SPECIES])
 CLASS = np.array([int(s[3]) for s in SPECIES])
