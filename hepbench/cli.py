@@ -76,12 +76,16 @@ def config_from_args(args: argparse.Namespace):
 def build_parser() -> argparse.ArgumentParser:
     from hepbench.data import cli as data_cli
     from hepbench.model import cli as model_cli
+    from hepbench.report import cli as report_cli
+    from hepbench.run import cli as run_cli
 
     parser = argparse.ArgumentParser(prog="hepbench", description="MLPF training benchmark for HEPscore.")
     parser.add_argument("--version", action="version", version=f"hepbench {__version__}")
     groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
+    run_cli.register(groups)
     data_cli.register(groups)
     model_cli.register(groups)
+    report_cli.register(groups)
     return parser
 
 

@@ -139,10 +139,33 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class BenchConfig:
+    """What `hepbench run` times (hepbench.run): windows of training steps after a warm-up.
+
+    Event counts are per copy. CPU and GPU get their own sizes so that a run with no arguments
+    is meaningful on both: a few minutes on two CPU cores, enough work to load a GPU.
+    """
+
+    windows: int = 3  # timed windows (epochs); the report needs at least 2 for its statistics
+    warmup_steps: int = 2  # untimed steps after tracing, before the first window
+    cpu_events_per_window: int = 24
+    gpu_events_per_window: int = 1000
+    cpu_validation_events: int = 8
+    gpu_validation_events: int = 200
+
+    def __post_init__(self) -> None:
+        _positive(self, "bench", ("windows", "cpu_events_per_window", "gpu_events_per_window"))
+        for name in ("warmup_steps", "cpu_validation_events", "gpu_validation_events"):
+            if getattr(self, name) < 0:
+                raise UsageError(f"bench.{name} must be >= 0, not {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    bench: BenchConfig = field(default_factory=BenchConfig)
 
 
 # The seven hyperparameters of the CoE RAISE study (spec section 3) and where they live.
@@ -263,3 +286,12 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         data = _merge(data, parse_override(text))
         where = f"{where} (with overrides)"
     return _from_dict(Config, data, where)
+
+
+def config_to_dict(cfg: Config) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def config_from_dict(data: dict, source: str = "configuration") -> Config:
+    """The inverse of config_to_dict, with the same checks as load_config."""
+    return _from_dict(Config, data, source)

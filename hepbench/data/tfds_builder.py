@@ -18,14 +18,12 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from hepbench import __version__
+from hepbench.data.built import DATASET_NAME, DATASET_VERSION, INFO_FILE, built_dir, require_built
 from hepbench.data.delphes import read_files
 from hepbench.data.format import NUM_X_FEATURES, NUM_Y_FEATURES, ZENODO_RECORD
 from hepbench.data.sources import Sources, combine_checksums, file_sha256, list_sources
 from hepbench.errors import DataFormatError
 
-DATASET_NAME = "delphes_pf"
-DATASET_VERSION = "1.1.0"
-_INFO_FILE = "dataset_info.json"  # TFDS writes it last: its presence means a complete build
 # Raw bytes, not a protobuf FloatList: TFDS fills FloatLists one float at a time in Python
 # (~16 ms per 5,000-element array), which made the build, not bz2, the slow step.
 _ENCODING = tfds.features.Encoding.BYTES
@@ -100,31 +98,23 @@ class DelphesPf(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                 yield rank * step + index, {"X": event.X, "ygen": event.ygen, "ycand": event.ycand}
 
 
-def _built_dir(data_dir: str | os.PathLike) -> Path:
-    return Path(data_dir) / DATASET_NAME / DATASET_VERSION
-
-
 def load_builder(data_dir: str | os.PathLike) -> DelphesPf:
     """The builder of a data set already built under `data_dir`."""
-    if not (_built_dir(data_dir) / _INFO_FILE).is_file():
-        raise DataFormatError(
-            f"{data_dir}: no {DATASET_NAME} {DATASET_VERSION} data set built there "
-            f"(expected {_built_dir(data_dir)}); run `hepbench data build` first"
-        )
+    require_built(data_dir)
     return DelphesPf(data_dir=os.fspath(data_dir))
 
 
 def build(manual_dir: str | os.PathLike, data_dir: str | os.PathLike) -> DelphesPf:
     """Build (or reuse) the data set from the files in `manual_dir`, offline, without Beam."""
     sources = list_sources(manual_dir)  # fail before TFDS creates any directory
-    if (_built_dir(data_dir) / _INFO_FILE).is_file():
+    if (built_dir(data_dir) / INFO_FILE).is_file():
         # TFDS would silently reuse whatever is there; only reuse a build of these very files.
         builder = load_builder(data_dir)
         built = builder.info.metadata.get("source_checksum")
         wanted = _provenance(sources)["source_checksum"]
         if built != wanted:
             raise DataFormatError(
-                f"{_built_dir(data_dir)} was built from other files (source checksum {built}) than "
+                f"{built_dir(data_dir)} was built from other files (source checksum {built}) than "
                 f"those in {manual_dir} ({wanted}); remove it or build into another data directory"
             )
         return builder

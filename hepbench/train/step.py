@@ -15,6 +15,13 @@ from hepbench.model.losses import mlpf_losses
 from hepbench.train.optimizer import make_optimizer
 
 
+# Dynamic batch and element axes: every padded length shares one graph.
+_SIGNATURE = (
+    tf.TensorSpec((None, None, NUM_X_FEATURES), tf.float32),
+    tf.TensorSpec((None, None, NUM_Y_FEATURES), tf.float32),
+)
+
+
 class TrainStep:
     """`step(X, y)` runs one optimisation step and returns the batch's losses (float32 scalars)."""
 
@@ -22,11 +29,7 @@ class TrainStep:
         self.model, self.cfg = model, cfg
         self.optimizer = make_optimizer(cfg)
         self.optimizer.build(model.trainable_variables)
-        signature = [
-            tf.TensorSpec((None, None, NUM_X_FEATURES), tf.float32),
-            tf.TensorSpec((None, None, NUM_Y_FEATURES), tf.float32),
-        ]
-        self._step = tf.function(self._train_step, input_signature=signature, jit_compile=cfg.jit_compile)
+        self._step = tf.function(self._train_step, input_signature=_SIGNATURE, jit_compile=cfg.jit_compile)
 
     def _train_step(self, X, y):
         variables = self.model.trainable_variables
@@ -46,4 +49,21 @@ class TrainStep:
 
     def trace(self, X, y):
         """Compile the step for these shapes without running it (tracing is not training)."""
+        return self._step.get_concrete_function(X, y)
+
+
+class EvalStep:
+    """`step(X, y)` runs the model in inference mode and returns the batch's losses (no update)."""
+
+    def __init__(self, model: keras.Model, cfg: TrainConfig):
+        self.model, self.cfg = model, cfg
+        self._step = tf.function(self._eval_step, input_signature=_SIGNATURE, jit_compile=cfg.jit_compile)
+
+    def _eval_step(self, X, y):
+        return mlpf_losses(X, y, self.model(X, training=False), self.cfg.loss_weights)
+
+    def __call__(self, X, y) -> dict:
+        return self._step(X, y)
+
+    def trace(self, X, y):
         return self._step.get_concrete_function(X, y)

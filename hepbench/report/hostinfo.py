@@ -1,0 +1,134 @@
+"""Where a run ran: host CPU/memory/GPUs, software versions, containment, code checksum.
+
+Nothing here imports TensorFlow: the coordinating process describes the machine while the copies
+(which have TensorFlow loaded) report its version and CUDA build themselves.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from importlib import metadata, resources
+
+import psutil
+
+from hepbench import __version__
+
+
+@functools.cache
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def usable_cpus() -> list[int]:
+    """The CPUs this process may run on (cgroup/taskset limits included)."""
+    return sorted(os.sched_getaffinity(0))
+
+
+def nvidia_gpus() -> list[dict]:
+    """name, memory and index of every NVIDIA GPU nvidia-smi lists ([] without the driver)."""
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=index,name,memory.total", "--format=csv,noheader,nounits"],
+            capture_output=True, text=True, timeout=30, check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    gpus = []
+    for line in out.strip().splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) == 3 and parts[0].isdigit():
+            memory = int(parts[2]) * 2**20 if parts[2].isdigit() else None
+            gpus.append({"index": int(parts[0]), "name": parts[1], "memory_bytes": memory})
+    return gpus
+
+
+def host_info(gpus: list[dict]) -> dict:
+    return {
+        "cpu_model": cpu_model(),
+        "logical_cpus": os.cpu_count() or 1,
+        "physical_cores": psutil.cpu_count(logical=False),
+        "usable_cpus": len(usable_cpus()),
+        "memory_bytes": psutil.virtual_memory().total,
+        "os": platform.platform(),
+        "machine": platform.machine(),
+        "gpus": gpus,
+    }
+
+
+def _version(*distributions: str) -> str | None:
+    for name in distributions:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def software_versions() -> dict:
+    """Versions from package metadata; TensorFlow's CUDA build is added by the copies."""
+    return {
+        "hepbench": __version__,
+        "python": platform.python_version(),
+        "tensorflow": _version("tensorflow", "tensorflow-cpu") or "not installed",
+        "keras": _version("keras") or "not installed",
+        "numpy": _version("numpy"),
+        "tensorflow_datasets": _version("tensorflow-datasets"),
+        "horovod": _version("horovod"),
+        "mlperf_logging": _version("mlperf-logging"),
+        "cuda": None,
+        "cudnn": None,
+    }
+
+
+def containment() -> str:
+    """How the process is contained, as HEPscore reports it."""
+    # Apptainer and Singularity set these inside the container even under --cleanenv.
+    if os.environ.get("APPTAINER_CONTAINER"):
+        return "apptainer"
+    if os.environ.get("SINGULARITY_CONTAINER") or os.path.isdir("/.singularity.d"):
+        return "singularity"
+    if os.path.exists("/run/.containerenv"):
+        return "podman"
+    if os.path.exists("/.dockerenv"):
+        return "docker"
+    return "none"
+
+
+@functools.cache
+def bmk_checksum() -> str:
+    """sha256 over the package's own files (code, defaults, schemas): the report's bmk_checksum."""
+    root = resources.files("hepbench")
+    digest = hashlib.sha256()
+    files = []
+
+    def walk(node, prefix: str) -> None:
+        for child in node.iterdir():
+            name = f"{prefix}{child.name}"
+            if child.is_dir():
+                if child.name != "__pycache__":
+                    walk(child, name + "/")
+            elif child.name.endswith((".py", ".yaml", ".json")):
+                files.append((name, child))
+
+    walk(root, "")
+    for name, child in sorted(files, key=lambda item: item[0]):
+        digest.update(f"{name}:{hashlib.sha256(child.read_bytes()).hexdigest()}\n".encode())
+    return digest.hexdigest()
+
+
+def command_line() -> list[str]:
+    return [os.path.basename(sys.argv[0]) or "hepbench", *sys.argv[1:]]

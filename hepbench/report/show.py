@@ -1,0 +1,163 @@
+"""A report as plain text: the score, what ran where, and per-copy and per-window throughput tables."""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+GIB = 2**30
+
+
+def get(obj: Any, *keys: str | int) -> Any:
+    """obj[k1][k2]..., or None where a level is missing or null (older and failed reports)."""
+    for key in keys:
+        if isinstance(obj, dict):
+            obj = obj.get(key)
+        elif isinstance(obj, list) and isinstance(key, int) and -len(obj) <= key < len(obj):
+            obj = obj[key]
+        else:
+            return None
+    return obj
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def sig(x: Any, digits: int = 4) -> str:
+    """A number to `digits` significant digits without exponent (0.2601, 27.15, 1225); '-' if absent."""
+    if not _is_number(x):
+        return "-"
+    if x == 0:
+        return "0"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(x))))
+    return f"{x:.{decimals}f}"
+
+
+def fixed(x: Any, decimals: int = 1, scale: float = 1.0) -> str:
+    """x / scale with a fixed number of decimals (seconds, GiB); '-' if absent."""
+    return f"{x / scale:.{decimals}f}" if _is_number(x) else "-"
+
+
+def cpu_ranges(cpus: Any) -> str:
+    """[0, 1, 2, 5] -> '0-2,5'; '-' when not pinned."""
+    if not cpus:
+        return "-"
+    values = sorted(c for c in cpus if isinstance(c, int))
+    parts: list[str] = []
+    start = prev = values[0]
+    for c in values[1:] + [None]:
+        if c is not None and c == prev + 1:
+            prev = c
+            continue
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+        if c is not None:
+            start = prev = c
+    return ",".join(parts)
+
+
+def device_label(device: Any) -> str:
+    """'cpu', or 'gpu 0 (NVIDIA H100 80GB HBM3)'; the CPU model is in the host line."""
+    kind = get(device, "type") or "?"
+    index, name = get(device, "index"), get(device, "name")
+    label = kind if index is None else f"{kind} {index}"
+    return f"{label} ({name})" if kind != "cpu" and name else label
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1, indent: str = "") -> list[str]:
+    """Columns padded to width; the first `left` columns are left-aligned, numbers right-aligned."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+
+    def line(cells: Sequence[str]) -> str:
+        out = [c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))]
+        return (indent + "  ".join(out)).rstrip()
+
+    return [line(headers)] + [line(r) for r in rows]
+
+
+def _headline(report: dict) -> list[str]:
+    rep = report.get("report") or {}
+    score = get(rep, "wl-scores", "train")
+    if rep.get("status") == "ok" and _is_number(score):
+        copies = get(report, "run_info", "copies")
+        line = f"score: train = {sig(score)} events/s" + (f" (sum over {copies} copies)" if copies else "")
+        stats = rep.get("wl-stats") or {}
+        if stats:
+            line += (f"; per copy avg {sig(stats.get('avg'))}, median {sig(stats.get('median'))}, "
+                     f"min {sig(stats.get('min'))}, max {sig(stats.get('max'))}")
+        return [line]
+    return [f"FAILED: {rep.get('log') or 'no log message'}"]
+
+
+def _context(report: dict) -> list[str]:
+    app, rep = report.get("app") or {}, report.get("report") or {}
+    lines = [f"app: {app.get('name', 'mlpf-bmk')} {app.get('version', '?')}, containment {app.get('containment', '?')}"]
+    bench = rep.get("benchmark") or {}
+    if bench or rep.get("precision"):
+        xla = {True: "on", False: "off"}.get(rep.get("jit_compile"), "?")
+        lines.append(f"run: {bench.get('copies', '?')} copies x {bench.get('threads_per_copy', '?')} threads each on "
+                     f"{bench.get('device', '?')}, {bench.get('windows', '?')} windows of {bench.get('events_per_window', '?')} "
+                     f"events, {bench.get('warmup_steps', '?')} warm-up steps; precision {rep.get('precision', '?')}, XLA {xla}")
+    ds = rep.get("dataset")
+    if isinstance(ds, dict):
+        origin = {True: "synthetic", False: "published"}.get(ds.get("synthetic"), "origin unknown")
+        lines.append(f"dataset: {ds.get('name', '?')} {ds.get('version', '?')}, {origin}, checksum "
+                     f"{str(ds.get('checksum') or '-')[:12]}, {ds.get('train_events', '?')} train / "
+                     f"{ds.get('test_events', '?')} test events")
+    model = rep.get("model")
+    if isinstance(model, dict):
+        params = model.get("trainable_parameters")
+        lines.append(f"model: {model.get('name', '?')}" + (f", {params:,} trainable parameters" if isinstance(params, int) else ""))
+    sw = rep.get("software")
+    if isinstance(sw, dict):
+        lines.append("software: " + ", ".join(f"{k} {v if v is not None else '-'}" for k, v in sw.items()))
+    host = rep.get("host")
+    if isinstance(host, dict):
+        gpus = host.get("gpus") or []
+        gpu_text = ", ".join(f"{g.get('name', '?')}" + (f" {fixed(g.get('memory_bytes'), 0, GIB)} GiB" if g.get("memory_bytes") else "")
+                             for g in gpus if isinstance(g, dict)) or "none"
+        cores = host.get("physical_cores")
+        lines.append(f"host: {host.get('cpu_model', '?')}, {host.get('logical_cpus', '?')} logical CPUs"
+                     + (f" ({cores} physical cores)" if cores else "") + f", {host.get('usable_cpus', '?')} usable, "
+                     f"{fixed(host.get('memory_bytes'), 1, GIB)} GiB, {host.get('machine', '?')}; GPUs: {gpu_text}")
+    timing = rep.get("timing")
+    if isinstance(timing, dict):
+        lines.append(f"time: {timing.get('start', '?')} to {timing.get('end', '?')} ({fixed(timing.get('wall_seconds'), 0)} s)")
+    return lines
+
+
+COPY_HEADERS = ("copy", "device", "cpus", "threads", "events", "seconds", "events/s", "mean step s",
+                "compile s", "val events/s", "peak host GiB", "status")
+
+
+def _copy_row(copy: dict) -> list[str]:
+    train = copy.get("train") or {}
+    return [str(copy.get("copy", "?")), device_label(copy.get("device")), cpu_ranges(copy.get("cpus")),
+            str(copy.get("threads", "-")), str(train.get("events", "-")), fixed(train.get("seconds"), 1),
+            sig(train.get("events_per_second")), fixed(train.get("mean_step_seconds"), 3),
+            fixed(copy.get("compile_seconds"), 1), sig(get(copy, "validation", "events_per_second")),
+            fixed(copy.get("peak_host_memory_bytes"), 2, GIB), str(copy.get("status", "?"))]
+
+
+WINDOW_HEADERS = ("window", "events", "seconds", "events/s", "real elem/s", "padded elem/s", "GFLOP/s", "loss")
+
+
+def _window_row(w: dict) -> list[str]:
+    return [str(w.get("window", "?")), str(w.get("events", "-")), fixed(w.get("seconds"), 1),
+            sig(w.get("events_per_second")), sig(w.get("real_elements_per_second")),
+            sig(w.get("padded_elements_per_second")), fixed(w.get("flops_per_second"), 1, 1e9), sig(w.get("loss"))]
+
+
+def format_report(report: dict) -> str:
+    """The whole report as readable text; tolerates nulls and missing sections."""
+    lines = _headline(report) + _context(report)
+    copies = [c for c in get(report, "report", "copies") or [] if isinstance(c, dict)]
+    if copies:
+        lines += ["", "copies:"] + table(COPY_HEADERS, [_copy_row(c) for c in copies], left=3, indent="  ")
+        lines += [f"  copy {c.get('copy', '?')}: {c.get('log')}" for c in copies if c.get("log") not in (None, "ok")]
+    for c in copies:
+        windows = [w for w in c.get("windows") or [] if isinstance(w, dict)]
+        if not windows:
+            continue
+        lines += ["", f"copy {c.get('copy', '?')} windows ({device_label(c.get('device'))}):"]
+        lines += table(WINDOW_HEADERS, [_window_row(w) for w in windows], left=0, indent="  ")
+    return "\n".join(lines)

@@ -1,0 +1,56 @@
+"""`hepbench run`: the benchmark (HEPscore's `train` score) from the command line."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_DATA_DIR = "work/tfds-s0"  # where `make data` builds the default subset
+DATA_DIR_ENV = "HEPBENCH_DATA_DIR"  # the container points this at its embedded subset
+
+
+def register(groups) -> None:
+    from hepbench.cli import add_config_arguments, non_negative_int, positive_int
+    from hepbench.run.benchmark import DEVICES
+
+    p = groups.add_parser(
+        "run", help="run the benchmark and write mlpf_summary.json",
+        description="Train MLPF on the built data set, time it and write the HEPscore summary "
+                    "(score: wl-scores.train, real training events/s summed over copies).",
+    )
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help=f"built delphes_pf data set (default: ${DATA_DIR_ENV} or {DEFAULT_DATA_DIR})")
+    p.add_argument("-w", "--resultsdir", type=Path, default=Path("results"),
+                   help="where mlpf_summary.json, version.json and inputs.log go (default: results)")
+    p.add_argument("--device", choices=DEVICES, default="auto", help="auto: a GPU if TensorFlow sees one")
+    p.add_argument("-c", "--copies", type=positive_int, default=1,
+                   help="independent training processes side by side (disjoint CPU sets, one GPU each)")
+    p.add_argument("-t", "--threads", type=positive_int, help="TensorFlow threads per copy (default: its CPU set)")
+    p.add_argument("-e", "--events", type=positive_int,
+                   help="training events per copy and timed window (default: bench.cpu/gpu_events_per_window)")
+    p.add_argument("--windows", type=positive_int, help="timed windows (bench.windows, default 3)")
+    p.add_argument("--warmup-steps", type=non_negative_int, help="untimed steps before the first window")
+    p.add_argument("--batch-size", type=positive_int, help="events per step and copy (data.batch_size)")
+    p.add_argument("--mllog", type=Path, help="also write MLPerf-style :::MLLOG lines to this file")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the score")
+    add_config_arguments(p)
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    from hepbench.cli import config_from_args
+    from hepbench.report.summary import score_line
+    from hepbench.run.benchmark import RunOptions, run_benchmark
+
+    for option, key in (("windows", "bench.windows"), ("warmup_steps", "bench.warmup_steps"),
+                        ("batch_size", "data.batch_size")):
+        if getattr(args, option) is not None:
+            args.set.append(f"{key}={getattr(args, option)}")
+    options = RunOptions(
+        config=config_from_args(args),
+        data_dir=args.data_dir or Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR),
+        results_dir=args.resultsdir, device=args.device, copies=args.copies, threads=args.threads,
+        events=args.events, mllog=args.mllog, quiet=args.quiet,
+    )
+    report, exit_code, _ = run_benchmark(options)
+    print(score_line(report))
+    return exit_code

@@ -1,0 +1,246 @@
+"""One benchmark copy: data → model → traced step → warm-up → timed windows → validation.
+
+A copy is its own process (`python -m hepbench.run.worker SPEC RESULT`): its CPU set, threads
+and GPU are fixed before TensorFlow starts, and copies share nothing. `run_copy` is the library
+entry point; it returns the copy's entry of the report and the context the report needs.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import os
+import resource
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from typing import TextIO
+
+from hepbench.config import config_from_dict
+from hepbench.errors import HepbenchError
+from hepbench.progress import Progress
+from hepbench.report.hostinfo import cpu_model
+from hepbench.run.signals import Interrupted
+from hepbench.train.throughput import Plan, StepOutcome, TrainingTimer, Window, stats, totals
+
+
+@dataclass(frozen=True)
+class CopySpec:
+    """Everything a copy process needs; written as JSON by the coordinating process."""
+
+    copy: int
+    copies: int
+    config: dict  # hepbench.config.config_to_dict
+    data_dir: str
+    device: str  # "cpu" or "gpu"
+    gpu_index: int | None  # physical index, made visible to the copy as its only GPU
+    cpus: list[int] | None  # CPU set to pin to (None: leave as inherited)
+    threads: int  # TensorFlow intra- and inter-op threads
+    events_per_window: int
+    validation_events: int
+    quiet: bool = False
+    bar: bool = False  # a progress bar (only one copy may draw on a terminal)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "CopySpec":
+        return cls(**data)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def failed_entry(spec: CopySpec, log: str) -> dict:
+    """A copy's report entry before (or instead of) any result: status failed, nothing measured."""
+    return {
+        "copy": spec.copy, "status": "failed", "log": log,
+        "device": {"type": spec.device, "name": cpu_model() if spec.device == "cpu" else "GPU", "index": spec.gpu_index},
+        "cpus": spec.cpus, "threads": spec.threads,
+        "compile_seconds": None, "warmup": None, "train": None, "windows": [], "window_stats": None,
+        "validation": None, "peak_host_memory_bytes": None, "peak_device_memory_bytes": None, "wall_seconds": None,
+    }
+
+
+def _say(spec: CopySpec, text: str, stream: TextIO) -> None:
+    if not spec.quiet:
+        prefix = f"[copy {spec.copy}] " if spec.copies > 1 else ""
+        stream.write(f"{prefix}{text}\n")
+        stream.flush()
+
+
+def _configure_tensorflow(spec: CopySpec):
+    if spec.cpus:
+        os.sched_setaffinity(0, spec.cpus)
+    import keras
+    import tensorflow as tf
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.ERROR)  # TFDS deprecation chatter, once per feature
+
+    tf.config.threading.set_intra_op_parallelism_threads(spec.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(spec.threads)
+    gpus = tf.config.list_physical_devices("GPU")
+    if spec.device == "gpu" and not gpus:
+        raise HepbenchError(f"copy {spec.copy}: no GPU visible to TensorFlow (GPU index {spec.gpu_index})")
+    if spec.device == "cpu" and gpus:  # the coordinator hides GPUs; this is the belt to those braces
+        tf.config.set_visible_devices([], "GPU")
+    return tf, keras
+
+
+def _device_entry(spec: CopySpec, tf) -> dict:
+    if spec.device == "gpu":
+        details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
+        return {"type": "gpu", "name": details.get("device_name", "GPU"), "index": spec.gpu_index}
+    return {"type": "cpu", "name": cpu_model(), "index": None}
+
+
+def _software(tf, keras) -> dict:
+    build = tf.sysconfig.get_build_info()
+    return {
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "cuda": build.get("cuda_version") or None,
+        "cudnn": build.get("cudnn_version") or None,
+    }
+
+
+def _outcome_fn(train_step, model_cfg):
+    from hepbench.model.flops import training_flops
+
+    flops_per_event: dict[int, int] = {}
+
+    def step(batch) -> StepOutcome:
+        losses = train_step(batch["X"], batch["y"])
+        loss = float(losses["loss"])  # reading the loss waits for the step: the clock stays honest
+        n = batch["n_elements"].numpy()
+        events, length = batch["X"].shape[0], batch["X"].shape[1]
+        if length not in flops_per_event:
+            flops_per_event[length] = training_flops(model_cfg, length)
+        return StepOutcome(
+            loss=loss,
+            events=int(events),
+            real_elements=int(n.sum()),
+            padded_elements=int(events * length),
+            flops=float(events * flops_per_event[length]),
+        )
+
+    return step
+
+
+def _validate(eval_step, batches, n_batches: int, clock=time.perf_counter) -> dict | None:
+    """Inference over the test split, timed on its own: trace, one untimed batch, then n_batches."""
+    if n_batches == 0:
+        return None
+    first = next(batches)
+    t0 = clock()
+    eval_step.trace(first["X"], first["y"])
+    compile_seconds = clock() - t0
+    float(eval_step(first["X"], first["y"])["loss"])  # first execution: allocations, kernel choice
+    events, loss_sum = 0, 0.0
+    t0 = clock()
+    for batch in itertools.islice(batches, n_batches):
+        n = int(batch["X"].shape[0])
+        loss_sum += float(eval_step(batch["X"], batch["y"])["loss"]) * n
+        events += n
+    seconds = clock() - t0
+    return {
+        "events": events,
+        "steps": n_batches,
+        "seconds": seconds,
+        "events_per_second": events / seconds if seconds > 0 else 0.0,
+        "compile_seconds": compile_seconds,
+        "loss": loss_sum / events if events else None,
+    }
+
+
+def _peak_device_memory(spec: CopySpec, tf) -> int | None:
+    if spec.device != "gpu" or tf is None:
+        return None
+    try:
+        return int(tf.config.experimental.get_memory_info("GPU:0")["peak"])
+    except (ValueError, RuntimeError):
+        return None
+
+
+def run_copy(spec: CopySpec, stream: TextIO = sys.stderr) -> tuple[dict, dict]:
+    """Run one copy; returns (its report entry, context: software, model, dataset).
+
+    Never raises for a failed run: the entry's status says "failed" and its log why. After a
+    SIGTERM/SIGINT (inside `signals.interruptible`) context["signal"] holds the signal number.
+    """
+    cfg = config_from_dict(spec.config, "copy specification")
+    start = time.perf_counter()
+    entry = failed_entry(spec, "did not start")
+    context: dict = {}
+    steps_per_window = math.ceil(spec.events_per_window / cfg.data.batch_size)
+    timer = TrainingTimer(Plan(cfg.bench.warmup_steps, cfg.bench.windows, steps_per_window))
+    tf = None
+    try:
+        tf, keras = _configure_tensorflow(spec)
+        entry["device"] = _device_entry(spec, tf)
+        context["software"] = _software(tf, keras)
+        keras.utils.set_random_seed(cfg.train.seed)
+
+        from hepbench.data.pipeline import make_dataset
+        from hepbench.data.tfds_builder import load_builder
+        from hepbench.model.mlpf import build_model, parameter_counts
+        from hepbench.train.step import EvalStep, TrainStep
+
+        builder = load_builder(spec.data_dir)
+        train = iter(make_dataset(builder, "train", cfg.data, bin_size=cfg.model.bin_size).repeat())
+        model = build_model(cfg.model, cfg.train.precision)
+        trainable, frozen = parameter_counts(model)
+        context["model"] = {"name": "PFNetDense", "trainable_parameters": trainable, "non_trainable_parameters": frozen}
+        train_step = TrainStep(model, cfg.train)
+
+        _say(spec, f"{entry['device']['name']}: tracing the training step ...", stream)
+        first = next(train)
+        t0 = time.perf_counter()
+        train_step.trace(first["X"], first["y"])
+        entry["compile_seconds"] = time.perf_counter() - t0
+        _say(spec, f"traced in {entry['compile_seconds']:.1f} s; {cfg.bench.warmup_steps} warm-up step(s), then "
+                   f"{cfg.bench.windows} windows of {steps_per_window} steps", stream)
+
+        bar: Progress | None = None
+
+        def on_step(window: Window, done: int) -> None:
+            nonlocal bar
+            if spec.bar and not spec.quiet:
+                if done == 1:
+                    bar = Progress(steps_per_window, f"window {window.window}/{cfg.bench.windows}", "steps", stream)
+                bar.update(done, f"loss {window.loss:.4g}")
+
+        def on_window(w: Window) -> None:
+            _say(spec, f"window {w.window}/{cfg.bench.windows}: {w.events} events in {w.seconds:.2f} s = "
+                       f"{w.events_per_second:.4g} events/s  (mean step {w.step_seconds / w.steps:.3f} s, "
+                       f"loss {w.loss:.4g})", stream)
+
+        timer.run(itertools.chain([first], train), _outcome_fn(train_step, cfg.model), on_step, on_window)
+
+        n_val = math.ceil(spec.validation_events / cfg.data.batch_size)
+        if n_val:
+            test = make_dataset(builder, "test", cfg.data, bin_size=cfg.model.bin_size).repeat()
+            entry["validation"] = _validate(EvalStep(model, cfg.train), iter(test), n_val)
+            v = entry["validation"]
+            _say(spec, f"validation: {v['events']} events in {v['seconds']:.2f} s = {v['events_per_second']:.4g} "
+                       f"events/s (loss {v['loss']:.4g})", stream)
+        if entry["validation"] is not None and not math.isfinite(entry["validation"]["loss"]):
+            raise HepbenchError(f"validation loss is {entry['validation']['loss']}; the run is invalid")
+        entry["status"], entry["log"] = "ok", "ok"
+    except Interrupted as e:
+        context["signal"], entry["log"] = e.signum, str(e)
+    except HepbenchError as e:
+        entry["log"] = str(e)
+    except Exception as e:  # a bug or a TensorFlow failure: the report still says what happened
+        traceback.print_exc(file=stream)
+        entry["log"] = f"{type(e).__name__}: {e}"
+    entry["warmup"] = timer.warmup.to_dict() if timer.warmup.steps else None
+    entry["windows"] = [w.to_dict() for w in timer.windows]
+    if entry["status"] == "ok":
+        entry["train"] = totals(timer.windows)
+        entry["window_stats"] = stats(w.events_per_second for w in timer.windows)
+    # ru_maxrss is the kernel's exact high-water mark (KiB on Linux); sampling would miss peaks.
+    entry["peak_host_memory_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    entry["peak_device_memory_bytes"] = _peak_device_memory(spec, tf)
+    entry["wall_seconds"] = time.perf_counter() - start
+    return entry, context
