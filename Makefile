@@ -1,4 +1,5 @@
-# hepbench: `make run` sets up, builds the default data subset and runs; `make test` runs the tests.
+# hepbench: `make run` sets up, builds the default data subset, runs the benchmark and prints the
+# score (results/mlpf_summary.json); `make test` runs the tests.
 PYTHON ?= python3
 VENV   ?= .venv
 WORK   ?= work
@@ -7,6 +8,8 @@ SEED         ?= 0
 TRAIN_EVENTS ?= 2000
 TEST_EVENTS  ?= 200
 JOBS         ?= $(shell nproc 2>/dev/null || echo 1)
+RESULTS      ?= results
+RUN_ARGS     ?=
 
 PY       := $(VENV)/bin/python
 HEPBENCH := $(VENV)/bin/hepbench
@@ -38,7 +41,7 @@ $(BUILT): $(MANUAL)/.complete
 data: $(BUILT)
 
 run: data
-	$(HEPBENCH) data info $(TFDS)
+	$(HEPBENCH) run --data-dir $(TFDS) --resultsdir $(RESULTS) $(RUN_ARGS)
 
 test: setup
 	$(PY) -m pytest -q
