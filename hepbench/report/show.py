@@ -7,6 +7,10 @@ from typing import Any, Sequence
 GIB = 2**30
 
 
+def _copies(n) -> str:
+    return f"{n} copy" if n == 1 else f"{n} copies"
+
+
 def get(obj: Any, *keys: str | int) -> Any:
     """obj[k1][k2]..., or None where a level is missing or null (older and failed reports)."""
     for key in keys:
@@ -79,7 +83,7 @@ def _headline(report: dict) -> list[str]:
     score = get(rep, "wl-scores", "train")
     if rep.get("status") == "ok" and _is_number(score):
         copies = get(report, "run_info", "copies")
-        line = f"score: train = {sig(score)} events/s" + (f" (sum over {copies} copies)" if copies else "")
+        line = f"score: train = {sig(score)} events/s" + (f" (sum over {_copies(copies)})" if copies else "")
         stats = rep.get("wl-stats") or {}
         if stats:
             line += (f"; per copy avg {sig(stats.get('avg'))}, median {sig(stats.get('median'))}, "
@@ -94,7 +98,7 @@ def _context(report: dict) -> list[str]:
     bench = rep.get("benchmark") or {}
     if bench or rep.get("precision"):
         xla = {True: "on", False: "off"}.get(rep.get("jit_compile"), "?")
-        lines.append(f"run: {bench.get('copies', '?')} copies x {bench.get('threads_per_copy', '?')} threads each on "
+        lines.append(f"run: {_copies(bench.get('copies', '?'))} x {bench.get('threads_per_copy', '?')} threads each on "
                      f"{bench.get('device', '?')}, {bench.get('windows', '?')} windows of {bench.get('events_per_window', '?')} "
                      f"events, {bench.get('warmup_steps', '?')} warm-up steps; precision {rep.get('precision', '?')}, XLA {xla}")
     ds = rep.get("dataset")

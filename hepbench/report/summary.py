@@ -108,7 +108,7 @@ def build_report(copies: list[dict], ctx: RunContext) -> dict:
 
 def write_json(path: Path, data: dict) -> None:
     with atomic_open(path, "w") as f:
-        json.dump(data, f, indent=2)
+        json.dump(data, f, indent=2, allow_nan=False)  # NaN is not JSON: fail rather than write it
         f.write("\n")
 
 

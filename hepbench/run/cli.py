@@ -17,20 +17,20 @@ def register(groups) -> None:
         description="Train MLPF on the built data set, time it and write the HEPscore summary "
                     "(score: wl-scores.train, real training events/s summed over copies).",
     )
-    p.add_argument("--data-dir", type=Path, default=None,
+    p.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
                    help=f"built delphes_pf data set (default: ${DATA_DIR_ENV} or {DEFAULT_DATA_DIR})")
-    p.add_argument("-w", "--resultsdir", type=Path, default=Path("results"),
+    p.add_argument("-w", "--resultsdir", type=Path, default=Path("results"), metavar="DIR",
                    help="where mlpf_summary.json, version.json and inputs.log go (default: results)")
     p.add_argument("--device", choices=DEVICES, default="auto", help="auto: a GPU if TensorFlow sees one")
-    p.add_argument("-c", "--copies", type=positive_int, default=1,
+    p.add_argument("-c", "--copies", type=positive_int, default=1, metavar="N",
                    help="independent training processes side by side (disjoint CPU sets, one GPU each)")
-    p.add_argument("-t", "--threads", type=positive_int, help="TensorFlow threads per copy (default: its CPU set)")
-    p.add_argument("-e", "--events", type=positive_int,
+    p.add_argument("-t", "--threads", type=positive_int, metavar="N", help="TensorFlow threads per copy (default: its CPU set)")
+    p.add_argument("-e", "--events", type=positive_int, metavar="N",
                    help="training events per copy and timed window (default: bench.cpu/gpu_events_per_window)")
-    p.add_argument("--windows", type=positive_int, help="timed windows (bench.windows, default 3)")
-    p.add_argument("--warmup-steps", type=non_negative_int, help="untimed steps before the first window")
-    p.add_argument("--batch-size", type=positive_int, help="events per step and copy (data.batch_size)")
-    p.add_argument("--mllog", type=Path, help="also write MLPerf-style :::MLLOG lines to this file")
+    p.add_argument("--windows", type=positive_int, metavar="N", help="timed windows (bench.windows, default 3)")
+    p.add_argument("--warmup-steps", type=non_negative_int, metavar="N", help="untimed steps before the first window")
+    p.add_argument("--batch-size", type=positive_int, metavar="N", help="events per step and copy (data.batch_size)")
+    p.add_argument("--mllog", type=Path, metavar="FILE", help="also write MLPerf-style :::MLLOG lines to this file")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the score")
     add_config_arguments(p)
     p.set_defaults(func=_run)

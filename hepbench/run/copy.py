@@ -163,7 +163,7 @@ def _peak_device_memory(spec: CopySpec, tf) -> int | None:
 
 
 def run_copy(spec: CopySpec, stream: TextIO = sys.stderr) -> tuple[dict, dict]:
-    """Run one copy; returns (its report entry, context: software, model, dataset).
+    """Run one copy; returns (its report entry, context: TensorFlow build and model facts).
 
     Never raises for a failed run: the entry's status says "failed" and its log why. After a
     SIGTERM/SIGINT (inside `signals.interruptible`) context["signal"] holds the signal number.
@@ -225,7 +225,8 @@ def run_copy(spec: CopySpec, stream: TextIO = sys.stderr) -> tuple[dict, dict]:
             _say(spec, f"validation: {v['events']} events in {v['seconds']:.2f} s = {v['events_per_second']:.4g} "
                        f"events/s (loss {v['loss']:.4g})", stream)
         if entry["validation"] is not None and not math.isfinite(entry["validation"]["loss"]):
-            raise HepbenchError(f"validation loss is {entry['validation']['loss']}; the run is invalid")
+            loss, entry["validation"]["loss"] = entry["validation"]["loss"], None  # JSON has no NaN
+            raise HepbenchError(f"validation loss is {loss}; the run is invalid")
         entry["status"], entry["log"] = "ok", "ok"
     except Interrupted as e:
         context["signal"], entry["log"] = e.signum, str(e)
