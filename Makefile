@@ -18,7 +18,7 @@ MANUAL   := $(WORK)/manual-s$(SEED)
 TFDS     := $(WORK)/tfds-s$(SEED)
 BUILT    := $(TFDS)/delphes_pf/1.1.0/dataset_info.json
 
-.PHONY: setup data run test clean
+.PHONY: setup data run test image clean
 
 setup: $(STAMP)
 
@@ -45,6 +45,13 @@ run: data
 
 test: setup
 	$(PY) -m pytest -q
+
+# The container on a machine without a Docker engine (container/dev.sh); elsewhere: docker build -t mlpf-bmk .
+IMAGE ?= localhost/mlpf-bmk:latest
+image:
+	container/dev.sh tools
+	container/dev.sh base
+	container/dev.sh build $(IMAGE)
 
 clean:
 	rm -rf $(WORK) .pytest_cache

@@ -42,7 +42,9 @@ class RunOptions:
     copies: int = 1
     threads: int | None = None  # per copy; default: the copy's CPU set
     events: int | None = None  # training events per copy and window; default: bench.{cpu,gpu}_events_per_window
+    ncores: int | None = None  # use only the first N CPUs this process may use (HEPscore's --ncores)
     mllog: Path | None = None
+    keep_work: bool = False  # keep the copies' spec/result files in <results>/mlpf-work (--mop none)
     quiet: bool = False
     extra_arguments: str = ""
     command: tuple[str, ...] = ()
@@ -209,7 +211,12 @@ def run_benchmark(options: RunOptions, stream: TextIO = sys.stderr) -> tuple[dic
     _check_options(options, dataset)
     gpus = _visible_gpus() if options.device != "cpu" else []
     device = resolve_device(options.device, gpus)
-    specs = plan_copies(options, device, gpus, usable_cpus())
+    cpus = usable_cpus()
+    if options.ncores is not None:
+        if not 1 <= options.ncores <= len(cpus):
+            raise UsageError(f"--ncores {options.ncores}: this process may use {len(cpus)} CPUs")
+        cpus = cpus[: options.ncores]
+    specs = plan_copies(options, device, gpus, cpus)
     _check_writable_dir(Path(options.results_dir), "results directory")
     if options.mllog is not None:
         _check_writable_dir(Path(options.mllog).resolve().parent, "--mllog directory")
@@ -258,6 +265,8 @@ def run_benchmark(options: RunOptions, stream: TextIO = sys.stderr) -> tuple[dic
 
                 write_mllog(report, Path(options.mllog))
     finally:
+        if options.keep_work:
+            shutil.copytree(workdir, Path(options.results_dir) / "mlpf-work", dirs_exist_ok=True)
         shutil.rmtree(workdir, ignore_errors=True)
     if report["report"]["status"] != "ok" and exit_code == 0:
         exit_code = 1

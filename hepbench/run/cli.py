@@ -6,6 +6,7 @@ from pathlib import Path
 
 DEFAULT_DATA_DIR = "work/tfds-s0"  # where `make data` builds the default subset
 DATA_DIR_ENV = "HEPBENCH_DATA_DIR"  # the container points this at its embedded subset
+EXTRA_ARGUMENTS_ENV = "HEPBENCH_EXTRA_ARGUMENTS"  # entrypoint.sh: the --extra-args it passed on
 
 
 def register(groups) -> None:
@@ -30,7 +31,11 @@ def register(groups) -> None:
     p.add_argument("--windows", type=positive_int, metavar="N", help="timed windows (bench.windows, default 3)")
     p.add_argument("--warmup-steps", type=non_negative_int, metavar="N", help="untimed steps before the first window")
     p.add_argument("--batch-size", type=positive_int, metavar="N", help="events per step and copy (data.batch_size)")
+    p.add_argument("-n", "--ncores", type=positive_int, metavar="N",
+                   help="use only the first N of the CPUs this process may use (split between the copies)")
     p.add_argument("--mllog", type=Path, metavar="FILE", help="also write MLPerf-style :::MLLOG lines to this file")
+    p.add_argument("--keep-work", action="store_true",
+                   help="keep the copies' specification and result files in RESULTSDIR/mlpf-work")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the score")
     add_config_arguments(p)
     p.set_defaults(func=_run)
@@ -49,7 +54,8 @@ def _run(args) -> int:
         config=config_from_args(args),
         data_dir=args.data_dir or Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR),
         results_dir=args.resultsdir, device=args.device, copies=args.copies, threads=args.threads,
-        events=args.events, mllog=args.mllog, quiet=args.quiet,
+        events=args.events, ncores=args.ncores, mllog=args.mllog, keep_work=args.keep_work, quiet=args.quiet,
+        extra_arguments=os.environ.get(EXTRA_ARGUMENTS_ENV, ""),
     )
     report, exit_code, _ = run_benchmark(options)
     print(score_line(report))

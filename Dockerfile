@@ -1,0 +1,46 @@
+# mlpf-bmk: MLPF training-throughput workload for HEPscore (see README.md, "The container").
+#
+#   docker build -t mlpf-bmk .                                      # CPU flavour, generated data
+#   docker build --build-arg FLAVOUR=gpu -t mlpf-bmk:gpu .          # tensorflow[and-cuda]
+#   docker build --build-arg DATA_SOURCE=zenodo -t mlpf-bmk .       # the published files (network)
+#   docker build --secret id=pipcert,src=/path/ca.pem ...           # a site proxy's CA, for pip only
+#
+# Both this file and Singularity.def run container/install.sh, phase by phase.
+ARG BASE_IMAGE=debian:bookworm-slim
+
+FROM ${BASE_IMAGE} AS build
+ARG FLAVOUR=cpu
+ARG DATA_SOURCE=synthetic
+ARG TRAIN_EVENTS=2000
+ARG TEST_EVENTS=200
+ARG SEED=0
+ENV HEPBENCH_FLAVOUR=${FLAVOUR} HEPBENCH_DATA_SOURCE=${DATA_SOURCE} HEPBENCH_TRAIN_EVENTS=${TRAIN_EVENTS} \
+    HEPBENCH_TEST_EVENTS=${TEST_EVENTS} HEPBENCH_SEED=${SEED}
+COPY container/install.sh /opt/hepbench/install.sh
+RUN sh /opt/hepbench/install.sh system-build
+COPY pyproject.toml README.md /opt/hepbench/src/
+COPY results_schema /opt/hepbench/src/results_schema
+COPY hepbench /opt/hepbench/src/hepbench
+RUN --mount=type=secret,id=pipcert sh /opt/hepbench/install.sh python horovod
+RUN sh /opt/hepbench/install.sh data
+
+# The final stage: runtime packages and the finished /opt/hepbench, no compilers or headers.
+FROM ${BASE_IMAGE}
+ARG FLAVOUR=cpu
+ARG VERSION=0.1.0
+LABEL org.opencontainers.image.title="mlpf-bmk" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.description="MLPF (CMS machine-learned particle flow) training throughput benchmark for HEPscore; flavour ${FLAVOUR}" \
+      org.opencontainers.image.source="https://github.com/hepbench/hepbench" \
+      org.opencontainers.image.licenses="Apache-2.0"
+ENV HEPBENCH_FLAVOUR=${FLAVOUR}
+COPY container/install.sh /opt/hepbench/install.sh
+RUN sh /opt/hepbench/install.sh system-runtime \
+ && useradd --uid 1000 --user-group --no-create-home --home-dir /tmp hepbench \
+ && mkdir -p /results && chmod 1777 /results
+COPY --from=build /opt/hepbench /opt/hepbench
+COPY entrypoint.sh /entrypoint.sh
+RUN sh /opt/hepbench/install.sh verify
+USER 1000:1000
+WORKDIR /tmp
+ENTRYPOINT ["/entrypoint.sh"]

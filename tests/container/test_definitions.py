@@ -1,0 +1,99 @@
+"""The image definitions agree: Dockerfile and Singularity.def run the same install script with the
+same phases, files and settings; the HEPscore configurations pass HEPscore's checks."""
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+DEFINITION = (ROOT / "Singularity.def").read_text()
+HEPSCORE_CHARS = re.compile(r"^[a-zA-Z0-9\-_]*$")
+
+
+def install_phases(text: str) -> list[str]:
+    phases = []
+    for match in re.finditer(r"install\.sh ([a-z\- ]+)", text):
+        phases += match.group(1).split()
+    return phases
+
+
+def sections(text: str) -> dict[str, list[str]]:
+    out, name = {}, None
+    for line in text.splitlines():
+        if line.startswith("%"):
+            name = line[1:].strip()
+            out[name] = []
+        elif name and line.strip() and not line.lstrip().startswith("#"):
+            out[name].append(line.strip())
+    return out
+
+
+def test_both_definitions_run_the_same_install_phases_in_the_same_order():
+    docker, definition = install_phases(DOCKERFILE), install_phases(DEFINITION)
+    build = ["python", "horovod", "data"]
+    assert [p for p in docker if p in build] == build == [p for p in definition if p in build]
+    assert docker[0] == definition[0] == "system-build" and "verify" in docker and "verify" in definition
+    # No compilers in the final image: the Dockerfile's last stage installs runtime packages only,
+    # the single-stage definition strips the build packages.
+    final_stage = DOCKERFILE.rsplit("\nFROM ", 1)[1]
+    assert install_phases(final_stage) == ["system-runtime", "verify"]
+    assert definition.index("strip") > definition.index("data")
+
+
+def test_both_definitions_copy_the_same_files():
+    copied = set()
+    for line in DOCKERFILE.splitlines():
+        if line.startswith("COPY ") and "--from" not in line:
+            copied |= set(shlex.split(line)[1:-1])
+    files = {line.split()[0] for line in sections(DEFINITION)["files"]}
+    assert copied == files == {"container/install.sh", "pyproject.toml", "README.md", "results_schema", "hepbench",
+                               "entrypoint.sh"}
+
+
+def test_both_definitions_have_the_same_default_settings_base_and_entry_point():
+    args = dict(re.findall(r"^ARG (\w+)=(\S+)", DOCKERFILE, re.M))
+    # Singularity.def uses install.sh's defaults; the Dockerfile's build arguments must equal them.
+    install = (ROOT / "container" / "install.sh").read_text()
+    defaults = dict(re.findall(r"^\w+=\$\{HEPBENCH_(\w+):-([^}]+)\}", install, re.M))
+    for name in ("FLAVOUR", "DATA_SOURCE", "TRAIN_EVENTS", "TEST_EVENTS", "SEED"):
+        assert args[name] == defaults[name], name
+    assert not re.search(r"HEPBENCH_\w+=", " ".join(sections(DEFINITION)["post"]))
+    assert args["BASE_IMAGE"] == "debian:bookworm-slim" and "From: debian:bookworm-slim" in DEFINITION
+    assert 'ENTRYPOINT ["/entrypoint.sh"]' in DOCKERFILE
+    assert sections(DEFINITION)["runscript"] == ['exec /entrypoint.sh "$@"']
+    assert re.search(r"^USER 1000:1000$", DOCKERFILE, re.M)
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"HEPBENCH_FLAVOUR": "tpu"}, "HEPBENCH_FLAVOUR must be cpu or gpu"),
+    ({"HEPBENCH_DATA_SOURCE": "cern"}, "HEPBENCH_DATA_SOURCE must be synthetic or zenodo"),
+    ({}, "unknown phase 'everything'"),
+])
+def test_install_script_refuses_bad_settings_before_doing_anything(env, message):
+    r = subprocess.run(["sh", str(ROOT / "container" / "install.sh"), "everything"], capture_output=True, text=True,
+                       env={"PATH": "/usr/bin:/bin", **env})
+    assert r.returncode == 2 and message in r.stderr
+
+
+@pytest.mark.parametrize("name", ["mlpf-bmk.yaml", "mlpf-bmk-gpu.yaml"])
+def test_hepscore_configurations_pass_hepscores_checks_and_the_driver_accepts_their_args(name, driver):
+    config = yaml.safe_load((ROOT / "hepscore" / name).read_text())["hepscore"]
+    (bench_name, bench), = config["benchmarks"].items()
+    assert bench_name == "mlpf-bmk" and HEPSCORE_CHARS.match(bench_name)
+    assert bench["results_file"] == "mlpf_summary.json" and set(bench["ref_scores"]) == {"train"}
+    assert all(isinstance(v, (int, float)) and v > 0 for v in bench["ref_scores"].values())
+    # HEPscore turns args into `--key value` (a key starting with '-' is used as it is), after
+    # checking every value against its character set, and always adds -W.
+    argv = ["-W"]
+    for key, value in bench["args"].items():
+        assert HEPSCORE_CHARS.match(str(value)), (key, value)
+        argv += [key if key.startswith("-") else f"--{key}", str(value)]
+    r = driver(*argv)
+    assert r.returncode == 0, r.stderr
+    assert config["settings"]["method"] == "geometric_mean"

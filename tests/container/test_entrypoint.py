@@ -1,0 +1,68 @@
+"""entrypoint.sh, the HEP-workloads driver: option mapping, usage errors, the environment it sets.
+
+A stand-in `hepbench` (HEPBENCH_BIN) prints what it was given, so these tests see exactly what
+the driver would run; the image test (test_image.py) runs the real thing.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+
+def called(result) -> dict:
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_no_arguments_give_the_default_run(driver, tmp_path):
+    out = called(driver())
+    assert out["argv"] == ["run", "--resultsdir", "/results", "--device", "auto"]
+    assert out["env"]["HOME"].startswith(str(tmp_path)) and out["env"]["MPLCONFIGDIR"].startswith(str(tmp_path))
+    assert out["env"]["PATH"].startswith(str(tmp_path / "opt" / "venv" / "bin"))
+
+
+def test_hepscore_options_are_mapped(driver):
+    out = called(driver("-W", "-w", "/res", "-c", "2", "-t", "1", "-e", "4", "-n", "2", "-M", "cpu", "-m", "none"))
+    assert out["argv"] == ["run", "--resultsdir", "/res", "--device", "cpu", "--copies", "2", "--threads", "1",
+                           "--events", "4", "--ncores", "2", "--keep-work"]
+    out = called(driver("--resultsdir", "/r", "--copies", "3", "--threads", "2", "--events", "8", "--debug"))
+    assert out["argv"][:8] == ["run", "--resultsdir", "/r", "--device", "auto", "--copies", "3", "--threads"]
+    assert out["env"]["TF_CPP_MIN_LOG_LEVEL"] == "0"
+
+
+@pytest.mark.parametrize("args", [
+    ["-x", "--windows 5 --precision bf16"],                 # one word
+    ["--extra-args", "--windows", "5", "--precision", "bf16"],   # split over several words
+    ["-x", "--windows", "-x", "5 --precision", "-x", "bf16"],    # repeated
+])
+def test_extra_arguments_arrive_as_one_or_several_words(driver, args):
+    out = called(driver(*args, "-c", "1"))
+    assert out["argv"][-4:] == ["--windows", "5", "--precision", "bf16"]
+    assert "--copies" in out["argv"]  # the driver option after the extra words is still the driver's
+    assert out["env"]["HEPBENCH_EXTRA_ARGUMENTS"] == "--windows 5 --precision bf16"
+
+
+def test_the_baked_data_set_is_used_when_present(driver, tmp_path):
+    (tmp_path / "opt" / "data" / "tfds").mkdir(parents=True)
+    assert called(driver())["env"]["HEPBENCH_DATA_DIR"] == str(tmp_path / "opt" / "data" / "tfds")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--frobnicate"], "unknown option '--frobnicate'"),
+    (["-c", "0"], "-c must be a positive integer, not '0'"),
+    (["--threads", "two"], "--threads must be a positive integer, not 'two'"),
+    (["-M", "tpu"], "-M must be cpu, gpu or auto"),
+    (["-m", "some"], "must be all, custom or none"),
+    (["-w"], "option -w needs a value"),
+    (["--workload", "nope"], "--workload must be mlpf, hpo or qsvr"),
+])
+def test_bad_options_print_usage_and_start_nothing(driver, args, message):
+    r = driver(*args)
+    assert r.returncode == 2 and message in r.stderr and "Usage:" in r.stderr
+    assert r.stdout == ""  # the stand-in hepbench never ran
+
+
+def test_help(driver):
+    r = driver("-h")
+    assert r.returncode == 0 and "--copies" in r.stdout and r.stdout.startswith("Usage:")
