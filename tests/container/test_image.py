@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -107,7 +108,8 @@ def test_unwritable_results_directory_is_a_clear_error(image, tmp_path):
 def test_the_singularity_definition_builds_with_buildah_via_spython(image):
     # spython turns %files/%post/%environment/%runscript into a Dockerfile; the build reuses the
     # pip cache of the first build, so Horovod is not compiled twice.
-    env = {**os.environ, "HEPBENCH_TRAIN_EVENTS": "200", "HEPBENCH_TEST_EVENTS": "20"}
+    env = {**os.environ, "HEPBENCH_TRAIN_EVENTS": "200", "HEPBENCH_TEST_EVENTS": "20",
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}  # spython from this environment
     r = subprocess.run([DEV, "build-def", DEF_IMAGE], capture_output=True, text=True, timeout=3600, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     # spython turns %runscript into a shell-form CMD, which arguments replace: name the entry point.
