@@ -198,6 +198,27 @@ def _collect(specs: list[CopySpec], procs: list[subprocess.Popen], workdir: Path
     return entries, context
 
 
+def _run_context(options: RunOptions, specs: list[CopySpec], dataset: dict, context: dict, log: str | None,
+                 start_iso: str, start: float) -> RunContext:
+    """Everything the report holds besides the copies' entries."""
+    cfg, first = options.config, specs[0]
+    software = software_versions()
+    software.update({k: v for k, v in context.get("software", {}).items() if v is not None})
+    model = {"name": "PFNetDense", "trainable_parameters": None, "non_trainable_parameters": None,
+             **context.get("model", {}),
+             "training_flops_per_event_at_max": training_flops(cfg.model, cfg.data.max_elements)}
+    return RunContext(
+        benchmark={"device": first.device, "copies": len(specs), "threads_per_copy": first.threads,
+                   "windows": cfg.bench.windows, "events_per_window": first.events_per_window,
+                   "warmup_steps": cfg.bench.warmup_steps, "validation_events": first.validation_events,
+                   "data_dir": str(options.data_dir)},
+        config=config_to_dict(cfg), dataset=dataset, model=model, software=software,
+        host=host_info(nvidia_gpus() if first.device == "gpu" else []),
+        timing={"start": start_iso, "end": _now(), "wall_seconds": time.perf_counter() - start},
+        command=list(options.command or command_line()), extra_arguments=options.extra_arguments, log=log,
+    )
+
+
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
 
@@ -243,21 +264,7 @@ def run_benchmark(options: RunOptions, stream: TextIO = sys.stderr) -> tuple[dic
                 _stop(procs)
                 stopped = {}
             entries, context = _collect(specs, procs, workdir, stopped)
-            software = software_versions()
-            software.update({k: v for k, v in context.get("software", {}).items() if v is not None})
-            model = {"name": "PFNetDense", "trainable_parameters": None, "non_trainable_parameters": None,
-                     **context.get("model", {}),
-                     "training_flops_per_event_at_max": training_flops(cfg.model, cfg.data.max_elements)}
-            ctx = RunContext(
-                benchmark={"device": device, "copies": len(specs), "threads_per_copy": specs[0].threads,
-                           "windows": cfg.bench.windows, "events_per_window": specs[0].events_per_window,
-                           "warmup_steps": cfg.bench.warmup_steps, "validation_events": specs[0].validation_events,
-                           "data_dir": str(options.data_dir)},
-                config=config_to_dict(cfg), dataset=dataset, model=model, software=software,
-                host=host_info(nvidia_gpus() if device == "gpu" else []),
-                timing={"start": start_iso, "end": _now(), "wall_seconds": time.perf_counter() - start},
-                command=list(options.command or command_line()), extra_arguments=options.extra_arguments, log=log,
-            )
+            ctx = _run_context(options, specs, dataset, context, log, start_iso, start)
             report = build_report(entries, ctx)
             path = write_report(report, Path(options.results_dir))
             if options.mllog is not None:
