@@ -28,13 +28,24 @@ def huber(error, delta):
     return ops.where(a <= delta, 0.5 * ops.square(error), delta * (a - 0.5 * delta))
 
 
-def mlpf_losses(X, y, outputs, weights: LossWeights | None = None) -> dict:
-    """Per-term losses and their weighted sum `loss` for one batch (float32 scalars)."""
+def real_elements(X):
+    """Number of real (non-padding) elements in a batch, float32."""
+    return ops.sum(ops.cast(ops.not_equal(X[..., XCol.TYPE], 0), "float32"))
+
+
+def mlpf_losses(X, y, outputs, weights: LossWeights | None = None, normalizer=None) -> dict:
+    """Per-term losses and their weighted sum `loss` for one batch (float32 scalars).
+
+    `normalizer` replaces the batch's own real-element count as the divisor. Data-parallel
+    training passes the count over all replicas (divided by their number), so that averaging
+    the replicas' gradients gives exactly the gradient of the combined batch.
+    """
     weights = weights or LossWeights()
     y = ops.cast(y, "float32")
     real = ops.cast(ops.not_equal(X[..., XCol.TYPE], 0), "float32")  # (B, N)
     particle = real * ops.cast(ops.not_equal(y[..., YCol.TYPE], 0), "float32")
-    n_real = ops.maximum(ops.sum(real), 1.0)
+    # At least 1 element's worth, so that an all-padding batch gives 0, not NaN.
+    n_real = ops.maximum(ops.sum(real), 1.0) if normalizer is None else ops.maximum(normalizer, 1e-6)
 
     target_cls = ops.one_hot(ops.cast(y[..., YCol.TYPE], "int32"), NUM_CLASSES)
     probs = ops.clip(outputs["cls"], 1e-7, 1.0)
