@@ -135,9 +135,10 @@ def score_line(report: dict) -> str:
     r = report["report"]
     if r["status"] != "ok":
         return f"{WORKLOAD}: FAILED: {r['log']}"
-    copies = report["run_info"]["copies"]
-    return (
-        f"{WORKLOAD} train score: {r['wl-scores']['train']:.4g} events/s "
-        f"({copies} cop{'y' if copies == 1 else 'ies'}, {r['benchmark']['device']}, {r['precision']})"
-    )
+    n = report["run_info"]["copies"]
+    if r["benchmark"].get("strategy") == "horovod":
+        what = f"{n} Horovod rank{'' if n == 1 else 's'}"
+    else:
+        what = f"{n} cop{'y' if n == 1 else 'ies'}"
+    return f"{WORKLOAD} train score: {r['wl-scores']['train']:.4g} events/s ({what}, {r['benchmark']['device']}, {r['precision']})"
 

@@ -30,6 +30,7 @@ from hepbench.run.copy import CopySpec, failed_entry
 from hepbench.run.signals import Interrupted, interruptible
 
 DEVICES = ("auto", "cpu", "gpu")
+STRATEGIES = ("auto", "single", "horovod")
 _STOP_GRACE_SECONDS = 60  # a copy finishes its current step, then writes its result
 
 
@@ -45,12 +46,14 @@ class RunOptions:
     ncores: int | None = None  # use only the first N CPUs this process may use (HEPscore's --ncores)
     mllog: Path | None = None
     keep_work: bool = False  # keep the copies' spec/result files in <results>/mlpf-work (--mop none)
+    strategy: str = "auto"  # single, mirrored, horovod; auto: horovod when launched as a rank
+    rank_timeout: float = 120.0  # horovod: seconds without a finished step before a rank gives up
     quiet: bool = False
     extra_arguments: str = ""
     command: tuple[str, ...] = ()
 
 
-def _check_writable_dir(directory: Path, what: str) -> None:
+def check_writable_dir(directory: Path, what: str) -> None:
     try:
         directory.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=directory):
@@ -73,6 +76,16 @@ def _visible_gpus() -> list[str]:
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     indices = [v.strip() for v in visible.split(",") if v.strip()] if visible else [str(i) for i in range(count)]
     return indices[:count]
+
+
+def resolve_strategy(requested: str) -> str:
+    from hepbench.run.horovod import launched_as_rank
+
+    if requested not in STRATEGIES:
+        raise UsageError(f"--strategy must be one of {', '.join(STRATEGIES)}, not {requested!r}")
+    if requested == "auto":
+        return "horovod" if launched_as_rank() else "single"
+    return requested
 
 
 def resolve_device(requested: str, gpus: list[str]) -> str:
@@ -118,7 +131,7 @@ def plan_copies(options: RunOptions, device: str, gpus: list[str], cpus: list[in
     return specs
 
 
-def _check_options(options: RunOptions, dataset: dict) -> None:
+def check_options(options: RunOptions, dataset: dict) -> None:
     cfg = options.config
     if cfg.train.jit_compile and not cfg.data.pad_to_max:
         raise UsageError("train.jit_compile=true needs data.pad_to_max=true: XLA compiles once per padded "
@@ -198,7 +211,7 @@ def _collect(specs: list[CopySpec], procs: list[subprocess.Popen], workdir: Path
     return entries, context
 
 
-def _run_context(options: RunOptions, specs: list[CopySpec], dataset: dict, context: dict, log: str | None,
+def run_context(options: RunOptions, specs: list[CopySpec], dataset: dict, context: dict, log: str | None,
                  start_iso: str, start: float) -> RunContext:
     """Everything the report holds besides the copies' entries."""
     cfg, first = options.config, specs[0]
@@ -208,28 +221,35 @@ def _run_context(options: RunOptions, specs: list[CopySpec], dataset: dict, cont
              **context.get("model", {}),
              "training_flops_per_event_at_max": training_flops(cfg.model, cfg.data.max_elements)}
     return RunContext(
-        benchmark={"device": first.device, "copies": len(specs), "threads_per_copy": first.threads,
+        benchmark={"device": first.device, "strategy": first.strategy, "copies": len(specs), "threads_per_copy": first.threads,
                    "windows": cfg.bench.windows, "events_per_window": first.events_per_window,
                    "warmup_steps": cfg.bench.warmup_steps, "validation_events": first.validation_events,
                    "data_dir": str(options.data_dir)},
         config=config_to_dict(cfg), dataset=dataset, model=model, software=software,
         host=host_info(nvidia_gpus() if first.device == "gpu" else []),
-        timing={"start": start_iso, "end": _now(), "wall_seconds": time.perf_counter() - start},
+        timing={"start": start_iso, "end": now_iso(), "wall_seconds": time.perf_counter() - start},
         command=list(options.command or command_line()), extra_arguments=options.extra_arguments, log=log,
     )
 
 
-def _now() -> str:
+def now_iso() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
 
 
 def run_benchmark(options: RunOptions, stream: TextIO = sys.stderr) -> tuple[dict, int, Path]:
-    """Run the benchmark; returns (report, exit code, path of the written summary)."""
+    """Run the benchmark; returns (report, exit code, path of the written summary).
+
+    With the horovod strategy this process is one rank: the report and path are None on ranks > 0.
+    """
+    if resolve_strategy(options.strategy) == "horovod":
+        from hepbench.run.horovod import run_horovod
+
+        return run_horovod(options, stream)
     if options.copies < 1:
         raise UsageError(f"--copies must be at least 1, not {options.copies}")
     # Everything that can be wrong with the input fails here, before any file is written.
     dataset = describe_built(options.data_dir)
-    _check_options(options, dataset)
+    check_options(options, dataset)
     gpus = _visible_gpus() if options.device != "cpu" else []
     device = resolve_device(options.device, gpus)
     cpus = usable_cpus()
@@ -238,9 +258,9 @@ def run_benchmark(options: RunOptions, stream: TextIO = sys.stderr) -> tuple[dic
             raise UsageError(f"--ncores {options.ncores}: this process may use {len(cpus)} CPUs")
         cpus = cpus[: options.ncores]
     specs = plan_copies(options, device, gpus, cpus)
-    _check_writable_dir(Path(options.results_dir), "results directory")
+    check_writable_dir(Path(options.results_dir), "results directory")
     if options.mllog is not None:
-        _check_writable_dir(Path(options.mllog).resolve().parent, "--mllog directory")
+        check_writable_dir(Path(options.mllog).resolve().parent, "--mllog directory")
     cfg = options.config
 
     if not options.quiet:
@@ -250,7 +270,7 @@ def run_benchmark(options: RunOptions, stream: TextIO = sys.stderr) -> tuple[dic
             f"{cfg.bench.windows} windows of {s.events_per_window} events after {cfg.bench.warmup_steps} warm-up "
             f"step(s); {dataset['name']} {dataset['version']} ({'synthetic' if dataset['synthetic'] else 'published'}, "
             f"{dataset['train_events']} train events)\n")
-    start_iso, start = _now(), time.perf_counter()
+    start_iso, start = now_iso(), time.perf_counter()
     log, exit_code = None, 0
     workdir = Path(tempfile.mkdtemp(prefix="hepbench-run-"))
     try:
@@ -264,7 +284,7 @@ def run_benchmark(options: RunOptions, stream: TextIO = sys.stderr) -> tuple[dic
                 _stop(procs)
                 stopped = {}
             entries, context = _collect(specs, procs, workdir, stopped)
-            ctx = _run_context(options, specs, dataset, context, log, start_iso, start)
+            ctx = run_context(options, specs, dataset, context, log, start_iso, start)
             report = build_report(entries, ctx)
             path = write_report(report, Path(options.results_dir))
             if options.mllog is not None:

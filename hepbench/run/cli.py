@@ -1,6 +1,7 @@
 """`hepbench run`: the benchmark (HEPscore's `train` score) from the command line."""
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 
@@ -10,8 +11,14 @@ EXTRA_ARGUMENTS_ENV = "HEPBENCH_EXTRA_ARGUMENTS"  # entrypoint.sh: the --extra-a
 
 
 def register(groups) -> None:
-    from hepbench.cli import add_config_arguments, non_negative_int, positive_int
-    from hepbench.run.benchmark import DEVICES
+    from hepbench.cli import add_config_arguments, finite_float, non_negative_int, positive_int
+    from hepbench.run.benchmark import DEVICES, STRATEGIES
+
+    def positive_float(text: str) -> float:
+        value = finite_float(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+        return value
 
     p = groups.add_parser(
         "run", help="run the benchmark and write mlpf_summary.json",
@@ -36,6 +43,11 @@ def register(groups) -> None:
     p.add_argument("--mllog", type=Path, metavar="FILE", help="also write MLPerf-style :::MLLOG lines to this file")
     p.add_argument("--keep-work", action="store_true",
                    help="keep the copies' specification and result files in RESULTSDIR/mlpf-work")
+    p.add_argument("--strategy", choices=STRATEGIES, default="auto",
+                   help="single: independent copies; horovod: this process is one rank of a horovodrun/"
+                        "mpirun/srun job (auto: horovod when launched so)")
+    p.add_argument("--rank-timeout", type=positive_float, default=120.0, metavar="SECONDS",
+                   help="horovod: a rank gives up (exit 1, failure report) after this long without a step")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the score")
     add_config_arguments(p)
     p.set_defaults(func=_run)
@@ -55,8 +67,10 @@ def _run(args) -> int:
         data_dir=args.data_dir or Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR),
         results_dir=args.resultsdir, device=args.device, copies=args.copies, threads=args.threads,
         events=args.events, ncores=args.ncores, mllog=args.mllog, keep_work=args.keep_work, quiet=args.quiet,
-        extra_arguments=os.environ.get(EXTRA_ARGUMENTS_ENV, ""),
+        extra_arguments=os.environ.get(EXTRA_ARGUMENTS_ENV, ""), strategy=args.strategy,
+        rank_timeout=args.rank_timeout,
     )
     report, exit_code, _ = run_benchmark(options)
-    print(score_line(report))
+    if report is not None:  # None on Horovod ranks other than 0
+        print(score_line(report))
     return exit_code

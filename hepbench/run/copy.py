@@ -11,6 +11,7 @@ import itertools
 import math
 import os
 import resource
+import socket
 import sys
 import time
 import traceback
@@ -41,6 +42,9 @@ class CopySpec:
     validation_events: int
     quiet: bool = False
     bar: bool = False  # a progress bar (only one copy may draw on a terminal)
+    strategy: str = "single"  # "single" or "horovod" (this process is one rank)
+    local_rank: int | None = None  # Horovod: rank on this host, which picks the GPU
+    num_workers: int = 1  # data shards: a Horovod rank reads shard `copy` of `num_workers`
 
     @classmethod
     def from_dict(cls, data: dict) -> "CopySpec":
@@ -52,8 +56,9 @@ class CopySpec:
 
 def failed_entry(spec: CopySpec, log: str) -> dict:
     """A copy's report entry before (or instead of) any result: status failed, nothing measured."""
+    ranks = {"rank": spec.copy, "local_rank": spec.local_rank} if spec.strategy == "horovod" else {}
     return {
-        "copy": spec.copy, "status": "failed", "log": log,
+        "copy": spec.copy, "host": socket.gethostname(), **ranks, "status": "failed", "log": log,
         "device": {"type": spec.device, "name": cpu_model() if spec.device == "cpu" else "GPU", "index": spec.gpu_index},
         "cpus": spec.cpus, "threads": spec.threads,
         "compile_seconds": None, "warmup": None, "train": None, "windows": [], "window_stats": None,
@@ -63,7 +68,8 @@ def failed_entry(spec: CopySpec, log: str) -> dict:
 
 def _say(spec: CopySpec, text: str, stream: TextIO) -> None:
     if not spec.quiet:
-        prefix = f"[copy {spec.copy}] " if spec.copies > 1 else ""
+        unit = "rank" if spec.strategy == "horovod" else "copy"
+        prefix = f"[{unit} {spec.copy}] " if spec.copies > 1 else ""
         stream.write(f"{prefix}{text}\n")
         stream.flush()
 
@@ -77,6 +83,8 @@ def _configure_tensorflow(spec: CopySpec):
 
     absl_logging.set_verbosity(absl_logging.ERROR)  # TFDS deprecation chatter, once per feature
 
+    if spec.strategy == "horovod":  # run.horovod configured TensorFlow before hvd.init's first op
+        return tf, keras
     tf.config.threading.set_intra_op_parallelism_threads(spec.threads)
     tf.config.threading.set_inter_op_parallelism_threads(spec.threads)
     gpus = tf.config.list_physical_devices("GPU")
@@ -89,7 +97,7 @@ def _configure_tensorflow(spec: CopySpec):
 
 def _device_entry(spec: CopySpec, tf) -> dict:
     if spec.device == "gpu":
-        details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
+        details = tf.config.experimental.get_device_details(tf.config.get_visible_devices("GPU")[0])
         return {"type": "gpu", "name": details.get("device_name", "GPU"), "index": spec.gpu_index}
     return {"type": "cpu", "name": cpu_model(), "index": None}
 
@@ -162,11 +170,26 @@ def _peak_device_memory(spec: CopySpec, tf) -> int | None:
         return None
 
 
-def run_copy(spec: CopySpec, stream: TextIO = sys.stderr) -> tuple[dict, dict]:
+def _make_train_step(spec: CopySpec, model, cfg):
+    if spec.strategy == "horovod":
+        import horovod.tensorflow as hvd
+
+        from hepbench.train.distributed import HorovodTrainStep
+
+        step = HorovodTrainStep(model, cfg.train, hvd)
+        step.broadcast_from_root()
+        return step
+    from hepbench.train.step import TrainStep
+
+    return TrainStep(model, cfg.train)
+
+
+def run_copy(spec: CopySpec, stream: TextIO = sys.stderr, heartbeat=lambda: None) -> tuple[dict, dict]:
     """Run one copy; returns (its report entry, context: TensorFlow build and model facts).
 
     Never raises for a failed run: the entry's status says "failed" and its log why. After a
     SIGTERM/SIGINT (inside `signals.interruptible`) context["signal"] holds the signal number.
+    `heartbeat()` is called after every step (a watchdog's sign of life).
     """
     cfg = config_from_dict(spec.config, "copy specification")
     start = time.perf_counter()
@@ -184,20 +207,22 @@ def run_copy(spec: CopySpec, stream: TextIO = sys.stderr) -> tuple[dict, dict]:
         from hepbench.data.pipeline import make_dataset
         from hepbench.data.tfds_builder import load_builder
         from hepbench.model.mlpf import build_model, parameter_counts
-        from hepbench.train.step import EvalStep, TrainStep
+        from hepbench.train.step import EvalStep
 
         builder = load_builder(spec.data_dir)
-        train = iter(make_dataset(builder, "train", cfg.data, bin_size=cfg.model.bin_size).repeat())
+        train = iter(make_dataset(builder, "train", cfg.data, bin_size=cfg.model.bin_size,
+                                  num_workers=spec.num_workers, worker_index=spec.copy % spec.num_workers).repeat())
         model = build_model(cfg.model, cfg.train.precision)
         trainable, frozen = parameter_counts(model)
         context["model"] = {"name": "PFNetDense", "trainable_parameters": trainable, "non_trainable_parameters": frozen}
-        train_step = TrainStep(model, cfg.train)
+        train_step = _make_train_step(spec, model, cfg)
 
         _say(spec, f"{entry['device']['name']}: tracing the training step ...", stream)
         first = next(train)
         t0 = time.perf_counter()
         train_step.trace(first["X"], first["y"])
         entry["compile_seconds"] = time.perf_counter() - t0
+        heartbeat()
         _say(spec, f"traced in {entry['compile_seconds']:.1f} s; {cfg.bench.warmup_steps} warm-up step(s), then "
                    f"{cfg.bench.windows} windows of {steps_per_window} steps", stream)
 
@@ -215,7 +240,14 @@ def run_copy(spec: CopySpec, stream: TextIO = sys.stderr) -> tuple[dict, dict]:
                        f"{w.events_per_second:.4g} events/s  (mean step {w.step_seconds / w.steps:.3f} s, "
                        f"loss {w.loss:.4g})", stream)
 
-        timer.run(itertools.chain([first], train), _outcome_fn(train_step, cfg.model), on_step, on_window)
+        outcome = _outcome_fn(train_step, cfg.model)
+
+        def step(batch) -> StepOutcome:
+            result = outcome(batch)
+            heartbeat()  # warm-up steps included
+            return result
+
+        timer.run(itertools.chain([first], train), step, on_step, on_window)
 
         n_val = math.ceil(spec.validation_events / cfg.data.batch_size)
         if n_val:

@@ -1,0 +1,76 @@
+"""`hepbench run --strategy horovod` under horovodrun (Gloo, localhost): one report for all ranks,
+and a job that ends, with a failure report, when one rank is killed."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hepbench.report.schema import load_report, validate_report
+
+pytest.importorskip("horovod.tensorflow", reason="Horovod is built by `make setup` (second step)")
+pytestmark = pytest.mark.slow
+BIN = Path(sys.executable).parent
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def horovodrun(*args) -> list[str]:
+    return [str(BIN / "horovodrun"), "-np", "2", "--gloo", "-H", "localhost:2", str(BIN / "hepbench"), "run",
+            *map(str, args)]
+
+
+def test_two_ranks_write_one_report_whose_score_is_the_sum(built, tiny_config, tmp_path):
+    r = subprocess.run(horovodrun("--data-dir", built, "--config", tiny_config, "-w", tmp_path, "--threads", "1"),
+                       capture_output=True, text=True, env=ENV, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.count("train score") == 1  # rank 0 alone reports
+    report = load_report(tmp_path / "mlpf_summary.json")
+    validate_report(report)
+    rep = report["report"]
+    ranks = rep["copies"]
+    assert [c["rank"] for c in ranks] == [0, 1] and {c["local_rank"] for c in ranks} == {0, 1}
+    assert all(c["host"] for c in ranks) and rep["benchmark"]["strategy"] == "horovod"
+    assert rep["wl-scores"]["train"] == pytest.approx(sum(c["train"]["events_per_second"] for c in ranks))
+    assert rep["wl-stats"]["count"] == 2
+    # Gradients are averaged: every rank trains the same model, so the losses agree.
+    assert ranks[0]["train"]["final_loss"] == pytest.approx(ranks[1]["train"]["final_loss"], rel=1e-6)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["inputs.log", "mlpf_summary.json", "version.json"]
+
+
+def rank_pid(results: Path, rank: int) -> int | None:
+    for entry in Path("/proc").iterdir():
+        try:
+            if str(results) not in (entry / "cmdline").read_text():
+                continue
+            if f"HOROVOD_RANK={rank}".encode() in (entry / "environ").read_bytes().split(b"\0"):
+                return int(entry.name)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def test_killing_one_rank_ends_the_job_with_a_failure_report(built, tiny_config, tmp_path):
+    cmd = horovodrun("--data-dir", built, "--config", tiny_config, "-w", tmp_path, "--threads", "1",
+                     "--windows", "200", "--events", "200", "--rank-timeout", "60")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)
+    for line in proc.stdout:
+        if "window 1/200" in line:
+            break
+    os.kill(rank_pid(tmp_path, 1), signal.SIGKILL)
+    killed = time.monotonic()
+    proc.communicate(timeout=120)
+    assert proc.returncode != 0 and time.monotonic() - killed < 60
+    # horovodrun may exit before rank 0 has finished writing its failure report.
+    summary = tmp_path / "mlpf_summary.json"
+    deadline = time.monotonic() + 30
+    while not summary.exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    report = load_report(summary)
+    validate_report(report)
+    assert report["report"]["status"] == "failed" and report["report"]["wl-scores"] == {}
+    assert report["report"]["log"].startswith("rank 0:")
