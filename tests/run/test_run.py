@@ -110,6 +110,7 @@ def test_sigterm_stops_the_run_cleanly_with_a_failure_report(built, tiny_config,
     (["--set", "bench.windows=0"], 2, "bench.windows must be positive"),
     (["--set", "train.jit_compile=true"], 2, "needs data.pad_to_max=true"),
     (["--set", "bench.colour=blue"], 2, "unknown key(s) ['colour']"),
+    (["--ncores", "999"], 2, "--ncores 999: this process may use"),
 ])
 def test_bad_values_fail_before_anything_is_written(built, tmp_path, capsys, args, code, message):
     results = tmp_path / "results"
@@ -118,7 +119,9 @@ def test_bad_values_fail_before_anything_is_written(built, tmp_path, capsys, arg
     assert not results.exists()
 
 
-@pytest.mark.parametrize("args", [["--copies", "0"], ["--device", "tpu"], ["--events", "many"], ["--threads", "-1"]])
+@pytest.mark.parametrize("args", [["--copies", "0"], ["--device", "tpu"], ["--events", "many"], ["--threads", "-1"],
+                                  ["--ncores", "0"], ["--strategy", "ring"], ["--rank-timeout", "0"],
+                                  ["--rank-timeout", "nan"]])
 def test_bad_option_syntax_is_a_usage_error(tmp_path, capsys, args):
     with pytest.raises(SystemExit) as e:
         main(["run", "-w", str(tmp_path / "r"), *args])
