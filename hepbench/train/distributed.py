@@ -12,7 +12,7 @@ import keras
 import tensorflow as tf
 
 from hepbench.config import TrainConfig
-from hepbench.model.losses import mlpf_losses, real_elements
+from hepbench.model.losses import real_elements
 from hepbench.train.step import TrainStep
 
 
@@ -28,11 +28,7 @@ class HorovodTrainStep(TrainStep):
         normalizer = hvd.allreduce(real_elements(X), op=hvd.Sum) / hvd.size()
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
-            outputs = self.model(X, training=True)
-            losses = mlpf_losses(X, y, outputs, self.cfg.loss_weights, normalizer=normalizer)
-            loss = losses["loss"]
-            if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
-                loss = self.optimizer.scale_loss(loss)
+            losses, loss = self.forward(X, y, normalizer)
         # Horovod keys gradients by tf.Variable; a Keras 3 variable keeps its tf.Variable in `.value`.
         grads = hvd.DistributedGradientTape(tape, op=hvd.Average).gradient(loss, [v.value for v in variables])
         self.optimizer.apply(grads, variables)
@@ -49,7 +45,7 @@ class HorovodTrainStep(TrainStep):
             v.assign(self.hvd.broadcast(tf.convert_to_tensor(v), root_rank=0, name=f"hepbench.broadcast.{i}"))
 
 
-class MirroredTrainStep:
+class MirroredTrainStep(TrainStep):
     """One step of MirroredStrategy over the global batch (split along the batch axis).
 
     The model and this object must be created inside `strategy.scope()`; batches come from
@@ -57,11 +53,9 @@ class MirroredTrainStep:
     """
 
     def __init__(self, model: keras.Model, cfg: TrainConfig, strategy: tf.distribute.Strategy):
-        from hepbench.train.optimizer import make_optimizer
-
-        self.model, self.cfg, self.strategy = model, cfg, strategy
-        self.optimizer = make_optimizer(cfg)
-        self.optimizer.build(model.trainable_variables)
+        self.strategy = strategy
+        super().__init__(model, cfg)
+        # Distributed inputs are PerReplica values, which the fixed signature would refuse.
         self._step = tf.function(self._distributed_step)
 
     def _replica_step(self, X, y):
@@ -69,11 +63,7 @@ class MirroredTrainStep:
         normalizer = context.all_reduce(tf.distribute.ReduceOp.SUM, real_elements(X))
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
-            outputs = self.model(X, training=True)
-            losses = mlpf_losses(X, y, outputs, self.cfg.loss_weights, normalizer=normalizer)
-            loss = losses["loss"]
-            if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
-                loss = self.optimizer.scale_loss(loss)
+            losses, loss = self.forward(X, y, normalizer)
         grads = tape.gradient(loss, variables)
         self.optimizer.apply(grads, variables)  # sums the replicas' gradients
         return losses
@@ -81,9 +71,3 @@ class MirroredTrainStep:
     def _distributed_step(self, X, y):
         per_replica = self.strategy.run(self._replica_step, args=(X, y))
         return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in per_replica.items()}
-
-    def __call__(self, X, y) -> dict:
-        return self._step(X, y)
-
-    def trace(self, X, y):
-        return self._step.get_concrete_function(X, y)

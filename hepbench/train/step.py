@@ -31,14 +31,18 @@ class TrainStep:
         self.optimizer.build(model.trainable_variables)
         self._step = tf.function(self._train_step, input_signature=_SIGNATURE, jit_compile=cfg.jit_compile)
 
+    def forward(self, X, y, normalizer=None):
+        """(losses, the loss to differentiate): the latter scaled when fp16 uses loss scaling."""
+        losses = mlpf_losses(X, y, self.model(X, training=True), self.cfg.loss_weights, normalizer=normalizer)
+        loss = losses["loss"]
+        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            loss = self.optimizer.scale_loss(loss)
+        return losses, loss
+
     def _train_step(self, X, y):
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
-            outputs = self.model(X, training=True)
-            losses = mlpf_losses(X, y, outputs, self.cfg.loss_weights)
-            loss = losses["loss"]
-            if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
-                loss = self.optimizer.scale_loss(loss)
+            losses, loss = self.forward(X, y)
         grads = tape.gradient(loss, variables)
         # LossScaleOptimizer.apply unscales, and skips the update when a gradient is not finite.
         self.optimizer.apply(grads, variables)
