@@ -21,6 +21,7 @@ from hepbench.report.summary import build_report, write_report
 from hepbench.run.copy import CopySpec, failed_entry, run_copy
 from hepbench.run.signals import Interrupted, interruptible
 
+
 def launched_as_rank() -> bool:
     """True when horovodrun, mpirun or srun (PMI) started this process as one of several ranks."""
     if os.environ.get("HOROVOD_RANK") is not None:
