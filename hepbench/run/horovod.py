@@ -8,6 +8,7 @@ has finished for `rank_timeout` seconds, after rank 0 has written a failure repo
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import threading
@@ -93,9 +94,8 @@ def _rank_spec(options, dataset: dict, gpus: list, rank: int, size: int, local_r
 
 
 def _unreported(spec: CopySpec, size: int, first: dict) -> list[dict]:
-    others = [failed_entry(CopySpec(**{**spec.to_dict(), "copy": r, "local_rank": None}), "did not report")
-              for r in range(size)]
-    return [first] + others[1:]
+    return [first] + [failed_entry(dataclasses.replace(spec, copy=r, local_rank=None), "did not report")
+                      for r in range(1, size)]
 
 
 def run_horovod(options, stream: TextIO = sys.stderr) -> tuple[dict | None, int, Path | None]:
