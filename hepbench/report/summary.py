@@ -52,6 +52,17 @@ def _failure_log(copies: list[dict]) -> str:
     return "; ".join(f"copy {c['copy']}: {c['log']}" for c in own)
 
 
+def _devices(copies: list[dict]) -> list[dict]:
+    """One entry per device: a mirrored copy has one per replica."""
+    devices = []
+    for c in copies:
+        if "replica_devices" in c:
+            devices += [{"copy": c["copy"], "replica": r, **d, "cpus": c["cpus"]} for r, d in enumerate(c["replica_devices"])]
+        else:
+            devices.append({"copy": c["copy"], **c["device"], "cpus": c["cpus"]})
+    return devices
+
+
 def build_report(copies: list[dict], ctx: RunContext) -> dict:
     ok = all(c["status"] == "ok" for c in copies) and ctx.log is None
     rates = [c["train"]["events_per_second"] for c in copies] if ok else []
@@ -67,7 +78,7 @@ def build_report(copies: list[dict], ctx: RunContext) -> dict:
             "containment": containment(),
             "bmk_checksum": bmk_checksum(),
             "bmkdata_checksum": ctx.dataset["checksum"],
-            "devices": [{"copy": c["copy"], **c["device"], "cpus": c["cpus"]} for c in copies],
+            "devices": _devices(copies),
         },
         "run_info": {
             "copies": len(copies),
@@ -138,6 +149,8 @@ def score_line(report: dict) -> str:
     n = report["run_info"]["copies"]
     if r["benchmark"].get("strategy") == "horovod":
         what = f"{n} Horovod rank{'' if n == 1 else 's'}"
+    elif r["benchmark"].get("strategy") == "mirrored":
+        what = f"1 process, {len(report['app']['devices'])} mirrored replicas"
     else:
         what = f"{n} cop{'y' if n == 1 else 'ies'}"
     return f"{WORKLOAD} train score: {r['wl-scores']['train']:.4g} events/s ({what}, {r['benchmark']['device']}, {r['precision']})"

@@ -7,6 +7,7 @@ and writes a validated report, also for a failed run.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
@@ -30,7 +31,7 @@ from hepbench.run.copy import CopySpec, failed_entry
 from hepbench.run.signals import Interrupted, interruptible
 
 DEVICES = ("auto", "cpu", "gpu")
-STRATEGIES = ("auto", "single", "horovod")
+STRATEGIES = ("auto", "single", "mirrored", "horovod")
 _STOP_GRACE_SECONDS = 60  # a copy finishes its current step, then writes its result
 
 
@@ -47,6 +48,7 @@ class RunOptions:
     mllog: Path | None = None
     keep_work: bool = False  # keep the copies' spec/result files in <results>/mlpf-work (--mop none)
     strategy: str = "auto"  # single, mirrored, horovod; auto: horovod when launched as a rank
+    replicas: int | None = None  # mirrored: devices (default: every visible GPU, or 1 CPU device)
     rank_timeout: float = 120.0  # horovod: seconds without a finished step before a rank gives up
     quiet: bool = False
     extra_arguments: str = ""
@@ -111,6 +113,23 @@ def split_cpus(cpus: list[int], copies: int) -> list[list[int]]:
     return sets
 
 
+def plan_mirrored(options: RunOptions, device: str, gpus: list[str], cpus: list[int]) -> CopySpec:
+    """One process training on several devices: the GPUs, or logical devices of its CPU set."""
+    if options.copies != 1:
+        raise UsageError("--strategy mirrored is one process over several devices: use --replicas, not --copies")
+    replicas = options.replicas or (len(gpus) if device == "gpu" else 1)
+    if device == "gpu" and replicas > len(gpus):
+        raise UsageError(f"--replicas {replicas} needs {replicas} GPUs; {len(gpus)} visible")
+    if device == "cpu" and replicas > len(cpus):
+        raise UsageError(f"--replicas {replicas} needs at least {replicas} CPUs; this process may use {len(cpus)}")
+    (spec,) = plan_copies(options, device, gpus[:1], cpus)
+    indices = [int(g) if g.isdigit() else i for i, g in enumerate(gpus[:replicas])] if device == "gpu" else None
+    bench = options.config.bench
+    per_device = bench.gpu_events_per_window if device == "gpu" else bench.cpu_events_per_window
+    return dataclasses.replace(spec, strategy="mirrored", replicas=replicas, gpu_indices=indices,
+                               events_per_window=options.events or per_device * replicas)
+
+
 def plan_copies(options: RunOptions, device: str, gpus: list[str], cpus: list[int]) -> list[CopySpec]:
     cfg = options.config
     if device == "gpu" and options.copies > len(gpus):
@@ -150,7 +169,7 @@ def _child_env(spec: CopySpec, gpus_present: bool) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": str(spec.threads), "PYTHONUNBUFFERED": "1",
            "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
     if spec.device == "gpu":
-        env["CUDA_VISIBLE_DEVICES"] = str(spec.gpu_index)
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, spec.gpu_indices or [spec.gpu_index]))
     elif gpus_present:
         env["CUDA_VISIBLE_DEVICES"] = ""  # a CPU run must not touch (or allocate on) a GPU
     return env
@@ -241,10 +260,13 @@ def run_benchmark(options: RunOptions, stream: TextIO = sys.stderr) -> tuple[dic
 
     With the horovod strategy this process is one rank: the report and path are None on ranks > 0.
     """
-    if resolve_strategy(options.strategy) == "horovod":
+    strategy = resolve_strategy(options.strategy)
+    if strategy == "horovod":
         from hepbench.run.horovod import run_horovod
 
         return run_horovod(options, stream)
+    if options.replicas is not None and strategy != "mirrored":
+        raise UsageError("--replicas belongs to --strategy mirrored")
     if options.copies < 1:
         raise UsageError(f"--copies must be at least 1, not {options.copies}")
     # Everything that can be wrong with the input fails here, before any file is written.
@@ -257,7 +279,7 @@ def run_benchmark(options: RunOptions, stream: TextIO = sys.stderr) -> tuple[dic
         if not 1 <= options.ncores <= len(cpus):
             raise UsageError(f"--ncores {options.ncores}: this process may use {len(cpus)} CPUs")
         cpus = cpus[: options.ncores]
-    specs = plan_copies(options, device, gpus, cpus)
+    specs = [plan_mirrored(options, device, gpus, cpus)] if strategy == "mirrored" else plan_copies(options, device, gpus, cpus)
     check_writable_dir(Path(options.results_dir), "results directory")
     if options.mllog is not None:
         check_writable_dir(Path(options.mllog).resolve().parent, "--mllog directory")
@@ -265,8 +287,9 @@ def run_benchmark(options: RunOptions, stream: TextIO = sys.stderr) -> tuple[dic
 
     if not options.quiet:
         s = specs[0]
+        on = f"{s.replicas} {device} replicas (mirrored)" if strategy == "mirrored" else device
         stream.write(
-            f"mlpf-bmk: {len(specs)} cop{'y' if len(specs) == 1 else 'ies'} on {device}, {s.threads} thread(s) each; "
+            f"mlpf-bmk: {len(specs)} cop{'y' if len(specs) == 1 else 'ies'} on {on}, {s.threads} thread(s) each; "
             f"{cfg.bench.windows} windows of {s.events_per_window} events after {cfg.bench.warmup_steps} warm-up "
             f"step(s); {dataset['name']} {dataset['version']} ({'synthetic' if dataset['synthetic'] else 'published'}, "
             f"{dataset['train_events']} train events)\n")

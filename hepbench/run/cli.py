@@ -44,8 +44,12 @@ def register(groups) -> None:
     p.add_argument("--keep-work", action="store_true",
                    help="keep the copies' specification and result files in RESULTSDIR/mlpf-work")
     p.add_argument("--strategy", choices=STRATEGIES, default="auto",
-                   help="single: independent copies; horovod: this process is one rank of a horovodrun/"
-                        "mpirun/srun job (auto: horovod when launched so)")
+                   help="single: independent copies; mirrored: one process over several devices "
+                        "(MirroredStrategy); horovod: this process is one rank of a horovodrun/mpirun/srun "
+                        "job (auto: horovod when launched so, else single)")
+    p.add_argument("--replicas", type=positive_int, metavar="N",
+                   help="mirrored: devices to train on (default: every visible GPU; on a CPU, N logical "
+                        "devices sharing its CPU set, default 1)")
     p.add_argument("--rank-timeout", type=positive_float, default=120.0, metavar="SECONDS",
                    help="horovod: a rank gives up (exit 1, failure report) after this long without a step")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the score")
@@ -68,7 +72,7 @@ def _run(args) -> int:
         results_dir=args.resultsdir, device=args.device, copies=args.copies, threads=args.threads,
         events=args.events, ncores=args.ncores, mllog=args.mllog, keep_work=args.keep_work, quiet=args.quiet,
         extra_arguments=os.environ.get(EXTRA_ARGUMENTS_ENV, ""), strategy=args.strategy,
-        rank_timeout=args.rank_timeout,
+        rank_timeout=args.rank_timeout, replicas=args.replicas,
     )
     report, exit_code, _ = run_benchmark(options)
     if report is not None:  # None on Horovod ranks other than 0

@@ -6,6 +6,7 @@ entry point; it returns the copy's entry of the report and the context the repor
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import math
@@ -42,9 +43,11 @@ class CopySpec:
     validation_events: int
     quiet: bool = False
     bar: bool = False  # a progress bar (only one copy may draw on a terminal)
-    strategy: str = "single"  # "single" or "horovod" (this process is one rank)
+    strategy: str = "single"  # "single", "mirrored" (several devices) or "horovod" (one rank)
     local_rank: int | None = None  # Horovod: rank on this host, which picks the GPU
     num_workers: int = 1  # data shards: a Horovod rank reads shard `copy` of `num_workers`
+    replicas: int = 1  # mirrored: devices trained on at once (logical CPU devices on a CPU)
+    gpu_indices: list[int] | None = None  # mirrored on GPUs: the physical indices made visible
 
     @classmethod
     def from_dict(cls, data: dict) -> "CopySpec":
@@ -56,9 +59,13 @@ class CopySpec:
 
 def failed_entry(spec: CopySpec, log: str) -> dict:
     """A copy's report entry before (or instead of) any result: status failed, nothing measured."""
-    ranks = {"rank": spec.copy, "local_rank": spec.local_rank} if spec.strategy == "horovod" else {}
+    extra: dict = {}
+    if spec.strategy == "horovod":
+        extra = {"rank": spec.copy, "local_rank": spec.local_rank}
+    elif spec.strategy == "mirrored":
+        extra = {"replicas": spec.replicas}
     return {
-        "copy": spec.copy, "host": socket.gethostname(), **ranks, "status": "failed", "log": log,
+        "copy": spec.copy, "host": socket.gethostname(), **extra, "status": "failed", "log": log,
         "device": {"type": spec.device, "name": cpu_model() if spec.device == "cpu" else "GPU", "index": spec.gpu_index},
         "cpus": spec.cpus, "threads": spec.threads,
         "compile_seconds": None, "warmup": None, "train": None, "windows": [], "window_stats": None,
@@ -88,18 +95,34 @@ def _configure_tensorflow(spec: CopySpec):
     tf.config.threading.set_intra_op_parallelism_threads(spec.threads)
     tf.config.threading.set_inter_op_parallelism_threads(spec.threads)
     gpus = tf.config.list_physical_devices("GPU")
-    if spec.device == "gpu" and not gpus:
-        raise HepbenchError(f"copy {spec.copy}: no GPU visible to TensorFlow (GPU index {spec.gpu_index})")
+    needed = spec.replicas if spec.strategy == "mirrored" else 1
+    if spec.device == "gpu" and len(gpus) < needed:
+        raise HepbenchError(f"copy {spec.copy}: TensorFlow sees {len(gpus)} GPU(s), {needed} needed "
+                            f"(GPU index {spec.gpu_indices or spec.gpu_index})")
     if spec.device == "cpu" and gpus:  # the coordinator hides GPUs; this is the belt to those braces
         tf.config.set_visible_devices([], "GPU")
+    if spec.strategy == "mirrored" and spec.device == "cpu" and spec.replicas > 1:
+        # Logical CPU devices: MirroredStrategy's replicas on one CPU (they share its thread pool).
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * spec.replicas)
     return tf, keras
 
 
-def _device_entry(spec: CopySpec, tf) -> dict:
+def _mirrored_strategy(spec: CopySpec, tf):
+    devices = [f"/{spec.device}:{i}" for i in range(spec.replicas)]
+    # On CPUs there is no NCCL; the default cross-device ops would pick it for GPUs.
+    ops = tf.distribute.ReductionToOneDevice() if spec.device == "cpu" else None
+    return tf.distribute.MirroredStrategy(devices, cross_device_ops=ops)
+
+
+def _device_entries(spec: CopySpec, tf) -> list[dict]:
+    """The devices this copy trains on: one, or one per replica (mirrored)."""
     if spec.device == "gpu":
-        details = tf.config.experimental.get_device_details(tf.config.get_visible_devices("GPU")[0])
-        return {"type": "gpu", "name": details.get("device_name", "GPU"), "index": spec.gpu_index}
-    return {"type": "cpu", "name": cpu_model(), "index": None}
+        visible = tf.config.get_visible_devices("GPU")
+        indices = spec.gpu_indices or [spec.gpu_index]
+        return [{"type": "gpu", "name": tf.config.experimental.get_device_details(gpu).get("device_name", "GPU"),
+                 "index": index} for gpu, index in zip(visible, indices)]
+    return [{"type": "cpu", "name": cpu_model(), "index": None}] * spec.replicas
 
 
 def _software(tf, keras) -> dict:
@@ -116,21 +139,21 @@ def _outcome_fn(train_step, model_cfg):
     from hepbench.model.flops import training_flops
 
     flops_per_event: dict[int, int] = {}
+    # A mirrored batch is one padded batch per replica, each with its own padded length.
+    parts = getattr(train_step, "local_parts", lambda value: (value,))
 
     def step(batch) -> StepOutcome:
         losses = train_step(batch["X"], batch["y"])
         loss = float(losses["loss"])  # reading the loss waits for the step: the clock stays honest
-        n = batch["n_elements"].numpy()
-        events, length = batch["X"].shape[0], batch["X"].shape[1]
-        if length not in flops_per_event:
-            flops_per_event[length] = training_flops(model_cfg, length)
-        return StepOutcome(
-            loss=loss,
-            events=int(events),
-            real_elements=int(n.sum()),
-            padded_elements=int(events * length),
-            flops=float(events * flops_per_event[length]),
-        )
+        events = real = padded = 0
+        flops = 0.0
+        for X, n in zip(parts(batch["X"]), parts(batch["n_elements"])):
+            b, length = int(X.shape[0]), int(X.shape[1])
+            if length not in flops_per_event:
+                flops_per_event[length] = training_flops(model_cfg, length)
+            events, real, padded = events + b, real + int(n.numpy().sum()), padded + b * length
+            flops += b * flops_per_event[length]
+        return StepOutcome(loss=loss, events=events, real_elements=real, padded_elements=padded, flops=flops)
 
     return step
 
@@ -170,7 +193,11 @@ def _peak_device_memory(spec: CopySpec, tf) -> int | None:
         return None
 
 
-def _make_train_step(spec: CopySpec, model, cfg):
+def _make_train_step(spec: CopySpec, model, cfg, strategy=None, element_spec=None):
+    if strategy is not None:
+        from hepbench.train.distributed import MirroredTrainStep
+
+        return MirroredTrainStep(model, cfg.train, strategy, element_spec)
     if spec.strategy == "horovod":
         import horovod.tensorflow as hvd
 
@@ -195,12 +222,16 @@ def run_copy(spec: CopySpec, stream: TextIO = sys.stderr, heartbeat=lambda: None
     start = time.perf_counter()
     entry = failed_entry(spec, "did not start")
     context: dict = {}
-    steps_per_window = math.ceil(spec.events_per_window / cfg.data.batch_size)
+    global_batch = cfg.data.batch_size * spec.replicas  # mirrored: batch_size events per replica
+    steps_per_window = math.ceil(spec.events_per_window / global_batch)
     timer = TrainingTimer(Plan(cfg.bench.warmup_steps, cfg.bench.windows, steps_per_window))
     tf = None
     try:
         tf, keras = _configure_tensorflow(spec)
-        entry["device"] = _device_entry(spec, tf)
+        devices = _device_entries(spec, tf)
+        entry["device"] = devices[0]
+        if spec.strategy == "mirrored":
+            entry["replica_devices"] = devices
         context["software"] = _software(tf, keras)
         keras.utils.set_random_seed(cfg.train.seed)
 
@@ -210,14 +241,25 @@ def run_copy(spec: CopySpec, stream: TextIO = sys.stderr, heartbeat=lambda: None
         from hepbench.train.step import EvalStep
 
         builder = load_builder(spec.data_dir)
-        train = iter(make_dataset(builder, "train", cfg.data, bin_size=cfg.model.bin_size,
-                                  num_workers=spec.num_workers, worker_index=spec.copy % spec.num_workers).repeat())
-        model = build_model(cfg.model, cfg.train.precision)
+        train_data = make_dataset(builder, "train", dataclasses.replace(cfg.data, batch_size=global_batch),
+                                  bin_size=cfg.model.bin_size, num_workers=spec.num_workers,
+                                  worker_index=spec.copy % spec.num_workers).repeat()
+        strategy = _mirrored_strategy(spec, tf) if spec.strategy == "mirrored" else None
+        element_spec = None
+        if strategy is not None:  # each global batch is split into one batch per replica
+            options = tf.data.Options()  # one process reads everything: no sharding to rewrite
+            options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+            train_data = strategy.experimental_distribute_dataset(train_data.with_options(options))
+            element_spec = train_data.element_spec
+        train = iter(train_data)
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            model = build_model(cfg.model, cfg.train.precision)
+            train_step = _make_train_step(spec, model, cfg, strategy, element_spec)
         trainable, frozen = parameter_counts(model)
         context["model"] = {"name": "PFNetDense", "trainable_parameters": trainable, "non_trainable_parameters": frozen}
-        train_step = _make_train_step(spec, model, cfg)
 
-        _say(spec, f"{entry['device']['name']}: tracing the training step ...", stream)
+        on = f"{spec.replicas} x {entry['device']['name']}" if spec.replicas > 1 else entry["device"]["name"]
+        _say(spec, f"{on}: tracing the training step ...", stream)
         first = next(train)
         t0 = time.perf_counter()
         train_step.trace(first["X"], first["y"])

@@ -46,17 +46,19 @@ class HorovodTrainStep(TrainStep):
 
 
 class MirroredTrainStep(TrainStep):
-    """One step of MirroredStrategy over the global batch (split along the batch axis).
+    """One step of MirroredStrategy over the global batch, split along the batch axis.
 
     The model and this object must be created inside `strategy.scope()`; batches come from
-    `strategy.experimental_distribute_dataset`. Returns the combined batch's losses.
+    `strategy.experimental_distribute_dataset`, whose `element_spec` fixes the step's signature
+    (dynamic axes: no retracing inside the timed windows). Returns the combined batch's losses.
     """
 
-    def __init__(self, model: keras.Model, cfg: TrainConfig, strategy: tf.distribute.Strategy):
+    def __init__(self, model: keras.Model, cfg: TrainConfig, strategy: tf.distribute.Strategy, element_spec=None):
         self.strategy = strategy
         super().__init__(model, cfg)
-        # Distributed inputs are PerReplica values, which the fixed signature would refuse.
-        self._step = tf.function(self._distributed_step)
+        signature = None if element_spec is None else (element_spec["X"], element_spec["y"])
+        self._step = tf.function(self._distributed_step, input_signature=signature,
+                                 reduce_retracing=signature is None)
 
     def _replica_step(self, X, y):
         context = tf.distribute.get_replica_context()
@@ -71,3 +73,7 @@ class MirroredTrainStep(TrainStep):
     def _distributed_step(self, X, y):
         per_replica = self.strategy.run(self._replica_step, args=(X, y))
         return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in per_replica.items()}
+
+    def local_parts(self, value) -> tuple:
+        """The per-replica tensors of a distributed value (the value itself with one replica)."""
+        return self.strategy.experimental_local_results(value)

@@ -111,6 +111,9 @@ def test_sigterm_stops_the_run_cleanly_with_a_failure_report(built, tiny_config,
     (["--set", "train.jit_compile=true"], 2, "needs data.pad_to_max=true"),
     (["--set", "bench.colour=blue"], 2, "unknown key(s) ['colour']"),
     (["--ncores", "999"], 2, "--ncores 999: this process may use"),
+    (["--replicas", "2"], 2, "--replicas belongs to --strategy mirrored"),
+    (["--strategy", "mirrored", "--copies", "2"], 2, "use --replicas, not --copies"),
+    (["--strategy", "mirrored", "--replicas", "999", "--device", "cpu"], 2, "--replicas 999 needs at least 999 CPUs"),
 ])
 def test_bad_values_fail_before_anything_is_written(built, tmp_path, capsys, args, code, message):
     results = tmp_path / "results"
@@ -120,7 +123,7 @@ def test_bad_values_fail_before_anything_is_written(built, tmp_path, capsys, arg
 
 
 @pytest.mark.parametrize("args", [["--copies", "0"], ["--device", "tpu"], ["--events", "many"], ["--threads", "-1"],
-                                  ["--ncores", "0"], ["--strategy", "ring"], ["--rank-timeout", "0"],
+                                  ["--ncores", "0"], ["--strategy", "ring"], ["--rank-timeout", "0"], ["--replicas", "0"],
                                   ["--rank-timeout", "nan"]])
 def test_bad_option_syntax_is_a_usage_error(tmp_path, capsys, args):
     with pytest.raises(SystemExit) as e:

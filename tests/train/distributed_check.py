@@ -41,12 +41,15 @@ def main(mode: str) -> None:
     if mode == "mirrored":
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         keras.utils.set_random_seed(1)  # the reference's initial weights
+        dataset = tf.data.Dataset.from_tensor_slices({"X": X, "y": y}).batch(len(EVENTS)).repeat()
+        distributed = strategy.experimental_distribute_dataset(dataset)  # splits each batch in two
         with strategy.scope():
             model = build_model(SMALL)
-            parallel = MirroredTrainStep(model, cfg, strategy)
-        batches = iter(strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors((X, y)).repeat()))
+            parallel = MirroredTrainStep(model, cfg, strategy, distributed.element_spec)
+        batches = iter(distributed)
         for _ in range(STEPS):
-            loss = float(parallel(*next(batches))["loss"])
+            batch = next(batches)
+            loss = float(parallel(batch["X"], batch["y"])["loss"])
         info = {"replicas": strategy.num_replicas_in_sync}
     else:
         import horovod.tensorflow as hvd
