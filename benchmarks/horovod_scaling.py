@@ -6,31 +6,21 @@ localhost, 1 thread per rank), printing events/s per rank and the scaling effici
 
     python benchmarks/horovod_scaling.py DATA_DIR [--ranks 1,2] [--events 8] [--windows 2] [-- MORE RUN OPTIONS]
 
-Each size is a full `hepbench run --strategy horovod` under horovodrun; the reports stay in
---out (default: a temporary directory).
+A thin wrapper over `hepbench scale` with the settings of the figure in the README; the reports,
+table and PNG stay in --out (default: a temporary directory).
 """
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-BIN = Path(sys.executable).parent
+from hepbench.report.scaling import table
+from hepbench.run.scale import ScaleOptions, parse_ranks, run_scale
 
 
-def run(n: int, args, extra: list[str], out: Path) -> dict:
-    results = out / f"ranks{n}"
-    cmd = [str(BIN / "horovodrun"), "-np", str(n), "--gloo", "-H", f"localhost:{n}", str(BIN / "hepbench"), "run",
-           "--strategy", "horovod", "--data-dir", args.data_dir, "-w", str(results), "--threads", "1",
-           "--events", str(args.events), "--windows", str(args.windows), "--quiet", *extra]
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    return json.loads((results / "mlpf_summary.json").read_text())
-
-
-def main() -> None:
+def main() -> int:
     argv = sys.argv[1:]
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
     argv = argv[: argv.index("--")] if "--" in argv else argv
@@ -42,19 +32,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     out = args.out or Path(tempfile.mkdtemp(prefix="hepbench-scaling-"))
-
-    rows, base = [], None
-    for n in (int(r) for r in args.ranks.split(",")):
-        report = run(n, args, extra, out)
-        train = report["report"]["wl-scores"]["train"]
-        per_rank = [c["train"]["events_per_second"] for c in report["report"]["copies"]]
-        base = base if base is not None else train / n
-        rows.append((n, train, train / n, min(per_rank), max(per_rank), train / (n * base)))
-    print(f"{'ranks':>5} {'train events/s':>15} {'per rank':>9} {'min':>8} {'max':>8} {'efficiency':>10}")
-    for n, train, mean, low, high, eff in rows:
-        print(f"{n:>5} {train:>15.4g} {mean:>9.4g} {low:>8.4g} {high:>8.4g} {eff:>10.1%}")
-    print(f"reports: {out}")
+    run_args = ("--data-dir", args.data_dir, "--threads", "1", "--events", str(args.events),
+                "--windows", str(args.windows), *extra)
+    summary, code = run_scale(ScaleOptions(ranks=parse_ranks(args.ranks), results_dir=out, run_args=run_args))
+    print(table(summary), end="")
+    print(f"reports, scaling.png: {out}")
+    return code
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

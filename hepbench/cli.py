@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hepbench {__version__}")
     groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
     run_cli.register(groups)
+    run_cli.register_scale(groups)
     data_cli.register(groups)
     model_cli.register(groups)
     report_cli.register(groups)
