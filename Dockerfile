@@ -41,6 +41,8 @@ RUN sh /opt/hepbench/install.sh system-runtime \
 COPY --from=build /opt/hepbench /opt/hepbench
 COPY entrypoint.sh /entrypoint.sh
 RUN sh /opt/hepbench/install.sh verify
+# `docker run --entrypoint ...`, `apptainer exec` and mpirun/srun start hepbench without the driver.
+ENV PATH=/opt/hepbench/venv/bin:/usr/local/bin:/usr/bin:/bin HEPBENCH_DATA_DIR=/opt/hepbench/data/tfds
 USER 1000:1000
 WORKDIR /tmp
 ENTRYPOINT ["/entrypoint.sh"]

@@ -23,11 +23,16 @@ from hepbench.run.copy import CopySpec, failed_entry, run_copy
 from hepbench.run.signals import Interrupted, interruptible
 
 
+# Job sizes as launchers export them: mpirun (OpenMPI), PMI/PMI-2 (MPICH, srun --mpi=pmi2) and
+# srun itself (a job step's task count; the batch script's own step has 1 task, so it is not a rank).
+_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS")
+
+
 def launched_as_rank() -> bool:
-    """True when horovodrun, mpirun or srun (PMI) started this process as one of several ranks."""
+    """True when horovodrun, mpirun or srun started this process as one of several ranks."""
     if os.environ.get("HOROVOD_RANK") is not None:
         return True
-    sizes = [os.environ.get(v) for v in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE")]
+    sizes = [os.environ.get(v) for v in _SIZE_VARIABLES]
     return any(s is not None and s.isdigit() and int(s) > 1 for s in sizes)
 
 
@@ -106,6 +111,7 @@ def run_horovod(options, stream: TextIO = sys.stderr) -> tuple[dict | None, int,
 
     hvd.init()
     rank, size, local_rank = hvd.rank(), hvd.size(), hvd.local_rank()
+    controller = "mpi" if hvd.mpi_enabled() else "gloo"  # mpirun/srun: MPI; horovodrun --gloo: Gloo
     gpus = _configure_tensorflow(options, local_rank)
     # Every rank checks its input; all of them stop if any of them found a problem.
     problem, spec, dataset = None, None, None
@@ -121,7 +127,9 @@ def run_horovod(options, stream: TextIO = sys.stderr) -> tuple[dict | None, int,
     start_iso, start = now_iso(), time.perf_counter()
 
     def report_of(entries: list[dict], context: dict, log: str | None) -> dict:
-        return build_report(entries, run_context(options, [spec] * size, dataset, context, log, start_iso, start))
+        ctx = run_context(options, [spec] * size, dataset, context, log, start_iso, start)
+        ctx.benchmark["controller"] = controller
+        return build_report(entries, ctx)
 
     def timed_out() -> None:
         message = f"rank {rank}: no training step finished for {options.rank_timeout:g} s (a rank died or hangs)"

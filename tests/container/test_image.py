@@ -91,6 +91,22 @@ def test_unprivileged_read_only_two_copies(image, tmp_path):
     assert [w["events"] for w in report["report"]["copies"][0]["windows"]] == [4, 4, 4]
 
 
+def test_mpirun_starts_two_horovod_ranks_that_talk_over_mpi(image, tmp_path):
+    # The image's OpenMPI and its MPI-built Horovod, started the way a site's mpirun/srun would:
+    # no driver, no --strategy (detected from mpirun's environment), hepbench from the image's PATH.
+    res = results_dir(tmp_path, "mpi")
+    r = run(image, "-v", f"{res}:/results", "--entrypoint", "mpirun", "--",
+            "-np", "2", "--bind-to", "none", "--mca", "btl_vader_single_copy_mechanism", "none",  # no CMA in containers
+            "hepbench", "run", "-w", "/results", "--threads", "1", "--events", "4", "--windows", "2")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    report = load_report(res / "mlpf_summary.json")
+    validate_report(report)
+    rep = report["report"]
+    assert rep["benchmark"]["strategy"] == "horovod" and rep["benchmark"]["controller"] == "mpi"
+    assert [c["rank"] for c in rep["copies"]] == [0, 1]
+    assert rep["wl-scores"]["train"] == pytest.approx(sum(c["train"]["events_per_second"] for c in rep["copies"]))
+
+
 def test_unknown_option_prints_usage_and_writes_nothing(image, tmp_path):
     res = results_dir(tmp_path, "c")
     r = run(image, "-v", f"{res}:/results", "--", "-W", "--frobnicate")

@@ -35,6 +35,7 @@ def test_two_ranks_write_one_report_whose_score_is_the_sum(built, tiny_config, t
     ranks = rep["copies"]
     assert [c["rank"] for c in ranks] == [0, 1] and {c["local_rank"] for c in ranks} == {0, 1}
     assert all(c["host"] for c in ranks) and rep["benchmark"]["strategy"] == "horovod"
+    assert rep["benchmark"]["controller"] == "gloo"
     assert rep["wl-scores"]["train"] == pytest.approx(sum(c["train"]["events_per_second"] for c in ranks))
     assert rep["wl-stats"]["count"] == 2
     # Gradients are averaged: every rank trains the same model, so the losses agree.

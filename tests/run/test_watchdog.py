@@ -36,9 +36,11 @@ def test_a_rank_without_progress_reports_and_exits_within_the_timeout(tmp_path):
     ({"OMPI_COMM_WORLD_SIZE": "4"}, True),
     ({"OMPI_COMM_WORLD_SIZE": "1"}, False),   # mpirun -np 1: a single process
     ({"PMI_SIZE": "2"}, True),
+    ({"SLURM_STEP_NUM_TASKS": "8", "SLURM_NTASKS": "8"}, True),  # srun -n 8 hepbench run
+    ({"SLURM_STEP_NUM_TASKS": "1", "SLURM_NTASKS": "8"}, False),  # the batch script of an 8-task job
 ])
 def test_launcher_detection(monkeypatch, env, expected):
-    for name in ("HOROVOD_RANK", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE"):
+    for name in ("HOROVOD_RANK", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS"):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
