@@ -103,6 +103,7 @@ import hepbench
 print(f"hepbench {hepbench.__version__}, TensorFlow {tf.__version__}, Keras {keras.__version__}, "
       f"Horovod {horovod.__version__} (gloo {hvd.gloo_built()}, mpi {hvd.mpi_built()}, nccl {hvd.nccl_built()})")
 assert hvd.gloo_built(), "Horovod was built without Gloo"
+assert hvd.mpi_built(), "Horovod was built without MPI (mpirun/srun would start lone 1-rank jobs)"
 EOF
       ;;
     *)

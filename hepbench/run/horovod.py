@@ -28,12 +28,15 @@ from hepbench.run.signals import Interrupted, interruptible
 _SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS")
 
 
+def launcher_size() -> int:
+    """The number of processes the launcher says it started (1 if none says so)."""
+    sizes = [os.environ.get(v, "") for v in _SIZE_VARIABLES]
+    return max([int(s) for s in sizes if s.isdigit()] + [1])
+
+
 def launched_as_rank() -> bool:
     """True when horovodrun, mpirun or srun started this process as one of several ranks."""
-    if os.environ.get("HOROVOD_RANK") is not None:
-        return True
-    sizes = [os.environ.get(v) for v in _SIZE_VARIABLES]
-    return any(s is not None and s.isdigit() and int(s) > 1 for s in sizes)
+    return os.environ.get("HOROVOD_RANK") is not None or launcher_size() > 1
 
 
 class Watchdog:
@@ -112,6 +115,10 @@ def run_horovod(options, stream: TextIO = sys.stderr) -> tuple[dict | None, int,
     hvd.init()
     rank, size, local_rank = hvd.rank(), hvd.size(), hvd.local_rank()
     controller = "mpi" if hvd.mpi_enabled() else "gloo"  # mpirun/srun: MPI; horovodrun --gloo: Gloo
+    if size == 1 and launcher_size() > 1:  # n lone 1-rank jobs would each write a report as rank 0
+        raise UsageError(f"the launcher started {launcher_size()} processes, but Horovod sees only this one: "
+                         f"Horovod was built without MPI (mpi built: {hvd.mpi_built()}) or its MPI does not "
+                         "understand this launcher (srun: try another --mpi plugin, or mpirun)")
     gpus = _configure_tensorflow(options, local_rank)
     # Every rank checks its input; all of them stop if any of them found a problem.
     problem, spec, dataset = None, None, None

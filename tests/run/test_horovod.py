@@ -75,3 +75,12 @@ def test_killing_one_rank_ends_the_job_with_a_failure_report(built, tiny_config,
     validate_report(report)
     assert report["report"]["status"] == "failed" and report["report"]["wl-scores"] == {}
     assert report["report"]["log"].startswith("rank 0:")
+
+
+def test_ranks_that_horovod_cannot_see_are_refused_before_anything_is_written(built, tmp_path):
+    # srun -n 2 with a Horovod whose MPI does not understand srun: two lone 1-rank jobs otherwise.
+    r = subprocess.run([str(BIN / "hepbench"), "run", "--data-dir", str(built), "-w", str(tmp_path / "r")],
+                       capture_output=True, text=True, env={**ENV, "SLURM_STEP_NUM_TASKS": "2"}, timeout=300)
+    assert r.returncode == 2, r.stderr[-3000:]
+    assert "the launcher started 2 processes, but Horovod sees only this one" in r.stderr
+    assert not (tmp_path / "r").exists()
