@@ -10,6 +10,7 @@ TEST_EVENTS  ?= 200
 JOBS         ?= $(shell nproc 2>/dev/null || echo 1)
 RESULTS      ?= results
 RUN_ARGS     ?=
+PYTEST_ARGS  ?=
 
 # Horovod (multi-rank runs) is compiled in a second step; WITH_HOROVOD=0 skips it.
 WITH_HOROVOD    ?= 1
@@ -63,7 +64,7 @@ run: data
 	$(HEPBENCH) run --data-dir $(TFDS) --resultsdir $(RESULTS) $(RUN_ARGS)
 
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # The container on a machine without a Docker engine (container/dev.sh); elsewhere: docker build -t mlpf-bmk .
 IMAGE ?= localhost/mlpf-bmk:latest

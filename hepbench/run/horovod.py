@@ -4,7 +4,8 @@ the ranks' entries are gathered with `allgather_object` and rank 0 alone writes 
 `train` score is the sum of the ranks' rates (one row per rank: host, local rank, device).
 
 A rank that dies or hangs must not hang the job: a watchdog ends this rank (exit 1) when no step
-has finished for `rank_timeout` seconds, after rank 0 has written a failure report.
+has finished for `rank_timeout` seconds, after rank 0 has written a failure report. Rank 0 writes
+a failure report at the start too, replaced at the end, so that even a job killed outright leaves one.
 """
 from __future__ import annotations
 
@@ -101,6 +102,9 @@ def _rank_spec(options, dataset: dict, gpus: list, rank: int, size: int, local_r
     )
 
 
+_UNFINISHED = "rank 0: the job ended before the ranks reported their results (a rank died, or the job was killed)"
+
+
 def _unreported(spec: CopySpec, size: int, first: dict) -> list[dict]:
     return [first] + [failed_entry(dataclasses.replace(spec, copy=r, local_rank=None), "did not report")
                       for r in range(1, size)]
@@ -145,6 +149,11 @@ def run_horovod(options, stream: TextIO = sys.stderr) -> tuple[dict | None, int,
             write_report(report_of(_unreported(spec, size, failed_entry(spec, message)), {}, message),
                          Path(options.results_dir))
 
+    if rank == 0:
+        # Written now, replaced at the end: a job killed outright (a launcher's SIGKILL after its
+        # short grace, the scheduler, the OOM killer) still leaves a report that says it failed.
+        write_report(report_of(_unreported(spec, size, failed_entry(spec, "did not report")), {}, _UNFINISHED),
+                     Path(options.results_dir))
     watchdog = Watchdog(options.rank_timeout, timed_out).start()
     entry, context, gathered, exit_code = failed_entry(spec, "did not start"), {}, None, 1
     with interruptible():

@@ -97,7 +97,9 @@ def test_mpirun_starts_two_horovod_ranks_that_talk_over_mpi(image, tmp_path):
     res = results_dir(tmp_path, "mpi")
     r = run(image, "-v", f"{res}:/results", "--entrypoint", "mpirun", "--",
             "-np", "2", "--bind-to", "none", "--mca", "btl_vader_single_copy_mechanism", "none",  # no CMA in containers
-            "hepbench", "run", "-w", "/results", "--threads", "1", "--events", "4", "--windows", "2")
+            "hepbench", "run", "-w", "/results", "--threads", "1", "--events", "2", "--windows", "1",
+            "--warmup-steps", "0", "--set", "bench.cpu_validation_events=0",  # MPI wiring, not the model
+            "--num-graph-layers-id", "1", "--num-graph-layers-reg", "1")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     report = load_report(res / "mlpf_summary.json")
     validate_report(report)

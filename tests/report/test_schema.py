@@ -108,6 +108,8 @@ OK_BREAKS = {
     "command not strings": (_set(("report", "command"), ["hepbench", 3]), "report.command[1]: 3 is not of type 'string'"),
     "software number": (_set(("report", "software", "numpy"), 2.0), "report.software.numpy: 2.0 is not of type 'string', 'null'"),
     "config without bench": (_delete(("report", "config", "bench")), "report.config: 'bench' is a required property"),
+    "ok without parameter counts": (_set(("report", "model", "trainable_parameters"), None),
+                                    "report.model.trainable_parameters: None is not of type 'integer' (when report.status is \"ok\")"),
     "gpu without index type": (_set(("report", "host", "gpus"), [{"name": "H100", "memory_bytes": None}]),
                                "report.host.gpus[0]: 'index' is a required property"),
 }
@@ -140,6 +142,8 @@ def test_nulls_allowed_only_where_the_format_allows_them(failed_report):
     copy0["warmup"] = None
     copy0["windows"] = []
     copy0["wall_seconds"] = None  # a Horovod rank that never reported
+    failed_report["report"]["model"]["trainable_parameters"] = None  # failed before the model was built
+    failed_report["report"]["model"]["non_trainable_parameters"] = None
     assert validation_errors(failed_report) == []
     copy0["windows"] = None
     copy0["threads"] = None
