@@ -2,7 +2,8 @@
 # mlpf-bmk: the HEP-workloads driver (the image's ENTRYPOINT and %runscript).
 #
 # HEPscore starts the image with `-W [--key value ...]` and reads <resultsdir>/mlpf_summary.json;
-# this script maps those options onto `hepbench run`. Under Apptainer (--contain --cleanenv) the
+# this script maps those options onto `hepbench run` (or, with `--workload qsvr`, onto
+# `hepbench qsvr run`, which writes <resultsdir>/qsvr_summary.json). Under Apptainer (--contain --cleanenv) the
 # environment is empty, the image read-only and $HOME possibly unwritable: every variable the run
 # needs is set here, and nothing is written outside the results directory and /tmp.
 set -uo pipefail
@@ -23,7 +24,7 @@ HEPBENCH_BIN=${HEPBENCH_BIN:-hepbench}
 usage() {
   cat <<EOF
 Usage: $(basename "$0") [-W] [-w DIR] [-c N] [-t N] [-e N] [-n N] [-M cpu|gpu] [-d] [-m MODE]
-                     [-x "EXTRA ..."] [--workload mlpf] [-h]
+                     [-x "EXTRA ..."] [--workload mlpf|qsvr] [-h]
 
 mlpf-bmk: MLPF (CMS machine-learned particle flow) training throughput for HEPscore.
 Writes mlpf_summary.json (score: wl-scores.train, training events/s summed over copies),
@@ -40,7 +41,11 @@ inputs.log and version.json into the results directory. No arguments give a vali
   -m, --mop MODE        working files: all (remove, default), custom (remove), none (keep in RESULTSDIR/mlpf-work)
   -x, --extra-args ARGS more 'hepbench run' options, as one word ("--windows 5 --precision bf16")
                         or as the words that follow it (-x --windows 5)
-      --workload NAME   mlpf (default); hpo and qsvr are not part of this version
+      --workload NAME   mlpf (default) or qsvr; hpo is not part of this version
+                        qsvr: 'hepbench qsvr run', timed QSVR fits (score: wl-scores.fits_per_second)
+                        into qsvr_summary.json; one copy on one thread (-c and -t must be 1, -M cpu
+                        or auto), -e N sets the number of timed fits, -x passes 'hepbench qsvr run'
+                        options (--fits, --seed, --sampler, --data)
   -h, --help            this help
 Environment: HEPBENCH_DATA_DIR (built delphes_pf data set; default: the one in the image).
 EOF
@@ -93,9 +98,9 @@ while [[ $# -gt 0 ]]; do
         while [[ $# -gt 0 ]] && ! is_driver_option "$1"; do extra+=("$1"); shift; done ;;
     --workload) need_value "$1" $#
         case "$2" in
-          mlpf) workload=mlpf ;;
-          hpo|qsvr) echo "$(basename "$0"): workload '$2' is not part of this version of the image" >&2; exit 2 ;;
-          *) fail_usage "--workload must be mlpf, hpo or qsvr, not '$2'" ;;
+          mlpf|qsvr) workload=$2 ;;
+          hpo) echo "$(basename "$0"): workload '$2' is not part of this version of the image" >&2; exit 2 ;;
+          *) fail_usage "--workload must be mlpf or qsvr (hpo is not part of this version), not '$2'" ;;
         esac
         shift 2 ;;
     -h|--help) usage; exit 0 ;;
@@ -104,12 +109,22 @@ while [[ $# -gt 0 ]]; do
 done
 
 mkdir -p "${HOME}" 2>/dev/null || true
-cmd=("${HEPBENCH_BIN}" run --resultsdir "${resultsdir}" --device "${device}")
-[[ -n "${copies}" ]] && cmd+=(--copies "${copies}")
-[[ -n "${threads}" ]] && cmd+=(--threads "${threads}")
-[[ -n "${events}" ]] && cmd+=(--events "${events}")
-[[ -n "${ncores}" ]] && cmd+=(--ncores "${ncores}")
-[[ "${mop}" == none ]] && cmd+=(--keep-work)
+if [[ "${workload}" == qsvr ]]; then
+  # One process annealing on one thread: a request for more cannot be honoured, so it is refused
+  # (HEPscore would otherwise score a run that is not the one its config asked for).
+  [[ -z "${copies}" || "${copies}" == 1 ]] || fail_usage "--workload qsvr runs one copy; -c must be 1, not '${copies}'"
+  [[ -z "${threads}" || "${threads}" == 1 ]] || fail_usage "--workload qsvr runs on one thread; -t must be 1, not '${threads}'"
+  [[ "${device}" != gpu ]] || fail_usage "--workload qsvr runs on the CPU; -M must be cpu or auto, not 'gpu'"
+  cmd=("${HEPBENCH_BIN}" qsvr run --resultsdir "${resultsdir}")
+  [[ -n "${events}" ]] && cmd+=(--fits "${events}")
+else
+  cmd=("${HEPBENCH_BIN}" run --resultsdir "${resultsdir}" --device "${device}")
+  [[ -n "${copies}" ]] && cmd+=(--copies "${copies}")
+  [[ -n "${threads}" ]] && cmd+=(--threads "${threads}")
+  [[ -n "${events}" ]] && cmd+=(--events "${events}")
+  [[ -n "${ncores}" ]] && cmd+=(--ncores "${ncores}")
+  [[ "${mop}" == none ]] && cmd+=(--keep-work)
+fi
 cmd+=("${extra[@]}")
 export HEPBENCH_EXTRA_ARGUMENTS="${extra[*]}"   # recorded as run_info.extra_arguments
 if [[ "${debug}" == 1 ]]; then

@@ -76,6 +76,7 @@ def config_from_args(args: argparse.Namespace):
 def build_parser() -> argparse.ArgumentParser:
     from hepbench.data import cli as data_cli
     from hepbench.model import cli as model_cli
+    from hepbench.qsvr import cli as qsvr_cli
     from hepbench.report import cli as report_cli
     from hepbench.run import cli as run_cli
 
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_cli.register(groups)
     model_cli.register(groups)
     report_cli.register(groups)
+    qsvr_cli.register(groups)
     return parser
 
 

@@ -55,7 +55,10 @@ def test_the_baked_data_set_is_used_when_present(driver, tmp_path):
     (["-M", "tpu"], "-M must be cpu, gpu or auto"),
     (["-m", "some"], "must be all, custom or none"),
     (["-w"], "option -w needs a value"),
-    (["--workload", "nope"], "--workload must be mlpf, hpo or qsvr"),
+    (["--workload", "nope"], "--workload must be mlpf or qsvr"),
+    (["--workload", "qsvr", "-c", "2"], "--workload qsvr runs one copy; -c must be 1"),
+    (["-t", "4", "--workload", "qsvr"], "--workload qsvr runs on one thread; -t must be 1"),
+    (["--workload", "qsvr", "-M", "gpu"], "-M must be cpu or auto"),
 ])
 def test_bad_options_print_usage_and_start_nothing(driver, args, message):
     r = driver(*args)
@@ -66,3 +69,23 @@ def test_bad_options_print_usage_and_start_nothing(driver, args, message):
 def test_help(driver):
     r = driver("-h")
     assert r.returncode == 0 and "--copies" in r.stdout and r.stdout.startswith("Usage:")
+
+
+def test_qsvr_workload_runs_hepbench_qsvr_run(driver):
+    out = called(driver("--workload", "qsvr", "-W", "-w", "/res"))
+    assert out["argv"] == ["qsvr", "run", "--resultsdir", "/res"]
+    out = called(driver("-c", "1", "-t", "1", "-n", "4", "-M", "cpu", "-e", "5", "--workload", "qsvr",
+                        "-x", "--seed 3", "-m", "none"))
+    assert out["argv"] == ["qsvr", "run", "--resultsdir", "/results", "--fits", "5", "--seed", "3"]
+    assert out["env"]["HEPBENCH_EXTRA_ARGUMENTS"] == "--seed 3"
+    assert out["env"]["MPLCONFIGDIR"]  # the same environment as the mlpf workload
+
+
+def test_hpo_workload_is_refused_before_anything_runs(driver):
+    r = driver("--workload", "hpo")
+    assert r.returncode == 2 and "workload 'hpo' is not part of this version" in r.stderr and r.stdout == ""
+
+
+def test_help_names_the_qsvr_workload(driver):
+    r = driver("--help")
+    assert "--workload NAME   mlpf (default) or qsvr" in r.stdout and "qsvr_summary.json" in r.stdout
