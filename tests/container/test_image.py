@@ -109,6 +109,16 @@ def test_mpirun_starts_two_horovod_ranks_that_talk_over_mpi(image, tmp_path):
     assert rep["wl-scores"]["train"] == pytest.approx(sum(c["train"]["events_per_second"] for c in rep["copies"]))
 
 
+def test_the_qsvr_workload_runs_in_the_image(image, tmp_path):
+    res = results_dir(tmp_path, "qsvr")
+    r = run(image, "--user", "1000:1000", "--read-only", "--tmpfs", "/tmp", "-v", f"{res}:/results",
+            "--", "--workload", "qsvr", "-e", "3")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    report = load_report(res / "qsvr_summary.json")
+    validate_report(report, "qsvr_summary.schema.json")
+    assert report["app"]["name"] == "qsvr-bmk" and report["report"]["wl-scores"]["fits_per_second"] > 0
+
+
 def test_unknown_option_prints_usage_and_writes_nothing(image, tmp_path):
     res = results_dir(tmp_path, "c")
     r = run(image, "-v", f"{res}:/results", "--", "-W", "--frobnicate")
