@@ -49,7 +49,10 @@ def image():
     sh(DEV, "tools")
     sh(DEV, "base")
     sh(DEV, "build", IMAGE, *SUBSET)
-    return IMAGE
+    yield IMAGE
+    # Each build leaves ~3 GB of images and layers: a few runs would fill a development disk.
+    sh("podman", "rmi", "--force", IMAGE, DEF_IMAGE, check=False)
+    sh("podman", "image", "prune", "--force", check=False)
 
 
 def results_dir(tmp_path: Path, name: str, mode: int = 0o1777) -> Path:
