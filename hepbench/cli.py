@@ -37,6 +37,13 @@ def finite_float(text: str) -> float:
     return value
 
 
+def positive_float(text: str) -> float:
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
 # The study hyperparameters as options: (option, type, config key).
 HYPERPARAMETER_OPTIONS = (
     ("--learning-rate", finite_float, "learning_rate"),

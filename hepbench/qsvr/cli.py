@@ -45,13 +45,7 @@ def require_sampler(sampler: str) -> None:
 
 
 def _parsers():
-    from hepbench.cli import positive_int, non_negative_int, finite_float
-
-    def positive_float(text: str) -> float:
-        value = finite_float(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-        return value
+    from hepbench.cli import non_negative_int, positive_float, positive_int
 
     return positive_int, non_negative_int, positive_float
 

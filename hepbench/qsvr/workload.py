@@ -153,9 +153,8 @@ def build_summary(options: WorkloadOptions, measured: dict | None, log: str | No
 
 def write_summary(summary: dict, results_dir: Path) -> Path:
     """Validate, then write inputs.log, version.json (= app) and the summary, each atomically."""
-    import json
-
     from hepbench.report.schema import validate_report
+    from hepbench.report.summary import write_json
 
     validate_report(summary, SCHEMA, source="the qsvr-bmk summary")
     results_dir = Path(results_dir)
@@ -163,10 +162,8 @@ def write_summary(summary: dict, results_dir: Path) -> Path:
     with atomic_open(results_dir / "inputs.log", "w") as f:  # as the HEP-workloads write beside the summary
         f.write(f"NCOPIES={info['copies']}\nNTHREADS={info['threads_per_copy']}\n"
                 f"NEVENTS_THREAD={info['events_per_thread']}\nEXTRA_ARGS={info['extra_arguments']}\n")
-    for name, data in (("version.json", summary["app"]), (SUMMARY_FILE, summary)):  # the summary last
-        with atomic_open(results_dir / name, "w") as f:
-            json.dump(data, f, indent=2, allow_nan=False)
-            f.write("\n")
+    write_json(results_dir / "version.json", summary["app"])
+    write_json(results_dir / SUMMARY_FILE, summary)  # last: its presence means the others are complete
     return results_dir / SUMMARY_FILE
 
 

@@ -11,14 +11,8 @@ EXTRA_ARGUMENTS_ENV = "HEPBENCH_EXTRA_ARGUMENTS"  # entrypoint.sh: the --extra-a
 
 
 def register(groups) -> None:
-    from hepbench.cli import add_config_arguments, finite_float, non_negative_int, positive_int
+    from hepbench.cli import add_config_arguments, non_negative_int, positive_float, positive_int
     from hepbench.run.benchmark import DEVICES, STRATEGIES
-
-    def positive_float(text: str) -> float:
-        value = finite_float(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-        return value
 
     p = groups.add_parser(
         "run", help="run the benchmark and write mlpf_summary.json",
@@ -58,6 +52,7 @@ def register(groups) -> None:
 
 
 def register_scale(groups) -> None:
+    from hepbench.cli import positive_float
     from hepbench.run.scale import LAUNCHERS
 
     p = groups.add_parser(
@@ -72,7 +67,7 @@ def register_scale(groups) -> None:
                    help="where the per-size reports and the scaling files go (default: results-scaling)")
     p.add_argument("--launcher", choices=LAUNCHERS, default="gloo", help="horovodrun --gloo (default) or --mpi")
     p.add_argument("-H", "--hosts", metavar="HOST:SLOTS,...", help="horovodrun -H (default: localhost:N)")
-    p.add_argument("--timeout", type=float, metavar="SECONDS", help="give up on a size after this long")
+    p.add_argument("--timeout", type=positive_float, metavar="SECONDS", help="give up on a size after this long")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the table")
     p.add_argument("run_args", nargs=argparse.REMAINDER, metavar="-- RUN OPTIONS",
                    help="options for every hepbench run (--data-dir, --threads, --events, --config, ...)")

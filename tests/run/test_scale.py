@@ -70,6 +70,13 @@ def test_a_size_whose_launcher_fails_is_reported_and_fails_the_scan(tmp_path, mo
     assert json.loads((tmp_path / "r" / "scaling.json").read_text()) == summary
 
 
+@pytest.mark.parametrize("args", [["--timeout", "0"], ["--timeout", "-5"], ["--launcher", "ssh"]])
+def test_bad_option_values_are_usage_errors(tmp_path, capsys, args):
+    with pytest.raises(SystemExit) as e:
+        main(["scale", "-w", str(tmp_path / "r"), *args])
+    assert e.value.code == 2 and "usage:" in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
 def test_the_cli_refuses_bad_ranks_before_writing(tmp_path, capsys):
     assert main(["scale", "--ranks", "2,1", "-w", str(tmp_path / "r")]) == 2
     assert "--ranks must be increasing" in capsys.readouterr().err and not (tmp_path / "r").exists()
