@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
@@ -234,4 +233,7 @@ def write_outputs(doc: dict, out_dir: Path) -> dict[str, Path]:
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+    """The same timestamps as mlpf_summary.json (UTC, ISO 8601)."""
+    from hepbench.run.benchmark import now_iso
+
+    return now_iso()
