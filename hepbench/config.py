@@ -83,9 +83,13 @@ class ModelConfig:
             "output_dim", "decoder_hidden_dim", "id_num_layers", "charge_num_layers", "pt_num_layers",
             "eta_num_layers", "phi_num_layers", "energy_num_layers",
         ))
-        for name, low in (("num_graph_layers_id", 1), ("num_graph_layers_reg", 1), ("ffn_dist_num_layers", 0)):
-            if getattr(self, name) < low:
-                raise UsageError(f"model.{name} must be at least {low}, not {getattr(self, name)}")
+        # 0 graph layers is in the study's search space: the stack's decoder input is then the encoded input.
+        for name in ("num_graph_layers_id", "num_graph_layers_reg", "ffn_dist_num_layers"):
+            if getattr(self, name) < 0:
+                raise UsageError(f"model.{name} must be at least 0, not {getattr(self, name)}")
+            if name != "ffn_dist_num_layers" and getattr(self, name) == 0 and not self.skip_connection \
+                    and self.node_update_mode == "concat":
+                raise UsageError(f"model.{name} = 0 needs model.skip_connection: the decoder would get no input")
         if self.max_num_bins < 2:
             raise UsageError(f"model.max_num_bins must be at least 2, not {self.max_num_bins}")
         if not 0.0 <= self.dropout < 1.0:

@@ -52,7 +52,7 @@ def test_bad_files(tmp_path, text, pattern):
         ("model.bin_size=-640", "model.bin_size must be positive"),
         ("model.dropout=-0.1", r"model.dropout must be in \[0, 1\), not -0.1"),
         ("model.output_dim=0", "model.output_dim must be positive, not 0"),
-        ("model.num_graph_layers_id=0", "model.num_graph_layers_id must be at least 1"),
+        ("model.num_graph_layers_id=-1", "model.num_graph_layers_id must be at least 0, not -1"),
         ("model.node_update_mode=sum", "model.node_update_mode must be one of"),
         ("train.precision=fp8", r"train.precision must be one of \('fp32', 'bf16', 'fp16'\), not 'fp8'"),
         ("train.weight_decay=-1", "train.weight_decay must be >= 0"),
@@ -70,6 +70,12 @@ def test_bad_files(tmp_path, text, pattern):
 def test_bad_values(override, pattern):
     with pytest.raises(UsageError, match=pattern):
         load_config(overrides=[override])
+
+
+def test_zero_graph_layers_need_the_skip_connection():
+    with pytest.raises(UsageError, match="num_graph_layers_reg = 0 needs model.skip_connection"):
+        load_config(overrides=["model.num_graph_layers_reg=0", "model.skip_connection=false"])
+    assert load_config(overrides=["model.num_graph_layers_reg=0"]).model.num_graph_layers_reg == 0
 
 
 def test_missing_file(tmp_path):

@@ -146,6 +146,17 @@ def test_dropout_and_additive_mode_train():
     assert all(np.isfinite(_train(cfg, TrainConfig(learning_rate=1e-3), steps=2)))
 
 
+@pytest.mark.parametrize("mode", ["concat", "additive"])
+def test_zero_graph_layers_train(mode):
+    # The study's search space has 0 graph layers: the decoder then sees the encoded input only.
+    cfg = dataclasses.replace(SMALL, num_graph_layers_id=0, num_graph_layers_reg=0, node_update_mode=mode)
+    model = build_model(cfg)
+    assert not any(isinstance(layer, CombinedGraphLayer) for layer in _all_layers(model))
+    assert parameter_counts(model)[0] < parameter_counts(build_model(SMALL))[0]
+    assert forward_flops(cfg, 64) < forward_flops(SMALL, 64)
+    assert all(np.isfinite(_train(cfg, TrainConfig(learning_rate=1e-3), steps=2)))
+
+
 def _all_layers(layer):
     yield layer
     for sub in getattr(layer, "_layers", []):
