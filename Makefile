@@ -32,8 +32,8 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "hepbench needs Python 3.11; run make PYTHON=/path/to/python3.11")'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	# One resolver run for everything (TensorFlow, TFDS, the qsvr extra and their pins solved together).
-	$(PY) -m pip install --quiet -e '.[cpu,test,qsvr]'
+	# One resolver run for everything (TensorFlow, TFDS, the qsvr and hpo extras and their pins solved together).
+	$(PY) -m pip install --quiet -e '.[cpu,test,qsvr,hpo]'
 	touch $@
 
 # Second step: Horovod compiled against the TensorFlow just installed, hence no build isolation

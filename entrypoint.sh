@@ -3,7 +3,8 @@
 #
 # HEPscore starts the image with `-W [--key value ...]` and reads <resultsdir>/mlpf_summary.json;
 # this script maps those options onto `hepbench run` (or, with `--workload qsvr`, onto
-# `hepbench qsvr run`, which writes <resultsdir>/qsvr_summary.json). Under Apptainer (--contain --cleanenv) the
+# `hepbench qsvr run`, which writes <resultsdir>/qsvr_summary.json; with `--workload hpo`, onto
+# `hepbench hpo bench`, which writes <resultsdir>/hpo_summary.json). Under Apptainer (--contain --cleanenv) the
 # environment is empty, the image read-only and $HOME possibly unwritable: every variable the run
 # needs is set here, and nothing is written outside the results directory and /tmp.
 set -uo pipefail
@@ -24,7 +25,7 @@ HEPBENCH_BIN=${HEPBENCH_BIN:-hepbench}
 usage() {
   cat <<EOF
 Usage: $(basename "$0") [-W] [-w DIR] [-c N] [-t N] [-e N] [-n N] [-M cpu|gpu] [-d] [-m MODE]
-                     [-x "EXTRA ..."] [--workload mlpf|qsvr] [-h]
+                     [-x "EXTRA ..."] [--workload mlpf|qsvr|hpo] [-h]
 
 mlpf-bmk: MLPF (CMS machine-learned particle flow) training throughput for HEPscore.
 Writes mlpf_summary.json (score: wl-scores.train, training events/s summed over copies),
@@ -41,11 +42,16 @@ inputs.log and version.json into the results directory. No arguments give a vali
   -m, --mop MODE        working files: all (remove, default), custom (remove), none (keep in RESULTSDIR/mlpf-work)
   -x, --extra-args ARGS more 'hepbench run' options, as one word ("--windows 5 --precision bf16")
                         or as the words that follow it (-x --windows 5)
-      --workload NAME   mlpf (default) or qsvr; hpo is not part of this version
+      --workload NAME   mlpf (default), qsvr or hpo
                         qsvr: 'hepbench qsvr run', timed QSVR fits (score: wl-scores.fits_per_second)
                         into qsvr_summary.json; one copy on one thread (-c and -t must be 1, -M cpu
                         or auto), -e N sets the number of timed fits, -x passes 'hepbench qsvr run'
                         options (--fits, --seed, --sampler, --data)
+                        hpo: 'hepbench hpo bench', a timed hyperparameter search, into
+                        hpo_summary.json; one search (-c must be 1) of one-CPU trials (-t must be 1),
+                        -M cpu or auto, -e N sets the number of trials (--trials), -n N the CPUs of
+                        the search (--num-cpus), -x passes 'hepbench hpo bench' options
+                        (--cpus-per-trial, --seed, ...)
   -h, --help            this help
 Environment: HEPBENCH_DATA_DIR (built delphes_pf data set; default: the one in the image).
 EOF
@@ -98,9 +104,8 @@ while [[ $# -gt 0 ]]; do
         while [[ $# -gt 0 ]] && ! is_driver_option "$1"; do extra+=("$1"); shift; done ;;
     --workload) need_value "$1" $#
         case "$2" in
-          mlpf|qsvr) workload=$2 ;;
-          hpo) echo "$(basename "$0"): workload '$2' is not part of this version of the image" >&2; exit 2 ;;
-          *) fail_usage "--workload must be mlpf or qsvr (hpo is not part of this version), not '$2'" ;;
+          mlpf|qsvr|hpo) workload=$2 ;;
+          *) fail_usage "--workload must be mlpf, qsvr or hpo, not '$2'" ;;
         esac
         shift 2 ;;
     -h|--help) usage; exit 0 ;;
@@ -117,6 +122,14 @@ if [[ "${workload}" == qsvr ]]; then
   [[ "${device}" != gpu ]] || fail_usage "--workload qsvr runs on the CPU; -M must be cpu or auto, not 'gpu'"
   cmd=("${HEPBENCH_BIN}" qsvr run --resultsdir "${resultsdir}")
   [[ -n "${events}" ]] && cmd+=(--fits "${events}")
+elif [[ "${workload}" == hpo ]]; then
+  # One search whose trials each take one CPU (more: -x --cpus-per-trial); refused like qsvr's.
+  [[ -z "${copies}" || "${copies}" == 1 ]] || fail_usage "--workload hpo runs one search; -c must be 1, not '${copies}'"
+  [[ -z "${threads}" || "${threads}" == 1 ]] || fail_usage "--workload hpo runs one-CPU trials; -t must be 1, not '${threads}' (-x \"--cpus-per-trial N\" for more)"
+  [[ "${device}" != gpu ]] || fail_usage "--workload hpo runs on the CPU; -M must be cpu or auto, not 'gpu'"
+  cmd=("${HEPBENCH_BIN}" hpo bench --resultsdir "${resultsdir}")
+  [[ -n "${events}" ]] && cmd+=(--trials "${events}")
+  [[ -n "${ncores}" ]] && cmd+=(--num-cpus "${ncores}")
 else
   cmd=("${HEPBENCH_BIN}" run --resultsdir "${resultsdir}" --device "${device}")
   [[ -n "${copies}" ]] && cmd+=(--copies "${copies}")

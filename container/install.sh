@@ -3,7 +3,7 @@
 # script (same phases, same order), so the two images cannot drift apart.
 #
 #   install.sh system-build    OS packages to build: Python 3.11, compilers, OpenMPI headers
-#   install.sh python          venv in /opt/hepbench/venv; hepbench + TensorFlow + qsvr extra in ONE resolver run
+#   install.sh python          venv in /opt/hepbench/venv; hepbench + TensorFlow + qsvr and hpo extras in ONE resolver run
 #   install.sh horovod         Horovod 0.28.1 built against the installed TensorFlow (Gloo + OpenMPI)
 #   install.sh data            the default data subset (generated, or Zenodo), built and checksummed
 #   install.sh system-runtime  OS packages to run (no compilers)
@@ -65,9 +65,10 @@ for phase in "$@"; do
       pip_setup
       python3 -m venv "$VENV"
       "$VENV/bin/pip" install --quiet --upgrade pip
-      # One resolver run: TensorFlow, TFDS, protobuf<6, tensorflow-metadata<1.17 and the qsvr extra
-      # (scikit-learn, dimod, dwave-samplers: the qsvr-bmk workload) solved together.
-      "$VENV/bin/pip" install --quiet "$SRC[$FLAVOUR,qsvr]" ;;
+      # One resolver run: TensorFlow, TFDS, protobuf<6, tensorflow-metadata<1.17, the qsvr extra
+      # (scikit-learn, dimod, dwave-samplers: the qsvr-bmk workload) and the hpo extra (Ray Tune,
+      # hpbandster, ConfigSpace: the hpo workload) solved together.
+      "$VENV/bin/pip" install --quiet "$SRC[$FLAVOUR,qsvr,hpo]" ;;
     horovod)
       pip_setup
       # Built against the TensorFlow just installed, hence no build isolation.
@@ -109,6 +110,9 @@ import dimod, sklearn
 from importlib.metadata import version
 print(f"qsvr extra: scikit-learn {sklearn.__version__}, dimod {dimod.__version__}, "
       f"dwave-samplers {version('dwave-samplers')}")
+import ConfigSpace, hpbandster, ray, ray.tune
+print(f"hpo extra: ray[tune] {ray.__version__}, hpbandster {version('hpbandster')}, "
+      f"ConfigSpace {version('ConfigSpace')}")
 EOF
       ;;
     *)

@@ -101,7 +101,8 @@ def containment() -> str:
         return "apptainer"
     if os.environ.get("SINGULARITY_CONTAINER") or os.path.isdir("/.singularity.d"):
         return "singularity"
-    if os.path.exists("/run/.containerenv"):
+    # podman --read-only may leave out /run/.containerenv; its `container` variable stays.
+    if os.path.exists("/run/.containerenv") or os.environ.get("container") == "podman":
         return "podman"
     if os.path.exists("/.dockerenv"):
         return "docker"

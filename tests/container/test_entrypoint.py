@@ -55,10 +55,14 @@ def test_the_baked_data_set_is_used_when_present(driver, tmp_path):
     (["-M", "tpu"], "-M must be cpu, gpu or auto"),
     (["-m", "some"], "must be all, custom or none"),
     (["-w"], "option -w needs a value"),
-    (["--workload", "nope"], "--workload must be mlpf or qsvr"),
+    (["--workload", "nope"], "--workload must be mlpf, qsvr or hpo"),
     (["--workload", "qsvr", "-c", "2"], "--workload qsvr runs one copy; -c must be 1"),
     (["-t", "4", "--workload", "qsvr"], "--workload qsvr runs on one thread; -t must be 1"),
     (["--workload", "qsvr", "-M", "gpu"], "-M must be cpu or auto"),
+    (["--workload", "hpo", "-c", "2"], "--workload hpo runs one search; -c must be 1"),
+    (["-t", "2", "--workload", "hpo"], "--workload hpo runs one-CPU trials; -t must be 1, not '2'"),
+    (["--workload", "hpo", "-M", "gpu"], "--workload hpo runs on the CPU; -M must be cpu or auto"),
+    (["--workload", "hpo", "-e", "0"], "-e must be a positive integer, not '0'"),
 ])
 def test_bad_options_print_usage_and_start_nothing(driver, args, message):
     r = driver(*args)
@@ -81,11 +85,19 @@ def test_qsvr_workload_runs_hepbench_qsvr_run(driver):
     assert out["env"]["MPLCONFIGDIR"]  # the same environment as the mlpf workload
 
 
-def test_hpo_workload_is_refused_before_anything_runs(driver):
-    r = driver("--workload", "hpo")
-    assert r.returncode == 2 and "workload 'hpo' is not part of this version" in r.stderr and r.stdout == ""
+def test_hpo_workload_runs_hepbench_hpo_bench(driver):
+    out = called(driver("--workload", "hpo", "-W", "-w", "/res"))
+    assert out["argv"] == ["hpo", "bench", "--resultsdir", "/res"]
+    # -e: the number of trials; -n: the CPUs of the search (HEPscore's --ncores).
+    out = called(driver("-c", "1", "-t", "1", "-n", "4", "-M", "cpu", "-e", "6", "--workload", "hpo",
+                        "-x", "--seed 3", "-m", "none"))
+    assert out["argv"] == ["hpo", "bench", "--resultsdir", "/results", "--trials", "6", "--num-cpus", "4",
+                           "--seed", "3"]
+    assert out["env"]["HEPBENCH_EXTRA_ARGUMENTS"] == "--seed 3"
+    assert out["env"]["MPLCONFIGDIR"]  # the same environment as the mlpf workload
 
 
-def test_help_names_the_qsvr_workload(driver):
+def test_help_names_the_qsvr_and_hpo_workloads(driver):
     r = driver("--help")
-    assert "--workload NAME   mlpf (default) or qsvr" in r.stdout and "qsvr_summary.json" in r.stdout
+    assert "--workload NAME   mlpf (default), qsvr or hpo" in r.stdout and "[--workload mlpf|qsvr|hpo]" in r.stdout
+    assert "qsvr_summary.json" in r.stdout and "hpo_summary.json" in r.stdout and "not part of this version" not in r.stdout

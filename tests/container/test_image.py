@@ -2,14 +2,19 @@
 
 Built from the Dockerfile on the local Debian base with a smaller generated subset (200 + 20 events
 instead of 2,000 + 200) to keep CI short; everything else is the image `docker build .` gives.
+Singularity.def is built at the same time (spython + buildah), in the background: both builds spend
+most of their time in single-threaded work (apt, pip unpacking, committing layers), so on two cores
+they take little longer together than one alone.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -23,10 +28,17 @@ DEV = str(ROOT / "container" / "dev.sh")
 IMAGE = "localhost/mlpf-bmk:test"
 DEF_IMAGE = "localhost/mlpf-bmk:test-def"
 SUBSET = ["--build-arg", "TRAIN_EVENTS=200", "--build-arg", "TEST_EVENTS=20"]
+# No layer cache in the test builds: the images are removed at the end, so there is nothing to
+# reuse, and committing every step's layer costs about a minute per big layer on two cores. With
+# --force-rm a failed build leaves no container either: removing the two images removes everything.
+NO_CACHE = ["--layers=false", "--force-rm"]
+# What the two images must agree on: the baked data set and every installed Python package.
+FACTS = ("cat /opt/hepbench/data/CHECKSUM; echo ==; /opt/hepbench/venv/bin/python -m pip freeze --all; echo ==; "
+         "cat /opt/hepbench/data/info.json; echo ==; for t in g++ c++ cmake make; do command -v $t; done; true")
 
 
-def sh(*args, check=True, timeout=3600):
-    r = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout)
+def sh(*args, check=True, timeout=3600, env=None):
+    r = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout, env=env)
     if check and r.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
     return r
@@ -42,17 +54,54 @@ def can_build() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def image():
+def builds(tmp_path_factory):
     reason = can_build()
     if reason:
         pytest.skip(reason)
     sh(DEV, "tools")
     sh(DEV, "base")
-    sh(DEV, "build", IMAGE, *SUBSET)
-    yield IMAGE
-    # Each build leaves ~3 GB of images and layers: a few runs would fill a development disk.
-    sh("podman", "rmi", "--force", IMAGE, DEF_IMAGE, check=False)
-    sh("podman", "image", "prune", "--force", check=False)
+    env = {**os.environ, "HEPBENCH_TRAIN_EVENTS": "200", "HEPBENCH_TEST_EVENTS": "20",
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}  # spython from this environment
+    def_log = tmp_path_factory.mktemp("build-def") / "build.log"
+    with open(def_log, "w") as log:
+        def_build = subprocess.Popen([DEV, "build-def", DEF_IMAGE, *NO_CACHE], stdout=log, stderr=subprocess.STDOUT,
+                                     env=env)
+    try:
+        docker_build = sh(DEV, "build", IMAGE, *SUBSET, *NO_CACHE, check=False)
+        yield {"docker": docker_build, "def": def_build, "def_log": def_log}
+    finally:
+        if def_build.poll() is None:
+            def_build.terminate()
+            def_build.wait(120)
+        # Each image is ~3 GB; with no layer cache and --force-rm they are all the builds left behind.
+        sh("podman", "rmi", "--force", IMAGE, DEF_IMAGE, check=False)
+
+
+@pytest.fixture(scope="module")
+def image(builds):
+    r = builds["docker"]
+    assert r.returncode == 0, f"Dockerfile build failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    return IMAGE
+
+
+@pytest.fixture(scope="module")
+def def_image(builds):
+    rc = builds["def"].wait(3600)
+    assert rc == 0, f"Singularity.def build failed ({rc}):\n{builds['def_log'].read_text()[-3000:]}"
+    return DEF_IMAGE
+
+
+def facts(image) -> dict:
+    r = run(image, "--entrypoint", "sh", "--", "-c", FACTS)
+    assert r.returncode == 0, r.stderr[-3000:]
+    checksum, freeze, info, tools = r.stdout.split("==\n")
+    return {"checksum": checksum.strip(), "freeze": sorted(freeze.split()), "info": json.loads(info),
+            "tools": tools.strip()}
+
+
+@pytest.fixture(scope="module")
+def image_facts(image):
+    return facts(image)
 
 
 def results_dir(tmp_path: Path, name: str, mode: int = 0o1777) -> Path:
@@ -66,32 +115,58 @@ def run(image, *podman_and_driver_args, timeout=900):
     return sh(DEV, "run", image, *podman_and_driver_args, check=False, timeout=timeout)
 
 
-def test_no_arguments_give_a_valid_default_run(image, tmp_path):
+def test_no_arguments_start_the_default_run_which_sigterm_stops_with_a_report(image, tmp_path):
+    # The image's configuration adds nothing to the arguments (no CMD), so no arguments mean the
+    # driver's defaults (entrypoint tests: `hepbench run --resultsdir /results --device auto`).
+    config = json.loads(sh("podman", "image", "inspect", "--format", "{{json .Config}}", image).stdout)
+    assert config["Entrypoint"] == ["/entrypoint.sh"] and not config.get("Cmd") and config["User"] == "1000:1000"
+    # The default run, stopped by the runtime's SIGTERM once training has started: the driver
+    # exec'd hepbench, so the signal reaches it and it writes a failure report (the complete
+    # benchmark is the two-copy run below; a full default-length run adds ~2.5 minutes).
     res = results_dir(tmp_path, "a")
-    r = run(image, "-v", f"{res}:/results", "--")
-    assert r.returncode == 0, r.stderr[-3000:]
+    name = f"hepbench-test-sigterm-{os.getpid()}"
+    p = subprocess.Popen([DEV, "run", image, "--name", name, "-v", f"{res}:/results", "--"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(600, lambda: sh("podman", "kill", name, check=False))
+    watchdog.start()
+    lines = []
+    try:
+        for line in p.stderr:
+            lines.append(line)
+            if "tracing the training step" in line:
+                sh("podman", "kill", "--signal", "TERM", name)
+                break
+        out, err = p.communicate(timeout=300)
+    finally:
+        watchdog.cancel()
+    err = "".join(lines) + err
+    assert p.returncode == 143, err[-3000:]
+    assert re.search(r"mlpf-bmk: 1 copy on cpu, \d+ thread\(s\) each; 3 windows of 24 events after 2 warm-up", err)
     report = load_report(res / "mlpf_summary.json")
     validate_report(report)
-    assert report["report"]["wl-scores"]["train"] > 0
     assert report["run_info"]["copies"] == 1 and report["run_info"]["events_per_thread"] == 24
+    assert report["report"]["status"] != "ok" and "interrupted by SIGTERM" in report["report"]["log"]
+    assert not report["report"]["wl-scores"]
+    # podman marks its containers with /run/.containerenv (not under --read-only, hence checked here).
     assert report["app"]["containment"] in ("docker", "podman")
-    # Real checksums: the installed code is this tree's code; the data is what the image baked.
-    assert report["app"]["bmk_checksum"] == bmk_checksum()
-    baked = run(image, "--entrypoint", "cat", "--", "/opt/hepbench/data/CHECKSUM").stdout.strip()
-    assert report["app"]["bmkdata_checksum"] == baked and len(baked) == 64
-    assert {"inputs.log", "version.json"} <= {p.name for p in res.iterdir()}
 
 
-def test_unprivileged_read_only_two_copies(image, tmp_path):
+def test_unprivileged_read_only_two_copies_give_a_valid_report(image, image_facts, tmp_path):
+    # As HEPscore runs it under Apptainer: uid 1000, read-only image, only /results and /tmp writable.
     res = results_dir(tmp_path, "b")
     r = run(image, "--user", "1000:1000", "--read-only", "--tmpfs", "/tmp", "-v", f"{res}:/results",
-            "--", "-W", "-c", "2", "-t", "1", "-e", "4")
+            "--", "-W", "-c", "2", "-t", "1", "-e", "2", "-x", "--warmup-steps", "1")
     assert r.returncode == 0, r.stderr[-3000:]
     report = load_report(res / "mlpf_summary.json")
     validate_report(report)
     assert report["run_info"]["copies"] == 2 and report["run_info"]["threads_per_copy"] == 1
-    assert report["report"]["wl-scores"]["train"] > 0
-    assert [w["events"] for w in report["report"]["copies"][0]["windows"]] == [4, 4, 4]
+    assert report["run_info"]["extra_arguments"] == "--warmup-steps 1"
+    assert report["report"]["wl-scores"]["train"] > 0 and report["report"]["log"] == "ok"
+    assert [w["events"] for w in report["report"]["copies"][0]["windows"]] == [2, 2, 2]
+    # Real checksums: the installed code is this tree's code; the data is what the image baked.
+    assert report["app"]["bmk_checksum"] == bmk_checksum()
+    assert report["app"]["bmkdata_checksum"] == image_facts["checksum"] and len(image_facts["checksum"]) == 64
+    assert {"inputs.log", "version.json"} <= {p.name for p in res.iterdir()}
 
 
 def test_mpirun_starts_two_horovod_ranks_that_talk_over_mpi(image, tmp_path):
@@ -102,7 +177,8 @@ def test_mpirun_starts_two_horovod_ranks_that_talk_over_mpi(image, tmp_path):
             "-np", "2", "--bind-to", "none", "--mca", "btl_vader_single_copy_mechanism", "none",  # no CMA in containers
             "hepbench", "run", "-w", "/results", "--threads", "1", "--events", "2", "--windows", "1",
             "--warmup-steps", "0", "--set", "bench.cpu_validation_events=0",  # MPI wiring, not the model
-            "--num-graph-layers-id", "1", "--num-graph-layers-reg", "1")
+            "--num-graph-layers-id", "1", "--num-graph-layers-reg", "1",
+            "--rank-timeout", "600")  # the default 120 s failed a run on a machine busy with other jobs
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     report = load_report(res / "mlpf_summary.json")
     validate_report(report)
@@ -136,20 +212,16 @@ def test_unwritable_results_directory_is_a_clear_error(image, tmp_path):
     assert list(res.iterdir()) == []
 
 
-def test_the_singularity_definition_builds_with_buildah_via_spython(image):
-    # spython turns %files/%post/%environment/%runscript into a Dockerfile; the build reuses the
-    # pip cache of the first build, so Horovod is not compiled twice.
-    env = {**os.environ, "HEPBENCH_TRAIN_EVENTS": "200", "HEPBENCH_TEST_EVENTS": "20",
-           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}  # spython from this environment
-    r = subprocess.run([DEV, "build-def", DEF_IMAGE], capture_output=True, text=True, timeout=3600, env=env)
-    assert r.returncode == 0, r.stderr[-3000:]
+def test_the_singularity_definition_builds_the_same_image_with_buildah_via_spython(def_image, image_facts):
+    # spython turns %files/%post/%environment/%runscript into a Dockerfile (built beside the
+    # Dockerfile's image, see the module docstring); the pip cache of the builds keeps the Horovod
+    # wheel, so Horovod is not compiled again.
     # spython turns %runscript into a shell-form CMD, which arguments replace: name the entry point.
-    r = run(DEF_IMAGE, "--entrypoint", "/entrypoint.sh", "--", "-h")
+    r = run(def_image, "--entrypoint", "/entrypoint.sh", "--", "-h")
     assert r.returncode == 0 and r.stdout.startswith("Usage:")
-    checksum = run(DEF_IMAGE, "--entrypoint", "cat", "--", "/opt/hepbench/data/CHECKSUM").stdout.strip()
-    assert len(checksum) == 64
-    # The same install script, phases and settings give the same generated data set.
-    tools = run(DEF_IMAGE, "--entrypoint", "sh", "--", "-c", "command -v g++ cmake || echo none").stdout
-    assert tools.strip() == "none"  # build packages stripped
-    info = json.loads(run(DEF_IMAGE, "--entrypoint", "cat", "--", "/opt/hepbench/data/info.json").stdout)
-    assert info["splits"]["train"]["events"] == 200
+    got = facts(def_image)
+    assert got["tools"] == "" == image_facts["tools"]  # build packages stripped, as in the two-stage image
+    # The same install script, phases and settings: the same generated data set, the same packages.
+    assert got["info"]["splits"]["train"]["events"] == 200
+    assert got["checksum"] == image_facts["checksum"] and len(got["checksum"]) == 64
+    assert got["freeze"] == image_facts["freeze"]
