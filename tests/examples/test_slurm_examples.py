@@ -95,7 +95,7 @@ def parse_run(args: list[str]):
 
 
 def test_both_scripts_and_their_readme_are_there():
-    assert {p.name for p in SCRIPTS} == {"mlpf-apptainer.sbatch", "mlpf-venv.sbatch"}
+    assert {p.name for p in SCRIPTS} == {"mlpf-apptainer.sbatch", "mlpf-venv.sbatch", "hpo-ray-apptainer.sbatch"}
     assert (SLURM / "README.md").is_file()
 
 
