@@ -82,6 +82,7 @@ def config_from_args(args: argparse.Namespace):
 
 def build_parser() -> argparse.ArgumentParser:
     from hepbench.data import cli as data_cli
+    from hepbench.hpo import cli as hpo_cli
     from hepbench.model import cli as model_cli
     from hepbench.qsvr import cli as qsvr_cli
     from hepbench.report import cli as report_cli
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     model_cli.register(groups)
     report_cli.register(groups)
     qsvr_cli.register(groups)
+    hpo_cli.register(groups)
     return parser
 
 
