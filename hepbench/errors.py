@@ -19,3 +19,21 @@ class DataFormatError(HepbenchError):
 
 class FetchError(HepbenchError):
     """A download that could not be completed."""
+
+
+class MissingExtra(HepbenchError):
+    """An optional extra (pip install 'hepbench[extra]') that a command needs is not installed."""
+
+    exit_code = 2
+
+
+def require_extra(extra: str, modules: tuple[str, ...], what: str) -> None:
+    """A clear message instead of a traceback when `what` needs an extra that is not installed."""
+    import importlib
+
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            raise MissingExtra(f"{what} need the `{extra}` extra ({e.name or name} is missing): "
+                               f"pip install 'hepbench[{extra}]'") from None

@@ -5,25 +5,13 @@ and TensorFlow are loaded by the commands, so `hepbench --help` never needs them
 """
 from __future__ import annotations
 
-from hepbench.errors import HepbenchError
+from hepbench.errors import require_extra as _require
 
 EXTRA_MODULES = ("ray.tune", "hpbandster", "ConfigSpace", "sklearn")
 
 
-class MissingExtra(HepbenchError):
-    exit_code = 2
-
-
 def require_extra() -> None:
-    """A clear message instead of a traceback when the `hpo` extra is not installed."""
-    import importlib
-
-    for name in EXTRA_MODULES:
-        try:
-            importlib.import_module(name)
-        except ImportError as e:
-            raise MissingExtra(f"the hpo commands need the `hpo` extra ({e.name or name} is missing): "
-                               "pip install 'hepbench[hpo]'") from None
+    _require("hpo", EXTRA_MODULES, "the hpo commands")
 
 
 def register(groups) -> None:

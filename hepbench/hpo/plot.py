@@ -40,7 +40,8 @@ def plot_curves(trials, out: str | Path, title: str, best=None) -> Path:
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation loss")
     ax.set_title(title)
-    ax.legend(loc="upper right", fontsize="small")
+    if ax.get_legend_handles_labels()[0]:  # no trial reported an epoch: nothing to label
+        ax.legend(loc="upper right", fontsize="small")
     with atomic_open(out, "wb") as f:
         fig.savefig(f, format="png", dpi=110)
     return out

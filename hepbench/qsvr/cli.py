@@ -10,26 +10,15 @@ import os
 import sys
 from pathlib import Path
 
-from hepbench.errors import HepbenchError, UsageError
+from hepbench.errors import MissingExtra, UsageError
+from hepbench.errors import require_extra as require_extra_modules
 
 EXTRA_MODULES = ("sklearn", "dimod", "dwave.samplers")
 TOKEN_VARIABLE = "DWAVE_API_TOKEN"
 
 
-class MissingExtra(HepbenchError):
-    exit_code = 2
-
-
 def require_extra() -> None:
-    """A clear message instead of a traceback when the `qsvr` extra is not installed."""
-    import importlib
-
-    for name in EXTRA_MODULES:
-        try:
-            importlib.import_module(name)
-        except ImportError as e:
-            raise MissingExtra(f"the qsvr commands need the `qsvr` extra ({e.name or name} is missing): "
-                               "pip install 'hepbench[qsvr]'") from None
+    require_extra_modules("qsvr", EXTRA_MODULES, "the qsvr commands")
 
 
 def require_sampler(sampler: str) -> None:

@@ -20,7 +20,6 @@ import numpy as np
 
 from hepbench import __version__
 from hepbench.errors import HepbenchError, UsageError
-from hepbench.fileio import atomic_open
 
 WORKLOAD = "qsvr-bmk"
 SUMMARY_FILE = "qsvr_summary.json"
@@ -154,18 +153,10 @@ def build_summary(options: WorkloadOptions, measured: dict | None, log: str | No
 def write_summary(summary: dict, results_dir: Path) -> Path:
     """Validate, then write inputs.log, version.json (= app) and the summary, each atomically."""
     from hepbench.report.schema import validate_report
-    from hepbench.report.summary import write_json
+    from hepbench.report.summary import write_workload_files
 
     validate_report(summary, SCHEMA, source="the qsvr-bmk summary")
-    results_dir = Path(results_dir)
-    info = summary["run_info"]
-    with atomic_open(results_dir / "inputs.log", "w") as f:  # as the HEP-workloads write beside the summary
-        f.write(f"NCOPIES={info['copies']}\nNTHREADS={info['threads_per_copy']}\n"
-                f"NEVENTS_THREAD={info['events_per_thread']}\nEXTRA_ARGS={info['extra_arguments']}\n")
-    write_json(results_dir / "version.json", summary["app"])
-    write_json(results_dir / SUMMARY_FILE, summary)  # last: its presence means the others are complete
-    return results_dir / SUMMARY_FILE
-
+    return write_workload_files(summary, results_dir, SUMMARY_FILE)
 
 def run_workload(options: WorkloadOptions) -> tuple[dict, int]:
     """Measure and write the summary; on failure a `failed` summary with the reason. (summary, exit code)."""

@@ -123,23 +123,25 @@ def write_json(path: Path, data: dict) -> None:
         f.write("\n")
 
 
+def write_workload_files(summary: dict, results_dir: Path, summary_file: str, inputs_extra: str = "") -> Path:
+    """inputs.log, version.json (= app) and the summary, each atomically; the summary last, so its
+    presence means the others are complete. `summary` must be validated already."""
+    results_dir = Path(results_dir)
+    info = summary["run_info"]
+    with atomic_open(results_dir / "inputs.log", "w") as f:  # as the HEP-workloads write beside the summary
+        f.write(f"NCOPIES={info['copies']}\nNTHREADS={info['threads_per_copy']}\n"
+                f"NEVENTS_THREAD={info['events_per_thread']}\nEXTRA_ARGS={info['extra_arguments']}\n{inputs_extra}")
+    write_json(results_dir / "version.json", summary["app"])
+    path = results_dir / summary_file
+    write_json(path, summary)
+    return path
+
+
 def write_report(report: dict, results_dir: Path) -> Path:
     """Validate, then write the summary, `version.json` (= app) and `inputs.log`, each atomically."""
     validate_report(report, source="the report of this run")
-    results_dir = Path(results_dir)
-    info = report["run_info"]
-    inputs = (
-        f"NCOPIES={info['copies']}\nNTHREADS={info['threads_per_copy']}\n"
-        f"NEVENTS_THREAD={info['events_per_thread']}\nEXTRA_ARGS={info['extra_arguments']}\n"
-        f"DEVICE={report['report']['benchmark']['device']}\n"
-    )
-    with atomic_open(results_dir / "inputs.log", "w") as f:
-        f.write(inputs)
-    write_json(results_dir / "version.json", report["app"])
-    # The summary last: its presence means the other files are complete too.
-    path = results_dir / SUMMARY_FILE
-    write_json(path, report)
-    return path
+    return write_workload_files(report, results_dir, SUMMARY_FILE,
+                                f"DEVICE={report['report']['benchmark']['device']}\n")
 
 
 def score_line(report: dict) -> str:

@@ -94,3 +94,14 @@ def test_unreadable_and_invalid_yaml(tmp_path):
 def test_a_full_space_must_name_every_dimension():
     with pytest.raises(SpaceError, match="missing"):
         parse_space({"lr": {"sampler": "loguniform", "low": 1e-5, "high": 1e-2}}, "inline")
+
+
+def test_a_missing_extra_is_named(monkeypatch, tmp_path, capsys):
+    from hepbench.cli import main
+    from hepbench.hpo import cli as hpo_cli
+
+    monkeypatch.setattr(hpo_cli, "EXTRA_MODULES", ("ray.tune", "hepbench_no_such_module"))
+    assert main(["hpo", "run", "-w", str(tmp_path / "out")]) == 2
+    assert ("the hpo commands need the `hpo` extra (hepbench_no_such_module is missing): pip install 'hepbench[hpo]'"
+            in capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()
