@@ -86,6 +86,23 @@ def _progress_callback(num_samples: int):
     return Progress()
 
 
+def _recorder():
+    """Keeps every result in the driver: the trial records do not depend on Tune's file loggers
+    (which TUNE_DISABLE_AUTO_CALLBACK_LOGGERS turns off)."""
+    from ray.tune import Callback
+
+    from hepbench.hpo.trials import REPORTED
+
+    class Recorder(Callback):
+        def __init__(self):
+            self.rows: dict[str, list[dict]] = {}
+
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            self.rows.setdefault(trial.trial_id, []).append({k: result.get(k) for k in REPORTED})
+
+    return Recorder()
+
+
 def _start_ray(cfg: SearchConfig) -> bool:
     """Connect to or start Ray; True when this call started it (and should stop it)."""
     import ray
@@ -142,7 +159,8 @@ def run_search(cfg: SearchConfig) -> SearchResult:
         search_alg, param_space = make_searcher(cfg.scheduler, cfg.settings, cfg.space)
         if cfg.scheduler == "bohb":
             np.random.seed(cfg.settings.seed)  # hpbandster draws from numpy's global generator
-        callbacks = [] if cfg.quiet else [_progress_callback(cfg.num_samples)]
+        recorder = _recorder()
+        callbacks = [recorder] if cfg.quiet else [recorder, _progress_callback(cfg.num_samples)]
         tuner = tune.Tuner(
             trainable,
             param_space=param_space,
@@ -155,7 +173,8 @@ def run_search(cfg: SearchConfig) -> SearchResult:
         start = time.perf_counter()
         grid = tuner.fit()
         seconds = time.perf_counter() - start
-        trials = [record_from_result(r, cfg.space, cfg.settings.max_t) for r in grid]
+        trials = [record_from_result(r, recorder.rows.get(str((r.metrics or {}).get("trial_id")), []), cfg.space,
+                                     cfg.settings.max_t) for r in grid]
     finally:
         if started:
             ray.shutdown()

@@ -53,19 +53,21 @@ def study_config(space, config: dict) -> dict:
     return {study: hp[name] for study, (name, _, _) in NAMES.items()}
 
 
-def _column(frame, name: str) -> list:
-    if frame is None or name not in frame:
-        return []
-    return [None if v != v else float(v) for v in frame[name].tolist()]  # NaN (a missing value) -> None
+REPORTED = ("val_loss", "train_loss", "epoch", "events_per_second", "epoch_seconds", "train_events", "node_id",
+            "hostname")  # what the search keeps of each result (hepbench.hpo.trainable reports them)
 
 
-def record_from_result(result, space, max_t: int) -> TrialRecord:
-    """A TrialRecord from one ray.tune.Result."""
-    frame = result.metrics_dataframe
-    metrics = result.metrics or {}
-    val = [v for v in _column(frame, "val_loss") if v is not None]
+def _column(rows: list[dict], name: str) -> list:
+    values = [row.get(name) for row in rows]
+    return [None if isinstance(v, float) and v != v else v for v in values]  # NaN (missing) -> None
+
+
+def record_from_result(result, rows: list[dict], space, max_t: int) -> TrialRecord:
+    """A TrialRecord from one ray.tune.Result and the results its trial reported, in order."""
+    metrics = rows[-1] if rows else {}
+    val = [float(v) for v in _column(rows, "val_loss") if v is not None]
     error = None if result.error is None else str(result.error).strip().splitlines()[-1][:500]
-    epochs = [int(e) for e in _column(frame, "epoch")]
+    epochs = [int(e) for e in _column(rows, "epoch") if e is not None]
     if error is None and epochs != list(range(1, len(epochs) + 1)):
         # A paused trial must resume at the epoch after its checkpoint, never retrain or skip one.
         error = f"epochs reported out of order (a resume from the wrong checkpoint?): {epochs}"
@@ -74,14 +76,14 @@ def record_from_result(result, space, max_t: int) -> TrialRecord:
     else:
         status = "completed" if len(val) >= max_t else "stopped"
     return TrialRecord(
-        trial_id=str(metrics.get("trial_id") or Path(result.path).name),
+        trial_id=str((result.metrics or {}).get("trial_id") or Path(result.path).name),
         config=study_config(space, result.config),
         status=status,
         val_loss=val,
-        train_loss=_column(frame, "train_loss"),
-        events_per_second=_column(frame, "events_per_second"),
-        epoch_seconds=_column(frame, "epoch_seconds"),
-        train_events=[None if v is None else int(v) for v in _column(frame, "train_events")],
+        train_loss=_column(rows, "train_loss"),
+        events_per_second=_column(rows, "events_per_second"),
+        epoch_seconds=_column(rows, "epoch_seconds"),
+        train_events=_column(rows, "train_events"),
         node_id=metrics.get("node_id"),
         hostname=metrics.get("hostname"),
         error=error,
