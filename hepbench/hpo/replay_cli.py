@@ -8,9 +8,7 @@ from pathlib import Path
 
 from hepbench.errors import UsageError
 
-# Mirrors hepbench.hpo.schedulers.SCHEDULERS; not imported from there so that `hepbench --help`
-# stays light (a test checks both lists agree).
-SCHEDULER_NAMES = ("asha", "hyperband", "bohb", "predictive", "fifo")
+from hepbench.hpo.schedulers import SCHEDULERS as SCHEDULER_NAMES  # a light module: no Ray at import
 
 
 def scheduler_list(text: str) -> tuple[str, ...]:

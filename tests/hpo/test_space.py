@@ -105,3 +105,13 @@ def test_a_missing_extra_is_named(monkeypatch, tmp_path, capsys):
     assert ("the hpo commands need the `hpo` extra (hepbench_no_such_module is missing): pip install 'hepbench[hpo]'"
             in capsys.readouterr().err)
     assert not (tmp_path / "out").exists()
+
+
+def test_the_command_line_loads_without_ray_or_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys, hepbench.cli; hepbench.cli.build_parser(); "
+            "print(sorted(m for m in ('ray', 'tensorflow', 'sklearn') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
