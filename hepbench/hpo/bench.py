@@ -17,7 +17,6 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
 from hepbench import __version__
 from hepbench.errors import HepbenchError, UsageError
@@ -65,15 +64,10 @@ def search_config(options: BenchOptions):
                         train_events=TRAIN_EVENTS, val_events=VAL_EVENTS)
 
 
-def stats(values) -> dict:
-    v = np.asarray(values, dtype=float)
-    return {"avg": float(v.mean()), "median": float(np.median(v)), "min": float(v.min()), "max": float(v.max()),
-            "count": int(v.size), "std": float(v.std(ddof=0))}
-
-
 def measure(result) -> dict:
     """Scores and statistics of a finished search (hepbench.hpo.search.SearchResult)."""
     from hepbench.hpo.trials import STATUSES, best_trial
+    from hepbench.qsvr.workload import rate_stats as stats  # HEPscore's stats block, as qsvr-bmk's
 
     trials = result.trials
     epochs = sum(t.epochs for t in trials)
