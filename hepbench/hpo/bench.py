@@ -17,7 +17,6 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from hepbench import __version__
 from hepbench.errors import HepbenchError, UsageError
 
