@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hepbench.errors import UsageError
-from hepbench.hpo.schedulers import METRIC, MODE, SchedulerSettings, check_scheduler, make_scheduler
+from hepbench.hpo.schedulers import (METRIC, MODE, SchedulerSettings, check_scheduler, make_scheduler,
+                                      make_searcher)
 
 # Tune's automatic CSV/JSON/TensorBoard loggers write every result to disk; the replay collects
 # results in the driver instead (ReplayRecorder), so they only cost time. Set for the replay only
@@ -204,16 +205,11 @@ def replay(curves, scheduler: str, settings: SchedulerSettings | None = None, se
     sched = make_scheduler(scheduler, settings)
     nearest = None
     if scheduler == "bohb":
-        from ray.tune.search.bohb import TuneBOHB
-
         from hepbench.hpo.nearest import NearestCurve
         from hepbench.hpo.space import load_space
 
         space = space or load_space()
-        # metric/mode here, not only in TuneConfig: a TuneBOHB built with a ConfigSpace refuses
-        # set_search_properties, so it would never learn them and fail at the first suggestion.
-        search_alg = TuneBOHB(space.to_configspace(seed=seed), metric=METRIC, mode=MODE, seed=seed)
-        param_space = {}
+        search_alg, param_space = make_searcher("bohb", settings, space)  # proposals: hyperparameters
         nearest = NearestCurve(space, curves)
     else:
         search_alg, param_space = None, {"curve": tune.grid_search(order)}
