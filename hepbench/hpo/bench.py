@@ -89,18 +89,9 @@ def measure(result) -> dict:
 
 
 def _software() -> dict:
-    import platform
-    from importlib import metadata
+    from hepbench.report.hostinfo import package_versions
 
-    def version(name):
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return None
-
-    return {"hepbench": __version__, "python": platform.python_version(),
-            **{name: version(name) for name in ("ray", "tensorflow-cpu", "tensorflow", "keras", "numpy")}}
-
+    return package_versions(("ray", "tensorflow-cpu", "tensorflow", "keras", "numpy"))
 
 def build_summary(options: BenchOptions, measured: dict | None, log: str | None, timing: dict) -> dict:
     from hepbench.report.hostinfo import bmk_checksum, containment, host_info

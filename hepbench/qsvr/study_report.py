@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
-from importlib import metadata
 from pathlib import Path
 
 from hepbench import __version__
@@ -66,15 +64,9 @@ def _model_results(model: str, scores: dict, convention: str, combine: str, repe
 
 
 def software() -> dict:
-    def version(name):
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return None
+    from hepbench.report.hostinfo import package_versions
 
-    return {"hepbench": __version__, "python": platform.python_version(),
-            **{name: version(name) for name in ("numpy", "scikit-learn", "dimod", "dwave-samplers", "matplotlib")}}
-
+    return package_versions(("numpy", "scikit-learn", "dimod", "dwave-samplers", "matplotlib"))
 
 def data_info(curves, X, path) -> dict:
     from hepbench.qsvr.curves import STUDY_EPOCHS, STUDY_TARGET

@@ -78,6 +78,11 @@ def _version(*distributions: str) -> str | None:
     return None
 
 
+def package_versions(names) -> dict:
+    """hepbench's and Python's versions, and each distribution's in `names` (None: not installed)."""
+    return {"hepbench": __version__, "python": platform.python_version(), **{n: _version(n) for n in names}}
+
+
 def software_versions() -> dict:
     """Versions from package metadata; TensorFlow's CUDA build is added by the copies."""
     return {
