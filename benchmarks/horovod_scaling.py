@@ -16,8 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from hepbench.report.scaling import table
-from hepbench.run.scale import ScaleOptions, parse_ranks, run_scale
+from hepbench.mlpf.report.scaling import table
+from hepbench.mlpf.run.scale import ScaleOptions, parse_ranks, run_scale
 
 
 def main() -> int:

@@ -13,8 +13,8 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from hepbench.config import DataConfig  # noqa: E402
-from hepbench.data.pipeline import element_counts, events_in_batch, make_dataset  # noqa: E402
+from hepbench.mlpf.config import DataConfig  # noqa: E402
+from hepbench.mlpf.data.pipeline import element_counts, events_in_batch, make_dataset  # noqa: E402
 
 
 def main() -> None:

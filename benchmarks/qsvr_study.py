@@ -18,7 +18,7 @@ from pathlib import Path
 from hepbench.qsvr.curves import load_curves, study_features
 from hepbench.qsvr.study import MODELS, VARIANTS, Protocol, run_study, stderr_reporter
 from hepbench.qsvr.study_report import PUBLISHED, build_document, data_info, model_label, now, published_key, write_outputs
-from hepbench.report.hostinfo import command_line, host_info
+from hepbench.core.hostinfo import command_line, host_info
 
 # (variant, convention, model, statistic, comparison, bound)
 ACCEPTANCE = (

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-import hepbench.data.synth as synth
-from hepbench.data.delphes import read_file, write_file
+import hepbench.mlpf.data.synth as synth
+from hepbench.mlpf.data.delphes import read_file, write_file
 
 
 def rate(events: int, seconds: float) -> str:

@@ -7,7 +7,7 @@ the same machine state. Two shapes:
   fixed     every event padded (or truncated) to --elements (6400: the reference benchmark's shape)
   multiplicity  every event padded to the next multiple of bin_size (what hepbench's pipeline does)
 Compilation/tracing and --warmup steps are excluded; the figure is the median over --steps.
-GFLOP/s counts the model's matrix products (hepbench.model.flops) over padded elements; a plain
+GFLOP/s counts the model's matrix products (hepbench.mlpf.model.flops) over padded elements; a plain
 fp32 4096 x 4096 matmul measured first gives the machine's practical ceiling, so that figures from
 different machines can be compared as a fraction of it (the reference reached about 50 % of it).
 
@@ -30,10 +30,10 @@ import hepbench  # noqa: E402,F401  (first: it configures TensorFlow before kera
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from hepbench.config import ModelConfig, TrainConfig  # noqa: E402
-from hepbench.data.synth import file_rng, generate_event  # noqa: E402
-from hepbench.model.flops import training_flops  # noqa: E402
-from hepbench.model.mlpf import build_model, parameter_counts  # noqa: E402
+from hepbench.mlpf.config import ModelConfig, TrainConfig  # noqa: E402
+from hepbench.mlpf.data.synth import file_rng, generate_event  # noqa: E402
+from hepbench.mlpf.model.flops import training_flops  # noqa: E402
+from hepbench.mlpf.model.mlpf import build_model, parameter_counts  # noqa: E402
 
 
 def batch(events, length):
@@ -47,7 +47,7 @@ def batch(events, length):
 
 def make_step(model, cfg: TrainConfig):
     if keras.backend.backend() == "tensorflow":
-        from hepbench.train.step import TrainStep
+        from hepbench.mlpf.train.step import TrainStep
 
         return TrainStep(model, cfg)
     if keras.backend.backend() == "jax":
@@ -59,8 +59,8 @@ def _jax_step(model, cfg: TrainConfig):
     """The same step for JAX: stateless model call, jax.grad, stateless optimizer update."""
     import jax
 
-    from hepbench.model.losses import mlpf_losses
-    from hepbench.train.optimizer import make_optimizer
+    from hepbench.mlpf.model.losses import mlpf_losses
+    from hepbench.mlpf.train.optimizer import make_optimizer
 
     optimizer = make_optimizer(cfg)
     optimizer.build(model.trainable_variables)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from hepbench import __version__
-from hepbench.errors import HepbenchError
+from hepbench.core.errors import HepbenchError
 
 
 def _int_at_least(minimum: int, wording: str):
@@ -58,7 +58,7 @@ HYPERPARAMETER_OPTIONS = (
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """--config FILE, --set section.key=value and the seven study hyperparameters."""
-    group = parser.add_argument_group("configuration (defaults: hepbench/defaults.yaml)")
+    group = parser.add_argument_group("configuration (defaults: hepbench/mlpf/defaults.yaml)")
     group.add_argument("--config", type=Path, help="YAML file overriding the packaged defaults")
     group.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                        help="override one value, e.g. --set model.distance_dim=64 (repeatable)")
@@ -68,7 +68,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace):
-    from hepbench.config import HYPERPARAMETERS, load_config
+    from hepbench.mlpf.config import HYPERPARAMETERS, load_config
 
     overrides = list(args.set)
     if args.precision:
@@ -81,12 +81,12 @@ def config_from_args(args: argparse.Namespace):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hepbench.data import cli as data_cli
+    from hepbench.mlpf.data import cli as data_cli
     from hepbench.hpo import cli as hpo_cli
-    from hepbench.model import cli as model_cli
+    from hepbench.mlpf.model import cli as model_cli
     from hepbench.qsvr import cli as qsvr_cli
-    from hepbench.report import cli as report_cli
-    from hepbench.run import cli as run_cli
+    from hepbench.mlpf.report import cli as report_cli
+    from hepbench.mlpf.run import cli as run_cli
 
     parser = argparse.ArgumentParser(prog="hepbench", description="MLPF training benchmark for HEPscore.")
     parser.add_argument("--version", action="version", version=f"hepbench {__version__}")

@@ -8,8 +8,8 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from hepbench.data.delphes import Event, write_file  # noqa: E402
-from hepbench.data.format import ElementType, XCol, YCol  # noqa: E402
+from hepbench.mlpf.data.delphes import Event, write_file  # noqa: E402
+from hepbench.mlpf.data.format import ElementType, XCol, YCol  # noqa: E402
 
 
 def random_event(rng: np.random.Generator, n: int) -> Event:

@@ -85,9 +85,9 @@ def test_generate_describe_build_and_batch(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "train: 200 events" in r.stdout
 
-    from hepbench.config import DataConfig
-    from hepbench.data.delphes import read_file
-    from hepbench.data.pipeline import element_counts, make_dataset
+    from hepbench.mlpf.config import DataConfig
+    from hepbench.mlpf.data.delphes import read_file
+    from hepbench.mlpf.data.pipeline import element_counts, make_dataset
 
     cfg = DataConfig(batch_size=4)
     counts = [e.num_elements for p in sorted(manual.iterdir()) for e in read_file(p)]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hepbench import __version__
-from hepbench.errors import HepbenchError, UsageError
+from hepbench.core.errors import HepbenchError, UsageError
 
 WORKLOAD = "hpo-bmk"
 SUMMARY_FILE = "hpo_summary.json"
@@ -51,7 +51,7 @@ class BenchOptions:
 
 
 def search_config(options: BenchOptions):
-    from hepbench.config import load_config
+    from hepbench.mlpf.config import load_config
     from hepbench.hpo.schedulers import SchedulerSettings
     from hepbench.hpo.search import SearchConfig
 
@@ -89,12 +89,12 @@ def measure(result) -> dict:
 
 
 def _software() -> dict:
-    from hepbench.report.hostinfo import package_versions
+    from hepbench.core.hostinfo import package_versions
 
     return package_versions(("ray", "tensorflow-cpu", "tensorflow", "keras", "numpy"))
 
 def build_summary(options: BenchOptions, measured: dict | None, log: str | None, timing: dict) -> dict:
-    from hepbench.report.hostinfo import bmk_checksum, containment, host_info
+    from hepbench.core.hostinfo import bmk_checksum, containment, host_info
 
     ok = measured is not None
     return {
@@ -134,7 +134,7 @@ def _cpus() -> int:
 def _data_checksum(data_dir) -> str | None:
     """sha256 of the built data set's description (dataset_info.json), as the MLPF report's."""
     try:
-        from hepbench.data.built import require_built
+        from hepbench.mlpf.data.built import require_built
 
         return hashlib.sha256((require_built(data_dir) / "dataset_info.json").read_bytes()).hexdigest()
     except (HepbenchError, OSError):
@@ -143,8 +143,8 @@ def _data_checksum(data_dir) -> str | None:
 
 def write_summary(summary: dict, results_dir: Path) -> Path:
     """Validate, then write inputs.log, version.json (= app) and the summary, each atomically."""
-    from hepbench.report.schema import validate_report
-    from hepbench.report.summary import write_workload_files
+    from hepbench.core.schema import validate_report
+    from hepbench.mlpf.report.summary import write_workload_files
 
     validate_report(summary, SCHEMA, source="the hpo-bmk summary")
     return write_workload_files(summary, results_dir, SUMMARY_FILE)
@@ -153,7 +153,7 @@ def run_bench(options: BenchOptions) -> tuple[dict, int]:
     """Search, measure and write the summary; on failure a `failed` summary with the reason."""
     from hepbench.hpo.search import run_search
     from hepbench.hpo.trials import write_search
-    from hepbench.run.benchmark import now_iso
+    from hepbench.mlpf.run.benchmark import now_iso
 
     start, t0 = now_iso(), time.perf_counter()
     measured, log, code = None, None, 0

@@ -30,7 +30,7 @@ def register(commands) -> None:
 def _bench(args) -> int:
     from hepbench.hpo.cli import require_extra
     from hepbench.hpo.run_cli import data_dir
-    from hepbench.run.benchmark import check_writable_dir
+    from hepbench.mlpf.run.benchmark import check_writable_dir
 
     require_extra()
     check_writable_dir(Path(args.resultsdir), "--resultsdir")

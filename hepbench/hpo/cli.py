@@ -5,7 +5,7 @@ and TensorFlow are loaded by the commands, so `hepbench --help` never needs them
 """
 from __future__ import annotations
 
-from hepbench.errors import require_extra as _require
+from hepbench.core.errors import require_extra as _require
 
 EXTRA_MODULES = ("ray.tune", "hpbandster", "ConfigSpace", "sklearn")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hepbench.errors import DataFormatError
+from hepbench.core.errors import DataFormatError
 from hepbench.hpo.space import CSV_COLUMNS, SearchSpace
 from hepbench.qsvr.curves import HYPERPARAMETERS
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from hepbench.fileio import atomic_open
+from hepbench.core.files import atomic_open
 
 STYLE = {"completed": ("C0", None), "stopped": ("C1", "x"), "error": ("C3", "o")}
 

@@ -17,7 +17,7 @@ import numpy as np
 from ray.tune.result import DEFAULT_METRIC
 from ray.tune.schedulers.trial_scheduler import FIFOScheduler, TrialScheduler
 
-from hepbench.errors import UsageError
+from hepbench.core.errors import UsageError
 from hepbench.hpo.predictors import FinalLossPredictor, curve_features
 
 

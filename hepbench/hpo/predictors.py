@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hepbench.errors import UsageError
+from hepbench.core.errors import UsageError
 
 PREDICTORS = ("svr", "qsvr")
 N_POINTS = 6

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hepbench.errors import UsageError
+from hepbench.core.errors import UsageError
 from hepbench.hpo.schedulers import (METRIC, MODE, SchedulerSettings, check_scheduler, make_scheduler,
                                       make_searcher)
 

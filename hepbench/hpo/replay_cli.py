@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from hepbench.errors import UsageError
+from hepbench.core.errors import UsageError
 
 from hepbench.hpo.schedulers import SCHEDULERS as SCHEDULER_NAMES  # a light module: no Ray at import
 

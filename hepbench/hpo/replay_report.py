@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hepbench.errors import UsageError
-from hepbench.fileio import atomic_open
+from hepbench.core.errors import UsageError
+from hepbench.core.files import atomic_open
 from hepbench.hpo.replay import ray_session, replay
 from hepbench.hpo.schedulers import SchedulerSettings, check_scheduler
 
@@ -110,8 +110,8 @@ def plot(report: dict, path: Path) -> Path:
 def write(report: dict, results_dir: Path) -> dict[str, Path]:
     """Validate, then write hpo_replay.md, .png and .json in results_dir, each atomically (the JSON
     last: its presence means the others are complete)."""
-    from hepbench.report.schema import validate_report
-    from hepbench.report.summary import write_json
+    from hepbench.core.schema import validate_report
+    from hepbench.mlpf.report.summary import write_json
 
     validate_report(report, SCHEMA, source="the replay report")
     results_dir = Path(results_dir)

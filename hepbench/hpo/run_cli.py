@@ -57,7 +57,7 @@ def non_negative_float(text: str) -> float:
 
 def add_data_arguments(p: argparse.ArgumentParser) -> None:
     from hepbench.cli import positive_int
-    from hepbench.run.cli import DATA_DIR_ENV, DEFAULT_DATA_DIR
+    from hepbench.mlpf.run.cli import DATA_DIR_ENV, DEFAULT_DATA_DIR
 
     p.add_argument("--data-dir", type=Path, metavar="DIR",
                    help=f"built delphes_pf data set (default: ${DATA_DIR_ENV} or {DEFAULT_DATA_DIR})")
@@ -74,7 +74,7 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def data_dir(args) -> Path:
-    from hepbench.run.cli import DATA_DIR_ENV, DEFAULT_DATA_DIR
+    from hepbench.mlpf.run.cli import DATA_DIR_ENV, DEFAULT_DATA_DIR
 
     return args.data_dir or Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
 
@@ -101,7 +101,7 @@ def register(commands) -> None:
 
 def search_config(args, **fixed):
     """SearchConfig from parsed options (`fixed` overrides: what `hpo bench` does not let users change)."""
-    from hepbench.config import load_config
+    from hepbench.mlpf.config import load_config
     from hepbench.hpo.search import SearchConfig
     from hepbench.hpo.space import load_space
 
@@ -117,7 +117,7 @@ def search_config(args, **fixed):
 
 def _run(args) -> int:
     from hepbench.hpo.cli import require_extra
-    from hepbench.run.benchmark import check_writable_dir
+    from hepbench.mlpf.run.benchmark import check_writable_dir
 
     require_extra()
     cfg = search_config(args)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hepbench.errors import UsageError
+from hepbench.core.errors import UsageError
 
 SCHEDULERS = ("asha", "hyperband", "bohb", "predictive", "fifo")
 PREDICTORS = ("svr", "qsvr")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hepbench.errors import UsageError
+from hepbench.core.errors import UsageError
 from hepbench.hpo.schedulers import METRIC, MODE, SchedulerSettings, check_scheduler, make_scheduler, make_searcher
 from hepbench.hpo.space import SearchSpace, default_space
 from hepbench.hpo.trials import TrialRecord, record_from_result
@@ -24,7 +24,7 @@ from hepbench.hpo.trials import TrialRecord, record_from_result
 class SearchConfig:
     data_dir: Path
     resultsdir: Path
-    base: object  # hepbench.config.Config: everything the search space does not set
+    base: object  # hepbench.mlpf.config.Config: everything the search space does not set
     scheduler: str = "asha"
     num_samples: int = 16
     settings: SchedulerSettings = field(default_factory=SchedulerSettings)
@@ -135,13 +135,13 @@ def _check_resources(cfg: SearchConfig, resources: dict) -> None:
 
 
 def run_search(cfg: SearchConfig) -> SearchResult:
-    from hepbench.data.built import require_built
+    from hepbench.mlpf.data.built import require_built
 
     require_built(cfg.data_dir)
     import ray
     from ray import tune
 
-    from hepbench.config import config_to_dict
+    from hepbench.mlpf.config import config_to_dict
     from hepbench.hpo.trainable import TrialSetup, train_mlpf
 
     started = _start_ray(cfg)

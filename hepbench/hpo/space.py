@@ -2,7 +2,7 @@
 `param_space` or a ConfigSpace (BOHB).
 
 Names are the study's (`lr`, `num_graph_layers_id`, ...). `to_hyperparameters` maps a sampled
-configuration to hepbench's names (hepbench.config.HYPERPARAMETERS) with the right types, and
+configuration to hepbench's names (hepbench.mlpf.config.HYPERPARAMETERS) with the right types, and
 CSV_COLUMNS gives the column of each in the shared learning-curve table.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from hepbench.errors import UsageError
+from hepbench.core.errors import UsageError
 
 # study name -> (hepbench hyperparameter, column of the learning-curve CSV, python type)
 NAMES = {
@@ -29,7 +29,7 @@ NAMES = {
 }
 CSV_COLUMNS = {name: column for name, (_, column, _) in NAMES.items()}
 SAMPLERS = ("loguniform", "uniform", "quniform", "choice", "constant")
-# What the model accepts for each value (hepbench.config checks the same when a trial starts).
+# What the model accepts for each value (hepbench.mlpf.config checks the same when a trial starts).
 _VALID = {
     "lr": (lambda v: v > 0, "a positive number"),
     "num_graph_layers_id": (lambda v: v >= 0 and float(v).is_integer(), "an integer >= 0"),

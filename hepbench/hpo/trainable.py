@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hepbench.errors import HepbenchError
+from hepbench.core.errors import HepbenchError
 
 CHECKPOINT_STATE = "state.npz"  # model and optimizer variables, and the number of epochs done
 
@@ -32,7 +32,7 @@ class TrialSetup:
     """Everything a trial needs besides its sampled hyperparameters (pickled to the Ray workers)."""
 
     data_dir: str
-    config: dict  # hepbench configuration as a dict (hepbench.config.config_to_dict)
+    config: dict  # hepbench configuration as a dict (hepbench.mlpf.config.config_to_dict)
     space: object  # hepbench.hpo.space.SearchSpace
     train_events: int | None = None  # events per epoch (None: the whole train split)
     val_events: int | None = None  # validation events (None: the whole test split)
@@ -67,16 +67,16 @@ class Trial:
     """One trial's model, data and steps; `epoch()` trains one epoch and returns its metrics."""
 
     def __init__(self, setup: TrialSetup, config: dict):
-        from hepbench.config import config_from_dict, with_hyperparameters
+        from hepbench.mlpf.config import config_from_dict, with_hyperparameters
 
         self.setup = setup
         self.hyperparameters = setup.space.to_hyperparameters(config)
         cfg = with_hyperparameters(config_from_dict(setup.config, "hpo base configuration"), **self.hyperparameters)
         self.cfg = cfg
         self.tf, self.keras = _configure(setup.threads, setup.graph_optimizer)
-        from hepbench.data.pipeline import make_dataset
-        from hepbench.model.mlpf import build_model
-        from hepbench.train.step import EvalStep, TrainStep
+        from hepbench.mlpf.data.pipeline import make_dataset
+        from hepbench.mlpf.model.mlpf import build_model
+        from hepbench.mlpf.train.step import EvalStep, TrainStep
 
         start = time.perf_counter()
         self.keras.utils.set_random_seed(cfg.train.seed)
@@ -97,7 +97,7 @@ class Trial:
 
     def _mean_losses(self, step, data) -> tuple[float, int, float]:
         """(event-weighted mean loss, events, seconds) of `step` over `data`."""
-        from hepbench.data.pipeline import events_in_batch
+        from hepbench.mlpf.data.pipeline import events_in_batch
 
         total, events, start = 0.0, 0, time.perf_counter()
         for batch in data:

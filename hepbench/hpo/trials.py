@@ -14,7 +14,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from hepbench.fileio import atomic_open
+from hepbench.core.files import atomic_open
 from hepbench.hpo.space import CSV_COLUMNS, NAMES
 from hepbench.qsvr.curves import HYPERPARAMETERS as CSV_HYPERPARAMETERS
 
@@ -124,7 +124,7 @@ def write_trials_csv(path: Path, trials: list[TrialRecord], max_t: int) -> None:
 def search_document(result, cfg) -> dict:
     """hpo_trials.json: the search's settings, every trial, and the best (result: search.SearchResult)."""
     from hepbench import __version__
-    from hepbench.run.benchmark import now_iso
+    from hepbench.mlpf.run.benchmark import now_iso
 
     best = best_trial(result.trials)
     epochs = sum(t.epochs for t in result.trials)
@@ -150,7 +150,7 @@ def search_document(result, cfg) -> dict:
 def write_search(result, cfg, resultsdir: Path) -> dict:
     """hpo_trials.json, hpo_trials.csv, best_config.json and hpo_curves.png in `resultsdir`."""
     from hepbench.hpo.plot import plot_curves
-    from hepbench.report.summary import write_json
+    from hepbench.mlpf.report.summary import write_json
 
     resultsdir = Path(resultsdir)
     doc = search_document(result, cfg)

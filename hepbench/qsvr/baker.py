@@ -25,14 +25,14 @@ import numbers
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure  # a bare Figure, no pyplot (see hepbench/report/plot.py)
+from matplotlib.figure import Figure  # a bare Figure, no pyplot (see hepbench/mlpf/report/plot.py)
 from scipy.special import ndtr
 from sklearn.metrics import r2_score
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import NuSVR
 
-from hepbench.errors import UsageError
-from hepbench.fileio import atomic_open
+from hepbench.core.errors import UsageError
+from hepbench.core.files import atomic_open
 from hepbench.qsvr.curves import HYPERPARAMETERS, STUDY_TARGET, Curves, drop_outliers
 
 DEFAULT_FRACTIONS = (0.1, 0.25, 0.5, 0.75)

@@ -10,8 +10,8 @@ import os
 import sys
 from pathlib import Path
 
-from hepbench.errors import MissingExtra, UsageError
-from hepbench.errors import require_extra as require_extra_modules
+from hepbench.core.errors import MissingExtra, UsageError
+from hepbench.core.errors import require_extra as require_extra_modules
 
 EXTRA_MODULES = ("sklearn", "dimod", "dwave.samplers")
 TOKEN_VARIABLE = "DWAVE_API_TOKEN"
@@ -142,8 +142,8 @@ def _run(args: argparse.Namespace) -> int:
     require_extra()
     require_sampler(args.sampler)
     from hepbench.qsvr.workload import WorkloadOptions, run_workload, score_line
-    from hepbench.report.hostinfo import command_line
-    from hepbench.run.cli import EXTRA_ARGUMENTS_ENV
+    from hepbench.core.hostinfo import command_line
+    from hepbench.mlpf.run.cli import EXTRA_ARGUMENTS_ENV
 
     options = WorkloadOptions(results_dir=args.resultsdir, fits=args.fits, svr_fits=args.svr_fits, seed=args.seed,
                               sampler=args.sampler, data=args.data,

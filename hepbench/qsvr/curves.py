@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hepbench.errors import DataFormatError, UsageError
+from hepbench.core.errors import DataFormatError, UsageError
 
 HYPERPARAMETERS = ("bin_size", "dropout", "lr", "n_glayers_id", "n_glayers_reg", "output_dim", "weight_decay")
 PACKAGED_NAME = "delphes_trainings_processed.csv"

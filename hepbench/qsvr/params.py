@@ -5,7 +5,7 @@ import numbers
 
 import numpy as np
 
-from hepbench.errors import UsageError
+from hepbench.core.errors import UsageError
 
 
 class ParameterError(UsageError, ValueError):

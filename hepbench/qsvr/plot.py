@@ -4,11 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 
 # A bare Figure (Agg on save, no pyplot): no display needed, no global figure registry (see
-# hepbench/report/plot.py).
+# hepbench/mlpf/report/plot.py).
 import numpy as np
 from matplotlib.figure import Figure
 
-from hepbench.fileio import atomic_open
+from hepbench.core.files import atomic_open
 
 VARIANT_COLOURS = {"published": "C0", "leak-free": "C1"}
 

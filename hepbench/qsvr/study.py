@@ -31,7 +31,7 @@ from typing import Callable, TextIO
 
 import numpy as np
 
-from hepbench.errors import DataFormatError, UsageError
+from hepbench.core.errors import DataFormatError, UsageError
 from hepbench.qsvr.scoring import CONVENTIONS, r2_both
 
 MODELS = ("svr", "qsvr", "qsvr_ensemble")

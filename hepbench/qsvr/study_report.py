@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from hepbench import __version__
-from hepbench.fileio import atomic_open
+from hepbench.core.files import atomic_open
 from hepbench.qsvr.scoring import CONVENTIONS, STD_DEFINITION, summary
 from hepbench.qsvr.study import MODELS, SVR_SETTINGS, VARIANTS, Protocol
 
@@ -64,7 +64,7 @@ def _model_results(model: str, scores: dict, convention: str, combine: str, repe
 
 
 def software() -> dict:
-    from hepbench.report.hostinfo import package_versions
+    from hepbench.core.hostinfo import package_versions
 
     return package_versions(("numpy", "scikit-learn", "dimod", "dwave-samplers", "matplotlib"))
 
@@ -207,7 +207,7 @@ def write_json(path: Path, doc: dict) -> None:
 def write_outputs(doc: dict, out_dir: Path) -> dict[str, Path]:
     """Validate, then write the PNG(s), the markdown and the JSON (last: it means the rest is complete)."""
     from hepbench.qsvr.plot import plot_study
-    from hepbench.report.schema import validate_report
+    from hepbench.core.schema import validate_report
 
     validate_report(doc, SCHEMA, source="the study document")
     out_dir = Path(out_dir)
@@ -226,6 +226,6 @@ def write_outputs(doc: dict, out_dir: Path) -> dict[str, Path]:
 
 def now() -> str:
     """The same timestamps as mlpf_summary.json (UTC, ISO 8601)."""
-    from hepbench.run.benchmark import now_iso
+    from hepbench.mlpf.run.benchmark import now_iso
 
     return now_iso()

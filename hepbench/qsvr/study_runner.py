@@ -33,7 +33,7 @@ def _baker(curves, seed: int, repeats: int | None = None, fractions=None, test_s
 def run_study_command(args, qsvr: dict) -> tuple[dict[str, Path], str]:
     from hepbench.qsvr.study import Protocol, run_study, stderr_reporter
     from hepbench.qsvr.study_report import build_document, data_info, markdown, now, write_outputs
-    from hepbench.report.hostinfo import command_line, host_info
+    from hepbench.core.hostinfo import command_line, host_info
 
     protocol = Protocol(svr_repeats=args.svr_repeats, qsvr_repeats=args.qsvr_repeats,
                         ensemble_repeats=args.ensemble_repeats, seed=args.seed, r2_convention=args.r2_convention,

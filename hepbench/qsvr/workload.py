@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from hepbench import __version__
-from hepbench.errors import HepbenchError, UsageError
+from hepbench.core.errors import HepbenchError, UsageError
 
 WORKLOAD = "qsvr-bmk"
 SUMMARY_FILE = "qsvr_summary.json"
@@ -127,7 +127,7 @@ def _measure(options: WorkloadOptions) -> dict:
 
 def build_summary(options: WorkloadOptions, measured: dict | None, log: str | None, timing: dict) -> dict:
     from hepbench.qsvr.study_report import software
-    from hepbench.report.hostinfo import bmk_checksum, containment, host_info
+    from hepbench.core.hostinfo import bmk_checksum, containment, host_info
 
     ok = measured is not None
     return {
@@ -152,8 +152,8 @@ def build_summary(options: WorkloadOptions, measured: dict | None, log: str | No
 
 def write_summary(summary: dict, results_dir: Path) -> Path:
     """Validate, then write inputs.log, version.json (= app) and the summary, each atomically."""
-    from hepbench.report.schema import validate_report
-    from hepbench.report.summary import write_workload_files
+    from hepbench.core.schema import validate_report
+    from hepbench.mlpf.report.summary import write_workload_files
 
     validate_report(summary, SCHEMA, source="the qsvr-bmk summary")
     return write_workload_files(summary, results_dir, SUMMARY_FILE)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from hepbench.report.hostinfo import bmk_checksum
-from hepbench.report.schema import load_report, validate_report
+from hepbench.core.hostinfo import bmk_checksum
+from hepbench.core.schema import load_report, validate_report
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]

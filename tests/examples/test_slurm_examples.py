@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hepbench.cli import build_parser
-from hepbench.report.schema import load_report, validate_report
+from hepbench.core.schema import load_report, validate_report
 
 SLURM = Path(__file__).resolve().parents[2] / "examples" / "slurm"
 SCRIPTS = sorted(SLURM.glob("*.sbatch"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.run.conftest import built  # noqa: F401 - the data set of tests/run
+from tests.mlpf.run.conftest import built  # noqa: F401 - the data set of tests/run
 
 # tests/run's tiny model with one-layer output heads: a trial traces its steps in a few seconds.
 TINY_MODEL = """

@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from hepbench.errors import HepbenchError
+from hepbench.core.errors import HepbenchError
 from hepbench.hpo.bench import (
     DEFINITION, EPOCHS, SCHEMA, SUMMARY_FILE, TRAIN_EVENTS, WORKLOAD, BenchOptions, build_summary, measure, run_bench,
     score_line,
 )
 from hepbench.hpo.search import SearchResult
 from hepbench.hpo.trials import TrialRecord
-from hepbench.report.schema import ReportError, load_schema, schema_path, validate_report, validation_errors
+from hepbench.core.schema import ReportError, load_schema, schema_path, validate_report, validation_errors
 from tests.qsvr.test_qsvr_schemas import property_schemas
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ pytest.importorskip("sklearn")
 
 from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler  # noqa: E402
 
-from hepbench.errors import UsageError  # noqa: E402
+from hepbench.core.errors import UsageError  # noqa: E402
 from hepbench.hpo import predictors  # noqa: E402
 from hepbench.hpo.predictive import PredictiveScheduler, rungs  # noqa: E402
 from hepbench.hpo.schedulers import SchedulerSettings, make_scheduler  # noqa: E402

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.run.conftest import built, tiny_config  # noqa: F401  (fixtures: the tiny data set and model)
+from tests.mlpf.run.conftest import built, tiny_config  # noqa: F401  (fixtures: the tiny data set and model)
 
 pytest.importorskip("ray", reason="the hpo extra: pip install 'hepbench[hpo]'")
 pytest.importorskip("ray.tune", reason="the hpo extra: pip install 'hepbench[hpo]'")

@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("ray.tune")
 
 from hepbench.cli import main  # noqa: E402
-from hepbench.errors import UsageError  # noqa: E402
+from hepbench.core.errors import UsageError  # noqa: E402
 from hepbench.hpo.nearest import NearestCurve  # noqa: E402
 from hepbench.hpo.replay import pause_points, replay, trial_order  # noqa: E402
 from hepbench.hpo.schedulers import SchedulerSettings, make_scheduler  # noqa: E402
@@ -123,7 +123,7 @@ def test_cli_writes_table_json_and_plot(ray_local, tmp_path, capsys):
     assert (tmp_path / "hpo_replay.png").read_bytes()[:4] == b"\x89PNG"
     assert "| predictive | 2 |" in (tmp_path / "hpo_replay.md").read_text()
     assert "replay predictive seed 1: 12 trials" in out.err
-    from hepbench.report.schema import validation_errors
+    from hepbench.core.schema import validation_errors
 
     assert validation_errors(report, "hpo_replay.schema.json") == []
     report["runs"][0]["scheduler"] = "pbt"
@@ -133,7 +133,7 @@ def test_cli_writes_table_json_and_plot(ray_local, tmp_path, capsys):
 def test_schema_is_valid_shipped_and_fully_described():
     from jsonschema import Draft202012Validator
 
-    from hepbench.report.schema import load_schema, schema_path
+    from hepbench.core.schema import load_schema, schema_path
     from tests.qsvr.test_qsvr_schemas import property_schemas
 
     assert schema_path("hpo_replay.schema.json").parent.parent.name == "hepbench"

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from hepbench.config import config_to_dict, load_config
-from hepbench.errors import UsageError
+from hepbench.mlpf.config import config_to_dict, load_config
+from hepbench.core.errors import UsageError
 from hepbench.hpo.schedulers import SchedulerSettings
 from hepbench.hpo.space import load_space
 from hepbench.qsvr.curves import HYPERPARAMETERS as CSV_HYPERPARAMETERS
@@ -148,7 +148,7 @@ class _no_exit:
 
 def test_bench_workload_writes_a_valid_summary(ray_local, built, tiny_config, tmp_path, capsys):
     from hepbench.cli import main
-    from hepbench.report.schema import load_report
+    from hepbench.core.schema import load_report
 
     out = tmp_path / "bench"
     assert main(["hpo", "bench", "-w", str(out), "--data-dir", str(built), "--config", str(tiny_config),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from hepbench.config import load_config, with_hyperparameters
+from hepbench.mlpf.config import load_config, with_hyperparameters
 from hepbench.hpo.space import CSV_COLUMNS, SpaceError, default_space, load_space, parse_space
 from hepbench.qsvr.curves import HYPERPARAMETERS as CSV_HYPERPARAMETERS
 

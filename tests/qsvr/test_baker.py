@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from hepbench.errors import UsageError
+from hepbench.core.errors import UsageError
 from hepbench.qsvr import baker
 from hepbench.qsvr.baker import (BakerPredictor, evaluate, features, n_features, observed_epochs,
                                  plot_r2_vs_fraction, probability_beats_best, should_stop, split)

@@ -8,7 +8,7 @@ from sklearn.metrics import r2_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 
-from hepbench.errors import UsageError
+from hepbench.core.errors import UsageError
 from hepbench.qsvr.combine import RULES
 from hepbench.qsvr.dual import intercept, rbf_kernel
 from hepbench.qsvr.model import QSVR, QSVREnsemble, chunk_weights

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from jsonschema import Draft202012Validator
 
-from hepbench.report.schema import load_schema, schema_path
+from hepbench.core.schema import load_schema, schema_path
 
 SCHEMAS = ("qsvr_study.schema.json", "qsvr_summary.schema.json")
 

@@ -8,7 +8,7 @@ import types
 import numpy as np
 import pytest
 
-from hepbench.errors import UsageError
+from hepbench.core.errors import UsageError
 from hepbench.qsvr.model import QSVR
 from hepbench.qsvr.qubo import qubo_energy
 from hepbench.qsvr.samplers import DWave, Exact, SimulatedAnnealing, make_sampler

@@ -7,7 +7,7 @@ from sklearn.metrics import r2_score
 from sklearn.preprocessing import QuantileTransformer
 from sklearn.svm import SVR
 
-from hepbench.errors import UsageError
+from hepbench.core.errors import UsageError
 from hepbench.qsvr import study
 from hepbench.qsvr.curves import load_curves, study_features
 from hepbench.qsvr.scoring import r2, summary

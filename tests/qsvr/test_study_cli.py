@@ -9,7 +9,7 @@ import pytest
 
 from hepbench.cli import main
 from hepbench.qsvr.curves import packaged_csv
-from hepbench.report.schema import validate_report
+from hepbench.core.schema import validate_report
 
 # Few repeats and a cheap annealer: the protocol end to end in a few seconds.
 SMALL = ["--svr-repeats", "6", "--qsvr-repeats", "2", "--ensemble-repeats", "2", "--num-reads", "60",

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from hepbench.cli import main
-from hepbench.report.schema import validate_report
+from hepbench.core.schema import validate_report
 
 
 def run(tmp_path, *args, out="res"):

@@ -1,0 +1,1 @@
+"""What every workload shares, with no imports from the rest of hepbench."""

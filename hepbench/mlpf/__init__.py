@@ -1,0 +1,1 @@
+"""The MLPF training benchmark (mlpf-bmk), the main workload."""

@@ -1,0 +1,83 @@
+"""`hepbench data ...`: generate, fetch, build and describe the Delphes data set."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from hepbench.cli import non_negative_int, positive_int
+from hepbench.mlpf.data.format import PROCESSES
+
+
+def register(groups) -> None:
+    data = groups.add_parser("data", help="generate, fetch, build and describe the Delphes data set")
+    commands = data.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("synth", help="generate events in the published format (offline, deterministic)")
+    p.add_argument("--process", choices=PROCESSES, required=True, help="hard process: ttbar (train) or qcd (test)")
+    p.add_argument("--events", type=positive_int, required=True, help="number of events (files of 100)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
+    p.add_argument("--out", type=Path, required=True, help="directory for the .pkl.bz2 files")
+    p.add_argument("--jobs", type=positive_int, default=1, help="parallel processes (same bytes for any value)")
+    p.set_defaults(func=_synth)
+
+    p = commands.add_parser("fetch", help="download published files from Zenodo record 4559324")
+    p.add_argument("--files", type=non_negative_int, default=20, help="ttbar (train) files, 100 events each")
+    p.add_argument("--qcd-files", type=non_negative_int, default=2, help="QCD (test) files, 100 events each")
+    p.add_argument("--out", type=Path, required=True, help="directory for the .pkl.bz2 files")
+    p.add_argument("--record-url", default=None, help="record metadata URL (default: Zenodo's API)")
+    p.add_argument("--retries", type=non_negative_int, default=4, help="retries per file (default 4)")
+    p.set_defaults(func=_fetch)
+
+    p = commands.add_parser("build", help="build the TFDS data set delphes_pf from .pkl.bz2 files")
+    p.add_argument("--manual-dir", type=Path, required=True, help="directory with the .pkl.bz2 files")
+    p.add_argument("--data-dir", type=Path, required=True, help="TFDS data directory to write")
+    p.set_defaults(func=_build)
+
+    p = commands.add_parser("info", help="events, element statistics, class fractions and checksum")
+    p.add_argument("directory", type=Path, help="directory of .pkl.bz2 files, or a TFDS data directory")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(func=_info)
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from hepbench.mlpf.data.synth import synthesize
+    from hepbench.core.progress import Progress
+
+    bar = Progress(args.events, f"synth {args.process}", unit="events")
+
+    def advance(path: Path, events: int) -> None:
+        bar.update(bar.done + events, path.name)
+
+    paths = synthesize(args.process, args.events, args.seed, args.out, jobs=args.jobs, progress=advance)
+    rate = args.events / max(bar.elapsed, 1e-9)
+    print(f"wrote {args.events} {args.process} events in {len(paths)} file{'s' * (len(paths) != 1)} to {args.out} ({rate:.1f} events/s)")
+    return 0
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from hepbench.mlpf.data import fetch
+
+    kwargs = {"record_url": args.record_url} if args.record_url else {}
+    paths = fetch.fetch(args.out, args.files, args.qcd_files, retries=args.retries,
+                        progress=lambda msg: print(msg, file=sys.stderr), **kwargs)
+    print(f"{len(paths)} files ready in {args.out}")
+    return 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    from hepbench.mlpf.data import tfds_builder
+
+    builder = tfds_builder.build(args.manual_dir, args.data_dir)
+    splits = ", ".join(f"{name}: {split.num_examples} events" for name, split in builder.info.splits.items())
+    print(f"built {builder.info.full_name} in {args.data_dir} ({splits})")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from hepbench.mlpf.data import info
+
+    summary = info.summarize(args.directory)
+    print(json.dumps(summary, indent=2) if args.json else info.format_summary(summary))
+    return 0

@@ -1,0 +1,210 @@
+"""Throughput arithmetic: timed windows of training steps, with the clock injectable for tests.
+
+The benchmark's number is defined here and nowhere else:
+
+    events/s of a window = real events trained in the window / wall seconds of the window
+
+A window's wall time runs from just before its first step fetches its batch to the moment its last
+step's losses are on the host (the step is synchronised by reading the loss), so input stalls
+count and nothing runs after the clock stops. Tracing/compilation and warm-up steps happen before
+the first window and validation after the last; neither is inside any window. A copy's rate is
+its events over its seconds summed over all windows.
+
+This module knows nothing about TensorFlow: a step is any callable returning a `StepOutcome`.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator
+
+from hepbench.core.errors import HepbenchError
+
+DEFINITION = (
+    "train = sum over copies of (real training events in the timed windows / wall seconds of those "
+    "windows). A window's wall time runs from just before its first step fetches a batch to the "
+    "moment its last step's losses are on the host; graph tracing/compilation, the warm-up steps and "
+    "validation are outside every window. Events are real events (never padding rows or repeated "
+    "steps); elements/s count real detector elements and padded slots separately."
+)
+
+
+class NonFiniteLoss(HepbenchError):
+    """The training loss became NaN or infinite: the run is invalid."""
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """What one training step did: its loss and the work in its batch."""
+
+    loss: float
+    events: int  # real events in the batch
+    real_elements: int  # detector elements, after truncation
+    padded_elements: int  # element slots the model computed (batch x padded length)
+    flops: float = 0.0  # model FLOPs of the step (hepbench.mlpf.model.flops)
+
+
+@dataclass
+class Window:
+    """One timed window. `seconds` is wall time; `step_seconds` the time spent inside steps."""
+
+    window: int
+    events: int = 0
+    steps: int = 0
+    real_elements: int = 0
+    padded_elements: int = 0
+    flops: float = 0.0
+    seconds: float = 0.0
+    step_seconds: float = 0.0
+    loss: float | None = None
+    start_time: float = 0.0  # unix time (for logs); rates use the monotonic clock
+    stop_time: float = 0.0
+
+    def add(self, outcome: StepOutcome, seconds: float) -> None:
+        self.steps += 1
+        self.events += outcome.events
+        self.real_elements += outcome.real_elements
+        self.padded_elements += outcome.padded_elements
+        self.flops += outcome.flops
+        self.step_seconds += seconds
+        self.loss = outcome.loss
+
+    @property
+    def events_per_second(self) -> float:
+        return _rate(self.events, self.seconds)
+
+    def to_dict(self) -> dict:
+        return {
+            "window": self.window,
+            "events": self.events,
+            "steps": self.steps,
+            "seconds": self.seconds,
+            "events_per_second": self.events_per_second,
+            "mean_step_seconds": self.step_seconds / self.steps if self.steps else 0.0,
+            "real_elements": self.real_elements,
+            "padded_elements": self.padded_elements,
+            "real_elements_per_second": _rate(self.real_elements, self.seconds),
+            "padded_elements_per_second": _rate(self.padded_elements, self.seconds),
+            "flops_per_second": _rate(self.flops, self.seconds),
+            "loss": self.loss,
+            "start_time": self.start_time,
+            "stop_time": self.stop_time,
+        }
+
+
+@dataclass
+class Warmup:
+    steps: int = 0
+    events: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"steps": self.steps, "events": self.events, "seconds": self.seconds}
+
+
+def _rate(amount: float, seconds: float) -> float:
+    return amount / seconds if seconds > 0 else 0.0
+
+
+def stats(values: Iterable[float]) -> dict | None:
+    """HEPscore's statistics block: avg, median, min, max, count (None for no values)."""
+    values = list(values)
+    if not values:
+        return None
+    return {
+        "avg": statistics.fmean(values),
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+        "count": len(values),
+    }
+
+
+def totals(windows: list[Window]) -> dict | None:
+    """A copy's training totals over its windows (None without windows)."""
+    if not windows:
+        return None
+    seconds = sum(w.seconds for w in windows)
+    steps = sum(w.steps for w in windows)
+    out = {
+        "events": sum(w.events for w in windows),
+        "steps": steps,
+        "seconds": seconds,
+        "mean_step_seconds": sum(w.step_seconds for w in windows) / steps if steps else 0.0,
+        "real_elements": sum(w.real_elements for w in windows),
+        "padded_elements": sum(w.padded_elements for w in windows),
+        "flops": sum(w.flops for w in windows),
+        "final_loss": windows[-1].loss,
+    }
+    out["events_per_second"] = _rate(out["events"], seconds)
+    out["real_elements_per_second"] = _rate(out["real_elements"], seconds)
+    out["padded_elements_per_second"] = _rate(out["padded_elements"], seconds)
+    out["flops_per_second"] = _rate(out["flops"], seconds)
+    return out
+
+
+@dataclass(frozen=True)
+class Plan:
+    warmup_steps: int
+    windows: int
+    steps_per_window: int
+
+    def __post_init__(self) -> None:
+        if self.warmup_steps < 0 or self.windows < 1 or self.steps_per_window < 1:
+            raise ValueError(f"invalid plan {self}")
+
+
+@dataclass
+class TrainingTimer:
+    """Runs a Plan over a stream of batches. `windows` holds every completed window, also after a
+    failure, so a failure report can still show what was measured."""
+
+    plan: Plan
+    clock: Callable[[], float] = time.perf_counter
+    wall_clock: Callable[[], float] = time.time
+    warmup: Warmup = field(default_factory=Warmup)
+    windows: list[Window] = field(default_factory=list)
+
+    def run(
+        self,
+        batches: Iterator,
+        step: Callable[[object], StepOutcome],
+        on_step: Callable[[Window, int], None] | None = None,
+        on_window: Callable[[Window], None] | None = None,
+    ) -> list[Window]:
+        """`step(batch)` must return only once the step's work is done (it reads the loss)."""
+        start = self.clock()
+        for i in range(self.plan.warmup_steps):
+            outcome = step(next(batches))
+            self._check(outcome, f"warm-up step {i + 1}")
+            self.warmup.steps += 1
+            self.warmup.events += outcome.events
+        self.warmup.seconds = self.clock() - start
+
+        for index in range(1, self.plan.windows + 1):
+            window = Window(window=index, start_time=self.wall_clock())
+            t0 = previous = self.clock()
+            for i in range(self.plan.steps_per_window):
+                outcome = step(next(batches))
+                now = self.clock()
+                self._check(outcome, f"window {index}, step {i + 1}")
+                # The step's share includes fetching its batch: the windows tile the time exactly.
+                window.add(outcome, now - previous)
+                previous = now
+                if on_step is not None:
+                    on_step(window, i + 1)
+            window.seconds = previous - t0
+            window.stop_time = self.wall_clock()
+            self.windows.append(window)
+            if on_window is not None:
+                on_window(window)
+        return self.windows
+
+    def _check(self, outcome: StepOutcome, where: str) -> None:
+        if not math.isfinite(outcome.loss):
+            seen = self.warmup.events + sum(w.events for w in self.windows)
+            raise NonFiniteLoss(
+                f"training loss became {outcome.loss} at {where} (after {seen} events); the run is invalid"
+            )

@@ -1,0 +1,69 @@
+"""The text view: the score, each copy's rate and window rows; failure and sparse reports do not crash it."""
+from __future__ import annotations
+
+import pytest
+
+from hepbench.mlpf.report.show import cpu_ranges, device_label, format_report, sig
+
+
+def test_ok_report_shows_score_copies_and_windows(ok_report):
+    text = format_report(ok_report)
+    lines = text.splitlines()
+    assert lines[0].startswith("score: train = 0.5313 events/s (sum over 2 copies)")
+    assert "containment none" in text
+    assert "delphes_pf 1.1.0, synthetic, checksum de8ffb08a1b2," in text  # first 12 hex digits only
+    assert "de8ffb08a1b2c" not in text
+    assert "tensorflow 2.18.1" in text and "cuda -" in text
+    assert "AMD EPYC 7B13 64-Core Processor" in text and "24.0 GiB" in text and "GPUs: none" in text
+    rows = {line.split()[0]: line.split() for line in lines if line.startswith("  0 ") or line.startswith("  1 ")}
+    assert rows["0"][6] == "0.2601" and rows["1"][6] == "0.2712"  # events/s column
+    assert rows["0"][4] == "72" and rows["0"][-1] == "ok"
+    assert text.count("copy 0 windows") == 1 and text.count("copy 1 windows") == 1
+    window_rows = [line.split() for line in lines if line.startswith("       ")]
+    assert [r[3] for r in window_rows] == ["0.2606", "0.2600", "0.2597", "0.2730", "0.2724", "0.2590"]
+    assert window_rows[0][6] == "27.1"  # GFLOP/s
+
+
+def test_failed_report_shows_the_failure(failed_report):
+    text = format_report(failed_report)
+    assert text.splitlines()[0] == f"FAILED: {failed_report['report']['log']}"
+    assert "train =" not in text
+    assert "copy 0: stopped: another copy failed" in text
+    assert "copy 1: training loss became nan in window 2, step 5 (events seen 34)" in text
+    assert "0.2730" in text  # the completed window of copy 1 is still shown
+
+
+@pytest.mark.parametrize("report", [
+    {},
+    {"report": None},
+    {"app": {}, "run_info": {}, "report": {"status": "ok", "wl-scores": {"train": 5}, "copies": [{"copy": 0}]}},
+    {"report": {"status": "ok", "copies": [{"train": None, "windows": None, "device": None}, "junk"], "host": {"gpus": None}}},
+])
+def test_sparse_reports_do_not_crash(report):
+    assert format_report(report)
+
+
+def test_gpu_report(ok_report):
+    for i, c in enumerate(ok_report["report"]["copies"]):
+        c["device"] = {"type": "gpu", "name": "NVIDIA H100 80GB HBM3", "index": i}
+        c["cpus"] = None
+    ok_report["report"]["host"]["gpus"] = [{"name": "NVIDIA H100 80GB HBM3", "memory_bytes": 85520809984, "index": 0}]
+    text = format_report(ok_report)
+    assert "gpu 1 (NVIDIA H100 80GB HBM3)" in text
+    assert "GPUs: NVIDIA H100 80GB HBM3 80 GiB" in text
+
+
+@pytest.mark.parametrize("value, text", [
+    (0.26016, "0.2602"), (0.5313, "0.5313"), (1224.7, "1225"), (27.15, "27.15"), (123456.0, "123456"),
+    (0.0001234, "0.0001234"), (0, "0"), (None, "-"), (float("nan"), "-"), (True, "-"),
+])
+def test_sig(value, text):
+    assert sig(value) == text
+
+
+def test_cpu_ranges_and_device_label():
+    assert cpu_ranges([0, 1, 2, 5, 7, 8]) == "0-2,5,7-8"
+    assert cpu_ranges([3]) == "3"
+    assert cpu_ranges(None) == "-" and cpu_ranges([]) == "-"
+    assert device_label({"type": "cpu", "name": "AMD EPYC", "index": None}) == "cpu"
+    assert device_label(None) == "?"

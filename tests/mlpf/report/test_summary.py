@@ -1,0 +1,76 @@
+"""Report assembly (copies → score, statistics, failure log) and the MLLOG file, from fixtures."""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from hepbench.mlpf.report.mllog import mllog_lines, write_mllog
+from hepbench.core.schema import validate_report
+from hepbench.mlpf.report.summary import RunContext, build_report, score_line, write_report
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def fixture(name: str) -> dict:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def context(report: dict, log=None) -> RunContext:
+    r = report["report"]
+    return RunContext(benchmark=r["benchmark"], config=r["config"], dataset=r["dataset"], model=r["model"],
+                      software=r["software"], host=r["host"], timing=r["timing"], command=r["command"], log=log)
+
+
+def test_the_score_is_the_sum_of_the_copies_rates():
+    base = fixture("ok_2copies.json")
+    report = build_report(base["report"]["copies"], context(base))
+    validate_report(report)
+    rates = [c["train"]["events_per_second"] for c in base["report"]["copies"]]
+    assert report["report"]["wl-scores"]["train"] == pytest.approx(sum(rates))
+    assert report["report"]["wl-stats"] == {"avg": pytest.approx(sum(rates) / 2), "median": pytest.approx(sum(rates) / 2),
+                                            "min": min(rates), "max": max(rates), "count": 2}
+    assert report["report"]["throughput"]["windows"]["count"] == 6
+    assert report["run_info"] == {"copies": 2, "threads_per_copy": 1, "events_per_thread": 24, "extra_arguments": ""}
+    assert "0.5313 events/s (2 copies, cpu, fp32)" in score_line(report)
+
+
+def test_one_failed_copy_fails_the_run_and_its_own_reason_is_the_log():
+    base = fixture("ok_2copies.json")
+    copies = copy.deepcopy(base["report"]["copies"])
+    copies[0].update(status="failed", log="stopped: copy 1 failed", train=None, window_stats=None)
+    copies[1].update(status="failed", log="training loss became nan at window 2, step 1", train=None,
+                     window_stats=None)
+    report = build_report(copies, context(base))
+    validate_report(report)
+    assert report["report"]["status"] == "failed" and report["report"]["wl-scores"] == {}
+    assert report["report"]["log"] == "copy 1: training loss became nan at window 2, step 1"
+    assert score_line(report).startswith("mlpf-bmk: FAILED: copy 1")
+
+
+def test_an_interruption_fails_the_run_even_when_the_copies_finished():
+    base = fixture("ok_2copies.json")
+    report = build_report(base["report"]["copies"], context(base, log="interrupted by SIGTERM after 12 s"))
+    assert report["report"]["status"] == "failed" and report["report"]["log"].startswith("interrupted by SIGTERM")
+
+
+def test_an_invalid_report_is_not_written(tmp_path):
+    report = fixture("ok_2copies.json")
+    report["report"]["wl-scores"]["train"] = "fast"
+    with pytest.raises(Exception, match="wl-scores.train"):
+        write_report(report, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_mllog_lines_follow_the_mlperf_format(tmp_path):
+    path = write_mllog(fixture("failed_nan.json"), tmp_path / "run.mllog")
+    events = [json.loads(line.removeprefix(":::MLLOG ")) for line in path.read_text().splitlines()]
+    assert all(line.startswith(":::MLLOG {") for line in path.read_text().splitlines())
+    assert {"namespace", "time_ms", "event_type", "key", "value", "metadata"} <= set(events[0])
+    starts = [e for e in events if e["key"] == "epoch_start"]
+    assert [(e["metadata"]["copy"], e["metadata"]["epoch_num"]) for e in starts] == [(0, 1), (1, 1)]
+    assert events[-1]["key"] == "run_stop" and events[-1]["metadata"]["status"] == "aborted"
+    ok = mllog_lines(fixture("ok_2copies.json"))
+    assert '"status": "success"' in ok.splitlines()[-1]
