@@ -1,5 +1,7 @@
 """Errors the CLI turns into a clear message and a non-zero exit code."""
 
+import importlib
+
 
 class HepbenchError(Exception):
     """Base class: the message is shown to the user as is, without a traceback."""
@@ -11,6 +13,10 @@ class UsageError(HepbenchError):
     """A bad option or configuration value."""
 
     exit_code = 2
+
+
+class ParameterError(UsageError, ValueError):
+    """A bad parameter of a library call (names it); a ValueError too, as scikit-learn expects of estimators."""
 
 
 class DataFormatError(HepbenchError):
@@ -29,8 +35,6 @@ class MissingExtra(HepbenchError):
 
 def require_extra(extra: str, modules: tuple[str, ...], what: str) -> None:
     """A clear message instead of a traceback when `what` needs an extra that is not installed."""
-    import importlib
-
     for name in modules:
         try:
             importlib.import_module(name)

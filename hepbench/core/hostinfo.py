@@ -1,4 +1,4 @@
-"""Where a run ran: host CPU/memory/GPUs, software versions, containment, code checksum.
+"""Where a run ran: host CPU/memory/GPUs, package versions, containment, code checksum, command line.
 
 Nothing here imports TensorFlow: the coordinating process describes the machine while the copies
 (which have TensorFlow loaded) report its version and CUDA build themselves.
@@ -13,10 +13,9 @@ import shutil
 import subprocess
 import sys
 from importlib import metadata, resources
+from typing import Iterable
 
 import psutil
-
-from hepbench import __version__
 
 
 @functools.cache
@@ -69,7 +68,8 @@ def host_info(gpus: list[dict]) -> dict:
     }
 
 
-def _version(*distributions: str) -> str | None:
+def distribution_version(*distributions: str) -> str | None:
+    """The installed version of the first of `distributions` that is installed (None: none is)."""
     for name in distributions:
         try:
             return metadata.version(name)
@@ -78,25 +78,10 @@ def _version(*distributions: str) -> str | None:
     return None
 
 
-def package_versions(names) -> dict:
-    """hepbench's and Python's versions, and each distribution's in `names` (None: not installed)."""
-    return {"hepbench": __version__, "python": platform.python_version(), **{n: _version(n) for n in names}}
-
-
-def software_versions() -> dict:
-    """Versions from package metadata; TensorFlow's CUDA build is added by the copies."""
-    return {
-        "hepbench": __version__,
-        "python": platform.python_version(),
-        "tensorflow": _version("tensorflow", "tensorflow-cpu") or "not installed",
-        "keras": _version("keras") or "not installed",
-        "numpy": _version("numpy"),
-        "tensorflow_datasets": _version("tensorflow-datasets"),
-        "horovod": _version("horovod"),
-        "mlperf_logging": _version("mlperf-logging"),
-        "cuda": None,
-        "cudnn": None,
-    }
+def package_versions(hepbench_version: str, names: Iterable[str]) -> dict:
+    """hepbench's (as given) and Python's versions, then each distribution's in `names` (None: not installed)."""
+    return {"hepbench": hepbench_version, "python": platform.python_version(),
+            **{n: distribution_version(n) for n in names}}
 
 
 def containment() -> str:
@@ -117,6 +102,7 @@ def containment() -> str:
 @functools.cache
 def bmk_checksum() -> str:
     """sha256 over the package's own files (code, defaults, schemas): the report's bmk_checksum."""
+    # The package's files by name: the top-level package is already imported, so nothing new is.
     root = resources.files("hepbench")
     digest = hashlib.sha256()
     files = []
@@ -138,3 +124,12 @@ def bmk_checksum() -> str:
 
 def command_line() -> list[str]:
     return [os.path.basename(sys.argv[0]) or "hepbench", *sys.argv[1:]]
+
+
+# entrypoint.sh exports the --extra-args it passed on, for the report's run_info.extra_arguments.
+EXTRA_ARGUMENTS_ENV = "HEPBENCH_EXTRA_ARGUMENTS"
+
+
+def extra_arguments() -> str:
+    """The options entrypoint.sh passed on from its --extra-args ("" when not started by it)."""
+    return os.environ.get(EXTRA_ARGUMENTS_ENV, "")

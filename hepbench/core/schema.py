@@ -1,4 +1,5 @@
-"""The JSON Schema of mlpf_summary.json: load it, and list a report's violations as readable lines."""
+"""The JSON Schemas of the reports (hepbench/results_schema/): load one, read a report file, and list
+a report's violations as readable lines. Without a schema name, mlpf_summary.schema.json."""
 from __future__ import annotations
 
 import functools
