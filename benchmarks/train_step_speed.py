@@ -6,7 +6,9 @@ batch 2, for each precision with and without XLA, in one process so the variants
 the same machine state. Two shapes:
   fixed     every event padded (or truncated) to --elements (6400: the reference benchmark's shape)
   multiplicity  every event padded to the next multiple of bin_size (what hepbench's pipeline does)
-Compilation/tracing and --warmup steps are excluded; the figure is the median over --steps.
+Compilation/tracing and --warmup steps are excluded; the figure is the median over --steps. On
+TensorFlow the step is the benchmark's own (hepbench.mlpf.engines.tensorflow); on JAX a stateless
+jitted step of this script.
 GFLOP/s counts the model's matrix products (hepbench.mlpf.model.flops) over padded elements; a plain
 fp32 4096 x 4096 matmul measured first gives the machine's practical ceiling, so that figures from
 different machines can be compared as a fraction of it (the reference reached about 50 % of it).
@@ -37,21 +39,29 @@ from hepbench.mlpf.model.mlpf import build_model, parameter_counts  # noqa: E402
 
 
 def batch(events, length):
+    """The data pipeline's batch of these events, padded (or truncated) to `length` elements."""
     X = np.zeros((len(events), length, 12), np.float32)
     y = np.zeros((len(events), length, 7), np.float32)
+    n = np.zeros(len(events), np.int32)
     for i, e in enumerate(events):
-        n = min(length, e.num_elements)
-        X[i, :n], y[i, :n] = e.X[:n], e.ygen[:n]
-    return X, y
+        n[i] = min(length, e.num_elements)
+        X[i, :n[i]], y[i, :n[i]] = e.X[:n[i]], e.ygen[:n[i]]
+    return {"X": X, "y": y, "n_elements": n}
 
 
-def make_step(model, cfg: TrainConfig):
+def make_step(model_cfg: ModelConfig, cfg: TrainConfig):
+    """A seeded model and its step on this Keras backend: `step(batch)` returns the batch's loss (a
+    float, so the step has finished)."""
     if keras.backend.backend() == "tensorflow":
-        from hepbench.mlpf.train.step import TrainStep
+        from hepbench.mlpf.engines.tensorflow import TensorFlowEngine
 
-        return TrainStep(model, cfg)
+        engine = TensorFlowEngine()
+        engine.build(model_cfg, cfg)
+        return lambda batch: engine.train_step(batch).loss
     if keras.backend.backend() == "jax":
-        return _jax_step(model, cfg)
+        keras.utils.set_random_seed(cfg.seed)
+        jax_step = _jax_step(build_model(model_cfg, cfg.precision), cfg)
+        return lambda batch: float(jax_step(batch["X"], batch["y"])["loss"])
     raise SystemExit(f"backend {keras.backend.backend()} is not supported by this benchmark")
 
 
@@ -97,14 +107,12 @@ def matmul_ceiling(size: int = 4096, repeats: int = 10) -> float:
     """GFLOP/s of a plain fp32 size x size matmul on this backend and device: the practical ceiling."""
     a = keras.random.normal((size, size), seed=1)
     b = keras.random.normal((size, size), seed=2)
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        matmul = tf.function(tf.matmul)
-    else:
+    if keras.backend.backend() == "jax":
         import jax
 
         matmul = jax.jit(keras.ops.matmul)
+    else:  # eager: one large matmul, its dispatch is nothing beside it
+        matmul = keras.ops.matmul
     float(keras.ops.sum(matmul(a, b)))
     times = []
     for _ in range(repeats):
@@ -114,21 +122,18 @@ def matmul_ceiling(size: int = 4096, repeats: int = 10) -> float:
     return 2 * size**3 / min(times) / 1e9  # the best of the repeats: a ceiling, not a typical value
 
 
-def run(precision, xla, X, y, model_cfg, steps, warmup):
-    keras.utils.set_random_seed(1)
-    model = build_model(model_cfg, precision)
-    cfg = TrainConfig(precision=precision, jit_compile=xla, learning_rate=1e-4)
-    step = make_step(model, cfg)
+def run(precision, xla, data, model_cfg, steps, warmup):
+    cfg = TrainConfig(precision=precision, jit_compile=xla, learning_rate=1e-4, seed=1)
+    step = make_step(model_cfg, cfg)
     start = time.perf_counter()
-    losses = step(X, y)
-    float(losses["loss"])
+    step(data)
     first = time.perf_counter() - start
     for _ in range(warmup):
-        float(step(X, y)["loss"])
+        step(data)
     times = []
     for _ in range(steps):
         start = time.perf_counter()
-        loss = float(step(X, y)["loss"])  # float() waits for the device
+        loss = step(data)  # a float: the step has finished on the device
         times.append(time.perf_counter() - start)
     return first, statistics.median(times), loss
 
@@ -162,11 +167,11 @@ def main() -> None:
         xla_modes = (True,)  # jax.jit always compiles with XLA
     print(f"{'shape':>12} {'length':>6} {'precision':>9} {'xla':>5} {'compile s':>9} {'step s':>7} {'events/s':>9} {'GFLOP/s':>8} {'%':>4}  loss")
     for shape in args.shapes.split(","):
-        X, y = batch(events, lengths[shape])
+        data = batch(events, lengths[shape])
         flops = training_flops(model_cfg, lengths[shape]) * args.batch
         for precision in args.precisions.split(","):
             for xla in xla_modes:
-                first, step_s, loss = run(precision, xla, X, y, model_cfg, args.steps, args.warmup)
+                first, step_s, loss = run(precision, xla, data, model_cfg, args.steps, args.warmup)
                 rate = flops / step_s / 1e9
                 print(f"{shape:>12} {lengths[shape]:>6} {precision:>9} {str(xla):>5} {first:9.1f} {step_s:7.2f} "
                       f"{args.batch / step_s:9.3f} {rate:8.1f} {100 * rate / ceiling:4.0f}  {loss:.4f}", flush=True)

@@ -5,10 +5,13 @@ An epoch is a fixed list of batches: the first `train_events` events of the trai
 by default), in file order; validation uses the first `val_events` events of the test split. So a
 trial's data do not depend on the epoch it resumed from, and Hyperband/BOHB can pause a trial (a
 checkpoint every epoch: weights, optimizer state, epoch) and resume it where it stopped.
+
+A trial is set up as a benchmark copy is (hepbench.mlpf.train.loop: the engine builds the model,
+optimizer and steps; the data source; tracing), on the TensorFlow engine of one process. A loss
+that becomes NaN or infinite raises hepbench.mlpf.train.throughput.NonFiniteLoss.
 """
 from __future__ import annotations
 
-import math
 import os
 import socket
 import tempfile
@@ -19,12 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from hepbench.core.errors import HepbenchError
+from hepbench.mlpf.config import config_from_dict, with_hyperparameters
 
 CHECKPOINT_STATE = "state.npz"  # model and optimizer variables, and the number of epochs done
-
-
-class DivergedTrial(HepbenchError):
-    """A trial whose loss became NaN or infinite (a learning rate too high, say)."""
 
 
 @dataclass(frozen=True)
@@ -43,99 +43,65 @@ class TrialSetup:
     graph_optimizer: bool = True
 
 
-def _batches(n_events: int | None, batch_size: int) -> int | None:
-    return None if n_events is None else math.ceil(n_events / batch_size)
-
-
-def _configure(threads: int, graph_optimizer: bool):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    import tensorflow as tf
-
-    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": not graph_optimizer})
-
-    try:  # only possible before TensorFlow's first op; a reused Ray actor keeps its first setting
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-    except RuntimeError:
-        pass
-    keras.backend.clear_session()  # a reused actor starts each trial from a clean graph
-    return tf, keras
-
-
 class Trial:
-    """One trial's model, data and steps; `epoch()` trains one epoch and returns its metrics."""
+    """One trial's engine (model, optimizer, steps) and data; `epoch()` trains one epoch and returns its metrics."""
 
     def __init__(self, setup: TrialSetup, config: dict):
-        from hepbench.mlpf.config import config_from_dict, with_hyperparameters
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        # Here, not at the top: the search's driver imports this module (TrialSetup, train_mlpf) and
+        # must not start TensorFlow; only a trial's process trains.
+        from hepbench.mlpf.engines.tensorflow import TensorFlowEngine
+        from hepbench.mlpf.train import loop
 
         self.setup = setup
         self.hyperparameters = setup.space.to_hyperparameters(config)
         cfg = with_hyperparameters(config_from_dict(setup.config, "hpo base configuration"), **self.hyperparameters)
-        self.cfg = cfg
-        self.tf, self.keras = _configure(setup.threads, setup.graph_optimizer)
-        from hepbench.mlpf.data.pipeline import make_dataset
-        from hepbench.mlpf.model.mlpf import build_model
-        from hepbench.mlpf.train.step import EvalStep, TrainStep
-
+        self.cfg, self._loop = cfg, loop
         start = time.perf_counter()
-        self.keras.utils.set_random_seed(cfg.train.seed)
-        self.model = build_model(cfg.model, cfg.train.precision)
-        self.train_step, self.eval_step = TrainStep(self.model, cfg.train), EvalStep(self.model, cfg.train)
-        train = make_dataset(setup.data_dir, "train", cfg.data, bin_size=cfg.model.bin_size)
-        test = make_dataset(setup.data_dir, "test", cfg.data, bin_size=cfg.model.bin_size)
-        n_train, n_val = _batches(setup.train_events, cfg.data.batch_size), _batches(setup.val_events, cfg.data.batch_size)
+        # The trial's devices are what Ray gave its process (device None); a reused Ray actor keeps
+        # the threads of its first trial, and starts each trial from a clean graph.
+        self.engine = TensorFlowEngine(threads=setup.threads, graph_optimizer=setup.graph_optimizer)
+        loop.set_up(self.engine, cfg)
+        source = loop.DataSource(setup.data_dir)
         # The same batches every epoch: cached after the first pass, so later epochs time the training.
-        self.train_data = (train.take(n_train) if n_train else train).cache()
-        self.val_data = (test.take(n_val) if n_val else test).cache()
+        self.train_data = source.epoch(cfg, "train", setup.train_events)
+        self.val_data = source.epoch(cfg, "test", setup.val_events)
         # Trace both steps now (seconds for MLPF's graph), so that epoch times and rates are training only.
-        first = next(iter(self.train_data))
-        self.train_step.trace(first["X"], first["y"])
-        self.eval_step.trace(first["X"], first["y"])
+        first = next(self.engine.train_batches(self.train_data))
+        loop.trace(self.engine, first, eval_batch=first)
         self.setup_seconds = time.perf_counter() - start
         self.epochs_done = 0
 
-    def _mean_losses(self, step, data) -> tuple[float, int, float]:
-        """(event-weighted mean loss, events, seconds) of `step` over `data`."""
-        from hepbench.mlpf.data.pipeline import events_in_batch
-
-        total, events, start = 0.0, 0, time.perf_counter()
-        for batch in data:
-            n = int(events_in_batch(batch))
-            loss = float(step(batch["X"], batch["y"])["loss"])
-            if not math.isfinite(loss):
-                raise DivergedTrial(f"loss became {loss} at epoch {self.epochs_done + 1} "
-                                    f"(hyperparameters {self.hyperparameters})")
-            total, events = total + loss * n, events + n
+    def _mean_loss(self, step, batches) -> tuple[float, int, float]:
+        """(event-weighted mean loss, events, seconds) of `step` over `batches`."""
+        start = time.perf_counter()
+        where = f"epoch {self.epochs_done + 1} (hyperparameters {self.hyperparameters})"
+        loss, events = self._loop.mean_loss(step, batches, where)
         if events == 0:
             raise HepbenchError(f"no events to run in {self.setup.data_dir}")
-        return total / events, events, time.perf_counter() - start
+        return loss, events, time.perf_counter() - start
 
     def epoch(self) -> dict:
-        train_loss, events, seconds = self._mean_losses(self.train_step, self.train_data)
-        val_loss, _, _ = self._mean_losses(self.eval_step, self.val_data)
+        engine = self.engine
+        train_loss, events, seconds = self._mean_loss(engine.train_step, engine.train_batches(self.train_data))
+        val_loss, _, _ = self._mean_loss(engine.eval_step, engine.eval_batches(self.val_data))
         self.epochs_done += 1
         return {"val_loss": val_loss, "train_loss": train_loss, "epoch": self.epochs_done,
                 "events_per_second": events / seconds if seconds > 0 else None, "epoch_seconds": seconds,
                 "train_events": events, "setup_seconds": self.setup_seconds}
 
-    def _state(self) -> list:
-        # model.variables includes the dropout layers' seed-generator states, which save_weights
-        # leaves out: with them, a resumed trial draws the same dropout masks as an uninterrupted one.
-        return [*self.model.variables, *self.train_step.optimizer.variables]
-
     def save(self, directory: Path) -> None:
-        arrays = {f"v{i}": np.asarray(v) for i, v in enumerate(self._state())}
+        # Every model and optimizer variable, dropout seed-generator states included: a resumed
+        # trial draws the same dropout masks as an uninterrupted one.
+        arrays = {f"v{i}": a for i, a in enumerate(self.engine.state())}
         np.savez(directory / CHECKPOINT_STATE, epochs_done=self.epochs_done, **arrays)
 
     def restore(self, directory: Path) -> None:
         with np.load(directory / CHECKPOINT_STATE) as state:
-            variables = self._state()
-            if len(state.files) != len(variables) + 1:
-                raise HepbenchError(f"checkpoint {directory} holds {len(state.files) - 1} variables, "
-                                    f"the trial's model and optimizer {len(variables)}")
-            for i, v in enumerate(variables):
-                v.assign(state[f"v{i}"])
+            try:
+                self.engine.load_state([state[f"v{i}"] for i in range(len(state.files) - 1)])
+            except ValueError as e:
+                raise HepbenchError(f"checkpoint {directory} {e}") from None
             self.epochs_done = int(state["epochs_done"])
 
 

@@ -10,15 +10,14 @@ import os
 import sys
 from pathlib import Path
 
+from hepbench.core.files import write_json
+from hepbench.mlpf.run.copy import CopySpec, failed_entry, run_copy
 from hepbench.mlpf.run.signals import Interrupted, interruptible
 
 
 def main(argv: list[str]) -> int:
     spec_path, result_path = map(Path, argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from hepbench.mlpf.report.summary import write_json
-    from hepbench.mlpf.run.copy import CopySpec, failed_entry, run_copy
-
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before run_copy starts TensorFlow
     spec = CopySpec.from_dict(json.loads(spec_path.read_text()))
     with interruptible():
         try:

@@ -15,12 +15,12 @@ This module knows nothing about TensorFlow: a step is any callable returning a `
 from __future__ import annotations
 
 import math
-import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterator
 
 from hepbench.core.errors import HepbenchError
+from hepbench.core.stats import stats  # noqa: F401 - HEPscore's block lives in the core; copy.py imports it here
 
 DEFINITION = (
     "train = sum over copies of (real training events in the timed windows / wall seconds of those "
@@ -32,7 +32,7 @@ DEFINITION = (
 
 
 class NonFiniteLoss(HepbenchError):
-    """The training loss became NaN or infinite: the run is invalid."""
+    """A training or validation loss became NaN or infinite: the benchmark run (or HPO trial) is invalid."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,10 @@ class StepOutcome:
 
 @dataclass
 class Window:
-    """One timed window. `seconds` is wall time; `step_seconds` the time spent inside steps."""
+    """One timed window. `seconds` is its wall time. `step_seconds` sums its steps' shares: a step's
+    share runs from the end of the previous step (the window's start, for the first) to the moment
+    its loss is on the host, so it includes fetching the step's batch, and the shares tile the
+    window (step_seconds equals seconds; mean_step_seconds is seconds per step)."""
 
     window: int
     events: int = 0
@@ -106,20 +109,6 @@ class Warmup:
 
 def _rate(amount: float, seconds: float) -> float:
     return amount / seconds if seconds > 0 else 0.0
-
-
-def stats(values: Iterable[float]) -> dict | None:
-    """HEPscore's statistics block: avg, median, min, max, count (None for no values)."""
-    values = list(values)
-    if not values:
-        return None
-    return {
-        "avg": statistics.fmean(values),
-        "median": statistics.median(values),
-        "min": min(values),
-        "max": max(values),
-        "count": len(values),
-    }
 
 
 def totals(windows: list[Window]) -> dict | None:

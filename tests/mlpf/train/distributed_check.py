@@ -1,75 +1,84 @@
-"""Run as a script (its own process): k data-parallel steps against k single-process steps on the
-combined batch, printing the largest weight difference as JSON.
+"""Run as a script (its own process): k data-parallel steps of the TensorFlow engine against k
+single-process steps on the combined batch, printing the largest weight difference as JSON.
 
     python -m tests.mlpf.train.distributed_check mirrored      # 2 logical CPU devices, one process
     horovodrun -np 2 --gloo python -m tests.mlpf.train.distributed_check horovod
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
+
+import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 STEPS, LEARNING_RATE = 3, 1e-3
 EVENTS = [20, 7, 31, 12]  # the combined batch: replica r gets events r*2, r*2+1
 
 
+def combined_batch(n_real: list[int], length: int, seed: int = 0) -> dict:
+    """A padded batch as the data pipeline hands it out: random towers and tracks, random targets."""
+    from hepbench.mlpf.data.format import ElementType, XCol, YCol
+
+    rng = np.random.default_rng(seed)
+    X = np.zeros((len(n_real), length, 12), np.float32)
+    y = np.zeros((len(n_real), length, 7), np.float32)
+    for i, n in enumerate(n_real):
+        X[i, :n] = rng.normal(size=(n, 12))
+        X[i, :n, XCol.TYPE] = rng.choice([ElementType.TOWER, ElementType.TRACK], size=n)
+        y[i, :n] = rng.normal(size=(n, 7))
+        y[i, :n, YCol.TYPE] = rng.integers(0, 6, size=n)
+        y[i, :n][y[i, :n, YCol.TYPE] == 0] = 0.0
+    return {"X": X, "y": y, "n_elements": np.array(n_real, np.int32)}
+
+
 def main(mode: str) -> None:
-    import numpy as np
-    import tensorflow as tf
+    from hepbench.mlpf.config import ModelConfig, TrainConfig
+    from hepbench.mlpf.engines.tensorflow import TensorFlowEngine
 
-    if mode == "mirrored":
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    import keras
-
-    from hepbench.mlpf.config import TrainConfig
-    from hepbench.mlpf.model.mlpf import build_model
-    from hepbench.mlpf.train.distributed import HorovodTrainStep, MirroredTrainStep
-    from hepbench.mlpf.train.step import TrainStep
-    from tests.mlpf.model.test_model import SMALL, events_batch
-
-    X, y = events_batch(EVENTS, 32)
-    cfg = TrainConfig(learning_rate=LEARNING_RATE)
-    keras.utils.set_random_seed(1)
-    reference = build_model(SMALL)
-    step = TrainStep(reference, cfg)
+    small = ModelConfig(bin_size=16, distance_dim=8, ffn_dist_hidden_dim=8, output_dim=16, decoder_hidden_dim=16,
+                        num_graph_layers_id=2, num_graph_layers_reg=2)
+    cfg = TrainConfig(learning_rate=LEARNING_RATE, seed=1)
+    batch = combined_batch(EVENTS, 32)
+    parallel = None
+    if mode == "mirrored":  # logical devices must exist before TensorFlow starts
+        parallel = TensorFlowEngine(kind="mirrored", device="cpu", replicas=2)
+        parallel.configure()
+    reference = TensorFlowEngine()  # shares the process: not configured again
+    reference.build(small, cfg)
     for _ in range(STEPS):
-        expected_loss = float(step(X, y)["loss"])
+        expected_loss = reference.train_step(batch).loss
 
     if mode == "mirrored":
-        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-        keras.utils.set_random_seed(1)  # the reference's initial weights
-        dataset = tf.data.Dataset.from_tensor_slices({"X": X, "y": y}).batch(len(EVENTS)).repeat()
-        distributed = strategy.experimental_distribute_dataset(dataset)  # splits each batch in two
-        with strategy.scope():
-            model = build_model(SMALL)
-            parallel = MirroredTrainStep(model, cfg, strategy, distributed.element_spec)
-        batches = iter(distributed)
+        import tensorflow as tf
+
+        parallel.build(small, cfg)  # the reference's seed: its initial weights
+        dataset = tf.data.Dataset.from_tensor_slices(batch).batch(len(EVENTS)).repeat()
+        batches = parallel.train_batches(dataset)  # splits each batch in two
         for _ in range(STEPS):
-            batch = next(batches)
-            loss = float(parallel(batch["X"], batch["y"])["loss"])
-        info = {"replicas": strategy.num_replicas_in_sync}
+            result = parallel.train_step(next(batches))
+        assert [p.events for p in result.parts] == [2, 2], result
+        info = {"replicas": parallel.strategy.num_replicas_in_sync}
     else:
         import horovod.tensorflow as hvd
 
         hvd.init()
         # Rank 0 starts from the reference's initial weights, the others from other weights:
         # the broadcast must make them equal.
-        keras.utils.set_random_seed(1 if hvd.rank() == 0 else 100 + hvd.rank())
-        model = build_model(SMALL)
-        parallel = HorovodTrainStep(model, cfg, hvd)
-        parallel.broadcast_from_root()
+        parallel = TensorFlowEngine(kind="horovod", device="cpu")
+        parallel.configure()
+        parallel.build(small, dataclasses.replace(cfg, seed=1 if hvd.rank() == 0 else 100 + hvd.rank()))
         share = len(EVENTS) // hvd.size()
-        mine = slice(hvd.rank() * share, (hvd.rank() + 1) * share)
+        mine = {k: v[hvd.rank() * share:(hvd.rank() + 1) * share] for k, v in batch.items()}
         for _ in range(STEPS):
-            loss = float(parallel(X[mine], y[mine])["loss"])
+            result = parallel.train_step(mine)
         info = {"rank": hvd.rank(), "size": hvd.size()}
 
-    diff = max(float(np.max(np.abs(a.numpy() - b.numpy())))
-               for a, b in zip(model.trainable_variables, reference.trainable_variables))
-    print(json.dumps({**info, "max_weight_difference": diff, "loss": loss, "expected_loss": expected_loss}))
+    diff = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+               for a, b in zip(parallel.model.trainable_variables, reference.model.trainable_variables))
+    print(json.dumps({**info, "max_weight_difference": diff, "loss": result.loss, "expected_loss": expected_loss}))
 
 
 if __name__ == "__main__":

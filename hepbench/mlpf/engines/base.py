@@ -1,0 +1,126 @@
+"""The engine seam: everything the training loop (hepbench.mlpf.train.loop) needs from a framework.
+
+An engine is one object per process. In the order the loop calls it:
+
+    configure()                 threads, visible devices, logical devices: before the framework starts
+    devices(), software()       what the report says it ran on
+    build(model_cfg, train_cfg) seeded model, optimizer, train and eval steps (inside a strategy scope
+                                where the framework needs one)
+    train_batches(dataset)      the data pipeline's batches, prepared for the train step (on the
+    eval_batches(dataset)       device, split per replica); the loop iterates each result once
+    trace_train(batch), trace_eval(batch)
+                                compile the steps for these shapes without running them
+    train_step(batch), eval_step(batch) -> StepResult
+                                one step; returns only once its loss is on the host
+    peak_device_memory(), parameter_counts(), state(), load_state(arrays)
+
+Everything an engine returns is plain Python or NumPy, so the loop and the HPO trial never touch
+a framework tensor. A batch is the data pipeline's dict (hepbench.mlpf.data.pipeline: X, y,
+n_elements, ...) as `train_batches`/`eval_batches` hand it out.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from hepbench.core.errors import HepbenchError
+from hepbench.mlpf.config import ModelConfig, TrainConfig
+
+
+class MissingDevices(HepbenchError):
+    """The framework sees fewer devices of the requested kind than the run needs."""
+
+
+@dataclass(frozen=True)
+class Part:
+    """One replica's share of a batch (the whole batch without data parallelism)."""
+
+    events: int  # real events (rows of the batch)
+    padded_length: int  # element slots per event, padding included
+    real_elements: int  # detector elements, after truncation
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What a train or eval step did, on the host: the batch's loss and its work per replica."""
+
+    loss: float
+    parts: tuple[Part, ...]
+
+    @property
+    def events(self) -> int:
+        return sum(p.events for p in self.parts)
+
+    @property
+    def real_elements(self) -> int:
+        return sum(p.real_elements for p in self.parts)
+
+    @property
+    def padded_elements(self) -> int:
+        return sum(p.events * p.padded_length for p in self.parts)
+
+
+class Engine(ABC):
+    """A framework behind the training loop (see the module docstring for the call order)."""
+
+    replicas: int = 1  # devices one train step runs on; a train batch holds `replicas` x batch_size events
+
+    @abstractmethod
+    def configure(self) -> None:
+        """Set up the framework for this process (threads, visible devices, logical devices).
+        Must run before the framework's first operation."""
+
+    @abstractmethod
+    def devices(self) -> list[dict]:
+        """One {"type": "cpu"|"gpu", "name": ...} per replica, in replica order."""
+
+    @abstractmethod
+    def software(self) -> dict:
+        """Framework versions and the CUDA/cuDNN build (None where not built with them)."""
+
+    @abstractmethod
+    def build(self, model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
+        """Seed with train_cfg.seed, then build the model, the optimizer and both steps."""
+
+    @abstractmethod
+    def parameter_counts(self) -> tuple[int, int]:
+        """(trainable, non-trainable) parameters of the built model."""
+
+    @abstractmethod
+    def train_batches(self, dataset: Iterable) -> Iterator:
+        """The dataset's batches as the train step takes them (a mirrored step: split per replica)."""
+
+    @abstractmethod
+    def eval_batches(self, dataset: Iterable) -> Iterator:
+        """The dataset's batches as the eval step takes them (never split: one device evaluates)."""
+
+    @abstractmethod
+    def trace_train(self, batch) -> None:
+        """Compile the train step for this batch's shapes without training on it."""
+
+    @abstractmethod
+    def trace_eval(self, batch) -> None:
+        """Compile the eval step for this batch's shapes."""
+
+    @abstractmethod
+    def train_step(self, batch) -> StepResult:
+        """One optimisation step; the loss is the combined batch's (the same on every rank)."""
+
+    @abstractmethod
+    def eval_step(self, batch) -> StepResult:
+        """The model in inference mode on one batch: its loss, no update."""
+
+    @abstractmethod
+    def peak_device_memory(self) -> int | None:
+        """Peak bytes allocated on the (first) accelerator so far; None on a CPU or when unknown."""
+
+    @abstractmethod
+    def state(self) -> list[np.ndarray]:
+        """Every model and optimizer variable (dropout seed states included), in a fixed order."""
+
+    @abstractmethod
+    def load_state(self, arrays: Sequence[np.ndarray]) -> None:
+        """Assign what `state()` returned; ValueError naming both counts when they differ."""

@@ -1,0 +1,198 @@
+"""The TensorFlow engine (hepbench.mlpf.engines.base.Engine): one process on one device ("single"),
+MirroredStrategy over several GPUs or logical CPU devices ("mirrored"), or one Horovod rank
+("horovod": gradients averaged over the ranks, every rank starting from rank 0's weights).
+
+A Horovod rank's threads and GPU must be fixed before hvd.init's first collective starts
+TensorFlow: `configure_horovod_rank` does that, and the engine's `configure` leaves them alone.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterable, Iterator, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging as absl_logging
+
+from hepbench.core.hostinfo import cpu_model
+from hepbench.mlpf.config import ModelConfig, TrainConfig
+from hepbench.mlpf.engines.base import Engine, MissingDevices, Part, StepResult
+from hepbench.mlpf.engines.tensorflow_steps import EvalStep, HorovodTrainStep, MirroredTrainStep, TrainStep
+from hepbench.mlpf.model.mlpf import build_model, parameter_counts
+
+KINDS = ("single", "mirrored", "horovod")
+
+
+def configure_horovod_rank(threads: int, device: str, local_rank: int) -> list:
+    """Threads and this rank's GPU, before any TensorFlow op runs (Horovod's first collective
+    initialises TensorFlow, after which neither can change). Returns the GPUs TensorFlow sees."""
+    _set_threads(threads)
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        tf.config.set_visible_devices([] if device == "cpu" else gpus[local_rank % len(gpus)], "GPU")
+    return gpus
+
+
+def _set_threads(threads: int) -> None:
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+class TensorFlowEngine(Engine):
+    """`kind`: single, mirrored or horovod. `device`: "cpu" or "gpu", or None to keep what the process
+    sees (an HPO trial: Ray picks its devices). `threads`: intra- and inter-op threads (None: leave
+    them; a Horovod rank has them from configure_horovod_rank). `replicas`: mirrored devices.
+    `graph_optimizer`: TensorFlow's Grappler, which runs on a step's first call."""
+
+    def __init__(self, kind: str = "single", device: str | None = None, threads: int | None = None,
+                 replicas: int = 1, graph_optimizer: bool = True):
+        if kind not in KINDS:
+            raise ValueError(f"engine kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        if kind != "mirrored" and replicas != 1:
+            raise ValueError(f"{replicas} replicas need the mirrored kind, not {kind!r}")
+        if kind == "mirrored" and device not in ("cpu", "gpu"):
+            raise ValueError(f"the mirrored kind needs device cpu or gpu, not {device!r}")
+        self.kind, self.device, self.threads = kind, device, threads
+        self.replicas, self.graph_optimizer = replicas, graph_optimizer
+        self.strategy: tf.distribute.Strategy | None = None
+        self.model: keras.Model | None = None
+        self._train: TrainStep | None = None
+        self._eval: EvalStep | None = None
+        self._element_spec = None  # of the distributed training dataset (mirrored)
+        self._configured = False
+
+    # -- the process ------------------------------------------------------------------------------
+
+    def configure(self) -> None:
+        absl_logging.set_verbosity(absl_logging.ERROR)  # TFDS deprecation chatter, once per feature
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": not self.graph_optimizer})
+        if self.threads is not None:
+            try:
+                _set_threads(self.threads)
+            except RuntimeError:  # only possible before TensorFlow's first op: a reused process (a Ray actor)
+                pass              # keeps its first setting
+        if self.device is not None and self.kind != "horovod":  # configure_horovod_rank chose the rank's GPU
+            self._configure_devices()
+        keras.backend.clear_session()  # a reused process starts each run from a clean graph
+        if self.kind == "mirrored":
+            devices = [f"/{self.device}:{i}" for i in range(self.replicas)]
+            # On CPUs there is no NCCL; the default cross-device ops would pick it for GPUs.
+            ops = tf.distribute.ReductionToOneDevice() if self.device == "cpu" else None
+            self.strategy = tf.distribute.MirroredStrategy(devices, cross_device_ops=ops)
+        self._configured = True
+
+    def _configure_devices(self) -> None:
+        gpus = tf.config.list_physical_devices("GPU")
+        if self.device == "gpu" and len(gpus) < self.replicas:
+            raise MissingDevices(f"TensorFlow sees {len(gpus)} GPU(s), {self.replicas} needed")
+        if self.device == "cpu" and gpus:  # the coordinator hides GPUs; this is the belt to those braces
+            tf.config.set_visible_devices([], "GPU")
+        if self.kind == "mirrored" and self.device == "cpu" and self.replicas > 1:
+            # Logical CPU devices: MirroredStrategy's replicas on one CPU (they share its thread pool).
+            cpu = tf.config.list_physical_devices("CPU")[0]
+            tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * self.replicas)
+
+    def devices(self) -> list[dict]:
+        if self.device == "gpu":
+            return [{"type": "gpu", "name": tf.config.experimental.get_device_details(gpu).get("device_name", "GPU")}
+                    for gpu in tf.config.get_visible_devices("GPU")[: self.replicas]]
+        return [{"type": "cpu", "name": cpu_model()}] * self.replicas
+
+    def software(self) -> dict:
+        build = tf.sysconfig.get_build_info()
+        return {
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "cuda": build.get("cuda_version") or None,
+            "cudnn": build.get("cudnn_version") or None,
+        }
+
+    def peak_device_memory(self) -> int | None:
+        if self.device != "gpu" or not self._configured:
+            return None
+        try:
+            return int(tf.config.experimental.get_memory_info("GPU:0")["peak"])
+        except (ValueError, RuntimeError):
+            return None
+
+    # -- model, optimizer, steps ------------------------------------------------------------------
+
+    def build(self, model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
+        keras.utils.set_random_seed(train_cfg.seed)
+        with self.strategy.scope() if self.strategy is not None else contextlib.nullcontext():
+            self.model = build_model(model_cfg, train_cfg.precision)
+            if self.kind == "mirrored":
+                self._train = MirroredTrainStep(self.model, train_cfg, self.strategy, self._element_spec)
+            elif self.kind == "horovod":
+                # Optional (built by `make setup`'s second step): imported only by a Horovod rank.
+                import horovod.tensorflow as hvd
+
+                self._train = HorovodTrainStep(self.model, train_cfg, hvd)
+                self._train.broadcast_from_root()
+            else:
+                self._train = TrainStep(self.model, train_cfg)
+        self._eval = EvalStep(self.model, train_cfg)
+
+    def parameter_counts(self) -> tuple[int, int]:
+        return parameter_counts(self.model)
+
+    @property
+    def optimizer(self) -> keras.optimizers.Optimizer:
+        return self._train.optimizer
+
+    # -- batches and steps ------------------------------------------------------------------------
+
+    def train_batches(self, dataset: Iterable) -> Iterator:
+        if self.strategy is None:
+            return iter(dataset)
+        # Each global batch is split into one batch per replica. One process reads everything:
+        # no sharding for tf.distribute to rewrite.
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+        distributed = self.strategy.experimental_distribute_dataset(dataset.with_options(options))
+        self._element_spec = distributed.element_spec
+        if isinstance(self._train, MirroredTrainStep):
+            self._train.fix_signature(self._element_spec)
+        return iter(distributed)
+
+    def eval_batches(self, dataset: Iterable) -> Iterator:
+        return iter(dataset)  # the model's mirrored variables read as one on the default device
+
+    def trace_train(self, batch) -> None:
+        self._train.trace(batch["X"], batch["y"])
+
+    def trace_eval(self, batch) -> None:
+        self._eval.trace(batch["X"], batch["y"])
+
+    def train_step(self, batch) -> StepResult:
+        losses = self._train(batch["X"], batch["y"])
+        loss = float(losses["loss"])  # reading the loss waits for the step: the clock stays honest
+        # A mirrored batch is one padded batch per replica, each with its own padded length.
+        local = getattr(self._train, "local_parts", lambda value: (value,))
+        return StepResult(loss, tuple(_part(X, n) for X, n in zip(local(batch["X"]), local(batch["n_elements"]))))
+
+    def eval_step(self, batch) -> StepResult:
+        loss = float(self._eval(batch["X"], batch["y"])["loss"])
+        return StepResult(loss, (_part(batch["X"], batch["n_elements"]),))
+
+    # -- checkpoints ------------------------------------------------------------------------------
+
+    def _variables(self) -> list:
+        # model.variables includes the dropout layers' seed-generator states, which save_weights
+        # leaves out: with them, a resumed run draws the same dropout masks as an uninterrupted one.
+        return [*self.model.variables, *self._train.optimizer.variables]
+
+    def state(self) -> list[np.ndarray]:
+        return [np.asarray(v) for v in self._variables()]
+
+    def load_state(self, arrays: Sequence[np.ndarray]) -> None:
+        variables = self._variables()
+        if len(arrays) != len(variables):
+            raise ValueError(f"holds {len(arrays)} variables, the model and optimizer {len(variables)}")
+        for v, a in zip(variables, arrays):
+            v.assign(a)
+
+
+def _part(X, n_elements) -> Part:
+    return Part(events=int(X.shape[0]), padded_length=int(X.shape[1]), real_elements=int(np.asarray(n_elements).sum()))
