@@ -3,7 +3,7 @@
 #
 # HEPscore starts the image with `-W [--key value ...]` and reads <resultsdir>/mlpf_summary.json;
 # this script maps those options onto `hepbench run` (or, with `--workload qsvr`, onto
-# `hepbench qsvr run`, which writes <resultsdir>/qsvr_summary.json; with `--workload hpo`, onto
+# `hepbench qsvr bench`, which writes <resultsdir>/qsvr_summary.json; with `--workload hpo`, onto
 # `hepbench hpo bench`, which writes <resultsdir>/hpo_summary.json). Under Apptainer (--contain --cleanenv) the
 # environment is empty, the image read-only and $HOME possibly unwritable: every variable the run
 # needs is set here, and nothing is written outside the results directory and /tmp.
@@ -43,9 +43,9 @@ inputs.log and version.json into the results directory. No arguments give a vali
   -x, --extra-args ARGS more 'hepbench run' options, as one word ("--windows 5 --precision bf16")
                         or as the words that follow it (-x --windows 5)
       --workload NAME   mlpf (default), qsvr or hpo
-                        qsvr: 'hepbench qsvr run', timed QSVR fits (score: wl-scores.fits_per_second)
+                        qsvr: 'hepbench qsvr bench', timed QSVR fits (score: wl-scores.fits_per_second)
                         into qsvr_summary.json; one copy on one thread (-c and -t must be 1, -M cpu
-                        or auto), -e N sets the number of timed fits, -x passes 'hepbench qsvr run'
+                        or auto), -e N sets the number of timed fits, -x passes 'hepbench qsvr bench'
                         options (--fits, --seed, --sampler, --data)
                         hpo: 'hepbench hpo bench', a timed hyperparameter search, into
                         hpo_summary.json; one search (-c must be 1) of one-CPU trials (-t must be 1),
@@ -120,7 +120,7 @@ if [[ "${workload}" == qsvr ]]; then
   [[ -z "${copies}" || "${copies}" == 1 ]] || fail_usage "--workload qsvr runs one copy; -c must be 1, not '${copies}'"
   [[ -z "${threads}" || "${threads}" == 1 ]] || fail_usage "--workload qsvr runs on one thread; -t must be 1, not '${threads}'"
   [[ "${device}" != gpu ]] || fail_usage "--workload qsvr runs on the CPU; -M must be cpu or auto, not 'gpu'"
-  cmd=("${HEPBENCH_BIN}" qsvr run --resultsdir "${resultsdir}")
+  cmd=("${HEPBENCH_BIN}" qsvr bench --resultsdir "${resultsdir}")
   [[ -n "${events}" ]] && cmd+=(--fits "${events}")
 elif [[ "${workload}" == hpo ]]; then
   # One search whose trials each take one CPU (more: -x --cpus-per-trial); refused like qsvr's.

@@ -134,3 +134,16 @@ def test_model_summary_rejects_bad_hyperparameters(args, message):
     r = hepbench("model", "summary", *args)
     assert r.returncode == 2
     assert message in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("name", ["bench", "run"])  # `qsvr run` is the old name of `qsvr bench`
+def test_the_qsvr_workload_is_qsvr_bench_and_keeps_its_old_name(name):
+    from hepbench.cli import build_parser
+
+    args = build_parser().parse_args(["qsvr", name, "--fits", "3", "-w", "out"])
+    assert args.func.__name__ == "_bench" and args.fits == 3 and str(args.resultsdir) == "out"
+
+
+def test_help_names_the_qsvr_workload_bench():
+    r = hepbench("qsvr", "--help")
+    assert r.returncode == 0 and "bench (run)" in r.stdout

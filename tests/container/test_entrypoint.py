@@ -77,10 +77,10 @@ def test_help(driver):
 
 def test_qsvr_workload_runs_hepbench_qsvr_run(driver):
     out = called(driver("--workload", "qsvr", "-W", "-w", "/res"))
-    assert out["argv"] == ["qsvr", "run", "--resultsdir", "/res"]
+    assert out["argv"] == ["qsvr", "bench", "--resultsdir", "/res"]
     out = called(driver("-c", "1", "-t", "1", "-n", "4", "-M", "cpu", "-e", "5", "--workload", "qsvr",
                         "-x", "--seed 3", "-m", "none"))
-    assert out["argv"] == ["qsvr", "run", "--resultsdir", "/results", "--fits", "5", "--seed", "3"]
+    assert out["argv"] == ["qsvr", "bench", "--resultsdir", "/results", "--fits", "5", "--seed", "3"]
     assert out["env"]["HEPBENCH_EXTRA_ARGUMENTS"] == "--seed 3"
     assert out["env"]["MPLCONFIGDIR"]  # the same environment as the mlpf workload
 

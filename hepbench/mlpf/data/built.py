@@ -1,4 +1,5 @@
-"""What a built `delphes_pf` data set holds, read from its JSON files without TensorFlow.
+"""Where the built `delphes_pf` data set is by default, and what it holds, read from its JSON
+files without TensorFlow.
 
 The benchmark's coordinating process checks and describes the data set before it starts the
 copies; importing TensorFlow there just for that would cost seconds and memory.
@@ -15,6 +16,13 @@ DATASET_NAME = "delphes_pf"
 DATASET_VERSION = "1.1.0"
 INFO_FILE = "dataset_info.json"  # TFDS writes it last: its presence means a complete build
 METADATA_FILE = "metadata.json"  # the builder's provenance (source files and their checksum)
+DEFAULT_DATA_DIR = "work/tfds-s0"  # where `make data` builds the default subset
+DATA_DIR_ENV = "HEPBENCH_DATA_DIR"  # the container points this at its embedded subset
+
+
+def default_data_dir() -> Path:
+    """$HEPBENCH_DATA_DIR, else work/tfds-s0 (the default of every command's --data-dir)."""
+    return Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
 
 
 def built_dir(data_dir: str | os.PathLike) -> Path:

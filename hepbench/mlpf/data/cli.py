@@ -6,8 +6,11 @@ import json
 import sys
 from pathlib import Path
 
-from hepbench.cli import non_negative_int, positive_int
+from hepbench.core.cliargs import non_negative_int, positive_int
+from hepbench.core.progress import Progress
+from hepbench.mlpf.data import fetch, info
 from hepbench.mlpf.data.format import PROCESSES
+from hepbench.mlpf.data.synth import synthesize
 
 
 def register(groups) -> None:
@@ -42,9 +45,6 @@ def register(groups) -> None:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from hepbench.mlpf.data.synth import synthesize
-    from hepbench.core.progress import Progress
-
     bar = Progress(args.events, f"synth {args.process}", unit="events")
 
     def advance(path: Path, events: int) -> None:
@@ -57,8 +57,6 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    from hepbench.mlpf.data import fetch
-
     kwargs = {"record_url": args.record_url} if args.record_url else {}
     paths = fetch.fetch(args.out, args.files, args.qcd_files, retries=args.retries,
                         progress=lambda msg: print(msg, file=sys.stderr), **kwargs)
@@ -67,7 +65,7 @@ def _fetch(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from hepbench.mlpf.data import tfds_builder
+    from hepbench.mlpf.data import tfds_builder  # here: TensorFlow Datasets, which `hepbench --help` does not need
 
     builder = tfds_builder.build(args.manual_dir, args.data_dir)
     splits = ", ".join(f"{name}: {split.num_examples} events" for name, split in builder.info.splits.items())
@@ -76,8 +74,6 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from hepbench.mlpf.data import info
-
     summary = info.summarize(args.directory)
     print(json.dumps(summary, indent=2) if args.json else info.format_summary(summary))
     return 0

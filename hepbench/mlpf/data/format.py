@@ -1,7 +1,7 @@
 """The published Delphes MLPF file format: column layout, class ids, element types, file names.
 
 Everything that knows "column 6 of a track is eta outer" lives here, so that the rest of the
-package never uses a magic number. Facts: ../shared/spec/mlpf-reference.md, section 1.
+package never uses a magic number. Facts: docs/data-format.md.
 """
 from __future__ import annotations
 

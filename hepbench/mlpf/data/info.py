@@ -74,6 +74,7 @@ def summarize(directory: str | os.PathLike) -> dict:
 
 def _summarize_built(directory: Path) -> dict:
     """The same description of a built TFDS data set; its checksum is that of its source files."""
+    # Here: TFDS (and TensorFlow) only for a built data set, never for `hepbench --help` or a .pkl.bz2 directory.
     import tensorflow_datasets as tfds
 
     from hepbench.mlpf.data.tfds_builder import load_builder

@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from hepbench.cli import add_config_arguments, config_from_args, positive_int
+from hepbench.core.cliargs import positive_int
+from hepbench.mlpf.config_cli import add_config_arguments, config_from_args
+from hepbench.mlpf.model.flops import forward_flops, training_flops
 
 
 def register(groups) -> None:
@@ -20,8 +22,7 @@ def register(groups) -> None:
 
 def _summary(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
-    from hepbench.mlpf.model.flops import forward_flops, training_flops
-    from hepbench.mlpf.model.mlpf import build_model, count_parameters, parameter_counts
+    from hepbench.mlpf.model.mlpf import build_model, count_parameters, parameter_counts  # here: TensorFlow/Keras
 
     model = build_model(cfg.model, cfg.train.precision)
     trainable, frozen = parameter_counts(model)

@@ -3,7 +3,7 @@
 Counts the matrix products, which are nearly all of the work: per element the dense layers, per
 bin the bin_size x bin_size distance and message products. Element-wise operations are left out
 (a few %). For the default model and a 6400-element event this gives 61.0 GFLOP per forward pass;
-TensorFlow's profiler counts 61.4 for the reference (spec section 4). A training step costs about
+TensorFlow's profiler counts 61.4 for the reference (docs/model.md). A training step costs about
 three forward passes (forward, and the two products per matmul of the backward pass).
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Keras layers of MLPF: input encoding, feed-forward blocks, GHConvDense and the LSH graph layer.
 
-Facts: ../shared/spec/mlpf-reference.md, section 2. Shapes: B events, N elements (a multiple of
+Facts: docs/model.md. Shapes: B events, N elements (a multiple of
 bin_size), F features; `mask` is (B, N, 1) with 1 for real elements and 0 for padding.
 """
 from __future__ import annotations

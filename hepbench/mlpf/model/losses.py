@@ -1,4 +1,4 @@
-"""The MLPF training loss (spec section 3), written with keras.ops.
+"""The MLPF training loss (docs/training.md), written with keras.ops.
 
 Per element: categorical cross-entropy on the class softmax (target: one-hot of y[..., 0]), MSE on
 the charge, Huber (delta 1) on pt and energy, Huber (delta 0.1) on eta, sin phi and cos phi.

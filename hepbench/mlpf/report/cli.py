@@ -5,6 +5,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from hepbench.core.schema import SCHEMA_FILE, ReportError, load_report, validation_errors
+from hepbench.mlpf.report.show import format_report
+
 
 def register(groups) -> None:
     report = groups.add_parser("report", help="validate, show and plot benchmark reports (mlpf_summary.json)")
@@ -25,8 +28,6 @@ def register(groups) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from hepbench.core.schema import SCHEMA_FILE, ReportError, load_report, validation_errors
-
     # Every file is checked and reported; the exit code is 1 if any of them failed.
     failed = 0
     for path in args.files:
@@ -47,16 +48,12 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from hepbench.core.schema import load_report
-    from hepbench.mlpf.report.show import format_report
-
     print(format_report(load_report(args.file)))
     return 0
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from hepbench.mlpf.report.plot import plot_throughput
-    from hepbench.core.schema import load_report
+    from hepbench.mlpf.report.plot import plot_throughput  # here: matplotlib, which `hepbench --help` does not need
 
     out = args.out or args.file.with_name(f"{args.file.stem}_throughput.png")
     print(plot_throughput(load_report(args.file), out, source=str(args.file)))

@@ -3,9 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from matplotlib.figure import Figure  # a bare Figure: Agg, no display, no pyplot state (see plot.py)
-from matplotlib.ticker import MaxNLocator
-
 from hepbench.core.files import atomic_open
 
 
@@ -29,6 +26,10 @@ def table(summary: dict) -> str:
 
 def write_plot(summary: dict, path: Path) -> Path:
     """Throughput against ranks (with the ideal line from the baseline) and efficiency, side by side."""
+    # Here, not at the top: `hepbench --help` (which loads the table) needs no matplotlib.
+    from matplotlib.figure import Figure  # a bare Figure: Agg, no display, no pyplot state (see plot.py)
+    from matplotlib.ticker import MaxNLocator
+
     ok = [r for r in summary["sizes"] if r["status"] == "ok"]
     fig = Figure(figsize=(10, 4), layout="constrained")
     left, right = fig.subplots(1, 2)

@@ -2,26 +2,30 @@
 
 HEPscore reads `app`, `run_info` and `report["wl-scores"]` (numbers) and copies the rest of
 `report` into its own report; everything a reader needs to trust the number therefore sits in
-`report` (see results_schema/mlpf_summary.schema.json for every field).
+`report` (see results_schema/mlpf_summary.schema.json for every field). The envelope, its
+validation and its files are the core's (hepbench.core.envelope); this module fills it for MLPF.
 """
 from __future__ import annotations
 
-import json
+import platform
 from dataclasses import dataclass
 from pathlib import Path
 
 from hepbench import __version__
-from hepbench.core.files import atomic_open
-from hepbench.core.hostinfo import bmk_checksum, containment
-from hepbench.core.schema import validate_report
-from hepbench.mlpf.train.throughput import DEFINITION, stats
+from hepbench.core.envelope import RunInfo, Workload, build_summary, write_summary
+from hepbench.core.hostinfo import distribution_version
+from hepbench.core.stats import stats
+from hepbench.mlpf.train.throughput import DEFINITION
 
 WORKLOAD = "mlpf-bmk"
 SUMMARY_FILE = "mlpf_summary.json"
+SCHEMA = "mlpf_summary.schema.json"
 DESCRIPTION = (
     "MLPF (CMS machine-learned particle flow, PFNetDense) training throughput on Delphes ttbar "
     f"events; hepbench {__version__}"
 )
+BMK = Workload(name=WORKLOAD, version=__version__, description=DESCRIPTION, definition=DEFINITION,
+               summary_file=SUMMARY_FILE, schema=SCHEMA)
 
 
 @dataclass
@@ -63,6 +67,22 @@ def _devices(copies: list[dict]) -> list[dict]:
     return devices
 
 
+def software_versions() -> dict:
+    """The report's software block from package metadata; the copies add TensorFlow's CUDA build."""
+    return {
+        "hepbench": __version__,
+        "python": platform.python_version(),
+        "tensorflow": distribution_version("tensorflow", "tensorflow-cpu") or "not installed",
+        "keras": distribution_version("keras") or "not installed",
+        "numpy": distribution_version("numpy"),
+        "tensorflow_datasets": distribution_version("tensorflow-datasets"),
+        "horovod": distribution_version("horovod"),
+        "mlperf_logging": distribution_version("mlperf-logging"),
+        "cuda": None,
+        "cudnn": None,
+    }
+
+
 def build_report(copies: list[dict], ctx: RunContext) -> dict:
     ok = all(c["status"] == "ok" for c in copies) and ctx.log is None
     rates = [c["train"]["events_per_second"] for c in copies] if ok else []
@@ -70,38 +90,25 @@ def build_report(copies: list[dict], ctx: RunContext) -> dict:
     trains = [c["train"] for c in copies] if ok else []
     all_windows = [w["events_per_second"] for c in copies for w in c["windows"]]
     cfg = ctx.config
-    return {
-        "app": {
-            "name": WORKLOAD,
-            "version": __version__,
-            "description": DESCRIPTION,
-            "containment": containment(),
-            "bmk_checksum": bmk_checksum(),
-            "bmkdata_checksum": ctx.dataset["checksum"],
-            "devices": _devices(copies),
-        },
-        "run_info": {
-            "copies": len(copies),
-            "threads_per_copy": ctx.benchmark["threads_per_copy"],
-            "events_per_thread": ctx.benchmark["events_per_window"],
-            "extra_arguments": ctx.extra_arguments,
-        },
-        "report": {
-            "wl-scores": {"train": score} if ok else {},
-            "wl-stats": stats(rates) if ok else {},
-            "log": "ok" if ok else (ctx.log or _failure_log(copies)),
-            "status": "ok" if ok else "failed",
-            "definition": DEFINITION,
-            "throughput": {
-                "unit": "events/s",
-                "train": score,
-                "validation": _sum(c["validation"]["events_per_second"] for c in copies if c["validation"])
-                if ok and any(c["validation"] for c in copies) else None,
-                "real_elements_per_second": _sum(t["real_elements_per_second"] for t in trains),
-                "padded_elements_per_second": _sum(t["padded_elements_per_second"] for t in trains),
-                "flops_per_second": _sum(t["flops_per_second"] for t in trains),
-                "windows": stats(all_windows) if ok else None,
-            },
+    throughput = {
+        "unit": "events/s",
+        "train": score,
+        "validation": _sum(c["validation"]["events_per_second"] for c in copies if c["validation"])
+        if ok and any(c["validation"] for c in copies) else None,
+        "real_elements_per_second": _sum(t["real_elements_per_second"] for t in trains),
+        "padded_elements_per_second": _sum(t["padded_elements_per_second"] for t in trains),
+        "flops_per_second": _sum(t["flops_per_second"] for t in trains),
+        "windows": stats(all_windows) if ok else None,
+    }
+    return build_summary(
+        BMK,
+        RunInfo(copies=len(copies), threads_per_copy=ctx.benchmark["threads_per_copy"],
+                events_per_thread=ctx.benchmark["events_per_window"], extra_arguments=ctx.extra_arguments),
+        failure=None if ok else (ctx.log or _failure_log(copies)),
+        scores={"train": score} if ok else None,
+        stats=stats(rates) if ok else None,
+        fields={
+            "throughput": throughput,
             "copies": copies,
             "benchmark": ctx.benchmark,
             "config": cfg,
@@ -109,39 +116,17 @@ def build_report(copies: list[dict], ctx: RunContext) -> dict:
             "jit_compile": cfg["train"]["jit_compile"],
             "dataset": ctx.dataset,
             "model": ctx.model,
-            "software": ctx.software,
-            "host": ctx.host,
-            "timing": ctx.timing,
-            "command": ctx.command,
         },
-    }
-
-
-def write_json(path: Path, data: dict) -> None:
-    with atomic_open(path, "w") as f:
-        json.dump(data, f, indent=2, allow_nan=False)  # NaN is not JSON: fail rather than write it
-        f.write("\n")
-
-
-def write_workload_files(summary: dict, results_dir: Path, summary_file: str, inputs_extra: str = "") -> Path:
-    """inputs.log, version.json (= app) and the summary, each atomically; the summary last, so its
-    presence means the others are complete. `summary` must be validated already."""
-    results_dir = Path(results_dir)
-    info = summary["run_info"]
-    with atomic_open(results_dir / "inputs.log", "w") as f:  # as the HEP-workloads write beside the summary
-        f.write(f"NCOPIES={info['copies']}\nNTHREADS={info['threads_per_copy']}\n"
-                f"NEVENTS_THREAD={info['events_per_thread']}\nEXTRA_ARGS={info['extra_arguments']}\n{inputs_extra}")
-    write_json(results_dir / "version.json", summary["app"])
-    path = results_dir / summary_file
-    write_json(path, summary)
-    return path
+        bmkdata_checksum=ctx.dataset["checksum"],
+        software=ctx.software, host=ctx.host, timing=ctx.timing, command=ctx.command,
+        app_extra={"devices": _devices(copies)},
+    )
 
 
 def write_report(report: dict, results_dir: Path) -> Path:
     """Validate, then write the summary, `version.json` (= app) and `inputs.log`, each atomically."""
-    validate_report(report, source="the report of this run")
-    return write_workload_files(report, results_dir, SUMMARY_FILE,
-                                f"DEVICE={report['report']['benchmark']['device']}\n")
+    return write_summary(report, results_dir, BMK, source="the report of this run",
+                         inputs_extra=f"DEVICE={report['report']['benchmark']['device']}\n")
 
 
 def score_line(report: dict) -> str:

@@ -1,1 +1,14 @@
-"""The benchmark run: one process per copy (copy.py, worker.py), coordinated by benchmark.py."""
+"""`hepbench run` and `hepbench scale`: the benchmark run, in phases (validate → plan → execute →
+collect → report), with one process per copy or one Horovod rank per process.
+
+    benchmark   run_benchmark: the phases in order; LocalCopies (single, mirrored) starts the copy processes
+    plan        RunOptions, strategy and device choice, CPU sets, each copy's or rank's CopySpec
+    collect     the copies' entries and the run's context as one report
+    horovod     HorovodRank: one rank of a horovodrun/mpirun/srun job (all ranks validate, rank 0 reports)
+    copy        CopySpec and run_copy: one copy, from its spec to its report entry
+    worker      `python -m hepbench.mlpf.run.worker SPEC RESULT`: a copy process
+    signals     SIGTERM/SIGINT as the Interrupted exception
+    scale       weak scaling: `hepbench run --strategy horovod` at several job sizes
+    cli         `hepbench run` (and run_parser(), the same parser alone)
+    scale_cli   `hepbench scale`
+"""

@@ -21,7 +21,11 @@ from pathlib import Path
 from typing import TextIO
 
 from hepbench.core.errors import UsageError
-from hepbench.core.files import atomic_open
+from hepbench.core.files import atomic_open, check_writable_dir, write_json
+from hepbench.core.schema import validate_report
+from hepbench.core.timestamps import now_iso
+from hepbench.mlpf.report.scaling import table, write_plot
+from hepbench.mlpf.run.cli import run_parser
 
 LAUNCHERS = ("gloo", "mpi")  # horovodrun --gloo, horovodrun --mpi (mpirun underneath)
 SCHEMA = "scaling.schema.json"
@@ -53,13 +57,11 @@ def parse_ranks(text: str) -> tuple[int, ...]:
 
 def check_run_args(run_args: tuple[str, ...]) -> None:
     """The options for `hepbench run` must parse, and leave the job shape to `scale`."""
-    from hepbench.cli import build_parser
-
     for arg in run_args:
         if arg.split("=", 1)[0] in _OWN_OPTIONS:
             raise UsageError(f"hepbench scale sets {arg.split('=', 1)[0]} itself; leave it out of the run options")
     try:
-        _, unknown = build_parser().parse_known_args(["run", *run_args])
+        _, unknown = run_parser().parse_known_args(list(run_args))
     except SystemExit:  # argparse has printed what is wrong with which option
         raise UsageError(f"run options {' '.join(run_args)!r} are not valid for hepbench run (see above)") from None
     if unknown:
@@ -112,10 +114,6 @@ def add_efficiency(rows: list[dict]) -> None:
 
 def run_scale(options: ScaleOptions, stream: TextIO = sys.stderr) -> tuple[dict, int]:
     """Run every size; returns (the scaling summary, exit code: 0 only if every size succeeded)."""
-    from hepbench.mlpf.report.scaling import table, write_plot
-    from hepbench.core.schema import validate_report
-    from hepbench.mlpf.run.benchmark import check_writable_dir, now_iso
-
     if options.launcher not in LAUNCHERS:
         raise UsageError(f"--launcher must be one of {', '.join(LAUNCHERS)}, not {options.launcher!r}")
     check_run_args(options.run_args)
@@ -152,6 +150,5 @@ def run_scale(options: ScaleOptions, stream: TextIO = sys.stderr) -> tuple[dict,
     with atomic_open(results_dir / "scaling.txt", "w") as f:
         f.write(table(summary))
     write_plot(summary, results_dir / "scaling.png")
-    with atomic_open(results_dir / "scaling.json", "w") as f:  # last: its presence means the rest is there
-        json.dump(summary, f, indent=2, allow_nan=False)
+    write_json(results_dir / "scaling.json", summary)  # last: its presence means the rest is there
     return summary, 0 if all(r["status"] == "ok" for r in rows) else 1

@@ -4,10 +4,9 @@ from __future__ import annotations
 import pytest
 
 from hepbench.core.schema import load_report, validate_report
-from tests.mlpf.run.test_run import hepbench_run
 
 
-def test_two_logical_cpu_devices_train_as_one_copy_and_report_two_devices(built, tiny_config, tmp_path):
+def test_two_logical_cpu_devices_train_as_one_copy_and_report_two_devices(hepbench_run, built, tiny_config, tmp_path):
     r = hepbench_run("--data-dir", built, "--config", tiny_config, "-w", tmp_path, "--device", "cpu",
                      "--strategy", "mirrored", "--replicas", "2")
     assert r.returncode == 0, r.stderr[-3000:]

@@ -1,17 +1,27 @@
-"""How a run is laid out before anything starts: device choice, CPU sets, GPUs, per-copy sizes."""
+"""The run's phases without TensorFlow: validate refuses bad input before anything is written, plan
+lays out CPU sets, GPUs and per-copy sizes (single, mirrored, a Horovod rank), report on a rank > 0."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
+from hepbench.core.errors import HepbenchError, UsageError
 from hepbench.mlpf.config import load_config
-from hepbench.core.errors import UsageError
-from hepbench.mlpf.run.benchmark import RunOptions, _child_env, plan_copies, resolve_device, split_cpus
+from hepbench.mlpf.run.benchmark import LocalCopies, _child_env, choose_strategy, report_run
+from hepbench.mlpf.run.collect import collect
+from hepbench.mlpf.run.horovod import HorovodRank
+from hepbench.mlpf.run.plan import (Inputs, Outcome, Plan, RunOptions, plan_copies, plan_mirrored, rank_spec,
+                                    resolve_device, split_cpus)
+
+DATASET = {"name": "delphes_pf", "version": "1.1.0", "synthetic": True, "train_events": 12, "test_events": 4}
 
 
 def options(**kw) -> RunOptions:
-    return RunOptions(config=load_config(), data_dir=Path("data"), results_dir=Path("results"), **kw)
+    kw.setdefault("data_dir", Path("data"))
+    kw.setdefault("results_dir", Path("results"))
+    return RunOptions(config=load_config(), **kw)
 
 
 @pytest.mark.parametrize("cpus, copies, expected", [
@@ -37,6 +47,18 @@ def test_device_resolution():
         resolve_device("gpu", [])
 
 
+def test_the_strategy_is_horovod_only_when_launched_as_a_rank(monkeypatch):
+    for name in ("HOROVOD_RANK", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"):
+        monkeypatch.delenv(name, raising=False)
+    assert isinstance(choose_strategy(options()), LocalCopies)
+    assert choose_strategy(options(strategy="mirrored")).strategy == "mirrored"
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "2")
+    assert isinstance(choose_strategy(options()), HorovodRank)
+    assert choose_strategy(options(strategy="single")).strategy == "single"
+    with pytest.raises(UsageError, match="--strategy must be one of auto, single, mirrored, horovod"):
+        choose_strategy(options(strategy="ring"))
+
+
 def test_cpu_copies_get_their_cpu_sets_threads_and_the_cpu_sizes():
     specs = plan_copies(options(copies=2), "cpu", [], [0, 1, 2, 3])
     assert [s.cpus for s in specs] == [[0, 1], [2, 3]] and [s.threads for s in specs] == [2, 2]
@@ -55,3 +77,58 @@ def test_gpu_copies_get_one_gpu_each_and_the_gpu_sizes():
     assert [_child_env(s, gpus_present=True)["CUDA_VISIBLE_DEVICES"] for s in specs] == ["2", "5"]
     with pytest.raises(UsageError, match="needs 3 GPUs"):
         plan_copies(options(copies=3), "gpu", ["0", "1"], list(range(8)))
+
+
+def test_a_mirrored_plan_is_one_process_whose_window_scales_with_the_replicas():
+    spec = plan_mirrored(options(replicas=2), "cpu", [], [0, 1, 2, 3])
+    assert (spec.strategy, spec.replicas, spec.cpus, spec.events_per_window) == ("mirrored", 2, [0, 1, 2, 3], 48)
+    gpu = plan_mirrored(options(), "gpu", ["3", "6"], list(range(4)))
+    assert gpu.replicas == 2 and gpu.gpu_indices == [3, 6] and gpu.events_per_window == 2000
+    assert _child_env(gpu, gpus_present=True)["CUDA_VISIBLE_DEVICES"] == "3,6"
+    with pytest.raises(UsageError, match="use --replicas, not --copies"):
+        plan_mirrored(options(copies=2), "cpu", [], [0, 1])
+    with pytest.raises(UsageError, match="--replicas 3 needs 3 GPUs; 2 visible"):
+        plan_mirrored(options(replicas=3), "gpu", ["0", "1"], [0])
+
+
+def test_a_horovod_rank_reads_its_shard_on_its_local_gpu_and_keeps_the_launchers_binding():
+    spec = rank_spec(options(threads=2), "gpu", rank=3, size=4, local_rank=1)
+    assert (spec.copy, spec.copies, spec.num_workers, spec.local_rank) == (3, 4, 4, 1)
+    assert (spec.strategy, spec.gpu_index, spec.cpus, spec.threads) == ("horovod", 1, None, 2)
+    assert (spec.events_per_window, spec.validation_events) == (1000, 200)
+    cpu = rank_spec(options(events=7), "cpu", rank=0, size=2, local_rank=0)
+    assert (cpu.gpu_index, cpu.events_per_window, cpu.validation_events) == (None, 7, 8)
+
+
+def test_validate_refuses_bad_input_and_writes_nothing(tmp_path):
+    results = tmp_path / "results"
+    for bad, message in [(options(results_dir=results, replicas=2), "--replicas belongs to --strategy mirrored"),
+                         (options(results_dir=results, copies=0), "--copies must be at least 1, not 0"),
+                         (options(results_dir=results, data_dir=tmp_path / "none"), "no delphes_pf")]:
+        with pytest.raises(HepbenchError, match=message):
+            LocalCopies("single").validate(bad)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_plan_refuses_a_layout_before_it_creates_the_results_directory(tmp_path):
+    inputs = Inputs(dataset=DATASET, device="cpu", gpus=[], cpus=[0, 1])
+    results = tmp_path / "results"
+    with pytest.raises(UsageError, match="--copies 3 needs at least 3 CPUs"):
+        LocalCopies("single").plan(options(results_dir=results, copies=3), inputs)
+    assert not results.exists()
+    plan = LocalCopies("single").plan(options(results_dir=results, copies=2, mllog=tmp_path / "log" / "m.txt"), inputs)
+    assert results.is_dir() and (tmp_path / "log").is_dir()  # claimed by the plan's last check
+    assert plan.copies == 2 and [s.cpus for s in plan.specs] == [[0], [1]] and plan.mllog == tmp_path / "log" / "m.txt"
+
+
+def test_a_horovod_rank_above_0_writes_no_report_and_exits_by_the_job_s_status(tmp_path):
+    spec = rank_spec(options(results_dir=tmp_path), "cpu", rank=1, size=2, local_rank=1)
+    plan = Plan(specs=[spec], dataset=DATASET, copies=2, benchmark={"controller": "gloo"})
+    for statuses, code in ((["ok", "ok"], 0), (["ok", "failed"], 1)):
+        outcome = Outcome(entries=[{"status": s} for s in statuses], context={}, log=None, exit_code=0,
+                          start_iso="2026-01-01T00:00:00.000+00:00", start=0.0, publish=False)
+        assert collect(options(results_dir=tmp_path), plan, outcome) is None
+        assert report_run(options(results_dir=tmp_path), plan, outcome, None, stream=None) == (None, code, None)
+    stopped = dataclasses.replace(outcome, exit_code=143, complete=False)
+    assert report_run(options(results_dir=tmp_path), plan, stopped, None, stream=None) == (None, 143, None)
+    assert list(tmp_path.iterdir()) == []

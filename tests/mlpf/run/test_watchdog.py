@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from hepbench.mlpf.run.horovod import launched_as_rank
+from hepbench.mlpf.run.plan import launched_as_rank
 
 SCRIPT = """
 import sys, time

@@ -1,0 +1,45 @@
+"""The `collect` phase: the copies' entries and what the run knows about itself, as one report.
+
+Shared by benchmark.py and horovod.py (a Horovod rank 0 also builds failure reports while the job
+runs). The report's layout and validation are hepbench.mlpf.report.summary's.
+"""
+from __future__ import annotations
+
+import time
+
+from hepbench.core.hostinfo import command_line, host_info, nvidia_gpus
+from hepbench.core.timestamps import now_iso
+from hepbench.mlpf.config import config_to_dict
+from hepbench.mlpf.model.flops import training_flops
+from hepbench.mlpf.report.summary import RunContext, build_report, software_versions
+from hepbench.mlpf.run.plan import Outcome, Plan, RunOptions
+
+
+def run_context(options: RunOptions, plan: Plan, context: dict, log: str | None, start_iso: str,
+                start: float) -> RunContext:
+    """Everything the report holds besides the copies' entries."""
+    cfg, first = options.config, plan.specs[0]
+    software = software_versions()
+    software.update({k: v for k, v in context.get("software", {}).items() if v is not None})
+    model = {"name": "PFNetDense", "trainable_parameters": None, "non_trainable_parameters": None,
+             **context.get("model", {}),
+             "training_flops_per_event_at_max": training_flops(cfg.model, cfg.data.max_elements)}
+    return RunContext(
+        benchmark={"device": first.device, "strategy": first.strategy, "copies": plan.copies,
+                   "threads_per_copy": first.threads, "windows": cfg.bench.windows,
+                   "events_per_window": first.events_per_window, "warmup_steps": cfg.bench.warmup_steps,
+                   "validation_events": first.validation_events, "data_dir": str(options.data_dir),
+                   **plan.benchmark},
+        config=config_to_dict(cfg), dataset=plan.dataset, model=model, software=software,
+        host=host_info(nvidia_gpus() if first.device == "gpu" else []),
+        timing={"start": start_iso, "end": now_iso(), "wall_seconds": time.perf_counter() - start},
+        command=list(options.command or command_line()), extra_arguments=options.extra_arguments, log=log,
+    )
+
+
+def collect(options: RunOptions, plan: Plan, outcome: Outcome) -> dict | None:
+    """The report of the run (None where this process does not write one: a Horovod rank > 0)."""
+    if not outcome.publish:
+        return None
+    ctx = run_context(options, plan, outcome.context, outcome.log, outcome.start_iso, outcome.start)
+    return build_report(outcome.entries, ctx)

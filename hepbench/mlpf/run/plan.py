@@ -1,0 +1,224 @@
+"""What a run will do, decided before anything starts: the options, the strategy and device, the
+CPU sets, and each copy's (or this Horovod rank's) `CopySpec`. Shared by benchmark.py (copies on
+this machine) and horovod.py (one rank of a job); nothing here imports TensorFlow (the GPU probe
+runs in a subprocess) or writes a file.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, TextIO
+
+from hepbench.core.errors import UsageError
+from hepbench.mlpf.config import Config, config_to_dict
+from hepbench.mlpf.run.copy import CopySpec
+
+DEVICES = ("auto", "cpu", "gpu")
+STRATEGIES = ("auto", "single", "mirrored", "horovod")
+
+# Job sizes as launchers export them: mpirun (OpenMPI), PMI/PMI-2 (MPICH, srun --mpi=pmi2) and
+# srun itself (a job step's task count; the batch script's own step has 1 task, so it is not a rank).
+_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    config: Config
+    data_dir: Path
+    results_dir: Path
+    device: str = "auto"
+    copies: int = 1
+    threads: int | None = None  # per copy; default: the copy's CPU set
+    events: int | None = None  # training events per copy and window; default: bench.{cpu,gpu}_events_per_window
+    ncores: int | None = None  # use only the first N CPUs this process may use (HEPscore's --ncores)
+    mllog: Path | None = None
+    keep_work: bool = False  # keep the copies' spec/result files in <results>/mlpf-work (--mop none)
+    strategy: str = "auto"  # single, mirrored, horovod; auto: horovod when launched as a rank
+    replicas: int | None = None  # mirrored: devices (default: every visible GPU, or 1 CPU device)
+    rank_timeout: float = 120.0  # horovod: seconds without a finished step before a rank gives up
+    quiet: bool = False
+    extra_arguments: str = ""
+    command: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What `validate` found: the data set and the hardware this run may use."""
+
+    dataset: dict  # hepbench.mlpf.data.built.describe_built
+    device: str  # "cpu" or "gpu"
+    gpus: list[str] = field(default_factory=list)  # CUDA indices visible here
+    cpus: list[int] = field(default_factory=list)  # the CPUs this process may use (after --ncores)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What `execute` starts: the copies' specs (a Horovod rank: its own), and what the report says."""
+
+    specs: list[CopySpec]
+    dataset: dict
+    copies: int  # copies (or ranks) in the report
+    gpus_present: bool = False  # a CPU copy must then be kept off the GPUs
+    benchmark: dict = field(default_factory=dict)  # more of the report's `benchmark` block (Horovod: controller)
+    mllog: Path | None = None  # where `report` also writes :::MLLOG lines (copies on this machine only)
+
+
+@dataclass
+class Outcome:
+    """What `execute` leaves for `collect` and `report`."""
+
+    entries: list[dict]  # one report entry per copy or rank
+    context: dict  # model, software... as the first copy measured them
+    log: str | None  # why the run stopped early (None: it did not)
+    exit_code: int  # before the report's status is taken into account
+    start_iso: str
+    start: float  # time.perf_counter() at the start
+    publish: bool = True  # this process writes the report (not a Horovod rank > 0)
+    complete: bool = True  # every copy reported (False: a Horovod job that lost a rank)
+
+
+class Strategy(Protocol):
+    """single/mirrored copies on this machine (benchmark.LocalCopies), a Horovod rank (horovod.HorovodRank)."""
+
+    def validate(self, options: RunOptions) -> Inputs: ...
+
+    def plan(self, options: RunOptions, inputs: Inputs) -> Plan: ...
+
+    def execute(self, options: RunOptions, plan: Plan, stream: TextIO) -> Outcome: ...
+
+
+def launcher_size() -> int:
+    """The number of processes the launcher says it started (1 if none says so)."""
+    sizes = [os.environ.get(v, "") for v in _SIZE_VARIABLES]
+    return max([int(s) for s in sizes if s.isdigit()] + [1])
+
+
+def launched_as_rank() -> bool:
+    """True when horovodrun, mpirun or srun started this process as one of several ranks."""
+    return os.environ.get("HOROVOD_RANK") is not None or launcher_size() > 1
+
+
+def resolve_strategy(requested: str) -> str:
+    if requested not in STRATEGIES:
+        raise UsageError(f"--strategy must be one of {', '.join(STRATEGIES)}, not {requested!r}")
+    if requested == "auto":
+        return "horovod" if launched_as_rank() else "single"
+    return requested
+
+
+def visible_gpus() -> list[str]:
+    """CUDA indices of the GPUs TensorFlow can use here ([] without an NVIDIA driver)."""
+    if not any(os.path.exists(p) for p in ("/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia")):
+        return []  # no driver: TensorFlow cannot see a GPU, no need to ask it (seconds saved)
+    # A subprocess: the coordinating process never imports TensorFlow.
+    probe = "import json, tensorflow as tf; print(json.dumps(len(tf.config.list_physical_devices('GPU'))))"
+    env = {**os.environ, "CUDA_DEVICE_ORDER": "PCI_BUS_ID", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    try:
+        out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300)
+        count = int(out.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return []
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    indices = [v.strip() for v in visible.split(",") if v.strip()] if visible else [str(i) for i in range(count)]
+    return indices[:count]
+
+
+def resolve_device(requested: str, gpus: list[str]) -> str:
+    if requested not in DEVICES:
+        raise UsageError(f"--device must be one of {', '.join(DEVICES)}, not {requested!r}")
+    if requested == "gpu" and not gpus:
+        raise UsageError("--device gpu: TensorFlow sees no GPU on this machine (use --device cpu or auto)")
+    if requested == "auto":
+        return "gpu" if gpus else "cpu"
+    return requested
+
+
+def select_cpus(cpus: list[int], ncores: int | None) -> list[int]:
+    """The first `ncores` of the CPUs this process may use (all of them without --ncores)."""
+    if ncores is None:
+        return cpus
+    if not 1 <= ncores <= len(cpus):
+        raise UsageError(f"--ncores {ncores}: this process may use {len(cpus)} CPUs")
+    return cpus[:ncores]
+
+
+def check_options(options: RunOptions, dataset: dict) -> None:
+    cfg = options.config
+    if cfg.train.jit_compile and not cfg.data.pad_to_max:
+        raise UsageError("train.jit_compile=true needs data.pad_to_max=true: XLA compiles once per padded "
+                         "length, and those compilations would land inside the timed windows")
+    if cfg.train.jit_compile and cfg.bench.warmup_steps < 1:
+        raise UsageError("train.jit_compile=true needs bench.warmup_steps >= 1 (XLA compiles on the first step)")
+    if dataset["train_events"] < 1:
+        raise UsageError(f"{options.data_dir}: the data set has no training events")
+    validation = max(cfg.bench.cpu_validation_events, cfg.bench.gpu_validation_events)
+    if validation and dataset["test_events"] < 1:
+        raise UsageError(f"{options.data_dir}: the data set has no test events for validation "
+                         "(set bench.cpu_validation_events=0 and bench.gpu_validation_events=0 to skip it)")
+
+
+def split_cpus(cpus: list[int], copies: int) -> list[list[int]]:
+    """Disjoint, contiguous CPU sets, as equal as possible (the first ones get the remainder)."""
+    if copies > len(cpus):
+        raise UsageError(f"--copies {copies} needs at least {copies} CPUs; this process may use {len(cpus)}")
+    size, extra = divmod(len(cpus), copies)
+    sets, start = [], 0
+    for i in range(copies):
+        end = start + size + (1 if i < extra else 0)
+        sets.append(cpus[start:end])
+        start = end
+    return sets
+
+
+def plan_copies(options: RunOptions, device: str, gpus: list[str], cpus: list[int]) -> list[CopySpec]:
+    """Independent copies: a disjoint CPU set each, and one GPU each on a GPU run."""
+    if device == "gpu" and options.copies > len(gpus):
+        raise UsageError(f"--copies {options.copies} needs {options.copies} GPUs (one per copy); {len(gpus)} visible")
+    per_device, validation = options.config.bench.for_device(device)
+    specs = []
+    for i, cpu_set in enumerate(split_cpus(cpus, options.copies)):
+        gpu = gpus[i] if device == "gpu" else None
+        specs.append(CopySpec(
+            copy=i, copies=options.copies, config=config_to_dict(options.config), data_dir=str(options.data_dir),
+            device=device, gpu_index=int(gpu) if gpu is not None and gpu.isdigit() else (i if gpu else None),
+            cpus=cpu_set, threads=options.threads or len(cpu_set), events_per_window=options.events or per_device,
+            validation_events=validation, quiet=options.quiet,
+            bar=(i == 0 and options.copies == 1 and sys.stderr.isatty()),
+        ))
+    return specs
+
+
+def plan_mirrored(options: RunOptions, device: str, gpus: list[str], cpus: list[int]) -> CopySpec:
+    """One process training on several devices: the GPUs, or logical devices of its CPU set."""
+    if options.copies != 1:
+        raise UsageError("--strategy mirrored is one process over several devices: use --replicas, not --copies")
+    if options.config.train.jit_compile:  # as the mirrored step itself refuses (engines.tensorflow_steps)
+        raise UsageError("train.jit_compile=true is not supported with --strategy mirrored: its optimizer update is "
+                         "a cross-replica merge call, which XLA cannot compile (set train.jit_compile=false)")
+    replicas = options.replicas or (len(gpus) if device == "gpu" else 1)
+    if device == "gpu" and replicas > len(gpus):
+        raise UsageError(f"--replicas {replicas} needs {replicas} GPUs; {len(gpus)} visible")
+    if device == "cpu" and replicas > len(cpus):
+        raise UsageError(f"--replicas {replicas} needs at least {replicas} CPUs; this process may use {len(cpus)}")
+    (spec,) = plan_copies(options, device, gpus[:1], cpus)
+    indices = [int(g) if g.isdigit() else i for i, g in enumerate(gpus[:replicas])] if device == "gpu" else None
+    per_device, _ = options.config.bench.for_device(device)
+    return dataclasses.replace(spec, strategy="mirrored", replicas=replicas, gpu_indices=indices,
+                               events_per_window=options.events or per_device * replicas)
+
+
+def rank_spec(options: RunOptions, device: str, rank: int, size: int, local_rank: int) -> CopySpec:
+    """This Horovod rank: shard `rank` of `size`, the GPU of its local rank, the launcher's CPU binding."""
+    per_device, validation = options.config.bench.for_device(device)
+    return CopySpec(
+        copy=rank, copies=size, config=config_to_dict(options.config), data_dir=str(options.data_dir),
+        device=device, gpu_index=local_rank if device == "gpu" else None,
+        cpus=None,  # the launcher's binding (mpirun --bind-to, srun --cpu-bind) stays as it is
+        threads=options.threads or len(os.sched_getaffinity(0)), events_per_window=options.events or per_device,
+        validation_events=validation, quiet=options.quiet, strategy="horovod", local_rank=local_rank,
+        num_workers=size,
+    )
