@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Wall time of one Sim-QSVR fit and its R² at several num_sweeps: justifies QSVR's default.
 
-The study's protocol (../shared/spec/hpo-and-qsvr.md, section 1): the 295 curves, 13 features,
+The study's protocol (docs/qubo.md): the 295 curves, 13 features,
 QuantileTransformer(n_quantiles=50) on X and on y fitted on all curves, test = 148 curves, 20
 training curves drawn from the rest; R² = r2_score(y_true, y_pred) on the scaled target. Each
 split is fitted once per num_sweeps (same seed), so the figures compare like with like; sklearn

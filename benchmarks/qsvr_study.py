@@ -17,8 +17,9 @@ from pathlib import Path
 
 from hepbench.qsvr.curves import load_curves, study_features
 from hepbench.qsvr.study import MODELS, VARIANTS, Protocol, run_study, stderr_reporter
-from hepbench.qsvr.study_report import PUBLISHED, build_document, data_info, model_label, now, published_key, write_outputs
+from hepbench.qsvr.study_report import PUBLISHED, build_document, data_info, model_label, published_key, write_outputs
 from hepbench.core.hostinfo import command_line, host_info
+from hepbench.core.timestamps import now_iso
 
 # (variant, convention, model, statistic, comparison, bound)
 ACCEPTANCE = (
@@ -46,10 +47,10 @@ def main() -> int:
                         ensemble_repeats=args.ensemble_repeats, seed=args.seed)
     curves = load_curves()
     X, y = study_features(curves)
-    start, t0 = now(), time.perf_counter()
+    start, t0 = now_iso(), time.perf_counter()
     run = run_study(X, y, protocol, curves.source, report=stderr_reporter())
     wall = time.perf_counter() - t0
-    doc = build_document(run, protocol, data_info(curves, X, None), {"start": start, "end": now(), "wall_seconds": wall},
+    doc = build_document(run, protocol, data_info(curves, X, None), {"start": start, "end": now_iso(), "wall_seconds": wall},
                          command_line(), host_info([]))
     out = args.out or Path(tempfile.mkdtemp(prefix="hepbench-qsvr-study-"))
     write_outputs(doc, out)

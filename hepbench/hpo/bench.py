@@ -12,13 +12,21 @@ from __future__ import annotations
 
 import hashlib
 import sys
-import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
 from hepbench import __version__
+from hepbench.core import envelope
+from hepbench.core.envelope import RunInfo, Workload, run_guarded
 from hepbench.core.errors import HepbenchError, UsageError
+from hepbench.core.hostinfo import host_info, package_versions, usable_cpus
+from hepbench.core.stats import stats_with_std
+from hepbench.core.timestamps import Stopwatch
+from hepbench.hpo.schedulers import SchedulerSettings
+from hepbench.hpo.search import SearchConfig, run_search
+from hepbench.hpo.trials import STATUSES, best_trial, write_search
+from hepbench.mlpf.config import load_config
+from hepbench.mlpf.data.built import require_built
 
 WORKLOAD = "hpo-bmk"
 SUMMARY_FILE = "hpo_summary.json"
@@ -31,6 +39,8 @@ DEFINITION = (f"trial_epochs_per_hour: epochs run by all trials of a seeded ASHA
               f"{GRACE_PERIOD}, reduction factor {REDUCTION_FACTOR}; an epoch = {TRAIN_EVENTS} training events "
               f"+ validation on {VAL_EVENTS}) divided by the search's wall time in hours; events_per_second: "
               "training events of all trials divided by the same wall time")
+BMK = Workload(name=WORKLOAD, version=__version__, description=DESCRIPTION, definition=DEFINITION,
+               summary_file=SUMMARY_FILE, schema=SCHEMA)
 
 
 @dataclass(frozen=True)
@@ -50,11 +60,7 @@ class BenchOptions:
             raise UsageError(f"trials must be a positive integer, got {self.trials!r}")
 
 
-def search_config(options: BenchOptions):
-    from hepbench.mlpf.config import load_config
-    from hepbench.hpo.schedulers import SchedulerSettings
-    from hepbench.hpo.search import SearchConfig
-
+def search_config(options: BenchOptions) -> SearchConfig:
     settings = SchedulerSettings(max_t=EPOCHS, grace_period=GRACE_PERIOD, reduction_factor=REDUCTION_FACTOR,
                                  seed=options.seed)
     return SearchConfig(data_dir=options.data_dir, resultsdir=options.results_dir, base=load_config(options.config),
@@ -65,9 +71,6 @@ def search_config(options: BenchOptions):
 
 def measure(result) -> dict:
     """Scores and statistics of a finished search (hepbench.hpo.search.SearchResult)."""
-    from hepbench.hpo.trials import STATUSES, best_trial
-    from hepbench.qsvr.workload import rate_stats as stats  # HEPscore's stats block, as qsvr-bmk's
-
     trials = result.trials
     epochs = sum(t.epochs for t in trials)
     if epochs == 0:
@@ -79,8 +82,8 @@ def measure(result) -> dict:
     best = best_trial(trials)
     return {
         "wl-scores": {"trial_epochs_per_hour": epochs / hours, "events_per_second": events / result.seconds},
-        "wl-stats": {"epoch_events_per_second": stats(rates) if rates else None,
-                     "epochs_per_trial": stats([t.epochs for t in trials])},
+        "wl-stats": {"epoch_events_per_second": stats_with_std(rates) if rates else None,
+                     "epochs_per_trial": stats_with_std([t.epochs for t in trials])},
         "search": {"trials": len(trials), "epochs": epochs, "seconds": result.seconds,
                    "counts": {s: sum(t.status == s for t in trials) for s in STATUSES},
                    "best_val_loss": None if best is None else best.final_loss,
@@ -89,53 +92,38 @@ def measure(result) -> dict:
 
 
 def _software() -> dict:
-    from hepbench.core.hostinfo import package_versions
+    return package_versions(__version__, ("ray", "tensorflow-cpu", "tensorflow", "keras", "numpy"))
 
-    return package_versions(("ray", "tensorflow-cpu", "tensorflow", "keras", "numpy"))
 
 def build_summary(options: BenchOptions, measured: dict | None, log: str | None, timing: dict) -> dict:
-    from hepbench.core.hostinfo import bmk_checksum, containment, host_info
-
+    """The hpo-bmk summary: ok with `measured` (from `measure`), failed with `log` when it is None."""
     ok = measured is not None
-    return {
-        "app": {"name": WORKLOAD, "version": __version__, "description": DESCRIPTION, "containment": containment(),
-                "bmk_checksum": bmk_checksum(), "bmkdata_checksum": _data_checksum(options.data_dir)},
-        # The CPUs the search had: Ray's count once it ran (an existing instance may have fewer).
-        "run_info": {"copies": 1, "events_per_thread": options.trials,
-                     "threads_per_copy": int(measured["search"]["cluster"]["resources"].get("CPU", 1)) if ok
-                     else options.num_cpus or _cpus(),
-                     "extra_arguments": options.extra_arguments},
-        "report": {
-            "wl-scores": measured["wl-scores"] if ok else {},
-            "wl-stats": measured["wl-stats"] if ok else {},
-            "log": "ok" if ok else log,
-            "status": "ok" if ok else "failed",
-            "definition": DEFINITION,
-            **({"search": measured["search"]} if ok else {}),
-            "protocol": {"scheduler": SCHEDULER, "trials": options.trials, "max_epochs": EPOCHS,
-                         "grace_period": GRACE_PERIOD, "reduction_factor": REDUCTION_FACTOR,
-                         "train_events": TRAIN_EVENTS, "val_events": VAL_EVENTS, "seed": options.seed,
-                         "cpus_per_trial": options.cpus_per_trial,
-                         "config": str(options.config) if options.config else "packaged defaults"},
-            "software": _software(),
-            "host": host_info([]),
-            "timing": timing,
-            "command": list(options.command),
-        },
-    }
+    # The CPUs the search had: Ray's count once it ran (an existing instance may have fewer).
+    threads = int(measured["search"]["cluster"]["resources"].get("CPU", 1)) if ok else options.num_cpus or _cpus()
+    protocol = {"scheduler": SCHEDULER, "trials": options.trials, "max_epochs": EPOCHS,
+                "grace_period": GRACE_PERIOD, "reduction_factor": REDUCTION_FACTOR,
+                "train_events": TRAIN_EVENTS, "val_events": VAL_EVENTS, "seed": options.seed,
+                "cpus_per_trial": options.cpus_per_trial,
+                "config": str(options.config) if options.config else "packaged defaults"}
+    return envelope.build_summary(
+        BMK, RunInfo(copies=1, threads_per_copy=threads, events_per_thread=options.trials,
+                     extra_arguments=options.extra_arguments),
+        failure=None if ok else log,
+        scores=measured["wl-scores"] if ok else None,
+        stats=measured["wl-stats"] if ok else None,
+        fields={**({"search": measured["search"]} if ok else {}), "protocol": protocol},
+        bmkdata_checksum=_data_checksum(options.data_dir), software=_software(), host=host_info([]),
+        timing=timing, command=options.command,
+    )
 
 
 def _cpus() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0))
+    return len(usable_cpus())
 
 
 def _data_checksum(data_dir) -> str | None:
     """sha256 of the built data set's description (dataset_info.json), as the MLPF report's."""
     try:
-        from hepbench.mlpf.data.built import require_built
-
         return hashlib.sha256((require_built(data_dir) / "dataset_info.json").read_bytes()).hexdigest()
     except (HepbenchError, OSError):
         return None
@@ -143,36 +131,27 @@ def _data_checksum(data_dir) -> str | None:
 
 def write_summary(summary: dict, results_dir: Path) -> Path:
     """Validate, then write inputs.log, version.json (= app) and the summary, each atomically."""
-    from hepbench.core.schema import validate_report
-    from hepbench.mlpf.report.summary import write_workload_files
+    return envelope.write_summary(summary, results_dir, BMK)
 
-    validate_report(summary, SCHEMA, source="the hpo-bmk summary")
-    return write_workload_files(summary, results_dir, SUMMARY_FILE)
 
 def run_bench(options: BenchOptions) -> tuple[dict, int]:
     """Search, measure and write the summary; on failure a `failed` summary with the reason."""
-    from hepbench.hpo.search import run_search
-    from hepbench.hpo.trials import write_search
-    from hepbench.mlpf.run.benchmark import now_iso
+    watch = Stopwatch()
 
-    start, t0 = now_iso(), time.perf_counter()
-    measured, log, code = None, None, 0
-    try:
+    def search():
         cfg = search_config(options)
         result = run_search(cfg)
-        measured = measure(result)
-    except HepbenchError as e:
-        log, code = str(e) or type(e).__name__, e.exit_code
-    except Exception as e:  # noqa: BLE001 - any failure must still leave a report for HEPscore
-        log, code = f"{type(e).__name__}: {e}", 1
-        traceback.print_exc()
-    if measured is not None:
+        return cfg, result, measure(result)
+
+    done, log, code = run_guarded(search)
+    measured = None
+    if done is not None:
+        cfg, result, measured = done
         try:  # the trials, their table and curves beside the summary: a plot failure must not fail the score
             write_search(result, cfg, options.results_dir)
         except Exception as e:  # noqa: BLE001
             print(f"hpo bench: warning: the search's own files were not written: {e}", file=sys.stderr)
-    timing = {"start": start, "end": now_iso(), "wall_seconds": time.perf_counter() - t0}
-    summary = build_summary(options, measured, log, timing)
+    summary = build_summary(options, measured, log, watch.timing())
     write_summary(summary, options.results_dir)
     return summary, code
 

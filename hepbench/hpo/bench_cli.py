@@ -5,11 +5,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from hepbench.core.cliargs import non_negative_int, positive_float, positive_int
+from hepbench.core.files import check_writable_dir
+from hepbench.hpo.bench import EPOCHS, SCHEDULER, BenchOptions, run_bench, score_line
+from hepbench.hpo.extra import require_extra
+from hepbench.hpo.run_cli import data_dir
+
 
 def register(commands) -> None:
-    from hepbench.cli import non_negative_int, positive_float, positive_int
-    from hepbench.hpo.bench import EPOCHS, SCHEDULER
-
     p = commands.add_parser("bench", help="the hpo-bmk HEPscore workload: a short fixed ASHA search -> hpo_summary.json",
                             description=f"A seeded {SCHEDULER.upper()} search of MLPF (at most {EPOCHS} epochs per trial) "
                                         "on a local Ray instance, timed for HEPscore: wl-scores.trial_epochs_per_hour "
@@ -28,14 +31,8 @@ def register(commands) -> None:
 
 
 def _bench(args) -> int:
-    from hepbench.hpo.cli import require_extra
-    from hepbench.hpo.run_cli import data_dir
-    from hepbench.mlpf.run.benchmark import check_writable_dir
-
     require_extra()
     check_writable_dir(Path(args.resultsdir), "--resultsdir")
-    from hepbench.hpo.bench import BenchOptions, run_bench, score_line
-
     options = BenchOptions(data_dir=data_dir(args), results_dir=args.resultsdir, trials=args.trials,
                            cpus_per_trial=args.cpus_per_trial, num_cpus=args.num_cpus, seed=args.seed, config=args.config,
                            extra_arguments=args.extra_arguments, command=("hepbench", "hpo", "bench", *sys.argv[3:]))

@@ -5,18 +5,10 @@ and TensorFlow are loaded by the commands, so `hepbench --help` never needs them
 """
 from __future__ import annotations
 
-from hepbench.core.errors import require_extra as _require
-
-EXTRA_MODULES = ("ray.tune", "hpbandster", "ConfigSpace", "sklearn")
-
-
-def require_extra() -> None:
-    _require("hpo", EXTRA_MODULES, "the hpo commands")
+from hepbench.hpo import bench_cli, replay_cli, run_cli
 
 
 def register(groups) -> None:
-    from hepbench.hpo import bench_cli, replay_cli, run_cli
-
     hpo = groups.add_parser("hpo", help="hyperparameter optimisation of MLPF with Ray Tune (needs the hpo extra)",
                             description="Search MLPF hyperparameters with Ray Tune, stopping bad trials early "
                                         "(ASHA, Hyperband, BOHB, or a prediction of the final loss).")

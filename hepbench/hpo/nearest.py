@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from hepbench.core.errors import DataFormatError
-from hepbench.hpo.space import CSV_COLUMNS, SearchSpace
-from hepbench.qsvr.curves import HYPERPARAMETERS
+from hepbench.core.hyperparameters import CSV_COLUMN_ORDER, by_study_name
+from hepbench.hpo.space import SearchSpace
 
 LOG = {"lr": np.log, "weight_decay": np.log, "bin_size": np.log2, "output_dim": np.log2}
 
@@ -26,11 +26,11 @@ class NearestCurve:
 
     def __init__(self, space: SearchSpace, curves):
         self.names = [d.name for d in space.dimensions if d.sampler != "constant"]
-        columns = [HYPERPARAMETERS.index(CSV_COLUMNS[n]) for n in self.names]
+        columns = [CSV_COLUMN_ORDER.index(by_study_name(n).csv_column) for n in self.names]
         table = curves.hyperparameters[:, columns]
         for j, name in enumerate(self.names):
             if name in LOG and np.any(table[:, j] <= 0):
-                raise DataFormatError(f"{curves.source}: column {CSV_COLUMNS[name]} must be positive "
+                raise DataFormatError(f"{curves.source}: column {by_study_name(name).csv_column} must be positive "
                                       f"(it is compared on a log scale)")
         self._lo, self._span = [], []
         for name in self.names:

@@ -1,8 +1,8 @@
 """Final-loss predictors for the predictive scheduler: features of a partial learning curve and a
 regressor (scikit-learn ε-SVR, or the QSVR of hepbench.qsvr) fitted on curves completed in the run.
 
-Features of a curve observed up to epoch m (after Baker et al. 2017 and the study, section 3 of
-../shared/spec/hpo-and-qsvr.md): the log-loss at up to N_POINTS epochs spread evenly over 1..m,
+Features of a curve observed up to epoch m (after Baker et al. 2017 and the
+study; docs/hpo.md): the log-loss at up to N_POINTS epochs spread evenly over 1..m,
 the last value, and the mean slope of the last quarter. Logs because MLPF losses span a factor of
 two between good and diverging runs while the good ones differ by 0.1 %; a log keeps both visible.
 Features and target are standardised on the training rows (the QSVR's fixed γ and ε assume
@@ -89,7 +89,7 @@ def _nonzero(std: np.ndarray) -> np.ndarray:
 
 
 def _qsvr_class():
-    try:
+    try:  # the qsvr extra (scikit-learn, dimod) is optional for hpo: loaded only for this predictor
         from hepbench.qsvr.model import QSVR
     except ImportError as e:
         raise UsageError(f"predictor 'qsvr' needs the `qsvr` extra ({e.name} is missing): "

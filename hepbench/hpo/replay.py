@@ -26,8 +26,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hepbench.core.errors import UsageError
+from hepbench.hpo.nearest import NearestCurve
 from hepbench.hpo.schedulers import (METRIC, MODE, SchedulerSettings, check_scheduler, make_scheduler,
                                       make_searcher)
+from hepbench.hpo.space import load_space
 
 # Tune's automatic CSV/JSON/TensorBoard loggers write every result to disk; the replay collects
 # results in the driver instead (ReplayRecorder), so they only cost time. Set for the replay only
@@ -205,9 +207,6 @@ def replay(curves, scheduler: str, settings: SchedulerSettings | None = None, se
     sched = make_scheduler(scheduler, settings)
     nearest = None
     if scheduler == "bohb":
-        from hepbench.hpo.nearest import NearestCurve
-        from hepbench.hpo.space import load_space
-
         space = space or load_space()
         search_alg, param_space = make_searcher("bohb", settings, space)  # proposals: hyperparameters
         nearest = NearestCurve(space, curves)

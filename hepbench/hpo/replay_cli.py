@@ -6,9 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from hepbench.core.cliargs import finite_float, non_negative_int, positive_float, positive_int
 from hepbench.core.errors import UsageError
-
-from hepbench.hpo.schedulers import SCHEDULERS as SCHEDULER_NAMES  # a light module: no Ray at import
+from hepbench.hpo.extra import require_extra
+from hepbench.hpo.replay_report import compare, table, write
+from hepbench.hpo.schedulers import SCHEDULERS as SCHEDULER_NAMES, SchedulerSettings  # no Ray at import
+from hepbench.qsvr.curves import load_curves
 
 
 def scheduler_list(text: str) -> tuple[str, ...]:
@@ -23,8 +26,6 @@ def scheduler_list(text: str) -> tuple[str, ...]:
 
 
 def quantile(text: str) -> float:
-    from hepbench.cli import finite_float
-
     value = finite_float(text)
     if not 0 < value < 1:
         raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
@@ -32,8 +33,6 @@ def quantile(text: str) -> float:
 
 
 def register(commands) -> None:
-    from hepbench.cli import non_negative_int, positive_float, positive_int
-
     p = commands.add_parser(
         "replay", help="compare schedulers by replaying recorded learning curves (no training)",
         description="Replay the recorded MLPF learning curves through Ray Tune schedulers, one trial at a time in a "
@@ -69,13 +68,7 @@ def register(commands) -> None:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from hepbench.hpo.cli import require_extra
-
     require_extra()
-    from hepbench.hpo.replay_report import compare, table, write
-    from hepbench.hpo.schedulers import SchedulerSettings
-    from hepbench.qsvr.curves import load_curves
-
     curves = load_curves(args.data)
     max_t = args.max_t or curves.epochs
     if max_t > curves.epochs:

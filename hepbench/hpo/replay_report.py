@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from hepbench.core.errors import UsageError
-from hepbench.core.files import atomic_open
+from hepbench.core.files import atomic_open, write_json
+from hepbench.core.schema import validate_report
 from hepbench.hpo.replay import ray_session, replay
 from hepbench.hpo.schedulers import SchedulerSettings, check_scheduler
 
@@ -110,9 +111,6 @@ def plot(report: dict, path: Path) -> Path:
 def write(report: dict, results_dir: Path) -> dict[str, Path]:
     """Validate, then write hpo_replay.md, .png and .json in results_dir, each atomically (the JSON
     last: its presence means the others are complete)."""
-    from hepbench.core.schema import validate_report
-    from hepbench.mlpf.report.summary import write_json
-
     validate_report(report, SCHEMA, source="the replay report")
     results_dir = Path(results_dir)
     paths = {"md": results_dir / f"{REPORT_NAME}.md", "png": results_dir / f"{REPORT_NAME}.png",

@@ -2,11 +2,18 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
+from hepbench.core.cliargs import finite_float, non_negative_int, positive_float, positive_int
+from hepbench.core.files import check_writable_dir
+from hepbench.hpo.extra import require_extra
 from hepbench.hpo.schedulers import DEFAULT_GRACE_PERIOD, PREDICTORS, SCHEDULERS, SchedulerSettings
+from hepbench.hpo.search import SearchConfig, run_search
+from hepbench.hpo.space import load_space
+from hepbench.hpo.trials import write_search
+from hepbench.mlpf.config import load_config
+from hepbench.mlpf.data.built import DATA_DIR_ENV, DEFAULT_DATA_DIR, default_data_dir
 
 
 def scheduler_name(text: str) -> str:
@@ -17,8 +24,6 @@ def scheduler_name(text: str) -> str:
 
 def add_search_arguments(p: argparse.ArgumentParser, defaults: SchedulerSettings) -> None:
     """Scheduler and resource options shared by `hpo run` (and the settings `hpo bench` fixes)."""
-    from hepbench.cli import non_negative_int, positive_float, positive_int
-
     p.add_argument("--scheduler", type=scheduler_name, default="asha", metavar="NAME",
                    help=f"{' | '.join(SCHEDULERS)} (default asha)")
     p.add_argument("--num-samples", type=positive_int, default=16, metavar="N", help="trials (default 16)")
@@ -47,8 +52,6 @@ def add_search_arguments(p: argparse.ArgumentParser, defaults: SchedulerSettings
 
 
 def non_negative_float(text: str) -> float:
-    from hepbench.cli import finite_float
-
     value = finite_float(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
@@ -56,9 +59,6 @@ def non_negative_float(text: str) -> float:
 
 
 def add_data_arguments(p: argparse.ArgumentParser) -> None:
-    from hepbench.cli import positive_int
-    from hepbench.mlpf.run.cli import DATA_DIR_ENV, DEFAULT_DATA_DIR
-
     p.add_argument("--data-dir", type=Path, metavar="DIR",
                    help=f"built delphes_pf data set (default: ${DATA_DIR_ENV} or {DEFAULT_DATA_DIR})")
     p.add_argument("--train-events", type=positive_int, metavar="E", help="training events per epoch (default: all)")
@@ -74,9 +74,7 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def data_dir(args) -> Path:
-    from hepbench.mlpf.run.cli import DATA_DIR_ENV, DEFAULT_DATA_DIR
-
-    return args.data_dir or Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
+    return args.data_dir or default_data_dir()
 
 
 def settings_from_args(args) -> SchedulerSettings:
@@ -101,10 +99,6 @@ def register(commands) -> None:
 
 def search_config(args, **fixed):
     """SearchConfig from parsed options (`fixed` overrides: what `hpo bench` does not let users change)."""
-    from hepbench.mlpf.config import load_config
-    from hepbench.hpo.search import SearchConfig
-    from hepbench.hpo.space import load_space
-
     values = dict(data_dir=data_dir(args), resultsdir=args.resultsdir, base=load_config(args.config, args.set),
                   scheduler=args.scheduler, num_samples=args.num_samples, settings=settings_from_args(args),
                   space=load_space(args.space), cpus_per_trial=args.cpus_per_trial,
@@ -116,14 +110,9 @@ def search_config(args, **fixed):
 
 
 def _run(args) -> int:
-    from hepbench.hpo.cli import require_extra
-    from hepbench.mlpf.run.benchmark import check_writable_dir
-
     require_extra()
     cfg = search_config(args)
     check_writable_dir(Path(args.resultsdir), "--resultsdir")
-    from hepbench.hpo.search import run_search
-    from hepbench.hpo.trials import write_search
 
     result = run_search(cfg)
     doc = write_search(result, cfg, args.resultsdir)

@@ -1,5 +1,5 @@
 """The trial schedulers (ASHA, Hyperband, BOHB, the prediction-based one, FIFO) and their searchers,
-with the study's settings (../shared/spec/hpo-and-qsvr.md, section 4).
+with the study's settings (docs/hpo.md).
 
 Metric and mode go to `tune.TuneConfig` only: Ray refuses them in both places.
 """
@@ -68,7 +68,7 @@ def make_scheduler(name: str, settings: SchedulerSettings):
     if name == "bohb":
         return HyperBandForBOHB(time_attr=TIME_ATTR, max_t=s.max_t, reduction_factor=s.reduction_factor)
     if name == "predictive":
-        from hepbench.hpo.predictive import PredictiveScheduler
+        from hepbench.hpo.predictive import PredictiveScheduler  # imports Ray, as the lines above
 
         return PredictiveScheduler(time_attr=TIME_ATTR, max_t=s.max_t, grace_period=s.grace_period,
                                    reduction_factor=s.reduction_factor, quantile=s.quantile,

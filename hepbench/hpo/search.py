@@ -17,7 +17,10 @@ import numpy as np
 from hepbench.core.errors import UsageError
 from hepbench.hpo.schedulers import METRIC, MODE, SchedulerSettings, check_scheduler, make_scheduler, make_searcher
 from hepbench.hpo.space import SearchSpace, default_space
-from hepbench.hpo.trials import TrialRecord, record_from_result
+from hepbench.hpo.trainable import TrialSetup, train_mlpf
+from hepbench.hpo.trials import REPORTED, TrialRecord, record_from_result
+from hepbench.mlpf.config import config_to_dict
+from hepbench.mlpf.data.built import require_built
 
 
 @dataclass
@@ -91,8 +94,6 @@ def _recorder():
     (which TUNE_DISABLE_AUTO_CALLBACK_LOGGERS turns off)."""
     from ray.tune import Callback
 
-    from hepbench.hpo.trials import REPORTED
-
     class Recorder(Callback):
         def __init__(self):
             self.rows: dict[str, list[dict]] = {}
@@ -135,14 +136,9 @@ def _check_resources(cfg: SearchConfig, resources: dict) -> None:
 
 
 def run_search(cfg: SearchConfig) -> SearchResult:
-    from hepbench.mlpf.data.built import require_built
-
     require_built(cfg.data_dir)
     import ray
     from ray import tune
-
-    from hepbench.mlpf.config import config_to_dict
-    from hepbench.hpo.trainable import TrialSetup, train_mlpf
 
     started = _start_ray(cfg)
     try:

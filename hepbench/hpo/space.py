@@ -1,9 +1,11 @@
 """The study's 7-dimensional search space: loaded from YAML, checked, and turned into a Ray Tune
 `param_space` or a ConfigSpace (BOHB).
 
-Names are the study's (`lr`, `num_graph_layers_id`, ...). `to_hyperparameters` maps a sampled
-configuration to hepbench's names (hepbench.mlpf.config.HYPERPARAMETERS) with the right types, and
-CSV_COLUMNS gives the column of each in the shared learning-curve table.
+Names are the study's (`lr`, `num_graph_layers_id`, ...), from the hyperparameter table
+(hepbench.core.hyperparameters), which also gives each one's valid range: a space that could
+draw a value the model would refuse is an error. `to_hyperparameters` maps a sampled
+configuration to hepbench's names with the right types. NAMES and CSV_COLUMNS are the table's
+views keyed by study name, for callers that work in the study's names.
 """
 from __future__ import annotations
 
@@ -16,29 +18,12 @@ from typing import Any
 import yaml
 
 from hepbench.core.errors import UsageError
+from hepbench.core.hyperparameters import HYPERPARAMETERS, by_study_name, study_names
 
 # study name -> (hepbench hyperparameter, column of the learning-curve CSV, python type)
-NAMES = {
-    "lr": ("learning_rate", "lr", float),
-    "num_graph_layers_id": ("num_graph_layers_id", "n_glayers_id", int),
-    "num_graph_layers_reg": ("num_graph_layers_reg", "n_glayers_reg", int),
-    "dropout": ("dropout", "dropout", float),
-    "bin_size": ("bin_size", "bin_size", int),
-    "output_dim": ("output_dim", "output_dim", int),
-    "weight_decay": ("weight_decay", "weight_decay", float),
-}
-CSV_COLUMNS = {name: column for name, (_, column, _) in NAMES.items()}
+NAMES = {h.study_name: (h.name, h.csv_column, h.type) for h in HYPERPARAMETERS}
+CSV_COLUMNS = {h.study_name: h.csv_column for h in HYPERPARAMETERS}
 SAMPLERS = ("loguniform", "uniform", "quniform", "choice", "constant")
-# What the model accepts for each value (hepbench.mlpf.config checks the same when a trial starts).
-_VALID = {
-    "lr": (lambda v: v > 0, "a positive number"),
-    "num_graph_layers_id": (lambda v: v >= 0 and float(v).is_integer(), "an integer >= 0"),
-    "num_graph_layers_reg": (lambda v: v >= 0 and float(v).is_integer(), "an integer >= 0"),
-    "dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
-    "bin_size": (lambda v: v >= 1 and float(v).is_integer(), "an integer >= 1"),
-    "output_dim": (lambda v: v >= 1 and float(v).is_integer(), "an integer >= 1"),
-    "weight_decay": (lambda v: v >= 0, "a number >= 0"),
-}
 
 
 class SpaceError(UsageError):
@@ -71,7 +56,7 @@ class SearchSpace:
 
     def to_tune(self) -> dict:
         """Ray Tune samplers, one per dimension (quniform values are floats: see to_hyperparameters)."""
-        from ray import tune
+        from ray import tune  # only a search needs Ray: reading and checking a space does not
 
         space = {}
         for d in self.dimensions:
@@ -89,7 +74,7 @@ class SearchSpace:
 
     def to_configspace(self, seed: int | None = None):
         """The same space for BOHB (ConfigSpace 1.x API); quniform with q = 1 becomes an integer."""
-        import ConfigSpace as CS
+        import ConfigSpace as CS  # only BOHB needs it (the hpo extra)
 
         cs = CS.ConfigurationSpace(seed=seed)
         for d in self.dimensions:
@@ -116,8 +101,8 @@ class SearchSpace:
             value = config[d.name]
             if d.sampler == "quniform":
                 value = round(float(value) / d.q) * d.q
-            name, _, kind = NAMES[d.name]
-            out[name] = kind(round(value)) if kind is int else kind(value)
+            h = by_study_name(d.name)
+            out[h.name] = int(round(value)) if h.type is int else float(value)
         return out
 
 
@@ -146,7 +131,9 @@ def _dimension(name: str, entry: Any, where: str) -> Dimension:
         values = [_number(where, "value", v) for v in values]
         if len(set(values)) != len(values):
             raise SpaceError(f"{where}: choice values repeat: {values}")
-        dim = Dimension(name, sampler, values=tuple(int(v) if NAMES[name][2] is int else v for v in values))
+        _check_valid(name, values, where)  # before int(): 2.5 graph layers is refused, not truncated
+        kind = by_study_name(name).type
+        dim = Dimension(name, sampler, values=tuple(int(v) if kind is int else v for v in values))
     else:
         if "low" not in entry or "high" not in entry:
             raise SpaceError(f"{where}: {sampler} needs low and high")
@@ -161,23 +148,30 @@ def _dimension(name: str, entry: Any, where: str) -> Dimension:
             if q <= 0:
                 raise SpaceError(f"{where}: q must be positive, got q={q:g}")
         dim = Dimension(name, sampler, low, high, q)
-    check, wanted = _VALID[name]
-    for value in dim.bounds():
-        if not check(value):
-            raise SpaceError(f"{where}: {value!r} is not a valid {name} ({name} must be {wanted})")
+        _check_valid(name, dim.bounds(), where)
     return dim
+
+
+def _check_valid(name: str, values: list[float], where: str) -> None:
+    """Every value the dimension can draw at its edges is one the model takes (the table's range,
+    which hepbench.mlpf.config checks when a trial starts)."""
+    h = by_study_name(name)
+    for value in values:
+        if not h.accepts(value):
+            raise SpaceError(f"{where}: {value:g} is not a valid {name} ({name} must be {h.requirement})")
 
 
 def parse_space(data: Any, where: str, base: SearchSpace | None = None) -> SearchSpace:
     """A SearchSpace from a mapping name -> entry; names absent from `data` keep `base`'s entry."""
     if not isinstance(data, dict):
         raise SpaceError(f"{where}: expected a mapping of hyperparameter names to samplers")
-    unknown = sorted(set(data) - set(NAMES))
+    known = study_names()
+    unknown = sorted(set(data) - set(known))
     if unknown:
-        raise SpaceError(f"{where}: unknown hyperparameter(s) {unknown}; known: {', '.join(NAMES)}")
-    if base is None and set(data) != set(NAMES):
-        raise SpaceError(f"{where}: missing {sorted(set(NAMES) - set(data))}")
-    dims = tuple(_dimension(name, data[name], where) if name in data else base[name] for name in NAMES)
+        raise SpaceError(f"{where}: unknown hyperparameter(s) {unknown}; known: {', '.join(known)}")
+    if base is None and set(data) != set(known):
+        raise SpaceError(f"{where}: missing {sorted(set(known) - set(data))}")
+    dims = tuple(_dimension(name, data[name], where) if name in data else base[name] for name in known)
     return SearchSpace(dims, where)
 
 

@@ -14,9 +14,11 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from hepbench.core.files import atomic_open
+from hepbench import __version__
+from hepbench.core.files import atomic_open, write_json
+from hepbench.core.hyperparameters import CSV_COLUMN_ORDER as CSV_HYPERPARAMETERS
+from hepbench.core.timestamps import now_iso
 from hepbench.hpo.space import CSV_COLUMNS, NAMES
-from hepbench.qsvr.curves import HYPERPARAMETERS as CSV_HYPERPARAMETERS
 
 STATUSES = ("completed", "stopped", "error")
 
@@ -123,9 +125,6 @@ def write_trials_csv(path: Path, trials: list[TrialRecord], max_t: int) -> None:
 
 def search_document(result, cfg) -> dict:
     """hpo_trials.json: the search's settings, every trial, and the best (result: search.SearchResult)."""
-    from hepbench import __version__
-    from hepbench.mlpf.run.benchmark import now_iso
-
     best = best_trial(result.trials)
     epochs = sum(t.epochs for t in result.trials)
     return {
@@ -149,8 +148,7 @@ def search_document(result, cfg) -> dict:
 
 def write_search(result, cfg, resultsdir: Path) -> dict:
     """hpo_trials.json, hpo_trials.csv, best_config.json and hpo_curves.png in `resultsdir`."""
-    from hepbench.hpo.plot import plot_curves
-    from hepbench.mlpf.report.summary import write_json
+    from hepbench.hpo.plot import plot_curves  # matplotlib: kept out of `hepbench --help`, which imports this module
 
     resultsdir = Path(resultsdir)
     doc = search_document(result, cfg)

@@ -1,7 +1,10 @@
-"""Typed configuration: dataclasses filled from YAML, reference defaults in `defaults.yaml`.
+"""Typed configuration: dataclasses filled from YAML, reference defaults in `defaults.yaml`
+(the model: docs/model.md; the training recipe: docs/training.md).
 
 `load_config()` gives the packaged defaults; a user file or `section.key=value` overrides replace
 single values. Unknown keys and wrongly typed values are errors that name the file and the key.
+The seven study hyperparameters are range-checked through their shared table
+(hepbench.core.hyperparameters); `with_hyperparameters` sets them by name.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from hepbench.core import hyperparameters
 from hepbench.core.errors import UsageError
 
 TARGETS = ("gen", "cand")
@@ -78,22 +82,20 @@ class ModelConfig:
     energy_num_layers: int = 3
 
     def __post_init__(self) -> None:
+        _check_hyperparameters(self, "model")
         _positive(self, "model", (
-            "bin_size", "max_num_bins", "distance_dim", "ffn_dist_hidden_dim", "num_node_messages",
-            "output_dim", "decoder_hidden_dim", "id_num_layers", "charge_num_layers", "pt_num_layers",
-            "eta_num_layers", "phi_num_layers", "energy_num_layers",
+            "max_num_bins", "distance_dim", "ffn_dist_hidden_dim", "num_node_messages", "decoder_hidden_dim",
+            "id_num_layers", "charge_num_layers", "pt_num_layers", "eta_num_layers", "phi_num_layers",
+            "energy_num_layers",
         ))
+        if self.ffn_dist_num_layers < 0:
+            raise UsageError(f"model.ffn_dist_num_layers must be at least 0, not {self.ffn_dist_num_layers}")
         # 0 graph layers is in the study's search space: the stack's decoder input is then the encoded input.
-        for name in ("num_graph_layers_id", "num_graph_layers_reg", "ffn_dist_num_layers"):
-            if getattr(self, name) < 0:
-                raise UsageError(f"model.{name} must be at least 0, not {getattr(self, name)}")
-            if name != "ffn_dist_num_layers" and getattr(self, name) == 0 and not self.skip_connection \
-                    and self.node_update_mode == "concat":
+        for name in ("num_graph_layers_id", "num_graph_layers_reg"):
+            if getattr(self, name) == 0 and not self.skip_connection and self.node_update_mode == "concat":
                 raise UsageError(f"model.{name} = 0 needs model.skip_connection: the decoder would get no input")
         if self.max_num_bins < 2:
             raise UsageError(f"model.max_num_bins must be at least 2, not {self.max_num_bins}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise UsageError(f"model.dropout must be in [0, 1), not {self.dropout}")
         if self.dist_mult <= 0:
             raise UsageError(f"model.dist_mult must be positive, not {self.dist_mult}")
         if not 0.0 <= self.clip_value_low < 1.0:
@@ -130,14 +132,12 @@ class TrainConfig:
     weight_decay: float = 0.0  # > 0 selects AdamW (decoupled weight decay)
     precision: str = "fp32"  # fp32, bf16 (mixed_bfloat16) or fp16 (mixed_float16 + loss scaling)
     jit_compile: bool = False  # XLA
-    epochs: int = 10
     seed: int = 42
     loss_weights: LossWeights = field(default_factory=LossWeights)
 
     def __post_init__(self) -> None:
-        _positive(self, "train", ("learning_rate", "lr_decay_steps", "lr_decay_rate", "epochs"))
-        if self.weight_decay < 0:
-            raise UsageError(f"train.weight_decay must be >= 0, not {self.weight_decay}")
+        _check_hyperparameters(self, "train")
+        _positive(self, "train", ("lr_decay_steps", "lr_decay_rate"))
         if self.precision not in PRECISIONS:
             raise UsageError(f"train.precision must be one of {PRECISIONS}, not {self.precision!r}")
 
@@ -163,6 +163,14 @@ class BenchConfig:
             if getattr(self, name) < 0:
                 raise UsageError(f"bench.{name} must be >= 0, not {getattr(self, name)}")
 
+    def for_device(self, device: str) -> tuple[int, int]:
+        """(events per window, validation events) of one copy on `device` ("cpu" or "gpu")."""
+        if device == "cpu":
+            return self.cpu_events_per_window, self.cpu_validation_events
+        if device == "gpu":
+            return self.gpu_events_per_window, self.gpu_validation_events
+        raise ValueError(f"device must be 'cpu' or 'gpu', not {device!r}")
+
 
 @dataclass(frozen=True)
 class Config:
@@ -172,16 +180,12 @@ class Config:
     bench: BenchConfig = field(default_factory=BenchConfig)
 
 
-# The seven hyperparameters of the CoE RAISE study (spec section 3) and where they live.
-HYPERPARAMETERS = {
-    "learning_rate": "train.learning_rate",
-    "num_graph_layers_id": "model.num_graph_layers_id",
-    "num_graph_layers_reg": "model.num_graph_layers_reg",
-    "dropout": "model.dropout",
-    "bin_size": "model.bin_size",
-    "output_dim": "model.output_dim",
-    "weight_decay": "train.weight_decay",
-}
+def _check_hyperparameters(obj: Any, section: str) -> None:
+    """Refuses a study hyperparameter of `section` outside the table's range (the search space refuses the same)."""
+    for h in hyperparameters.in_section(section):
+        value = getattr(obj, h.name)
+        if not h.in_range(value):
+            raise UsageError(f"{h.config_path} must be {h.range_text}, not {value}")
 
 
 def _positive(obj: Any, section: str, names: tuple[str, ...]) -> None:
@@ -193,13 +197,14 @@ def _positive(obj: Any, section: str, names: tuple[str, ...]) -> None:
 
 def with_hyperparameters(cfg: Config, **values: Any) -> Config:
     """A copy of `cfg` with study hyperparameters set by name, e.g. bin_size=320, dropout=0.1."""
-    unknown = sorted(set(values) - set(HYPERPARAMETERS))
+    known = hyperparameters.names()
+    unknown = sorted(set(values) - set(known))
     if unknown:
-        raise UsageError(f"unknown hyperparameter(s) {unknown}; known: {sorted(HYPERPARAMETERS)}")
+        raise UsageError(f"unknown hyperparameter(s) {unknown}; known: {sorted(known)}")
     sections: dict[str, dict] = {}
     for name, value in values.items():
-        section, key = HYPERPARAMETERS[name].split(".")
-        sections.setdefault(section, {})[key] = value
+        h = hyperparameters.by_name(name)
+        sections.setdefault(h.section, {})[h.name] = value
     data = _merge(dataclasses.asdict(cfg), sections)
     return _from_dict(Config, data, "hyperparameters")
 

@@ -1,9 +1,9 @@
 """Final-loss prediction from a partial learning curve, after Baker et al. 2017 (arXiv:1705.10823;
-../shared/spec/hpo-and-qsvr.md, section 3).
+docs/hpo.md).
 
 Features for an observed fraction f of the curve: the first m = round(f·E) losses, E = target_epoch
 (the epochs before the target, so even f = 1 never sees the target loss; rounded half up, so 0.25
-of 98 is 25 epochs, 0..24, as in the spec), their first and second differences, and the 7
+of 98 is 25 epochs, 0..24, as in docs/qubo.md), their first and second differences, and the 7
 hyperparameters (lr and weight_decay as log10, as sampled; the others as they are, since bin_size
 and output_dim are few discrete levels and standardising puts every column on one scale):
 7 + m + (m − 1) + (m − 2) columns. Features and target are standardised on the training rows only.
@@ -33,18 +33,19 @@ from sklearn.svm import NuSVR
 
 from hepbench.core.errors import UsageError
 from hepbench.core.files import atomic_open
-from hepbench.qsvr.curves import HYPERPARAMETERS, STUDY_TARGET, Curves, drop_outliers
+from hepbench.core.hyperparameters import CSV_COLUMN_ORDER
+from hepbench.qsvr.curves import STUDY_TARGET, Curves, drop_outliers
 
 DEFAULT_FRACTIONS = (0.1, 0.25, 0.5, 0.75)
 DEFAULT_NU = 0.5
 DEFAULT_C = 3.0
 GAMMA_PER_FEATURE = 0.1  # default γ = GAMMA_PER_FEATURE / number of features
-DEFAULT_TEST_SIZE = 0.2  # 295 curves → 236 train / 59 test, as in the spec
+DEFAULT_TEST_SIZE = 0.2  # 295 curves → 236 train / 59 test, as in docs/qubo.md
 DEFAULT_REPEATS = 10
 DEFAULT_STOP_THRESHOLD = 0.05  # our choice: stop a trial with < 5 % chance of beating the best
 MIN_EPOCHS = 2  # one epoch has no differences to speak of
 MIN_TRAIN, MIN_TEST = 5, 2  # R² needs at least 2 test curves
-LOG10_COLUMNS = tuple(HYPERPARAMETERS.index(name) for name in ("lr", "weight_decay"))
+LOG10_COLUMNS = tuple(CSV_COLUMN_ORDER.index(name) for name in ("lr", "weight_decay"))
 
 
 def observed_epochs(fraction: float, target_epoch: int) -> int:
@@ -53,7 +54,7 @@ def observed_epochs(fraction: float, target_epoch: int) -> int:
 
 
 def n_features(m: int) -> int:
-    return len(HYPERPARAMETERS) + m + (m - 1) + (m - 2)
+    return len(CSV_COLUMN_ORDER) + m + (m - 1) + (m - 2)
 
 
 def features(hyperparameters: np.ndarray, losses: np.ndarray, m: int) -> np.ndarray:

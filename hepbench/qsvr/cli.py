@@ -1,4 +1,4 @@
-"""`hepbench qsvr ...`: the SVR/QSVR performance-prediction study, the qsvr-bmk workload, Baker's predictor.
+"""`hepbench qsvr ...`: the SVR/QSVR performance-prediction study (study), the qsvr-bmk workload (bench), Baker's predictor (baker).
 
 Nothing heavy is imported here: scikit-learn, dimod and dwave-samplers (the `qsvr` extra) are
 loaded by the commands, so `hepbench --help` and the MLPF benchmark never need them.
@@ -10,8 +10,10 @@ import os
 import sys
 from pathlib import Path
 
+from hepbench.core.cliargs import finite_float, non_negative_int, positive_float, positive_int
 from hepbench.core.errors import MissingExtra, UsageError
 from hepbench.core.errors import require_extra as require_extra_modules
+from hepbench.core.hostinfo import command_line, extra_arguments
 
 EXTRA_MODULES = ("sklearn", "dimod", "dwave.samplers")
 TOKEN_VARIABLE = "DWAVE_API_TOKEN"
@@ -33,14 +35,7 @@ def require_sampler(sampler: str) -> None:
         raise MissingExtra("--sampler dwave needs the `dwave` extra: pip install 'hepbench[qsvr,dwave]'") from None
 
 
-def _parsers():
-    from hepbench.cli import non_negative_int, positive_float, positive_int
-
-    return positive_int, non_negative_int, positive_float
-
-
 def register(groups) -> None:
-    positive_int, non_negative_int, positive_float = _parsers()
     qsvr = groups.add_parser("qsvr", help="SVR and quantum SVR prediction of MLPF final losses (needs the qsvr extra)",
                              description="Predict the final loss of MLPF trainings from their early learning curve "
                                          "with SVR and QSVR (the SVR dual as a QUBO, annealed).")
@@ -71,7 +66,9 @@ def register(groups) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=_study)
 
-    p = commands.add_parser("run", help="the qsvr-bmk HEPscore workload: timed Sim-QSVR fits -> qsvr_summary.json",
+    p = commands.add_parser("bench", aliases=["run"],
+                            help="the qsvr-bmk HEPscore workload: timed Sim-QSVR fits -> qsvr_summary.json "
+                                 "(`qsvr run`: its old name)",
                             description="A fixed, short protocol (seeded Sim-QSVR fits on the learning-curve table) "
                                         "timed for HEPscore: wl-scores.fits_per_second (main) and mean_r2.")
     p.add_argument("-w", "--resultsdir", type=Path, default=Path("results"), metavar="DIR",
@@ -83,7 +80,7 @@ def register(groups) -> None:
                    help=f"QUBO sampler (dwave needs ${TOKEN_VARIABLE} and the dwave extra)")
     p.add_argument("--data", type=Path, metavar="CSV", help=data_help)
     p.add_argument("-q", "--quiet", action="store_true", help="print only the score line")
-    p.set_defaults(func=_run)
+    p.set_defaults(func=_bench)
 
     p = commands.add_parser("baker", help="Baker-style nu-SVR: R² of the final loss against the observed fraction",
                             description="Fit one nu-SVR per observed fraction of the curve (Baker et al. 2017) and "
@@ -101,8 +98,6 @@ def register(groups) -> None:
 
 
 def fraction_list(text: str) -> tuple[float, ...]:
-    from hepbench.cli import finite_float
-
     try:
         values = tuple(finite_float(part) for part in text.split(","))
     except argparse.ArgumentTypeError:
@@ -113,8 +108,6 @@ def fraction_list(text: str) -> tuple[float, ...]:
 
 
 def test_part(text: str):
-    from hepbench.cli import finite_float
-
     if text.isdigit():
         return int(text)
     value = finite_float(text)
@@ -126,7 +119,7 @@ def test_part(text: str):
 def _study(args: argparse.Namespace) -> int:
     require_extra()
     require_sampler(args.sampler)
-    from hepbench.qsvr.study_runner import run_study_command
+    from hepbench.qsvr.study_runner import run_study_command  # scikit-learn, dimod: after the check above
 
     qsvr = {key: value for key, value in (("num_reads", args.num_reads), ("num_sweeps", args.num_sweeps),
                                           ("K", args.bits), ("B", args.base)) if value is not None}
@@ -138,16 +131,15 @@ def _study(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
+def _bench(args: argparse.Namespace) -> int:
     require_extra()
     require_sampler(args.sampler)
+    # Here: the workload loads scikit-learn and dimod (the qsvr extra), checked just above.
     from hepbench.qsvr.workload import WorkloadOptions, run_workload, score_line
-    from hepbench.core.hostinfo import command_line
-    from hepbench.mlpf.run.cli import EXTRA_ARGUMENTS_ENV
 
     options = WorkloadOptions(results_dir=args.resultsdir, fits=args.fits, svr_fits=args.svr_fits, seed=args.seed,
                               sampler=args.sampler, data=args.data,
-                              extra_arguments=os.environ.get(EXTRA_ARGUMENTS_ENV, ""), command=tuple(command_line()))
+                              extra_arguments=extra_arguments(), command=tuple(command_line()))
     summary, code = run_workload(options)
     print(score_line(summary))
     if not args.quiet and code == 0:
@@ -157,7 +149,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _baker(args: argparse.Namespace) -> int:
     require_extra()
-    from hepbench.qsvr.study_runner import run_baker_command
+    from hepbench.qsvr.study_runner import run_baker_command  # scikit-learn: after the check above
 
     for path in run_baker_command(args):
         print(f"wrote {path}")

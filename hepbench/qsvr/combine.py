@@ -1,4 +1,4 @@
-"""Combining annealer samples into one set of SVR coefficients (the spec's seven rules).
+"""Combining annealer samples into one set of SVR coefficients (the seven rules of docs/qubo.md).
 
 The M lowest-energy unique samples are kept (`top_unique`); each is scored on the training set
 and the rules give weights (non-negative, summing to 1) for averaging their α and α̂:

@@ -17,21 +17,20 @@ from pathlib import Path
 import numpy as np
 
 from hepbench.core.errors import DataFormatError, UsageError
-
-HYPERPARAMETERS = ("bin_size", "dropout", "lr", "n_glayers_id", "n_glayers_reg", "output_dim", "weight_decay")
+from hepbench.core.hyperparameters import CSV_COLUMN_ORDER
 PACKAGED_NAME = "delphes_trainings_processed.csv"
 PACKAGED_SHA256 = "83c7ae6933f20379d8edbb733dbc5a5a463009c99ecb3d6d906459c4c14d7fa6"
 MIN_ROWS = 10  # fewer curves cannot give a training set and a test set worth an R²
 OUTLIER_LOSS = 550.0  # the study dropped the one run whose loss_99 is 597.3 (all others: < 538)
 
-# The study's features and target (../shared/spec/hpo-and-qsvr.md, section 1).
+# The study's features and target (docs/hpo.md).
 STUDY_EPOCHS = tuple(range(0, 25, 2))  # loss_0, loss_2, ..., loss_24: 13 features
 STUDY_TARGET = 98  # loss_98
 
 
 @dataclass(frozen=True)
 class Curves:
-    """One row per training run: hyperparameters (n, 7) in HYPERPARAMETERS order, losses (n, epochs)."""
+    """One row per training run: hyperparameters (n, 7) in CSV_COLUMN_ORDER, losses (n, epochs)."""
 
     hyperparameters: np.ndarray
     losses: np.ndarray
@@ -75,16 +74,16 @@ def load_curves(path: str | Path | None = None, min_rows: int = MIN_ROWS) -> Cur
     if not rows:
         raise DataFormatError(f"{path}: empty file; expected a header row and one row per training run")
     header = [h.strip() for h in rows[0]]
-    missing = [c for c in HYPERPARAMETERS if c not in header]
+    missing = [c for c in CSV_COLUMN_ORDER if c not in header]
     loss_columns = []
     while f"loss_{len(loss_columns)}" in header:
         loss_columns.append(f"loss_{len(loss_columns)}")
     if not loss_columns:
         missing.append("loss_0")
     if missing:
-        raise DataFormatError(f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(HYPERPARAMETERS)}, "
+        raise DataFormatError(f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(CSV_COLUMN_ORDER)}, "
                               "loss_0, loss_1, ...")
-    index = {name: header.index(name) for name in (*HYPERPARAMETERS, *loss_columns)}
+    index = {name: header.index(name) for name in (*CSV_COLUMN_ORDER, *loss_columns)}
     data = rows[1:]
     if len(data) < min_rows:
         raise DataFormatError(f"{path}: {len(data)} training run(s); at least {min_rows} are needed")
@@ -95,7 +94,7 @@ def load_curves(path: str | Path | None = None, min_rows: int = MIN_ROWS) -> Cur
             raise DataFormatError(f"{path}: line {line} has {len(row)} fields, the header {len(header)}")
         for j, (name, col) in enumerate(index.items()):
             values[i, j] = _number(row[col], path, line, name)
-    n_hp = len(HYPERPARAMETERS)
+    n_hp = len(CSV_COLUMN_ORDER)
     return Curves(values[:, :n_hp], values[:, n_hp:], str(path))
 
 

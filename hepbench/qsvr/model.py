@@ -61,20 +61,20 @@ class QSVR(RegressorMixin, BaseEstimator):
 
     def _checked(self) -> dict:
         p = {
-            "B": check.positive_float("B", self.B),
-            "K": check.positive_int("K", self.K),
-            "k0": check.finite_float("k0", self.k0),
-            "xi": check.positive_float("xi", self.xi, allow_zero=True),
-            "epsilon": check.positive_float("epsilon", self.epsilon, allow_zero=True),
-            "gamma": check.positive_float("gamma", self.gamma),
-            "num_reads": check.positive_int("num_reads", self.num_reads),
-            "num_sweeps": check.positive_int("num_sweeps", self.num_sweeps),
-            "top_m": check.positive_int("top_m", self.top_m),
+            "B": check.positive_number("B", self.B),
+            "K": check.int_at_least("K", self.K),
+            "k0": check.finite_number("k0", self.k0),
+            "xi": check.positive_number("xi", self.xi, allow_zero=True),
+            "epsilon": check.positive_number("epsilon", self.epsilon, allow_zero=True),
+            "gamma": check.positive_number("gamma", self.gamma),
+            "num_reads": check.int_at_least("num_reads", self.num_reads),
+            "num_sweeps": check.int_at_least("num_sweeps", self.num_sweeps),
+            "top_m": check.int_at_least("top_m", self.top_m),
             "combine": check.choice("combine", self.combine, RULES),
             "seed": check.seed_or_none("seed", self.seed),
         }
         encodable = max_coefficient(p["B"], p["K"], p["k0"])
-        p["C"] = encodable if self.C is None else check.positive_float("C", self.C)
+        p["C"] = encodable if self.C is None else check.positive_number("C", self.C)
         p["sampler"] = make_sampler(self.sampler)
         return p
 
@@ -176,7 +176,7 @@ class QSVREnsemble(RegressorMixin, BaseEstimator):
         self.seed = seed
 
     def fit(self, X, y):
-        n_chunks = check.positive_int("n_chunks", self.n_chunks, minimum=2)
+        n_chunks = check.int_at_least("n_chunks", self.n_chunks, minimum=2)
         check.choice("combine", self.combine, RULES)
         seed = check.seed_or_none("seed", self.seed)
         X = check.features(X)

@@ -1,47 +1,17 @@
-"""Checks of QSVR parameters and data: each failure names the parameter and what is wrong."""
-from __future__ import annotations
+"""Checks of QSVR parameters and data: each failure names the parameter and what is wrong.
 
-import numbers
+The scalar checks are the core's (hepbench.core.checks), named here for the estimators that use
+them as `params.<check>`; the checks of X and y are QSVR's own.
+"""
+from __future__ import annotations
 
 import numpy as np
 
-from hepbench.core.errors import UsageError
+from hepbench.core.checks import choice, finite_number, int_at_least, positive_number, seed_or_none
+from hepbench.core.errors import ParameterError
 
-
-class ParameterError(UsageError, ValueError):
-    """A bad QSVR parameter or bad X/y. A ValueError too, as scikit-learn expects of estimators."""
-
-
-def positive_int(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ParameterError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def positive_float(name: str, value, *, allow_zero: bool = False) -> float:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
-    if not ok or value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ParameterError(f"{name} must be a finite number {bound}, got {value!r}")
-    return float(value)
-
-
-def finite_float(name: str, value) -> float:
-    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not np.isfinite(value):
-        raise ParameterError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def seed_or_none(name: str, value):
-    if value is None:
-        return None
-    return positive_int(name, value, minimum=0)
-
-
-def choice(name: str, value, allowed) -> str:
-    if not isinstance(value, str) or value not in allowed:
-        raise ParameterError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-    return value
+__all__ = ["ParameterError", "choice", "features", "finite_number", "int_at_least", "positive_number",
+           "seed_or_none", "targets"]
 
 
 def features(X, name: str = "X", n_features: int | None = None) -> np.ndarray:

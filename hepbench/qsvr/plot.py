@@ -9,14 +9,12 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from hepbench.core.files import atomic_open
+from hepbench.qsvr.study import MODELS, VARIANTS, model_label, published_key
 
 VARIANT_COLOURS = {"published": "C0", "leak-free": "C1"}
 
 
 def plot_study(doc: dict, out: str | Path) -> Path:
-    from hepbench.qsvr.study import MODELS, VARIANTS
-    from hepbench.qsvr.study_report import model_label, published_key
-
     out = Path(out)
     p = doc["protocol"]
     convention = p["r2_convention"]

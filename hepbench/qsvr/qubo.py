@@ -1,4 +1,4 @@
-"""The ε-SVR dual as a QUBO (../shared/spec/hpo-and-qsvr.md, section 2).
+"""The ε-SVR dual as a QUBO (docs/qubo.md).
 
 Each coefficient is encoded with K bits: α_n = Σ_{k<K} B^(k−k0) a_nk, the same for α̂_n.
 Variable order of the 2·K·N binary variables:
@@ -38,7 +38,7 @@ def _signed_place_values(N: int, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 def build_qubo(kernel: np.ndarray, y: np.ndarray, *, B: float, K: int, k0: float, xi: float,
                epsilon: float) -> np.ndarray:
-    """The upper-triangular (2KN, 2KN) QUBO matrix whose xᵀQx is the spec's energy E."""
+    """The upper-triangular (2KN, 2KN) QUBO matrix whose xᵀQx is the energy E of docs/qubo.md."""
     kernel = np.asarray(kernel, dtype=float)
     y = np.asarray(y, dtype=float)
     N = len(y)

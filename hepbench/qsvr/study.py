@@ -1,4 +1,4 @@
-"""The study's protocol (../shared/spec/hpo-and-qsvr.md, section 1) as a library.
+"""The study's protocol (docs/qubo.md) as a library.
 
 295 curves, 13 features (losses of epochs 0, 2, ..., 24), target loss_98, both scaled with
 QuantileTransformer(n_quantiles=50). Each repeat draws a test half (148 curves) and training
@@ -32,6 +32,7 @@ from typing import Callable, TextIO
 import numpy as np
 
 from hepbench.core.errors import DataFormatError, UsageError
+from hepbench.qsvr.combine import RULES
 from hepbench.qsvr.scoring import CONVENTIONS, r2_both
 
 MODELS = ("svr", "qsvr", "qsvr_ensemble")
@@ -144,11 +145,24 @@ def scale(variant: str, X, y, train, test, n_quantiles: int = 50, published_scal
     return Scaled(qx.transform(X[train]), ty(train), qx.transform(X[test]), ty(test), (qx, qy))
 
 
+def model_label(model: str, sampler: str) -> str:
+    if model == "qsvr":
+        return "Sim-QSVR (simulated annealing)" if sampler == "simulated" else f"QSVR ({sampler})"
+    return {"svr": "SVR", "qsvr_ensemble": "QSVR ensemble"}[model]
+
+
+def published_key(model: str, sampler: str) -> str:
+    if model == "qsvr":
+        return "sim_qsvr" if sampler == "simulated" else "qsvr_dwave"
+    return model
+
+
 def make_estimator(model: str, protocol: Protocol, seed: int):
     if model == "svr":
         from sklearn.svm import SVR
 
         return SVR(kernel="rbf", **SVR_SETTINGS)
+    # scikit-learn and the samplers load with the first model made, not with the protocol's definitions.
     from hepbench.qsvr.model import QSVR, QSVREnsemble
 
     params = {"epsilon": SVR_SETTINGS["epsilon"], "gamma": SVR_SETTINGS["gamma"], **protocol.qsvr,
@@ -162,8 +176,6 @@ def _scores(model: str, estimator, data: Scaled) -> dict:
     """{'correct': r2} for SVR; {rule: {'correct': r2, 'swapped': r2}} for the QSVR models."""
     if model == "svr":
         return r2_both(data.y_test, estimator.predict(data.X_test))
-    from hepbench.qsvr.combine import RULES
-
     if hasattr(estimator, "predict_rules"):
         predictions = estimator.predict_rules(data.X_test)
     else:
@@ -174,8 +186,6 @@ def _scores(model: str, estimator, data: Scaled) -> dict:
 def _empty(model: str) -> dict:
     if model == "svr":
         return {c: [] for c in CONVENTIONS}
-    from hepbench.qsvr.combine import RULES
-
     return {rule: {c: [] for c in CONVENTIONS} for rule in RULES}
 
 

@@ -1,22 +1,26 @@
 """The study's results as a document: summary statistics, the JSON (schema-checked), the markdown table.
 
 The JSON holds every R² value, so the table and the plot can be redrawn from it; the markdown puts
-the published row under each of ours (../shared/spec/hpo-and-qsvr.md, section 1).
+the published row under each of ours (docs/qubo.md).
 """
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 from hepbench import __version__
-from hepbench.core.files import atomic_open
+from hepbench.core.files import atomic_open, write_json
+from hepbench.core.hostinfo import package_versions
+from hepbench.core.schema import validate_report
+from hepbench.qsvr.curves import STUDY_EPOCHS, STUDY_TARGET
+from hepbench.qsvr.model import DEFAULT_RULE
 from hepbench.qsvr.scoring import CONVENTIONS, STD_DEFINITION, summary
-from hepbench.qsvr.study import MODELS, SVR_SETTINGS, VARIANTS, Protocol
+from hepbench.qsvr.study import MODELS, SVR_SETTINGS, VARIANTS, Protocol, model_label, published_key
 
 SCHEMA = "qsvr_study.schema.json"
 JSON_FILE, MARKDOWN_FILE, PNG_FILE = "qsvr_study.json", "qsvr_study.md", "qsvr_study.png"
 BAKER_PNG = "qsvr_baker.png"
+DOCUMENT_INDENT = 1  # the document holds every R² value: one space per level keeps it small
 R2_TARGET = ("R² of the predicted against the true loss_98 of the test curves, both on the "
              "QuantileTransformer-scaled axis (as the study did), not in loss units")
 POOLING = ("qsvr: the R² of all seven combination rules of every fit, pooled rule by rule (the poster's "
@@ -38,18 +42,6 @@ PUBLISHED = {
 PUBLISHED_SOURCE = "Wulff et al., arXiv:2303.15053 (ACAT 2022); Quantum Mach. Intell. 6, 59 (2024)"
 
 
-def model_label(model: str, sampler: str) -> str:
-    if model == "qsvr":
-        return "Sim-QSVR (simulated annealing)" if sampler == "simulated" else f"QSVR ({sampler})"
-    return {"svr": "SVR", "qsvr_ensemble": "QSVR ensemble"}[model]
-
-
-def published_key(model: str, sampler: str) -> str:
-    if model == "qsvr":
-        return "sim_qsvr" if sampler == "simulated" else "qsvr_dwave"
-    return model
-
-
 def _model_results(model: str, scores: dict, convention: str, combine: str, repeats: int) -> dict:
     """stats (+ per-rule stats) and the values, for one model, variant and convention."""
     if model == "svr":
@@ -64,13 +56,10 @@ def _model_results(model: str, scores: dict, convention: str, combine: str, repe
 
 
 def software() -> dict:
-    from hepbench.core.hostinfo import package_versions
-
-    return package_versions(("numpy", "scikit-learn", "dimod", "dwave-samplers", "matplotlib"))
+    """The software block of the study document and of the qsvr-bmk summary."""
+    return package_versions(__version__, ("numpy", "scikit-learn", "dimod", "dwave-samplers", "matplotlib"))
 
 def data_info(curves, X, path) -> dict:
-    from hepbench.qsvr.curves import STUDY_EPOCHS, STUDY_TARGET
-
     return {
         "source": str(curves.source),
         "sha256": hashlib.sha256(Path(curves.source).read_bytes()).hexdigest(),
@@ -85,8 +74,6 @@ def data_info(curves, X, path) -> dict:
 
 def build_document(run: dict, protocol: Protocol, data: dict, timing: dict, command: list[str],
                    host: dict, baker: dict | None = None) -> dict:
-    from hepbench.qsvr.model import DEFAULT_RULE
-
     combine = protocol.qsvr.get("combine", DEFAULT_RULE)
     results = {
         variant: {
@@ -198,34 +185,23 @@ def markdown(doc: dict) -> str:
     return "\n".join(out)
 
 
-def write_json(path: Path, doc: dict) -> None:
-    with atomic_open(path, "w") as f:
-        json.dump(doc, f, indent=1, allow_nan=False)
-        f.write("\n")
-
-
 def write_outputs(doc: dict, out_dir: Path) -> dict[str, Path]:
     """Validate, then write the PNG(s), the markdown and the JSON (last: it means the rest is complete)."""
+    # matplotlib (through plot.py and baker.py) only when files are written: building a document, or
+    # reading its labels as plot.py does, needs none.
     from hepbench.qsvr.plot import plot_study
-    from hepbench.core.schema import validate_report
 
     validate_report(doc, SCHEMA, source="the study document")
     out_dir = Path(out_dir)
     paths = {"png": plot_study(doc, out_dir / PNG_FILE)}
     if "baker" in doc:
-        from hepbench.qsvr.baker import plot_r2_vs_fraction
+        from hepbench.qsvr.baker import plot_r2_vs_fraction  # matplotlib, as above
 
         paths["baker_png"] = plot_r2_vs_fraction(doc["baker"], out_dir / BAKER_PNG)
     with atomic_open(out_dir / MARKDOWN_FILE, "w") as f:
         f.write(markdown(doc))
     paths["markdown"] = out_dir / MARKDOWN_FILE
-    write_json(out_dir / JSON_FILE, doc)
+    write_json(out_dir / JSON_FILE, doc, indent=DOCUMENT_INDENT)
     paths["json"] = out_dir / JSON_FILE
     return paths
 
-
-def now() -> str:
-    """The same timestamps as mlpf_summary.json (UTC, ISO 8601)."""
-    from hepbench.mlpf.run.benchmark import now_iso
-
-    return now_iso()

@@ -12,24 +12,35 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from hepbench import __version__
-from hepbench.core.errors import HepbenchError, UsageError
+from hepbench.core import envelope
+from hepbench.core.envelope import RunInfo, Workload, run_guarded
+from hepbench.core.errors import UsageError
+from hepbench.core.hostinfo import host_info
+from hepbench.core.stats import stats_with_std
+from hepbench.core.timestamps import Stopwatch
+from hepbench.qsvr.curves import PACKAGED_SHA256, load_curves, study_features
+from hepbench.qsvr.model import DEFAULT_RULE
+from hepbench.qsvr.samplers import TOKEN_VARIABLE
+from hepbench.qsvr.scoring import r2, summary as r2_summary
+from hepbench.qsvr.study import QSVR_SEED, SPLIT, Protocol, int_seed, make_estimator, scale, split
+from hepbench.qsvr.study_report import software
 
 WORKLOAD = "qsvr-bmk"
 SUMMARY_FILE = "qsvr_summary.json"
 SCHEMA = "qsvr_summary.schema.json"
-TOKEN_VARIABLE = "DWAVE_API_TOKEN"  # as hepbench.qsvr.samplers, which is not imported before the run
 DESCRIPTION = (f"QSVR (SVR dual as a QUBO, simulated annealing) fits predicting MLPF final losses from "
                f"early learning curves; hepbench {__version__}")
 DEFINITION = ("fits_per_second: QSVR fits (20 training curves, 1000 reads) divided by the summed wall time of "
               "their fit calls, one untimed warm-up fit excluded; mean_r2: mean r2_score(y_true, y_pred) of those "
               "fits on the 148 test curves (leak-free QuantileTransformer scaling, scaled loss_98)")
+BMK = Workload(name=WORKLOAD, version=__version__, description=DESCRIPTION, definition=DEFINITION,
+               summary_file=SUMMARY_FILE, schema=SCHEMA)
 
 
 @dataclass(frozen=True)
@@ -51,17 +62,7 @@ class WorkloadOptions:
             raise UsageError(f"sampler must be simulated or dwave, got {self.sampler!r}")
 
 
-def rate_stats(values) -> dict:
-    """HEPscore's stats block: avg, median, min, max, count (+ std)."""
-    v = np.asarray(values, dtype=float)
-    return {"avg": float(v.mean()), "median": float(np.median(v)), "min": float(v.min()), "max": float(v.max()),
-            "count": int(v.size), "std": float(v.std(ddof=0))}
-
-
 def _timed_fits(X, y, protocol, fits: int) -> tuple[list[float], list[float]]:
-    from hepbench.qsvr.scoring import r2
-    from hepbench.qsvr.study import QSVR_SEED, SPLIT, make_estimator, int_seed, scale, split
-
     seconds, scores = [], []
     for i in range(-1, fits):  # -1: the warm-up (imports, first allocation), not counted
         repeat = fits if i < 0 else i  # the warm-up uses a split the timed fits do not
@@ -78,9 +79,6 @@ def _timed_fits(X, y, protocol, fits: int) -> tuple[list[float], list[float]]:
 
 
 def _svr_scores(X, y, protocol, fits: int) -> list[float]:
-    from hepbench.qsvr.scoring import r2
-    from hepbench.qsvr.study import SPLIT, make_estimator, scale, split
-
     scores = []
     for i in range(fits):
         train, test = split(len(y), protocol, SPLIT, i, protocol.train_size)
@@ -90,8 +88,6 @@ def _svr_scores(X, y, protocol, fits: int) -> list[float]:
 
 
 def _data_checksum(path) -> str | None:
-    from hepbench.qsvr.curves import PACKAGED_SHA256
-
     try:
         return hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else PACKAGED_SHA256
     except OSError:
@@ -99,11 +95,6 @@ def _data_checksum(path) -> str | None:
 
 
 def _measure(options: WorkloadOptions) -> dict:
-    from hepbench.qsvr.curves import load_curves, study_features
-    from hepbench.qsvr.model import DEFAULT_RULE
-    from hepbench.qsvr.scoring import summary
-    from hepbench.qsvr.study import Protocol
-
     protocol = Protocol(seed=options.seed, sampler=options.sampler)
     curves = load_curves(options.data)
     X, y = study_features(curves)
@@ -113,8 +104,8 @@ def _measure(options: WorkloadOptions) -> dict:
     rates = [1.0 / s for s in seconds]
     return {
         "wl-scores": {"fits_per_second": options.fits / sum(seconds), "mean_r2": float(np.mean(qsvr_r2))},
-        "wl-stats": {"fits_per_second": rate_stats(rates), "mean_r2": rate_stats(qsvr_r2)},
-        "r2": {"qsvr": summary(qsvr_r2), "svr": summary(svr_r2)},
+        "wl-stats": {"fits_per_second": stats_with_std(rates), "mean_r2": stats_with_std(qsvr_r2)},
+        "r2": {"qsvr": r2_summary(qsvr_r2), "svr": r2_summary(svr_r2)},
         "fits": [{"fit": i, "seconds": s, "r2": r} for i, (s, r) in enumerate(zip(seconds, qsvr_r2))],
         "protocol": {
             "fits": options.fits, "warmup_fits": 1, "svr_fits": options.svr_fits, "seed": options.seed,
@@ -126,56 +117,33 @@ def _measure(options: WorkloadOptions) -> dict:
 
 
 def build_summary(options: WorkloadOptions, measured: dict | None, log: str | None, timing: dict) -> dict:
-    from hepbench.qsvr.study_report import software
-    from hepbench.core.hostinfo import bmk_checksum, containment, host_info
-
+    """The qsvr-bmk summary: ok with `measured` (from `_measure`), failed with `log` when it is None."""
     ok = measured is not None
-    return {
-        "app": {"name": WORKLOAD, "version": __version__, "description": DESCRIPTION, "containment": containment(),
-                "bmk_checksum": bmk_checksum(), "bmkdata_checksum": _data_checksum(options.data)},
-        "run_info": {"copies": 1, "threads_per_copy": 1, "events_per_thread": options.fits,
-                     "extra_arguments": options.extra_arguments},
-        "report": {
-            "wl-scores": measured["wl-scores"] if ok else {},
-            "wl-stats": measured["wl-stats"] if ok else {},
-            "log": "ok" if ok else log,
-            "status": "ok" if ok else "failed",
-            "definition": DEFINITION,
-            **({k: measured[k] for k in ("r2", "fits", "protocol", "data")} if ok else {}),
-            "software": software(),
-            "host": host_info([]),
-            "timing": timing,
-            "command": list(options.command),
-        },
-    }
+    return envelope.build_summary(
+        BMK, RunInfo(copies=1, threads_per_copy=1, events_per_thread=options.fits,
+                     extra_arguments=options.extra_arguments),
+        failure=None if ok else log,
+        scores=measured["wl-scores"] if ok else None,
+        stats=measured["wl-stats"] if ok else None,
+        fields={k: measured[k] for k in ("r2", "fits", "protocol", "data")} if ok else {},
+        bmkdata_checksum=_data_checksum(options.data), software=software(), host=host_info([]), timing=timing,
+        command=options.command,
+    )
 
 
 def write_summary(summary: dict, results_dir: Path) -> Path:
     """Validate, then write inputs.log, version.json (= app) and the summary, each atomically."""
-    from hepbench.core.schema import validate_report
-    from hepbench.mlpf.report.summary import write_workload_files
+    return envelope.write_summary(summary, results_dir, BMK)
 
-    validate_report(summary, SCHEMA, source="the qsvr-bmk summary")
-    return write_workload_files(summary, results_dir, SUMMARY_FILE)
 
 def run_workload(options: WorkloadOptions) -> tuple[dict, int]:
     """Measure and write the summary; on failure a `failed` summary with the reason. (summary, exit code)."""
-    from hepbench.qsvr.study_report import now
-
-    start, t0 = now(), time.perf_counter()
-    measured, log, code = None, None, 0
-    try:
-        measured = _measure(options)
-    except HepbenchError as e:
-        log, code = str(e), e.exit_code
-    except Exception as e:  # noqa: BLE001 - any failure must still leave a report for HEPscore
-        log, code = f"{type(e).__name__}: {e}", 1
-        traceback.print_exc()
+    watch = Stopwatch()
+    measured, log, code = run_guarded(lambda: _measure(options))
     token = os.environ.get(TOKEN_VARIABLE, "").strip()
     if log and token:  # a client error could echo the D-Wave token: it never reaches a file
         log = log.replace(token, f"<{TOKEN_VARIABLE}>")
-    timing = {"start": start, "end": now(), "wall_seconds": time.perf_counter() - t0}
-    summary = build_summary(options, measured, log, timing)
+    summary = build_summary(options, measured, log, watch.timing())
     write_summary(summary, options.results_dir)
     return summary, code
 

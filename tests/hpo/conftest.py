@@ -1,12 +1,10 @@
-"""Shared by the hpo tests: the tiny built data set and model of tests/run, a small search space,
+"""Shared by the hpo tests: a tiny model (its data set, `built`: tests/conftest.py), a small search space,
 and one local Ray instance per module (starting Ray costs seconds)."""
 from __future__ import annotations
 
 import pytest
 
-from tests.mlpf.run.conftest import built  # noqa: F401 - the data set of tests/run
-
-# tests/run's tiny model with one-layer output heads: a trial traces its steps in a few seconds.
+# tests/conftest.py's tiny model with one-layer output heads: a trial traces its steps in a few seconds.
 TINY_MODEL = """
 model: {bin_size: 16, distance_dim: 8, ffn_dist_hidden_dim: 8, output_dim: 16, decoder_hidden_dim: 8,
         num_graph_layers_id: 1, num_graph_layers_reg: 1, id_num_layers: 1, charge_num_layers: 1,

@@ -26,8 +26,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.mlpf.run.conftest import built, tiny_config  # noqa: F401  (fixtures: the tiny data set and model)
-
 pytest.importorskip("ray", reason="the hpo extra: pip install 'hepbench[hpo]'")
 pytest.importorskip("ray.tune", reason="the hpo extra: pip install 'hepbench[hpo]'")
 pytestmark = pytest.mark.slow  # a cluster start and a real search: about a minute (several on a loaded machine)

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+from hepbench.core.hyperparameters import CSV_COLUMN_ORDER
+from hepbench.hpo.space import CSV_COLUMNS, NAMES, SpaceError, default_space, load_space, parse_space
 from hepbench.mlpf.config import load_config, with_hyperparameters
-from hepbench.hpo.space import CSV_COLUMNS, SpaceError, default_space, load_space, parse_space
-from hepbench.qsvr.curves import HYPERPARAMETERS as CSV_HYPERPARAMETERS
 
 
 def test_default_space_is_the_studys():
@@ -18,7 +18,8 @@ def test_default_space_is_the_studys():
     assert space["output_dim"].values == (8, 16, 32, 64, 128, 256)
     assert (space["weight_decay"].low, space["weight_decay"].high) == (1e-6, 1e-1)
     assert (space["dropout"].low, space["dropout"].high) == (0.0, 0.5)
-    assert sorted(CSV_COLUMNS.values()) == sorted(CSV_HYPERPARAMETERS)
+    assert sorted(CSV_COLUMNS.values()) == sorted(CSV_COLUMN_ORDER)
+    assert NAMES["lr"] == ("learning_rate", "lr", float) and NAMES["num_graph_layers_id"] == ("num_graph_layers_id", "n_glayers_id", int)
 
 
 def test_samples_are_valid_model_configurations():
@@ -61,11 +62,14 @@ def test_a_file_replaces_only_its_entries(tmp_path):
 @pytest.mark.parametrize("text, message", [
     ("lr: {sampler: loguniform, low: 0, high: 1}", "lr: loguniform needs low > 0"),
     ("lr: {sampler: uniform, low: 0.1, high: 0.01}", "lr: low must be below high"),
-    ("dropout: {sampler: uniform, low: 0.0, high: 1.5}", r"dropout: 1.5 is not a valid dropout \(dropout must be in \[0, 1\)\)"),
+    ("dropout: {sampler: uniform, low: 0.0, high: 1.5}", r"dropout: 1.5 is not a valid dropout \(dropout must be a number in \[0, 1\)\)"),
     ("bin_size: {sampler: choice, values: []}", "bin_size: choice needs a non-empty list"),
     ("bin_size: {sampler: choice, values: [16, 0]}", "bin_size: 0 is not a valid bin_size"),
     ("output_dim: {sampler: choice, values: [8, 8]}", "output_dim: choice values repeat"),
-    ("num_graph_layers_id: {sampler: quniform, low: -1, high: 4, q: 1}", "num_graph_layers_id: -1.0 is not a valid"),
+    # refused, not truncated to 2 layers
+    ("num_graph_layers_reg: {sampler: constant, value: 2.5}", "num_graph_layers_reg: 2.5 is not a valid"),
+    ("bin_size: {sampler: choice, values: [16, 31.5]}", r"31.5 is not a valid bin_size \(bin_size must be a positive integer\)"),
+    ("num_graph_layers_id: {sampler: quniform, low: -1, high: 4, q: 1}", r"num_graph_layers_id: -1 is not a valid num_graph_layers_id \(num_graph_layers_id must be an integer >= 0\)"),
     ("num_graph_layers_id: {sampler: quniform, low: 0, high: 4, q: 0}", "q must be positive"),
     ("lr: {sampler: gaussian, low: 0, high: 1}", "lr: sampler must be one of"),
     ("lr: {sampler: uniform, low: a, high: 1}", "lr: low must be a finite number"),
@@ -98,9 +102,9 @@ def test_a_full_space_must_name_every_dimension():
 
 def test_a_missing_extra_is_named(monkeypatch, tmp_path, capsys):
     from hepbench.cli import main
-    from hepbench.hpo import cli as hpo_cli
+    from hepbench.hpo import extra as hpo_extra
 
-    monkeypatch.setattr(hpo_cli, "EXTRA_MODULES", ("ray.tune", "hepbench_no_such_module"))
+    monkeypatch.setattr(hpo_extra, "EXTRA_MODULES", ("ray.tune", "hepbench_no_such_module"))
     assert main(["hpo", "run", "-w", str(tmp_path / "out")]) == 2
     assert ("the hpo commands need the `hpo` extra (hepbench_no_such_module is missing): pip install 'hepbench[hpo]'"
             in capsys.readouterr().err)

@@ -1,10 +1,20 @@
-"""Typed configuration: packaged defaults, user files, overrides, and clear errors."""
+"""Typed configuration: packaged defaults, user files, overrides, clear errors, and the study
+hyperparameters' table as the configuration, the command line, the search space and the CSV see it."""
 from __future__ import annotations
+
+import argparse
+import csv
+import typing
 
 import pytest
 
-from hepbench.mlpf.config import Config, load_config, parse_override, with_hyperparameters
 from hepbench.core.errors import UsageError
+from hepbench.core.hyperparameters import CSV_COLUMN_ORDER, HYPERPARAMETERS, by_csv_column, by_name, by_study_name
+from hepbench.hpo.space import SpaceError, default_space, parse_space
+from hepbench.mlpf.config import (BenchConfig, Config, ModelConfig, TrainConfig, load_config, parse_override,
+                                  with_hyperparameters)
+from hepbench.mlpf.config_cli import add_config_arguments, config_from_args
+from hepbench.qsvr.curves import packaged_csv
 
 
 def test_packaged_defaults_match_the_dataclass_defaults():
@@ -35,6 +45,8 @@ def test_file_and_overrides(tmp_path):
         ("data: {batch_size: 1\n", r"c\.yaml: not valid YAML"),
         ("hpo: {}\n", r"unknown key\(s\) \['hpo'\]"),
         ("model:\n  bin_size: 0\n", r"c\.yaml: model\.bin_size must be positive, not 0"),
+        # train.epochs was validated and never read: a file that still sets it is told so.
+        ("train:\n  epochs: 10\n", r"c\.yaml: train: unknown key\(s\) \['epochs'\]"),
         ("data:\n  bin_size: 640\n", r"c\.yaml: data: unknown key\(s\) \['bin_size'\]"),
     ],
 )
@@ -52,7 +64,7 @@ def test_bad_files(tmp_path, text, pattern):
         ("model.bin_size=-640", "model.bin_size must be positive"),
         ("model.dropout=-0.1", r"model.dropout must be in \[0, 1\), not -0.1"),
         ("model.output_dim=0", "model.output_dim must be positive, not 0"),
-        ("model.num_graph_layers_id=-1", "model.num_graph_layers_id must be at least 0, not -1"),
+        ("model.num_graph_layers_id=-1", "model.num_graph_layers_id must be >= 0, not -1"),
         ("model.node_update_mode=sum", "model.node_update_mode must be one of"),
         ("train.precision=fp8", r"train.precision must be one of \('fp32', 'bf16', 'fp16'\), not 'fp8'"),
         ("train.weight_decay=-1", "train.weight_decay must be >= 0"),
@@ -97,3 +109,93 @@ def test_study_hyperparameters_by_name():
         with_hyperparameters(cfg, depth=3)
     with pytest.raises(UsageError, match="model.bin_size must be positive"):
         with_hyperparameters(cfg, bin_size=0)
+
+
+def test_bench_sizes_per_device():
+    bench = BenchConfig(cpu_events_per_window=5, cpu_validation_events=1, gpu_events_per_window=70,
+                        gpu_validation_events=30)
+    assert bench.for_device("cpu") == (5, 1)
+    assert bench.for_device("gpu") == (70, 30)
+    with pytest.raises(ValueError, match="device must be 'cpu' or 'gpu', not 'auto'"):
+        bench.for_device("auto")
+
+
+# One valid value per hyperparameter, none of them the default.
+VALID = {"learning_rate": 3e-4, "num_graph_layers_id": 0, "num_graph_layers_reg": 2, "dropout": 0.25,
+         "bin_size": 320, "output_dim": 64, "weight_decay": 1e-3}
+
+
+def test_every_table_entry_is_a_config_field_of_its_type():
+    sections = {"model": ModelConfig, "train": TrainConfig}
+    assert sorted(VALID) == sorted(h.name for h in HYPERPARAMETERS)
+    for h in HYPERPARAMETERS:
+        assert typing.get_type_hints(sections[h.section])[h.name] is h.type, h.name
+        assert by_name(h.name) is by_study_name(h.study_name) is by_csv_column(h.csv_column) is h
+        assert h.option == "--" + h.name.replace("_", "-")
+    cfg = with_hyperparameters(Config(), **VALID)
+    for h in HYPERPARAMETERS:
+        assert getattr(getattr(cfg, h.section), h.name) == VALID[h.name] != getattr(getattr(Config(), h.section), h.name)
+
+
+@pytest.mark.parametrize("h", HYPERPARAMETERS, ids=lambda h: h.name)
+def test_every_option_sets_its_config_value(h):
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser)
+    cfg = config_from_args(parser.parse_args([h.option, str(VALID[h.name])]))
+    assert cfg == with_hyperparameters(load_config(), **{h.name: VALID[h.name]})
+    value = getattr(getattr(cfg, h.section), h.name)
+    assert value == VALID[h.name] and type(value) is h.type
+
+
+def test_csv_columns_are_the_packaged_tables():
+    with open(packaged_csv(), newline="") as f:
+        header = next(csv.reader(f))
+    assert tuple(header[:len(CSV_COLUMN_ORDER)]) == CSV_COLUMN_ORDER
+    assert sorted(CSV_COLUMN_ORDER) == sorted(h.csv_column for h in HYPERPARAMETERS)
+    assert header[len(CSV_COLUMN_ORDER)] == "loss_0"
+
+
+def _config_accepts(name: str, value) -> bool:
+    try:
+        with_hyperparameters(load_config(), **{name: value})
+    except UsageError:
+        return False
+    return True
+
+
+def _space_accepts(study_name: str, value) -> bool:
+    try:
+        parse_space({study_name: {"sampler": "constant", "value": value}}, "probe", default_space())
+    except SpaceError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("h", HYPERPARAMETERS, ids=lambda h: h.name)
+def test_the_config_and_the_search_space_accept_the_same_values(h):
+    # Integers for every entry (a float one reads them as floats), fractions that an int one refuses.
+    probes = (-1, -1e-9, 0, 1e-9, 0.5, 0.999, 1, 2, 640)
+    verdicts = [_config_accepts(h.name, v) for v in probes]
+    assert verdicts == [_space_accepts(h.study_name, v) for v in probes]
+    assert verdicts == [h.accepts(v) for v in probes]
+    assert any(verdicts) and not all(verdicts)
+
+
+@pytest.mark.parametrize("name, value, config_message, space_message", [
+    ("learning_rate", 0, "train.learning_rate must be positive, not 0.0", "0 is not a valid lr (lr must be a positive number)"),
+    ("num_graph_layers_id", -1, "model.num_graph_layers_id must be >= 0, not -1",
+     "-1 is not a valid num_graph_layers_id (num_graph_layers_id must be an integer >= 0)"),
+    ("dropout", 1, "model.dropout must be in [0, 1), not 1.0",
+     "1 is not a valid dropout (dropout must be a number in [0, 1))"),
+    ("bin_size", 0, "model.bin_size must be positive, not 0",
+     "0 is not a valid bin_size (bin_size must be a positive integer)"),
+    ("weight_decay", -1, "train.weight_decay must be >= 0, not -1.0",
+     "-1 is not a valid weight_decay (weight_decay must be a number >= 0)"),
+])
+def test_range_errors_name_the_value_and_the_range(name, value, config_message, space_message):
+    with pytest.raises(UsageError) as config_error:
+        with_hyperparameters(load_config(), **{name: value})
+    assert str(config_error.value) == f"hyperparameters: {config_message}"
+    with pytest.raises(SpaceError) as space_error:
+        parse_space({by_name(name).study_name: {"sampler": "constant", "value": value}}, "probe", default_space())
+    assert str(space_error.value) == f"probe: {by_name(name).study_name}: {space_message}"

@@ -1,4 +1,4 @@
-"""The SVR dual as a QUBO: xᵀQx is the spec's energy, and the exact optimum of a tiny problem is the
+"""The SVR dual as a QUBO: xᵀQx is the energy of docs/qubo.md, and the exact optimum of a tiny problem is the
 SVR solution where the two problems coincide."""
 from __future__ import annotations
 

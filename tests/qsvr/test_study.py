@@ -7,7 +7,7 @@ from sklearn.metrics import r2_score
 from sklearn.preprocessing import QuantileTransformer
 from sklearn.svm import SVR
 
-from hepbench.core.errors import UsageError
+from hepbench.core.errors import DataFormatError, UsageError
 from hepbench.qsvr import study
 from hepbench.qsvr.curves import load_curves, study_features
 from hepbench.qsvr.scoring import r2, summary
@@ -131,5 +131,5 @@ def test_bad_protocols_are_usage_errors(kwargs, message):
 
 
 def test_a_table_too_small_for_the_protocol_is_named():
-    with pytest.raises(Exception, match=r"t\.csv: 100 usable curves .* needs 80 training curves .* at least 160"):
+    with pytest.raises(DataFormatError, match=r"t\.csv: 100 usable curves .* needs 80 training curves .* at least 160"):
         Protocol().check_data(100, "t.csv")
