@@ -12,22 +12,21 @@ from hepbench.mlpf.data.format import YCol, published_name
 from hepbench.mlpf.data.pipeline import element_counts, events_in_batch, make_dataset, padded_length
 from hepbench.mlpf.data.tfds_builder import build
 from hepbench.core.errors import UsageError
-from tests.conftest import random_event
 
 BIN, MAX = 16, 64
 CFG = DataConfig(max_elements=MAX, batch_size=3, seed=1)
 
 
-def _event(rng, n: int) -> Event:
-    e = random_event(rng, n)
-    ycand = e.ygen.copy()
-    ycand[:, YCol.PT :] *= 2.0  # conftest's ycand equals ygen; make the targets distinguishable
-    return Event(e.X, e.ygen, ycand)
-
-
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
+def data(tmp_path_factory, random_event):
     """(builder, train events in dataset order): 10 events, one longer than MAX."""
+
+    def _event(rng, n: int) -> Event:
+        e = random_event(rng, n)
+        ycand = e.ygen.copy()
+        ycand[:, YCol.PT :] *= 2.0  # random_event's ycand equals ygen; make the targets distinguishable
+        return Event(e.X, e.ygen, ycand)
+
     rng = np.random.default_rng(3)
     first = [_event(rng, n) for n in (5, 17, 80, 32, 49)]
     second = [_event(rng, int(n)) for n in rng.integers(5, 50, size=5)]

@@ -14,7 +14,6 @@ from hepbench.mlpf.data.format import published_name, synthetic_name
 from hepbench.mlpf.data.sources import file_sha256, list_sources, source_checksum
 from hepbench.mlpf.data.tfds_builder import build, load_builder
 from hepbench.core.errors import DataFormatError
-from tests.conftest import random_event
 
 # (j, i) chosen so that numeric and string order differ: 0_2 must come before 0_10.
 TTBAR = [((0, 10), 4), ((1, 0), 2), ((0, 2), 3)]
@@ -22,7 +21,7 @@ QCD = [((10, 0), 3)]
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
+def built(tmp_path_factory, random_event):
     """One build per module: (builder, data_dir, manual_dir, {split: events in expected order})."""
     manual = tmp_path_factory.mktemp("manual")
     rng = np.random.default_rng(1)

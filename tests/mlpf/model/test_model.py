@@ -13,22 +13,17 @@ from hepbench.mlpf.model.flops import forward_flops, training_flops
 from hepbench.mlpf.model.layers import CombinedGraphLayer, FeedForward, GHConvDense
 from hepbench.mlpf.model.mlpf import PFNetDense, build_model, parameter_counts
 from hepbench.mlpf.train.optimizer import make_optimizer
-from hepbench.mlpf.train.step import TrainStep
-from tests.conftest import random_event
+from hepbench.mlpf.engines.tensorflow_steps import TrainStep
 
 # A small model of the same structure, so that these tests run in seconds.
 SMALL = ModelConfig(bin_size=16, distance_dim=8, ffn_dist_hidden_dim=8, output_dim=16, decoder_hidden_dim=16,
                     num_graph_layers_id=2, num_graph_layers_reg=2)
 
 
-def events_batch(n_real: list[int], length: int, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    X = np.zeros((len(n_real), length, 12), np.float32)
-    y = np.zeros((len(n_real), length, 7), np.float32)
-    for i, n in enumerate(n_real):
-        e = random_event(rng, n)
-        X[i, :n], y[i, :n] = e.X, e.ygen
-    return X, y
+@pytest.fixture(scope="module")
+def batch(events_batch):
+    """The training batch: two events of 12 and 16 elements, padded to 16."""
+    return events_batch([12, 16], 16, seed=4)
 
 
 def test_reference_parameter_counts():
@@ -49,7 +44,7 @@ def test_flop_estimate_matches_the_profiled_reference():
     assert forward_flops(ModelConfig(), 4700) == forward_flops(ModelConfig(), 5120) < forward_flops(ModelConfig(), 6400)
 
 
-def test_padding_does_not_change_real_outputs():
+def test_padding_does_not_change_real_outputs(events_batch):
     keras.utils.set_random_seed(3)
     model = build_model(SMALL)
     X, _ = events_batch([13], 16)
@@ -60,7 +55,7 @@ def test_padding_does_not_change_real_outputs():
         assert not np.asarray(b[name])[:, 13:].any()  # padded elements predict nothing
 
 
-def test_batching_with_other_events_does_not_change_outputs():
+def test_batching_with_other_events_does_not_change_outputs(events_batch):
     keras.utils.set_random_seed(3)
     model = build_model(SMALL)
     X, _ = events_batch([10, 30], 32)
@@ -72,7 +67,8 @@ def test_batching_with_other_events_does_not_change_outputs():
 class Trainer:
     """One traced training step, reused across tests (tracing costs seconds, steps milliseconds)."""
 
-    def __init__(self, cfg_train: TrainConfig):
+    def __init__(self, cfg_train: TrainConfig, batch):
+        self.batch = batch
         keras.utils.set_random_seed(0)
         self.model = build_model(SMALL)
         self.step = TrainStep(self.model, cfg_train)
@@ -85,17 +81,17 @@ class Trainer:
     def losses(self, steps: int, X=None, y=None) -> list[float]:
         self.reset()
         if X is None:
-            X, y = events_batch([12, 16], 16, seed=4)
+            X, y = self.batch
         return [float(self.step(X, y)["loss"]) for _ in range(steps)]
 
 
 @pytest.fixture(scope="module")
-def trainer():
-    return Trainer(TrainConfig(learning_rate=3e-3))
+def trainer(batch):
+    return Trainer(TrainConfig(learning_rate=3e-3), batch)
 
 
 @pytest.mark.parametrize("n_real", [0, 1])
-def test_outputs_are_finite_for_empty_and_single_element_events(trainer, n_real):
+def test_outputs_are_finite_for_empty_and_single_element_events(trainer, events_batch, n_real):
     X, y = events_batch([n_real], 16)
     trainer.reset()
     for value in trainer.model(X).values():
@@ -120,41 +116,41 @@ def test_same_seed_same_losses_on_cpu(trainer):
     assert not all(np.array_equal(np.array(a), b) for a, b in zip(other.variables, trainer.initial))
 
 
-def _train(cfg_model, cfg_train, steps, seed=0):
+def _train(cfg_model, cfg_train, steps, batch, seed=0):
     keras.utils.set_random_seed(seed)
     model = build_model(cfg_model, cfg_train.precision)
-    X, y = events_batch([12, 16], 16, seed=4)
+    X, y = batch
     step = TrainStep(model, cfg_train)
     return [float(step(X, y)["loss"]) for _ in range(steps)]
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])  # fp32: the trainer fixture
-def test_every_precision_trains(precision):
-    losses = _train(SMALL, TrainConfig(precision=precision, learning_rate=1e-3), steps=3)
+def test_every_precision_trains(batch, precision):
+    losses = _train(SMALL, TrainConfig(precision=precision, learning_rate=1e-3), steps=3, batch=batch)
     assert all(np.isfinite(losses))
 
 
-def test_xla_step_matches_the_plain_step(trainer):
-    xla = _train(SMALL, TrainConfig(learning_rate=3e-3, jit_compile=True), steps=2)
+def test_xla_step_matches_the_plain_step(trainer, batch):
+    xla = _train(SMALL, TrainConfig(learning_rate=3e-3, jit_compile=True), steps=2, batch=batch)
     np.testing.assert_allclose(xla, trainer.losses(2), rtol=1e-3)
 
 
-def test_dropout_and_additive_mode_train():
+def test_dropout_and_additive_mode_train(batch):
     cfg = dataclasses.replace(SMALL, dropout=0.2, node_update_mode="additive")
     model = build_model(cfg)
     assert any(isinstance(layer, keras.layers.Dropout) for layer in _all_layers(model))
-    assert all(np.isfinite(_train(cfg, TrainConfig(learning_rate=1e-3), steps=2)))
+    assert all(np.isfinite(_train(cfg, TrainConfig(learning_rate=1e-3), steps=2, batch=batch)))
 
 
 @pytest.mark.parametrize("mode", ["concat", "additive"])
-def test_zero_graph_layers_train(mode):
+def test_zero_graph_layers_train(batch, mode):
     # The study's search space has 0 graph layers: the decoder then sees the encoded input only.
     cfg = dataclasses.replace(SMALL, num_graph_layers_id=0, num_graph_layers_reg=0, node_update_mode=mode)
     model = build_model(cfg)
     assert not any(isinstance(layer, CombinedGraphLayer) for layer in _all_layers(model))
     assert parameter_counts(model)[0] < parameter_counts(build_model(SMALL))[0]
     assert forward_flops(cfg, 64) < forward_flops(SMALL, 64)
-    assert all(np.isfinite(_train(cfg, TrainConfig(learning_rate=1e-3), steps=2)))
+    assert all(np.isfinite(_train(cfg, TrainConfig(learning_rate=1e-3), steps=2, batch=batch)))
 
 
 def _all_layers(layer):

@@ -9,8 +9,6 @@ import pytest
 
 from hepbench.mlpf.report import cli as report_cli
 
-from .conftest import FIXTURES
-
 
 def run(*argv: str) -> int:
     parser = argparse.ArgumentParser(prog="hepbench")
@@ -20,9 +18,9 @@ def run(*argv: str) -> int:
 
 
 @pytest.fixture
-def files(tmp_path, ok_report):
+def files(tmp_path, example_report_file, ok_report):
     good = tmp_path / "ok_2copies.json"
-    shutil.copy(FIXTURES / "ok_2copies.json", good)
+    shutil.copy(example_report_file("ok_2copies"), good)
     ok_report["report"]["wl-scores"]["train"] = "0.53"
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(ok_report))

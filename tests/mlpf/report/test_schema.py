@@ -5,51 +5,26 @@ import json
 import time
 
 import pytest
-from jsonschema import Draft202012Validator
 
 from hepbench.core.errors import HepbenchError
 from hepbench.core.schema import (
     SCHEMA_FILE, ReportError, json_path, load_report, load_schema, schema_path, validate_report, validation_errors,
 )
 
-from .conftest import FIXTURES
 
-
-def test_schema_is_a_valid_2020_12_schema_shipped_in_the_package():
+def test_the_default_schema_is_the_mlpf_one_shipped_in_the_package():
+    # Validity and descriptions: tests/test_schemas.py, for every schema.
     path = schema_path()
     assert path.name == SCHEMA_FILE and path.is_file()
     assert path.parent.name == "results_schema" and path.parent.parent.name == "hepbench"
     schema = load_schema()
-    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert schema["$id"] and schema["title"]
-    Draft202012Validator.check_schema(schema)
+    assert schema["$defs"]["app"]["properties"]["name"]["const"] == "mlpf-bmk"
     assert load_schema() is schema  # cached
 
 
-def _property_schemas(node, where="schema"):
-    """(path, schema) of every property the schema defines; if/then/not branches only restrict them."""
-    if isinstance(node, dict):
-        for name, sub in (node.get("properties") or {}).items():
-            yield f"{where}.{name}", sub
-        for key, sub in node.items():
-            if key in ("if", "then", "else", "not"):
-                continue
-            yield from _property_schemas(sub, f"{where}.{key}")
-    elif isinstance(node, list):
-        for i, sub in enumerate(node):
-            yield from _property_schemas(sub, f"{where}[{i}]")
-
-
-def test_every_property_has_a_description():
-    props = list(_property_schemas(load_schema()))
-    assert len(props) > 100
-    missing = [where for where, sub in props if not (isinstance(sub, dict) and sub.get("description"))]
-    assert missing == []
-
-
 @pytest.mark.parametrize("name", ["ok_2copies", "failed_nan"])
-def test_example_reports_are_valid(name):
-    report = load_report(FIXTURES / f"{name}.json")
+def test_example_reports_are_valid(example_report_file, name):
+    report = load_report(example_report_file(name))
     assert validation_errors(report) == []
     validate_report(report)
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from hepbench.mlpf.report.mllog import mllog_lines, write_mllog
-from hepbench.core.schema import validate_report
-from hepbench.mlpf.report.summary import RunContext, build_report, score_line, write_report
+from hepbench import __version__
+from hepbench.core.schema import ReportError, validate_report
+from hepbench.mlpf.report.summary import RunContext, build_report, score_line, software_versions, write_report
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -59,9 +60,25 @@ def test_an_interruption_fails_the_run_even_when_the_copies_finished():
 def test_an_invalid_report_is_not_written(tmp_path):
     report = fixture("ok_2copies.json")
     report["report"]["wl-scores"]["train"] = "fast"
-    with pytest.raises(Exception, match="wl-scores.train"):
+    with pytest.raises(ReportError, match=r"the report of this run does not match .*\n.*wl-scores\.train"):
         write_report(report, tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_valid_report_is_written_with_version_json_and_inputs_log(tmp_path):
+    base = fixture("ok_2copies.json")
+    report = build_report(base["report"]["copies"], context(base))
+    path = write_report(report, tmp_path)
+    assert path == tmp_path / "mlpf_summary.json" and json.loads(path.read_text()) == report
+    assert json.loads((tmp_path / "version.json").read_text()) == report["app"]
+    assert (tmp_path / "inputs.log").read_text() == "NCOPIES=2\nNTHREADS=1\nNEVENTS_THREAD=24\nEXTRA_ARGS=\nDEVICE=cpu\n"
+
+
+def test_the_software_block_names_hepbench_and_leaves_the_cuda_build_to_the_copies():
+    software = software_versions()
+    assert list(software)[:2] == ["hepbench", "python"] and software["hepbench"] == __version__
+    assert software["cuda"] is None and software["cudnn"] is None
+    assert isinstance(software["tensorflow"], str) and isinstance(software["keras"], str)  # a version or "not installed"
 
 
 def test_mllog_lines_follow_the_mlperf_format(tmp_path):
