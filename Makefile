@@ -12,9 +12,11 @@ RESULTS      ?= results
 RUN_ARGS     ?=
 PYTEST_ARGS  ?=
 
-# Horovod (multi-rank runs) is compiled in a second step; WITH_HOROVOD=0 skips it.
+# Horovod (multi-rank runs) is installed in a second step; WITH_HOROVOD=0 skips it. Its compiled
+# wheels are kept in WHEELS, one folder per build key (container/install.sh: horovod_key), which
+# the image builds share (container/dev.sh).
 WITH_HOROVOD    ?= 1
-HOROVOD_VERSION := 0.28.1
+WHEELS          ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/hepbench/wheels
 
 PY       := $(VENV)/bin/python
 HEPBENCH := $(VENV)/bin/hepbench
@@ -36,17 +38,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[cpu,test,qsvr,hpo]'
 	touch $@
 
-# Second step: Horovod compiled against the TensorFlow just installed, hence no build isolation
-# (a few minutes). Gloo always; MPI too where OpenMPI's compiler wrapper is installed. Rebuilt
-# only when it no longer imports (a new TensorFlow breaks its extension). No pip cache: a cached
-# wheel would not notice that MPI has appeared or gone since it was built.
+# Second step: Horovod by the image's own install phase, compiled against the TensorFlow just
+# installed (a few minutes), or installed from the wheel an earlier build left under the same key
+# (Horovod, TensorFlow, Python, libc, MPI or nompi: a wheel built without MPI is never installed
+# where OpenMPI's compiler wrapper is). Gloo always; MPI too where mpicxx is installed. Reinstalled
+# only when it no longer imports (a new TensorFlow breaks its extension).
 $(HOROVOD): $(STAMP)
 	@command -v cmake >/dev/null || $(PY) -m pip install --quiet 'cmake>=3.13,<4'
 	$(PY) -c 'import horovod.tensorflow' 2>/dev/null || { $(PY) -m pip uninstall --quiet --yes horovod; \
-	  env HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1 \
-	  $$(command -v mpicxx >/dev/null && echo HOROVOD_WITH_MPI=1 || echo HOROVOD_WITHOUT_MPI=1) \
-	  PATH="$(abspath $(VENV))/bin:$$PATH" MAKEFLAGS=-j$(JOBS) \
-	  $(PY) -m pip install --quiet --no-build-isolation --no-cache-dir horovod==$(HOROVOD_VERSION); }
+	  env HEPBENCH_VENV="$(abspath $(VENV))" HEPBENCH_WHEELS="$(WHEELS)" \
+	  HEPBENCH_PIP_CACHE="$$($(PY) -m pip cache dir 2>/dev/null)" PATH="$(abspath $(VENV))/bin:$$PATH" \
+	  sh container/install.sh horovod; }
 	@$(PY) -c 'import horovod, horovod.tensorflow as h; print(f"Horovod {horovod.__version__}: gloo {h.gloo_built()}, mpi {h.mpi_built()}")'
 	touch $@
 
@@ -63,8 +65,9 @@ data: $(BUILT)
 run: data
 	$(HEPBENCH) run --data-dir $(TFDS) --resultsdir $(RESULTS) $(RUN_ARGS)
 
+# The plugin prints each test module's total time at the end (tests/plugins/module_durations.py).
 test: setup
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -p tests.plugins.module_durations $(PYTEST_ARGS)
 
 # The container on a machine without a Docker engine (container/dev.sh); elsewhere: docker build -t mlpf-bmk .
 IMAGE ?= localhost/mlpf-bmk:latest

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build and run the image on a machine without a Docker engine or registry access (the Debian 12
-# development and CI machines; see ../shared/spec/containers-on-dev-machines.md). On a real site
+# development and CI machines; see docs/containers.md). On a real site
 # use `docker build` / `apptainer build` directly.
 #
 #   container/dev.sh tools                    install podman, buildah, debootstrap, runc (root, apt)
@@ -11,12 +11,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BASE=localhost/debian:bookworm
-PIP_CACHE=${HEPBENCH_PIP_CACHE:-/var/tmp/hepbench-pip-cache}   # shared by builds here, never in an image
+CACHE=${XDG_CACHE_HOME:-$HOME/.cache}
+# pip's cache: by default the host's own (what `make setup` downloaded), mounted as an overlay, so
+# builds read it and their writes are dropped; a cache named in HEPBENCH_PIP_CACHE is the builds'
+# own and they fill it. Never in an image either way.
+HOST_PIP_CACHE=${PIP_CACHE_DIR:-$CACHE/pip}
+PIP_CACHE=${HEPBENCH_PIP_CACHE:-$HOST_PIP_CACHE}
+# Built Horovod wheels, one folder per build key (container/install.sh, horovod_key): shared with
+# `make setup` and between the image builds, which write to it.
+WHEELS=${HEPBENCH_WHEELS:-$CACHE/hepbench/wheels}
 CA=${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}
 
 build_volumes() {
-  mkdir -p "$PIP_CACHE"
-  local v=(--volume "$PIP_CACHE:/var/cache/hepbench-pip")
+  mkdir -p "$PIP_CACHE" "$WHEELS"
+  local mode=
+  [[ -z "${HEPBENCH_PIP_CACHE:-}" ]] && mode=:O
+  local v=(--volume "$PIP_CACHE:/var/cache/hepbench-pip$mode" --volume "$WHEELS:/var/cache/hepbench-wheels")
   # The host's CA bundle lets pip through this machine's TLS proxy; mounted, never copied.
   [[ -f "$CA" ]] && v+=(--volume "$CA:/run/secrets/pipcert:ro")
   printf '%s\n' "${v[@]}"

@@ -4,7 +4,7 @@
 #
 #   install.sh system-build    OS packages to build: Python 3.11, compilers, OpenMPI headers
 #   install.sh python          venv in /opt/hepbench/venv; hepbench + TensorFlow + qsvr and hpo extras in ONE resolver run
-#   install.sh horovod         Horovod 0.28.1 built against the installed TensorFlow (Gloo + OpenMPI)
+#   install.sh horovod         Horovod 0.28.1 built against the installed TensorFlow (Gloo + OpenMPI), or its stored wheel
 #   install.sh data            the default data subset (generated, or Zenodo), built and checksummed
 #   install.sh system-runtime  OS packages to run (no compilers)
 #   install.sh strip           remove compilers and headers (single-stage builds: Singularity.def)
@@ -12,13 +12,16 @@
 #
 # Settings (environment): HEPBENCH_FLAVOUR cpu|gpu, HEPBENCH_DATA_SOURCE synthetic|zenodo,
 # HEPBENCH_TRAIN_EVENTS / HEPBENCH_TEST_EVENTS / HEPBENCH_SEED (synthetic subset),
-# HEPBENCH_SRC (the source tree, default /opt/hepbench/src). An extra CA bundle for pip (a site
-# proxy) is used when mounted at /run/secrets/pipcert; a pip cache when mounted at
-# /var/cache/hepbench-pip. Neither ends up in the image.
+# HEPBENCH_SRC (the source tree, default /opt/hepbench/src), HEPBENCH_VENV (default
+# /opt/hepbench/venv; `make setup` runs the horovod phase on its own .venv).
+# Optional accelerators, none of which ends up in the image: an extra CA bundle for pip (a site
+# proxy) mounted at /run/secrets/pipcert; a pip cache, HEPBENCH_PIP_CACHE or mounted at
+# /var/cache/hepbench-pip; a store of built Horovod wheels, HEPBENCH_WHEELS or mounted at
+# /var/cache/hepbench-wheels (see horovod_install: a wheel is reused only where it was built for).
 set -eu
 
 PREFIX=/opt/hepbench
-VENV=$PREFIX/venv
+VENV=${HEPBENCH_VENV:-$PREFIX/venv}
 SRC=${HEPBENCH_SRC:-$PREFIX/src}
 FLAVOUR=${HEPBENCH_FLAVOUR:-cpu}
 DATA_SOURCE=${HEPBENCH_DATA_SOURCE:-synthetic}
@@ -35,11 +38,79 @@ log() { echo "install.sh: $*"; }
 
 pip_setup() {
   if [ -f /run/secrets/pipcert ]; then export PIP_CERT=/run/secrets/pipcert; fi
-  if [ -d /var/cache/hepbench-pip ]; then
+  if [ -n "${HEPBENCH_PIP_CACHE:-}" ]; then
+    export PIP_CACHE_DIR=$HEPBENCH_PIP_CACHE
+  elif [ -d /var/cache/hepbench-pip ]; then
     export PIP_CACHE_DIR=/var/cache/hepbench-pip
   else
     export PIP_NO_CACHE_DIR=1
   fi
+}
+
+# What a built Horovod wheel depends on, as one folder name: Horovod's version, the TensorFlow it
+# was compiled against (distribution and version), Python, libc, machine, the MPI it was linked
+# with (or nompi) and the GPU operations. Empty when the MPI cannot be named: that build is not kept.
+horovod_key() {
+  if [ "${HOROVOD_WITH_MPI:-}" = 1 ]; then
+    mpi=$(mpicxx --showme:version 2>/dev/null | sed -n 's/.*Open MPI \([0-9][0-9.]*\).*/openmpi\1/p')
+    [ -n "$mpi" ] || return 0
+  else
+    mpi=nompi
+  fi
+  if [ -n "${HOROVOD_GPU_OPERATIONS:-}" ]; then
+    cuda=$(nvcc --version 2>/dev/null | sed -n 's/.*release \([0-9][0-9.]*\).*/\1/p')
+    mpi="$mpi-$(echo "$HOROVOD_GPU_OPERATIONS" | tr 'A-Z' 'a-z')-cuda${cuda:-unknown}"
+  fi
+  "$VENV/bin/python" - "$HOROVOD_VERSION" "$mpi" <<'EOF'
+import platform
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+for dist in ("tensorflow-cpu", "tensorflow"):
+    try:
+        tf = f"{dist}{version(dist)}"
+        break
+    except PackageNotFoundError:
+        pass
+else:
+    sys.exit("install.sh: phase horovod needs TensorFlow in the venv (phase python first)")
+py = f"cp{sys.version_info.major}{sys.version_info.minor}"
+print("-".join(["horovod", sys.argv[1], tf, py, "".join(platform.libc_ver()), platform.machine(), sys.argv[2]]))
+EOF
+}
+
+# Horovod from the wheel store when it holds a wheel under this build's key, else compiled (a few
+# minutes) into the store for the next build. The lock makes a build running at the same time (the
+# image test builds both definitions at once) wait for the first one's wheel instead of compiling
+# it too. Without a store (a site's plain `docker build`) it is compiled into a scratch folder.
+horovod_install() {
+  key=$(horovod_key)
+  store=${HEPBENCH_WHEELS:-}
+  if [ -z "$store" ] && [ -d /var/cache/hepbench-wheels ]; then store=/var/cache/hepbench-wheels; fi
+  if [ -n "$store" ] && [ -n "$key" ]; then
+    dir=$store/$key
+    mkdir -p "$dir"
+    if command -v flock >/dev/null 2>&1; then exec 9>"$dir.lock"; flock 9; fi
+  else
+    dir=$(mktemp -d)
+    log "Horovod wheel not kept (${key:-its MPI not identified}; ${store:-no wheel store})"
+  fi
+  set -- "$dir/horovod-$HOROVOD_VERSION"-*.whl
+  if [ -f "$1" ]; then
+    log "Horovod from the stored wheel $1"
+  else
+    # Against the TensorFlow just installed, hence no build isolation; --no-cache-dir keeps it out
+    # of pip's own wheel cache, which would hand it out whatever it was built against.
+    rm -rf "$dir.partial"
+    MAKEFLAGS="-j$(nproc)" "$VENV/bin/pip" wheel --quiet --no-deps --no-build-isolation --no-cache-dir \
+      --wheel-dir "$dir.partial" "horovod==$HOROVOD_VERSION"
+    mv "$dir.partial"/horovod-*.whl "$dir/"
+    rmdir "$dir.partial"
+    set -- "$dir/horovod-$HOROVOD_VERSION"-*.whl
+    log "Horovod compiled: $1"
+  fi
+  "$VENV/bin/pip" install --quiet "$1"
+  if [ -n "$store" ] && [ -n "$key" ]; then exec 9>&-; else rm -rf "$dir"; fi
 }
 
 apt_install() {
@@ -71,13 +142,14 @@ for phase in "$@"; do
       "$VENV/bin/pip" install --quiet "$SRC[$FLAVOUR,qsvr,hpo]" ;;
     horovod)
       pip_setup
-      # Built against the TensorFlow just installed, hence no build isolation.
-      export HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_GLOO=1 HOROVOD_WITH_MPI=1 \
-             HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1
+      export HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1
+      # MPI where OpenMPI's compiler wrapper is installed: always in the image (system-build
+      # installs it, and verify insists on it); on a development machine only if it is there.
+      if command -v mpicxx >/dev/null 2>&1; then export HOROVOD_WITH_MPI=1; else export HOROVOD_WITHOUT_MPI=1; fi
       if [ "$FLAVOUR" = gpu ] && command -v nvcc >/dev/null 2>&1; then
         export HOROVOD_GPU_OPERATIONS=NCCL   # a CUDA toolkit in the base image: NCCL allreduce
       fi
-      MAKEFLAGS="-j$(nproc)" "$VENV/bin/pip" install --quiet --no-build-isolation "horovod==$HOROVOD_VERSION" ;;
+      horovod_install ;;
     data)
       manual=$(mktemp -d)
       if [ "$DATA_SOURCE" = zenodo ]; then

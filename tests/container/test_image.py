@@ -4,7 +4,9 @@ Built from the Dockerfile on the local Debian base with a smaller generated subs
 instead of 2,000 + 200) to keep CI short; everything else is the image `docker build .` gives.
 Singularity.def is built at the same time (spython + buildah), in the background: both builds spend
 most of their time in single-threaded work (apt, pip unpacking, committing layers), so on two cores
-they take little longer together than one alone.
+they take little longer together than one alone. Both read the host's pip cache and share the
+Horovod wheel store (container/dev.sh): Horovod is compiled by one build at most, and by none when
+an earlier run left a wheel built for the same TensorFlow, Python and MPI.
 """
 from __future__ import annotations
 
@@ -34,7 +36,8 @@ SUBSET = ["--build-arg", "TRAIN_EVENTS=200", "--build-arg", "TEST_EVENTS=20"]
 NO_CACHE = ["--layers=false", "--force-rm"]
 # What the two images must agree on: the baked data set and every installed Python package.
 FACTS = ("cat /opt/hepbench/data/CHECKSUM; echo ==; /opt/hepbench/venv/bin/python -m pip freeze --all; echo ==; "
-         "cat /opt/hepbench/data/info.json; echo ==; for t in g++ c++ cmake make; do command -v $t; done; true")
+         "cat /opt/hepbench/data/info.json; echo ==; for t in g++ c++ cmake make; do command -v $t; done; echo ==; "
+         "/opt/hepbench/venv/bin/horovodrun --check-build; true")
 
 
 def sh(*args, check=True, timeout=3600, env=None):
@@ -94,9 +97,9 @@ def def_image(builds):
 def facts(image) -> dict:
     r = run(image, "--entrypoint", "sh", "--", "-c", FACTS)
     assert r.returncode == 0, r.stderr[-3000:]
-    checksum, freeze, info, tools = r.stdout.split("==\n")
+    checksum, freeze, info, tools, horovod = r.stdout.split("==\n")
     return {"checksum": checksum.strip(), "freeze": sorted(freeze.split()), "info": json.loads(info),
-            "tools": tools.strip()}
+            "tools": tools.strip(), "horovod": horovod}
 
 
 @pytest.fixture(scope="module")
@@ -212,10 +215,22 @@ def test_unwritable_results_directory_is_a_clear_error(image, tmp_path):
     assert list(res.iterdir()) == []
 
 
+def test_horovod_is_compiled_once_at_most_and_has_mpi_and_gloo_in_both_images(image_facts, def_image, builds):
+    logs = builds["docker"].stdout + builds["docker"].stderr + builds["def_log"].read_text()
+    compiled = re.findall(r"install\.sh: Horovod compiled: (\S+)", logs)
+    stored = re.findall(r"install\.sh: Horovod from the stored wheel (\S+)", logs)
+    assert len(compiled) + len(stored) == 2 and len(compiled) <= 1, compiled + stored
+    # The wheel store is keyed by what the build links against: both images use OpenMPI's key.
+    assert all("-openmpi" in path for path in compiled + stored), compiled + stored
+    for got in (image_facts, facts(def_image)):
+        assert re.search(r"\[X\] TensorFlow", got["horovod"]), got["horovod"]
+        assert re.search(r"\[X\] MPI", got["horovod"]) and re.search(r"\[X\] Gloo", got["horovod"]), got["horovod"]
+
+
 def test_the_singularity_definition_builds_the_same_image_with_buildah_via_spython(def_image, image_facts):
     # spython turns %files/%post/%environment/%runscript into a Dockerfile (built beside the
-    # Dockerfile's image, see the module docstring); the pip cache of the builds keeps the Horovod
-    # wheel, so Horovod is not compiled again.
+    # Dockerfile's image, see the module docstring), from the same base and install script, so
+    # the checks below compare two independent builds.
     # spython turns %runscript into a shell-form CMD, which arguments replace: name the entry point.
     r = run(def_image, "--entrypoint", "/entrypoint.sh", "--", "-h")
     assert r.returncode == 0 and r.stdout.startswith("Usage:")
