@@ -1,4 +1,4 @@
-"""`hepbench qsvr run`: the secondary HEPscore workload qsvr-bmk, writing qsvr_summary.json.
+"""`hepbench qsvr bench` (alias `qsvr run`): the secondary HEPscore workload qsvr-bmk, writing qsvr_summary.json.
 
 A fixed, short protocol on the learning-curve table: `fits` Sim-QSVR fits (20 training curves
 each, leak-free scaling, seeded splits and annealer seeds from the study's streams) after one
@@ -52,7 +52,7 @@ class WorkloadOptions:
     sampler: str = "simulated"
     data: Path | None = None
     extra_arguments: str = ""
-    command: tuple[str, ...] = ("hepbench", "qsvr", "run")
+    command: tuple[str, ...] = ("hepbench", "qsvr", "bench")
 
     def __post_init__(self):
         for name in ("fits", "svr_fits"):
