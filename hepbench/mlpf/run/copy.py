@@ -21,10 +21,11 @@ from typing import TextIO
 from hepbench.core.errors import HepbenchError
 from hepbench.core.hostinfo import cpu_model
 from hepbench.core.progress import Progress
+from hepbench.core.stats import stats
 from hepbench.mlpf.config import config_from_dict
 from hepbench.mlpf.engines.base import MissingDevices
 from hepbench.mlpf.run.signals import Interrupted
-from hepbench.mlpf.train.throughput import Plan, TrainingTimer, Window, stats, totals
+from hepbench.mlpf.train.throughput import Plan, TrainingTimer, Window, totals
 
 
 @dataclass(frozen=True)

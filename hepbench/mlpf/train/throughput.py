@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from hepbench.core.errors import HepbenchError
-from hepbench.core.stats import stats  # noqa: F401 - HEPscore's block lives in the core; copy.py imports it here
 
 DEFINITION = (
     "train = sum over copies of (real training events in the timed windows / wall seconds of those "

@@ -5,7 +5,8 @@ import math
 
 import pytest
 
-from hepbench.mlpf.train.throughput import NonFiniteLoss, Plan, StepOutcome, TrainingTimer, stats, totals
+from hepbench.core.stats import stats
+from hepbench.mlpf.train.throughput import NonFiniteLoss, Plan, StepOutcome, TrainingTimer, totals
 
 
 class FakeClock:
