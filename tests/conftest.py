@@ -61,8 +61,8 @@ def write_events(make_events):
 
 @pytest.fixture(scope="session")
 def built(tmp_path_factory):
-    """A built delphes_pf with 12 train and 4 test events."""
-    # Imported here: the TFDS builder pulls in TensorFlow, which most tests never need.
+    """A built delphes_pf (array_record) with 12 train and 4 test events."""
+    # Imported here: the TFDS builder pulls in TensorFlow Datasets, which most tests never need.
     from hepbench.mlpf.data.tfds_builder import build
 
     rng = np.random.default_rng(7)

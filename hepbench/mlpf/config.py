@@ -21,6 +21,7 @@ from hepbench.core import hyperparameters
 from hepbench.core.errors import UsageError
 
 TARGETS = ("gen", "cand")
+CACHES = ("none", "memory")
 NODE_UPDATE_MODES = ("concat", "additive")
 PRECISIONS = ("fp32", "bf16", "fp16")
 ACTIVATIONS = ("elu", "relu", "gelu", "selu", "swish", "tanh")
@@ -35,8 +36,8 @@ class DataConfig:
     batch_size: int = 2  # events per device and step
     target: str = "gen"  # "gen" (generator truth) or "cand" (Delphes rule-based PF candidates)
     shuffle_buffer: int = 0  # 0 keeps the dataset order
-    cache: str = "none"  # "none", "memory" or a file path prefix for tf.data's cache
-    prefetch: int = -1  # batches prefetched; -1 lets tf.data tune it
+    cache: str = "none"  # "none" or "memory" (decoded events kept after their first read)
+    prefetch: int = -1  # batches built ahead by background threads; -1: twice the threads; 0: none
     seed: int = 42
 
     def __post_init__(self) -> None:
@@ -47,8 +48,11 @@ class DataConfig:
             raise UsageError(f"data.prefetch must be -1 (auto) or >= 0, not {self.prefetch}")
         if self.target not in TARGETS:
             raise UsageError(f"data.target must be one of {TARGETS}, not {self.target!r}")
-        if not self.cache:
-            raise UsageError("data.cache must be 'none', 'memory' or a file path prefix, not empty")
+        if self.cache not in CACHES:
+            # The file cache of the former tf.data pipeline has no use: the array_record files are
+            # already random access, and a second copy on disk would be read no faster.
+            raise UsageError(f"data.cache must be 'none' or 'memory', not {self.cache!r} "
+                             "(a file cache no longer exists: the built data set is read directly)")
 
 
 @dataclass(frozen=True)
@@ -131,7 +135,8 @@ class TrainConfig:
     lr_decay_rate: float = 0.99
     weight_decay: float = 0.0  # > 0 selects AdamW (decoupled weight decay)
     precision: str = "fp32"  # fp32, bf16 (mixed_bfloat16) or fp16 (mixed_float16 + loss scaling)
-    jit_compile: bool = False  # XLA
+    jit_compile: bool = False  # XLA (TensorFlow); JAX always compiles its step with jax.jit
+    compile: bool = False  # torch.compile of the PyTorch train step (the other backends ignore it)
     seed: int = 42
     loss_weights: LossWeights = field(default_factory=LossWeights)
 

@@ -1,5 +1,5 @@
-"""Where the built `delphes_pf` data set is by default, and what it holds, read from its JSON
-files without TensorFlow.
+"""Where the built `delphes_pf` data set is by default, whether it is one this version reads
+(array_record), and what it holds, read from its JSON files without TFDS or TensorFlow.
 
 The benchmark's coordinating process checks and describes the data set before it starts the
 copies; importing TensorFlow there just for that would cost seconds and memory.
@@ -15,6 +15,7 @@ from hepbench.core.errors import DataFormatError
 DATASET_NAME = "delphes_pf"
 DATASET_VERSION = "1.1.0"
 INFO_FILE = "dataset_info.json"  # TFDS writes it last: its presence means a complete build
+FILE_FORMAT = "array_record"  # random access without TensorFlow (TFDS data sources)
 METADATA_FILE = "metadata.json"  # the builder's provenance (source files and their checksum)
 DEFAULT_DATA_DIR = "work/tfds-s0"  # where `make data` builds the default subset
 DATA_DIR_ENV = "HEPBENCH_DATA_DIR"  # the container points this at its embedded subset
@@ -30,12 +31,21 @@ def built_dir(data_dir: str | os.PathLike) -> Path:
 
 
 def require_built(data_dir: str | os.PathLike) -> Path:
-    """The version directory of the data set built under `data_dir`, or a clear error."""
+    """The version directory of the data set built under `data_dir`, or a clear error (none built
+    there, or one built in another file format)."""
     where = built_dir(data_dir)
     if not (where / INFO_FILE).is_file():
         raise DataFormatError(
             f"{data_dir}: no {DATASET_NAME} {DATASET_VERSION} data set built there "
             f"(expected {where}); run `hepbench data build` (or `make data`) first"
+        )
+    # TFDS leaves the field out for its default format, TFRecord: what older hepbench versions built.
+    found = _read_json(where / INFO_FILE).get("fileFormat") or "tfrecord"
+    if found != FILE_FORMAT:
+        raise DataFormatError(
+            f"{data_dir}: the {DATASET_NAME} data set there is in the {found} format of an older hepbench; "
+            f"this one reads {FILE_FORMAT}. Remove {data_dir} and build it again "
+            f"(`hepbench data build --manual-dir DIR --data-dir {data_dir}`, or `make data`)"
         )
     return where
 

@@ -73,20 +73,18 @@ def summarize(directory: str | os.PathLike) -> dict:
 
 
 def _summarize_built(directory: Path) -> dict:
-    """The same description of a built TFDS data set; its checksum is that of its source files."""
-    # Here: TFDS (and TensorFlow) only for a built data set, never for `hepbench --help` or a .pkl.bz2 directory.
-    import tensorflow_datasets as tfds
+    """The same description of a built data set; its checksum is that of its source files."""
+    # Here: TFDS only for a built data set, never for `hepbench --help` or a .pkl.bz2 directory.
+    from hepbench.mlpf.data.records import open_builder, open_split
 
-    from hepbench.mlpf.data.tfds_builder import load_builder
-
-    builder = load_builder(directory)
+    builder = open_builder(directory)
     meta = builder.info.metadata
     stats = EventStatistics()
     per_split: dict[str, dict] = {}
     for split in sorted(builder.info.splits):
         files = [f for f in meta["source_files"] if f["split"] == split]
         per_split[split] = {"files": len(files), "events": builder.info.splits[split].num_examples}
-        for ex in tfds.as_numpy(builder.as_dataset(split=split, shuffle_files=False)):
+        for ex in open_split(builder, split):
             stats.add(Event(ex["X"], ex["ygen"], ex["ycand"]))
     return {
         "directory": str(directory.resolve()),

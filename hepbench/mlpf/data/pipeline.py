@@ -1,7 +1,9 @@
-"""The tf.data input pipeline: built `delphes_pf` events → padded batches for the MLPF model.
+"""The input pipeline: built `delphes_pf` events → padded NumPy batches for the MLPF model, one host
+pipeline for every engine (TensorFlow, JAX, PyTorch), with no TensorFlow on its path.
 
-read (file order) → shard per worker → cache → shuffle → truncate / pick target / pad to bins →
-padded_batch → prefetch. Each batch is a dict:
+read the split in file order (random access, hepbench.mlpf.data.records) → shard per worker →
+cache (optional) → shuffle (optional) → truncate / pick target / pad to bins → batch → prefetch.
+Each batch is a dict of NumPy arrays:
 
     X               (B, L, 12) float32   zero rows beyond an event's elements
     y               (B, L, 7)  float32   ygen or ycand (DataConfig.target), zero rows likewise
@@ -9,23 +11,30 @@ padded_batch → prefetch. Each batch is a dict:
     n_elements_orig (B,) int32           elements per event as stored
 
 L is a multiple of `bin_size` (the model's graph-layer bin size: the layers split the elements
-into equal bins);
-with pad_to_max it is the same for every batch, so a tf.function traces once.
+into equal bins): the batch's longest event rounded up, at least one bin; with pad_to_max it is
+max_elements rounded up for every batch, so a compiled step sees one shape.
 
-Throughput must count real events (`events_in_batch`), never padded rows or nominal batch sizes:
-the last batch may be smaller, and padding is work the model does but not work the user asked for.
+Throughput must count real events (len(n_elements)), never padded rows or nominal batch sizes:
+the last batch of a pass may be smaller, and padding is work the model does but not work the
+user asked for.
 """
 from __future__ import annotations
 
+import itertools
 import os
-from pathlib import Path
+from typing import Iterable, Iterator
 
-import tensorflow as tf
-import tensorflow_datasets as tfds
+import numpy as np
 
+from hepbench.core.errors import HepbenchError, UsageError
 from hepbench.mlpf.config import DataConfig
-from hepbench.mlpf.data.tfds_builder import load_builder
-from hepbench.core.errors import UsageError
+from hepbench.mlpf.data.format import NUM_X_FEATURES, NUM_Y_FEATURES
+from hepbench.mlpf.data.prefetch import prefetched
+from hepbench.mlpf.data.records import open_split
+
+# Threads that build batches ahead (with prefetch), at most: reading (zstd, in C++) releases the GIL,
+# but TFDS's decoding mostly holds it, so many more threads would mostly wait for one another.
+MAX_READ_THREADS = 4
 
 
 def _round_up(n, multiple):
@@ -37,105 +46,159 @@ def padded_length(cfg: DataConfig, bin_size: int) -> int | None:
     return _round_up(cfg.max_elements, bin_size) if cfg.pad_to_max else None
 
 
-def _builder(builder_or_data_dir):
-    if isinstance(builder_or_data_dir, (str, os.PathLike)):
-        return load_builder(builder_or_data_dir)
-    return builder_or_data_dir
+def default_read_threads() -> int:
+    """Threads that build batches ahead: this process's cores (its affinity), at most MAX_READ_THREADS."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(MAX_READ_THREADS, cores))
 
 
-def _cache_path(cfg: DataConfig, builder, split: str, num_workers: int, worker_index: int) -> str:
-    # tf.data reuses whatever cache file has the given prefix, so the name must say what it holds:
-    # another split, another shard or a rebuilt data set must never read this cache.
-    checksum = str(builder.info.metadata.get("source_checksum", "unknown"))[:16]
-    return f"{cfg.cache}.{split}.{worker_index}of{num_workers}.{checksum}"
+def shuffled(items: np.ndarray, buffer: int, rng: np.random.Generator) -> Iterator[int]:
+    """`items` through a shuffle buffer of `buffer` slots, as tf.data's shuffle: each output is drawn
+    uniformly from the buffer and replaced by the next item. buffer >= len(items): a uniform permutation."""
+    slots: list[int] = []
+    for item in items:
+        if len(slots) < buffer:
+            slots.append(int(item))
+            continue
+        k = int(rng.integers(len(slots)))
+        yield slots[k]
+        slots[k] = int(item)
+    while slots:
+        k = int(rng.integers(len(slots)))
+        slots[k], slots[-1] = slots[-1], slots[k]
+        yield slots.pop()
 
 
-def _prepare_fn(cfg: DataConfig, bin_size: int):
-    fixed = padded_length(cfg, bin_size)
-    target = "ygen" if cfg.target == "gen" else "ycand"
+def element_counts(batch: dict) -> tuple[int, int]:
+    """(real elements, padded element slots B*L) of a batch: real / padded is the share of the
+    model's work spent on actual detector elements."""
+    return int(batch["n_elements"].sum()), batch["X"].shape[0] * batch["X"].shape[1]
 
-    def prepare(event):
-        X, y = event["X"], event[target]
-        n_orig = tf.shape(X)[0]
+
+class Batches:
+    """The batches of one split for one worker (of `num_workers`), as the module docstring says.
+
+    `data`: the data directory the set was built into (or its TFDS builder). `bin_size`: the
+    model's bin size (ModelConfig.bin_size). Workers get disjoint shards (event k goes to worker
+    k % num_workers) that together cover the split. Iterating gives one pass over the shard, or
+    with `repeat` endless passes; every pass is an epoch, reshuffled (with shuffle_buffer > 0)
+    from `cfg.seed` and the epoch's number, so the order is the same on every run for a seed.
+    With drop_remainder every batch holds batch_size events. With data.cache "memory" the
+    decoded events are kept after their first read (every pass of this object reuses them).
+    `read_threads`: threads that build batches ahead when data.prefetch != 0 (default: this
+    process's cores, at most MAX_READ_THREADS).
+    """
+
+    def __init__(self, data, split: str, cfg: DataConfig, *, bin_size: int, num_workers: int = 1,
+                 worker_index: int = 0, drop_remainder: bool = False, repeat: bool = False,
+                 read_threads: int | None = None):
+        if bin_size <= 0:
+            raise UsageError(f"bin_size must be positive, not {bin_size}")
+        if num_workers < 1 or not 0 <= worker_index < num_workers:
+            raise UsageError(
+                f"worker index must satisfy 0 <= index < num_workers, got {worker_index} of {num_workers}"
+            )
+        if read_threads is not None and read_threads < 1:
+            raise UsageError(f"read_threads must be >= 1, not {read_threads}")
+        self.records = open_split(data, split)
+        self.split, self.cfg, self.bin_size = split, cfg, bin_size
+        self.indices = np.arange(worker_index, len(self.records), num_workers)  # this worker's shard
+        self.drop_remainder, self.repeat = drop_remainder, repeat
+        self.read_threads = read_threads or default_read_threads()
+        self.fixed_length = padded_length(cfg, bin_size)
+        self._target = "ygen" if cfg.target == "gen" else "ycand"
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray, int]] | None = {} if cfg.cache == "memory" else None
+        self._passes = 0  # epochs started by this object, over all its iterations
+        self._where = f"split {split!r} (worker {worker_index} of {num_workers})"
+
+    def batches_per_pass(self) -> int:
+        n, size = len(self.indices), self.cfg.batch_size
+        return n // size if self.drop_remainder else -(-n // size)
+
+    def __iter__(self) -> Iterator[dict]:
+        cfg = self.cfg
+        if cfg.prefetch == 0:
+            return map(self._assemble, self._index_batches())
+        depth = 2 * self.read_threads if cfg.prefetch == -1 else cfg.prefetch
+        return prefetched(self._index_batches(), self._assemble, depth, self.read_threads)
+
+    # -- the index stream: shard order or shuffled, in batches -----------------------------------
+
+    def _index_batches(self) -> Iterator[list[int]]:
+        if self.repeat and self.batches_per_pass() == 0:
+            raise HepbenchError(
+                f"{self._where}: {len(self.indices)} events make no batch of {self.cfg.batch_size}; "
+                "a repeating pipeline would never yield one (use more events or a smaller data.batch_size)"
+            )
+        while True:
+            yield from self._one_pass()
+            if not self.repeat:
+                return
+
+    def _one_pass(self) -> Iterator[list[int]]:
+        cfg = self.cfg
+        epoch, self._passes = self._passes, self._passes + 1
+        order = iter(self.indices.tolist())
+        if cfg.shuffle_buffer > 0:
+            order = shuffled(self.indices, cfg.shuffle_buffer, np.random.default_rng([cfg.seed, epoch]))
+        batch: list[int] = []
+        for index in order:
+            batch.append(index)
+            if len(batch) == cfg.batch_size:
+                yield batch
+                batch = []
+        if batch and not self.drop_remainder:
+            yield batch
+
+    # -- events and batches -----------------------------------------------------------------------
+
+    def _event(self, index: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """(X, y) of one event, truncated to max_elements, and its stored element count."""
+        if self._cache is not None and index in self._cache:
+            return self._cache[index]
+        record = self.records[index]
+        X, y = record["X"], record[self._target]
+        n_orig = X.shape[0]
+        if X.shape[1:] != (NUM_X_FEATURES,) or y.shape != (n_orig, NUM_Y_FEATURES):
+            raise HepbenchError(f"{self._where}: event {index} has X {X.shape} and y {y.shape}; rebuild the data set")
         # Longer events are truncated, as upstream did: the model's cost grows with the length.
-        X, y = X[: cfg.max_elements], y[: cfg.max_elements]
-        n = tf.shape(X)[0]
-        # At least one bin, so that an empty event still gives the model a valid (all-padding) bin.
-        length = fixed if fixed is not None else tf.maximum(_round_up(n, bin_size), bin_size)
-        X = tf.pad(X, [[0, length - n], [0, 0]])
-        y = tf.pad(y, [[0, length - n], [0, 0]])
-        if fixed is not None:  # make the length static, so batches have a fully known shape
-            X = tf.ensure_shape(X, (fixed, X.shape[-1]))
-            y = tf.ensure_shape(y, (fixed, y.shape[-1]))
+        # A copy, so that a cached event does not keep the whole stored one alive.
+        if n_orig > self.cfg.max_elements:
+            X, y = X[: self.cfg.max_elements].copy(), y[: self.cfg.max_elements].copy()
+        event = (X, y, n_orig)
+        if self._cache is not None:
+            self._cache[index] = event
+        return event
+
+    def _assemble(self, indices: list[int]) -> dict:
+        events = [self._event(i) for i in indices]
+        n = np.array([X.shape[0] for X, _, _ in events], np.int32)
+        if self.fixed_length is not None:
+            length = self.fixed_length
+        else:  # at least one bin, so that an empty event still gives the model a valid (all-padding) bin
+            length = max(_round_up(int(n.max()), self.bin_size), self.bin_size)
+        # One zeroed array per batch, filled in place: no per-event padding and no stacking copy.
+        X = np.zeros((len(events), length, NUM_X_FEATURES), np.float32)
+        y = np.zeros((len(events), length, NUM_Y_FEATURES), np.float32)
+        for row, (Xe, ye, _) in enumerate(events):
+            X[row, : Xe.shape[0]] = Xe
+            y[row, : ye.shape[0]] = ye
+        n_orig = np.array([k for _, _, k in events], np.int32)
         return {"X": X, "y": y, "n_elements": n, "n_elements_orig": n_orig}
 
-    return prepare
 
+class EpochBatches:
+    """The first `limit` batches of `batches` (all of them with None), read on the first iteration
+    and kept: every iteration yields the same batch objects."""
 
-def make_dataset(
-    builder_or_data_dir,
-    split: str,
-    cfg: DataConfig,
-    *,
-    bin_size: int,
-    num_workers: int = 1,
-    worker_index: int = 0,
-    drop_remainder: bool = False,
-) -> tf.data.Dataset:
-    """Batches of one split for one worker (of `num_workers`), as described in the module docstring.
+    def __init__(self, batches: Iterable[dict], limit: int | None = None):
+        self._source, self._limit = batches, limit
+        self._batches: list[dict] | None = None
 
-    `builder_or_data_dir`: a built DelphesPf builder or the data directory it was built into.
-    `bin_size`: the model's bin size (ModelConfig.bin_size); every event is padded to a multiple.
-    Workers get disjoint shards (event k goes to worker k % num_workers) that together cover the
-    split. With drop_remainder the batch size is static too.
-    """
-    builder = _builder(builder_or_data_dir)
-    splits = sorted(builder.info.splits.keys())
-    if split not in splits:
-        available = ", ".join(splits) or "none"
-        raise UsageError(f"split {split!r} is not in the data set; available splits: {available}")
-    if bin_size <= 0:
-        raise UsageError(f"bin_size must be positive, not {bin_size}")
-    if num_workers < 1 or not 0 <= worker_index < num_workers:
-        raise UsageError(
-            f"worker index must satisfy 0 <= index < num_workers, got {worker_index} of {num_workers}"
-        )
-
-    # Deterministic read: files in order, and no TFDS auto-cache (the cache is cfg.cache's choice).
-    read_config = tfds.ReadConfig(try_autocache=False)
-    ds = builder.as_dataset(split=split, shuffle_files=False, read_config=read_config)
-    if num_workers > 1:
-        ds = ds.shard(num_workers, worker_index)
-
-    # Cache the stored (unpadded) events: padding is cheap to redo and would multiply the memory.
-    if cfg.cache == "memory":
-        ds = ds.cache()
-    elif cfg.cache != "none":
-        path = _cache_path(cfg, builder, split, num_workers, worker_index)
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        ds = ds.cache(path)
-
-    if cfg.shuffle_buffer > 0:
-        ds = ds.shuffle(cfg.shuffle_buffer, seed=cfg.seed, reshuffle_each_iteration=True)
-
-    ds = ds.map(_prepare_fn(cfg, bin_size), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    # Every event is already a multiple of bin_size long, so the batch maximum is one as well.
-    ds = ds.padded_batch(cfg.batch_size, drop_remainder=drop_remainder)
-    if cfg.prefetch != 0:
-        ds = ds.prefetch(tf.data.AUTOTUNE if cfg.prefetch == -1 else cfg.prefetch)
-    return ds
-
-
-def events_in_batch(batch) -> tf.Tensor:
-    """Real events in a batch (int32): the number to count for throughput."""
-    return tf.shape(batch["n_elements"])[0]
-
-
-def element_counts(batch) -> tuple[tf.Tensor, tf.Tensor]:
-    """(real elements, padded element slots B*L) of a batch, as int64 tensors.
-
-    real / padded is the fraction of the model's work that was spent on actual detector elements.
-    """
-    real = tf.reduce_sum(tf.cast(batch["n_elements"], tf.int64))
-    shape = tf.shape(batch["X"], out_type=tf.int64)
-    return real, shape[0] * shape[1]
+    def __iter__(self) -> Iterator[dict]:
+        if self._batches is None:
+            self._batches = list(itertools.islice(self._source, self._limit))
+        return iter(self._batches)

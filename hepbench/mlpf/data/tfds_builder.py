@@ -1,4 +1,5 @@
-"""TFDS builder `delphes_pf` 1.1.0: the `.pkl.bz2` event files as TFRecords, unpadded, in file order.
+"""TFDS builder `delphes_pf` 1.1.0: the `.pkl.bz2` event files as array_record files, unpadded, in
+file order.
 
 Layout as upstream 1.1.0 (`X` (None, 12), targets unpadded) but with the 7 published target
 columns (no `jet_idx`). train = ttbar files, test = QCD files. The build never touches the
@@ -7,6 +8,10 @@ network: the files come from a manual directory, and the GCS lookup for prepared
 Order: the benchmark wants "event k" to mean the same event on every machine, so shuffling at
 build time is disabled and the dataset order is the file order (parse_name's sort_key), then the
 event order inside each file.
+
+Format: array_record, which TFDS reads through random-access data sources (`as_data_source`)
+without TensorFlow; so a machine with only JAX or PyTorch builds and reads the data set (TFDS's
+writer needs no TensorFlow either: it serialises the examples with its own protobuf code).
 """
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from hepbench import __version__
-from hepbench.mlpf.data.built import DATASET_NAME, DATASET_VERSION, INFO_FILE, built_dir, require_built
+from hepbench.mlpf.data.built import DATASET_NAME, DATASET_VERSION, FILE_FORMAT, INFO_FILE, built_dir, require_built
 from hepbench.mlpf.data.delphes import read_files
 from hepbench.mlpf.data.format import NUM_X_FEATURES, NUM_Y_FEATURES, ZENODO_RECORD
 from hepbench.mlpf.data.sources import Sources, combine_checksums, file_sha256, list_sources
@@ -99,9 +104,9 @@ class DelphesPf(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
 
 def load_builder(data_dir: str | os.PathLike) -> DelphesPf:
-    """The builder of a data set already built under `data_dir`."""
+    """The builder of a data set already built under `data_dir` (in this version's format)."""
     require_built(data_dir)
-    return DelphesPf(data_dir=os.fspath(data_dir))
+    return DelphesPf(data_dir=os.fspath(data_dir), file_format=FILE_FORMAT)
 
 
 def build(manual_dir: str | os.PathLike, data_dir: str | os.PathLike) -> DelphesPf:
@@ -118,7 +123,7 @@ def build(manual_dir: str | os.PathLike, data_dir: str | os.PathLike) -> Delphes
                 f"those in {manual_dir} ({wanted}); remove it or build into another data directory"
             )
         return builder
-    builder = DelphesPf(data_dir=os.fspath(data_dir))
+    builder = DelphesPf(data_dir=os.fspath(data_dir), file_format=FILE_FORMAT)
     config = tfds.download.DownloadConfig(manual_dir=os.fspath(manual_dir), try_download_gcs=False)
     builder.download_and_prepare(download_config=config)
     return builder

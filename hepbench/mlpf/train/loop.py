@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from hepbench.mlpf.config import Config, ModelConfig
-from hepbench.mlpf.data.pipeline import make_dataset
+from hepbench.mlpf.data.pipeline import Batches, EpochBatches
 from hepbench.mlpf.engines.base import Engine, StepResult
 from hepbench.mlpf.model.flops import training_flops
 from hepbench.mlpf.train.throughput import NonFiniteLoss, StepOutcome, TrainingTimer, Window
@@ -23,30 +23,30 @@ from hepbench.mlpf.train.throughput import NonFiniteLoss, StepOutcome, TrainingT
 
 @dataclass(frozen=True)
 class DataSource:
-    """The built data set a loop reads (a DelphesPf builder or its data directory), and the shard
-    of its training split this process trains on (a Horovod rank: shard `worker_index` of
-    `num_workers`)."""
+    """The built data set a loop reads (its data directory), and the shard of its training split
+    this process trains on (a Horovod or DDP rank: shard `worker_index` of `num_workers`).
+    Batches are the NumPy dicts of hepbench.mlpf.data.pipeline, whichever engine consumes them."""
 
     data: object
     num_workers: int = 1
     worker_index: int = 0
 
-    def training(self, cfg: Config, replicas: int = 1):
+    def training(self, cfg: Config, replicas: int = 1) -> Batches:
         """Endless training batches of `replicas` x batch_size events (batch_size per replica)."""
         data = dataclasses.replace(cfg.data, batch_size=cfg.data.batch_size * replicas)
-        return make_dataset(self.data, "train", data, bin_size=cfg.model.bin_size, num_workers=self.num_workers,
-                            worker_index=self.worker_index).repeat()
+        return Batches(self.data, "train", data, bin_size=cfg.model.bin_size, num_workers=self.num_workers,
+                       worker_index=self.worker_index, repeat=True)
 
-    def validation(self, cfg: Config):
+    def validation(self, cfg: Config) -> Batches:
         """Endless batches of the test split (all of it, whichever shard trains here)."""
-        return make_dataset(self.data, "test", cfg.data, bin_size=cfg.model.bin_size).repeat()
+        return Batches(self.data, "test", cfg.data, bin_size=cfg.model.bin_size, repeat=True)
 
-    def epoch(self, cfg: Config, split: str, events: int | None):
+    def epoch(self, cfg: Config, split: str, events: int | None) -> EpochBatches:
         """The same batches on every pass: the first `events` events of `split` (all of it with
-        None), in file order, cached after the first pass."""
-        data = make_dataset(self.data, split, cfg.data, bin_size=cfg.model.bin_size)
-        batches = None if events is None else math.ceil(events / cfg.data.batch_size)
-        return (data.take(batches) if batches else data).cache()
+        None) in whole batches, in file order (or data.shuffle_buffer's first order), read on the
+        first pass and kept."""
+        count = None if events is None else math.ceil(events / cfg.data.batch_size)
+        return EpochBatches(Batches(self.data, split, cfg.data, bin_size=cfg.model.bin_size), count)
 
 
 @dataclass

@@ -1,7 +1,10 @@
-"""The delphes_pf TFDS builder: splits, exact round trip in file order, provenance, errors."""
+"""The delphes_pf TFDS builder: array_record splits, exact round trip in file order, provenance,
+errors, and a build without TensorFlow."""
 from __future__ import annotations
 
 import importlib
+import json
+import shutil
 import socket
 
 import numpy as np
@@ -9,9 +12,11 @@ import pytest
 import tensorflow_datasets as tfds
 
 from hepbench.mlpf.data import tfds_builder
+from hepbench.mlpf.data.built import built_dir
 from hepbench.mlpf.data.delphes import write_file
 from hepbench.mlpf.data.format import published_name, synthetic_name
 from hepbench.mlpf.data.sources import file_sha256, list_sources, source_checksum
+from hepbench.mlpf.data.records import open_split
 from hepbench.mlpf.data.tfds_builder import build, load_builder
 from hepbench.core.errors import DataFormatError
 
@@ -46,12 +51,15 @@ def test_splits_have_the_right_event_counts(built):
     assert builder.info.splits["train"].num_examples == 9
     assert builder.info.splits["test"].num_examples == 3
     assert builder.info.disable_shuffling
+    assert builder.info.file_format.value == "array_record"
+    assert sorted(p.name for p in built_dir(built[1]).glob("*.array_record-*")) == [
+        "delphes_pf-test.array_record-00000-of-00001", "delphes_pf-train.array_record-00000-of-00001"]
 
 
 @pytest.mark.parametrize("split", ["train", "test"])
 def test_events_round_trip_exactly_in_file_order(built, split):
     builder, _, _, expected = built
-    got = list(builder.as_dataset(split=split, shuffle_files=False).as_numpy_iterator())
+    got = list(open_split(builder, split))
     assert len(got) == len(expected[split])
     for g, e in zip(got, expected[split]):
         assert g["X"].dtype == np.float32 and g["ygen"].shape == e.ygen.shape
@@ -139,6 +147,33 @@ def test_load_builder_on_an_unbuilt_directory_says_what_to_do(tmp_path):
     with pytest.raises(DataFormatError, match="hepbench data build") as e:
         load_builder(tmp_path)
     assert str(tmp_path) in str(e.value)
+
+
+def test_a_build_of_the_old_tfrecord_format_is_refused_not_reused(built, tmp_path):
+    _, data, manual, _ = built
+    old = tmp_path / "old"
+    shutil.copytree(data, old)
+    info_file = built_dir(old) / "dataset_info.json"
+    info_file.write_text(json.dumps({**json.loads(info_file.read_text()), "fileFormat": "tfrecord"}))
+    with pytest.raises(DataFormatError, match="older hepbench.*Remove .* and build it again") as e:
+        build(manual, old)
+    assert str(old) in str(e.value) and "hepbench data build" in str(e.value)
+
+
+def test_build_and_info_need_no_tensorflow(tmp_path, write_events, without_tensorflow):
+    manual = tmp_path / "manual"
+    events = write_events(manual / published_name("ttbar", 0, 0), 3)
+    r = without_tensorflow(f"""
+        from hepbench.cli import main
+        code = main(["data", "build", "--manual-dir", {str(manual)!r}, "--data-dir", {str(tmp_path / "data")!r}])
+        code = code or main(["data", "info", "--json", {str(tmp_path / "data")!r}])
+        assert "tensorflow" not in sys.modules, "tensorflow was imported"
+        sys.exit(code)
+    """)
+    assert r.returncode == 0, r.stderr
+    assert "train: 3 events" in r.stdout and '"events": 3' in r.stdout
+    got = list(open_split(tmp_path / "data", "train"))
+    assert all(np.array_equal(g["X"], e.X) for g, e in zip(got, events)) and len(got) == 3
 
 
 def test_module_can_be_reimported():
