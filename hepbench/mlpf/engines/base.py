@@ -3,7 +3,8 @@
 An engine is one object per process. In the order the loop calls it:
 
     configure()                 threads, visible devices, logical devices: before the framework starts
-    devices(), software()       what the report says it ran on
+    devices(), software()       what the report says it ran on; backend(): which framework and how
+                                its steps are compiled (the report's `backend` block)
     build(model_cfg, train_cfg) seeded model, optimizer, train and eval steps (inside a strategy scope
                                 where the framework needs one)
     train_batches(dataset)      the data pipeline's batches, prepared for the train step (on the
@@ -68,6 +69,12 @@ class Engine(ABC):
 
     replicas: int = 1  # devices one train step runs on; a train batch holds `replicas` x batch_size events
 
+    @property
+    def compiles_per_shape(self) -> bool:
+        """True when a step compiles once per batch shape (jax.jit, XLA, torch.compile): the loop then
+        traces every shape the timed windows will see before the clock starts. Call after build()."""
+        return False
+
     @abstractmethod
     def configure(self) -> None:
         """Set up the framework for this process (threads, visible devices, logical devices).
@@ -80,6 +87,12 @@ class Engine(ABC):
     @abstractmethod
     def software(self) -> dict:
         """Framework versions and the CUDA/cuDNN build (None where not built with them)."""
+
+    @abstractmethod
+    def backend(self) -> dict:
+        """{"name": tensorflow|jax|torch, "version": the framework's, "keras": ..., "compile": how the
+        train step runs (tf.function, tf.function+xla, jax.jit, eager, torch.compile), plus the
+        versions of the framework's other packages (jaxlib)}."""
 
     @abstractmethod
     def build(self, model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:

@@ -2,6 +2,11 @@
 MirroredStrategy over several GPUs or logical CPU devices ("mirrored"), or one Horovod rank
 ("horovod": gradients averaged over the ranks, every rank starting from rank 0's weights).
 
+Batches are the host pipeline's NumPy dicts: the steps' tf.function converts them (its signature
+has dynamic axes, so no retracing), and the mirrored kind feeds them to tf.distribute through
+tf.data.Dataset.from_generator. The initial weights are NumPy-drawn (hepbench.mlpf.model.init),
+the same as the other backends' for a seed.
+
 A Horovod rank's threads and GPU must be fixed before hvd.init's first collective starts
 TensorFlow: `configure_horovod_rank` does that, and the engine's `configure` leaves them alone.
 """
@@ -18,10 +23,19 @@ from absl import logging as absl_logging
 from hepbench.core.hostinfo import cpu_model
 from hepbench.mlpf.config import ModelConfig, TrainConfig
 from hepbench.mlpf.engines.base import Engine, MissingDevices, Part, StepResult
+from hepbench.mlpf.data.format import NUM_X_FEATURES, NUM_Y_FEATURES
 from hepbench.mlpf.engines.tensorflow_steps import EvalStep, HorovodTrainStep, MirroredTrainStep, TrainStep
+from hepbench.mlpf.model.init import assign_initial_weights
 from hepbench.mlpf.model.mlpf import build_model, parameter_counts
 
 KINDS = ("single", "mirrored", "horovod")
+# What the mirrored kind's tf.data wrapper of the NumPy batches yields: dynamic batch and element
+# axes, so one traced step serves every padded length.
+_BATCH_SIGNATURE = {
+    "X": tf.TensorSpec((None, None, NUM_X_FEATURES), tf.float32),
+    "y": tf.TensorSpec((None, None, NUM_Y_FEATURES), tf.float32),
+    "n_elements": tf.TensorSpec((None,), tf.int32),
+}
 
 
 def configure_horovod_rank(threads: int, device: str, local_rank: int) -> list:
@@ -61,6 +75,7 @@ class TensorFlowEngine(Engine):
         self._eval: EvalStep | None = None
         self._element_spec = None  # of the distributed training dataset (mirrored)
         self._configured = False
+        self._jit_compile = False  # the built steps' (train_cfg.jit_compile)
 
     # -- the process ------------------------------------------------------------------------------
 
@@ -108,6 +123,14 @@ class TensorFlowEngine(Engine):
             "cudnn": build.get("cudnn_version") or None,
         }
 
+    @property
+    def compiles_per_shape(self) -> bool:
+        return bool(self._jit_compile)  # XLA compiles per shape; a plain tf.function has dynamic axes
+
+    def backend(self) -> dict:
+        return {"name": "tensorflow", "version": tf.__version__, "keras": keras.__version__,
+                "compile": "tf.function+xla" if self._jit_compile else "tf.function"}
+
     def peak_device_memory(self) -> int | None:
         if self.device != "gpu" or not self._configured:
             return None
@@ -119,9 +142,11 @@ class TensorFlowEngine(Engine):
     # -- model, optimizer, steps ------------------------------------------------------------------
 
     def build(self, model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
-        keras.utils.set_random_seed(train_cfg.seed)
+        keras.utils.set_random_seed(train_cfg.seed)  # Python, NumPy and TensorFlow's global generators
         with self.strategy.scope() if self.strategy is not None else contextlib.nullcontext():
             self.model = build_model(model_cfg, train_cfg.precision)
+            # NumPy-drawn: the same initial weights as the JAX and PyTorch engines for this seed.
+            assign_initial_weights(self.model, train_cfg.seed)
             if self.kind == "mirrored":
                 self._train = MirroredTrainStep(self.model, train_cfg, self.strategy, self._element_spec)
             elif self.kind == "horovod":
@@ -133,6 +158,7 @@ class TensorFlowEngine(Engine):
             else:
                 self._train = TrainStep(self.model, train_cfg)
         self._eval = EvalStep(self.model, train_cfg)
+        self._jit_compile = train_cfg.jit_compile
 
     def parameter_counts(self) -> tuple[int, int]:
         return parameter_counts(self.model)
@@ -145,12 +171,15 @@ class TensorFlowEngine(Engine):
 
     def train_batches(self, dataset: Iterable) -> Iterator:
         if self.strategy is None:
-            return iter(dataset)
-        # Each global batch is split into one batch per replica. One process reads everything:
-        # no sharding for tf.distribute to rewrite.
+            return iter(dataset)  # NumPy batches: the steps' tf.function converts them
+        # tf.distribute splits each global batch into one batch per replica; it takes a tf.data
+        # dataset, so the NumPy batches pass through one. One process reads everything: no
+        # sharding for tf.distribute to rewrite.
+        wrapped = tf.data.Dataset.from_generator(
+            lambda: ({k: batch[k] for k in _BATCH_SIGNATURE} for batch in dataset), output_signature=_BATCH_SIGNATURE)
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-        distributed = self.strategy.experimental_distribute_dataset(dataset.with_options(options))
+        distributed = self.strategy.experimental_distribute_dataset(wrapped.with_options(options))
         self._element_spec = distributed.element_spec
         if isinstance(self._train, MirroredTrainStep):
             self._train.fix_signature(self._element_spec)

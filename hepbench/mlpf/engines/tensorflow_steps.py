@@ -1,8 +1,8 @@
 """The TensorFlow train and eval steps: one process, Horovod (one process per device) and
 MirroredStrategy (one process, several devices).
 
-A step is one tf.function over (X, y) with dynamic batch and element axes, so batches of any padded
-length share one graph; `jit_compile` compiles the single-process and Horovod steps with XLA (one
+A step is one tf.function over (X, y) (NumPy arrays or tensors) with dynamic batch and element
+axes, so batches of any padded length share one graph; `jit_compile` compiles the single-process and Horovod steps with XLA (one
 compilation per distinct shape). The mirrored step cannot be compiled: its optimizer update is a
 cross-replica merge call, which XLA does not take, so MirroredTrainStep refuses jit_compile.
 

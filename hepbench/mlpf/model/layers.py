@@ -108,11 +108,13 @@ class GHConvDense(keras.layers.Layer):
         self.output_dim, self.normalize_degrees = output_dim, normalize_degrees
         self.activation = keras.activations.get(activation)
         self._activation_name = activation
+        # Kept: hepbench.mlpf.model.init draws the initial weights from it.
+        self.weight_initializer = keras.initializers.RandomNormal(stddev=0.05)
 
     def build(self, input_shape):
         x_shape = input_shape[0]
         width = x_shape[-1]
-        init = keras.initializers.RandomNormal(stddev=0.05)
+        init = self.weight_initializer
         self.W_t = self.add_weight(shape=(width, self.output_dim), initializer=init, name="w_t")
         self.b_t = self.add_weight(shape=(self.output_dim,), initializer=init, name="b_t")
         self.W_h = self.add_weight(shape=(width, self.output_dim), initializer=init, name="w_h")
@@ -188,6 +190,8 @@ class CombinedGraphLayer(keras.layers.Layer):
         self.messages = [GHConvDense(output_dim, activation, normalize_degrees, name=f"msg_{i}", dtype=policy)
                          for i in range(num_node_messages)]
         self.drop = keras.layers.Dropout(dropout, dtype=policy) if dropout > 0 else None
+        # Kept: hepbench.mlpf.model.init draws the initial projections from it.
+        self.lsh_initializer = keras.initializers.RandomNormal(stddev=0.05)
 
     def build(self, input_shape):
         x_shape = tuple(input_shape)
@@ -195,7 +199,7 @@ class CombinedGraphLayer(keras.layers.Layer):
         # The hash is a fixed random rotation: drawn once, never trained (38,400 weights in the
         # default model: 6 layers x 128 x 50).
         self.lsh_projections = self.add_weight(
-            shape=(self.distance_dim, self.max_num_bins // 2), initializer="random_normal",
+            shape=(self.distance_dim, self.max_num_bins // 2), initializer=self.lsh_initializer,
             trainable=False, name="lsh_projections",
         )
         width = x_shape[-1]

@@ -7,6 +7,7 @@ single-process steps on the combined batch, printing the largest weight differen
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
 import sys
@@ -52,11 +53,8 @@ def main(mode: str) -> None:
         expected_loss = reference.train_step(batch).loss
 
     if mode == "mirrored":
-        import tensorflow as tf
-
         parallel.build(small, cfg)  # the reference's seed: its initial weights
-        dataset = tf.data.Dataset.from_tensor_slices(batch).batch(len(EVENTS)).repeat()
-        batches = parallel.train_batches(dataset)  # splits each batch in two
+        batches = parallel.train_batches(itertools.repeat(batch))  # NumPy batches, each split in two
         for _ in range(STEPS):
             result = parallel.train_step(next(batches))
         assert [p.events for p in result.parts] == [2, 2], result

@@ -1,5 +1,6 @@
-"""The TensorFlow engine behind the seam: its train step is the plain gradient step, its results are
-host numbers, its state round-trips, and the mirrored step refuses jit_compile (it cannot honour it)."""
+"""The TensorFlow engine behind the seam: its train step is the plain gradient step from the
+NumPy-drawn initial weights on NumPy batches, its results are host numbers, its state round-trips,
+it says how it runs, and the mirrored step refuses jit_compile (it cannot honour it)."""
 from __future__ import annotations
 
 import dataclasses
@@ -14,6 +15,7 @@ from hepbench.core.errors import UsageError
 from hepbench.mlpf.config import Config, ModelConfig, TrainConfig
 from hepbench.mlpf.engines.base import Part
 from hepbench.mlpf.engines.tensorflow import TensorFlowEngine
+from hepbench.mlpf.model.init import initial_values
 from hepbench.mlpf.model.losses import mlpf_losses
 from hepbench.mlpf.model.mlpf import build_model
 from hepbench.mlpf.run.plan import RunOptions, plan_mirrored
@@ -40,6 +42,8 @@ def plain_steps(batch, steps: int):
     """The textbook step, eagerly: loss, tape, gradients, the optimizer recipe's update."""
     keras.utils.set_random_seed(CFG.seed)
     model = build_model(SMALL)
+    for v, a in zip(model.variables, initial_values(model, CFG.seed)):
+        v.assign(a)
     optimizer = make_optimizer(CFG)
     optimizer.build(model.trainable_variables)
     losses = []
@@ -70,6 +74,14 @@ def test_the_train_step_is_the_plain_gradient_step(batch):
     assert results[0].parts == (Part(events=4, padded_length=16, real_elements=33),)
     assert (results[0].events, results[0].real_elements, results[0].padded_elements) == (4, 33, 64)
     assert isinstance(results[0].loss, float)
+
+
+def test_the_engine_starts_from_the_numpy_drawn_weights_and_says_how_it_runs():
+    engine = built_engine()
+    assert all(np.array_equal(a, b) for a, b in zip(engine.state(), initial_values(engine.model, CFG.seed)))
+    assert engine.backend() == {"name": "tensorflow", "version": tf.__version__, "keras": keras.__version__,
+                                "compile": "tf.function"}
+    assert built_engine(dataclasses.replace(CFG, jit_compile=True)).backend()["compile"] == "tf.function+xla"
 
 
 def test_the_eval_step_is_inference_and_changes_nothing(batch):

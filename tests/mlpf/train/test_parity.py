@@ -1,0 +1,78 @@
+"""The same model on TensorFlow, JAX and PyTorch: identical initial weights for a seed, so the same
+initial loss, gradient and first steps on the same batch (docs/engines.md, "Parity").
+
+One process per backend (tests/mlpf/train/parity_check.py; Keras picks its backend once per
+process), all three at once: the default model, two events in one 640-element bin, dropout 0.
+
+Tolerances (relative to TensorFlow), and the largest differences measured on a CPU with
+TensorFlow 2.18, JAX 0.10 and PyTorch 2.13 (docs/engines.md):
+fp32   initial loss 1e-5 (measured: 0, the same float), gradient norm 1e-4 (2e-8), losses of 5
+       Adam steps and the eval loss after them 1e-3 (7e-8);
+bf16   initial loss 1e-3 (7e-5), gradient norm 3e-3 (3e-4), losses and eval loss 3e-3 (2e-4):
+       each backend rounds to bfloat16 at its own places.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+BACKENDS = ("tensorflow", "jax", "torch")
+PRECISIONS = ("fp32", "bf16")
+TOLERANCES = {  # (initial loss, gradient norm, losses after the steps), relative
+    "fp32": (1e-5, 1e-4, 1e-3),
+    "bf16": (1e-3, 3e-3, 3e-3),
+}
+COMPILE = {"tensorflow": "tf.function", "jax": "jax.jit", "torch": "eager"}
+
+
+@pytest.fixture(scope="module")
+def results() -> dict:
+    """{backend: {precision: the parity script's result}}, the backends run side by side."""
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    procs = {b: subprocess.Popen([sys.executable, "-m", "tests.mlpf.train.parity_check", b, *PRECISIONS],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for b in BACKENDS}
+    out = {}
+    for backend, proc in procs.items():
+        stdout, stderr = proc.communicate(timeout=1200)
+        assert proc.returncode == 0, f"{backend}:\n{stderr[-3000:]}"
+        lines = [json.loads(line[len("PARITY "):]) for line in stdout.splitlines() if line.startswith("PARITY ")]
+        out[backend] = {r["precision"]: r for r in lines}
+    return out
+
+
+def relative(a: float, b: float) -> float:
+    return abs(a - b) / max(abs(a), abs(b))
+
+
+def test_every_backend_starts_from_the_same_weights(results):
+    digests = {b: results[b][p]["weights_sha256"] for b in BACKENDS for p in PRECISIONS}
+    assert len(set(digests.values())) == 1, digests  # the variables stay float32 in mixed precision
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("backend", ("jax", "torch"))
+def test_loss_gradient_and_first_steps_agree_with_tensorflow(results, backend, precision):
+    loss_tol, grad_tol, steps_tol = TOLERANCES[precision]
+    ref, got = results["tensorflow"][precision], results[backend][precision]
+    assert relative(got["initial_loss"], ref["initial_loss"]) < loss_tol
+    assert relative(got["gradient_norm"], ref["gradient_norm"]) < grad_tol
+    # The first train step's loss is the initial loss: the step differentiates what was measured.
+    assert relative(got["losses"][0], got["initial_loss"]) < 1e-6
+    for step, (a, b) in enumerate(zip(got["losses"], ref["losses"])):
+        assert relative(a, b) < steps_tol, (step, a, b)
+    assert relative(got["eval_loss"], ref["eval_loss"]) < steps_tol
+    assert got["losses"][-1] < got["losses"][0]  # the steps train: the comparison is not of idle steps
+
+
+def test_each_engine_says_what_ran(results):
+    for backend in BACKENDS:
+        engine = results[backend]["fp32"]["engine"]
+        assert (engine["name"], engine["compile"]) == (backend, COMPILE[backend])
