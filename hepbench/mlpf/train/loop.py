@@ -14,7 +14,10 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
+import numpy as np
+
 from hepbench.mlpf.config import Config, ModelConfig
+from hepbench.mlpf.data.format import NUM_X_FEATURES, NUM_Y_FEATURES
 from hepbench.mlpf.data.pipeline import Batches, EpochBatches
 from hepbench.mlpf.engines.base import Engine, StepResult
 from hepbench.mlpf.model.flops import training_flops
@@ -81,13 +84,37 @@ def set_up(engine: Engine, cfg: Config, measured: Measurement | None = None) -> 
         measured.parameters = engine.parameter_counts()
 
 
-def trace(engine: Engine, train_batch, eval_batch=None, clock: Callable[[], float] = time.perf_counter) -> float:
-    """Compile the train step (and the eval step, given a batch) without running them; the seconds."""
+def trace(engine: Engine, train_batch, eval_batch=None, clock: Callable[[], float] = time.perf_counter,
+          shapes: Iterable[tuple[int, int]] = ()) -> float:
+    """Compile the train step (and the eval step, given a batch) without running them, then the
+    train step for each further (events, padded length) in `shapes`; the seconds."""
     start = clock()
     engine.trace_train(train_batch)
     if eval_batch is not None:
         engine.trace_eval(eval_batch)
+    for events, length in shapes:
+        engine.trace_train(zero_batch(events, length))
     return clock() - start
+
+
+def planned_shapes(batches: Iterable, steps: int) -> list[tuple[int, int]]:
+    """The distinct (events, padded length) of the first `steps` pipeline batches, in order.
+
+    The pipeline is deterministic for a seed, so a second pass over the same source sees the
+    batches the timed windows will see; an engine that compiles once per shape (JAX, XLA,
+    torch.compile) compiles them all before the clock starts.
+    """
+    seen: dict[tuple[int, int], None] = {}
+    for batch in itertools.islice(batches, steps):
+        seen.setdefault(tuple(int(d) for d in batch["X"].shape[:2]), None)
+    return list(seen)
+
+
+def zero_batch(events: int, length: int) -> dict:
+    """An all-padding pipeline batch of this shape: compiles a step without any data."""
+    return {"X": np.zeros((events, length, NUM_X_FEATURES), np.float32),
+            "y": np.zeros((events, length, NUM_Y_FEATURES), np.float32),
+            "n_elements": np.zeros(events, np.int32), "n_elements_orig": np.zeros(events, np.int32)}
 
 
 def mean_loss(step: Callable[[object], StepResult], batches: Iterable, where: str | None = None) -> tuple[float | None, int]:
@@ -119,11 +146,15 @@ def outcomes(engine: Engine, model_cfg: ModelConfig) -> Callable[[object], StepO
     return step
 
 
-def validate(engine: Engine, batches, n_batches: int, clock: Callable[[], float] = time.perf_counter) -> dict:
-    """Inference over the test split, timed on its own: trace, one untimed batch, then n_batches."""
+def validate(engine: Engine, batches, n_batches: int, clock: Callable[[], float] = time.perf_counter,
+             shapes: Iterable[tuple[int, int]] = ()) -> dict:
+    """Inference over the test split, timed on its own: trace (the first batch's shape and each
+    further one in `shapes`), one untimed batch, then n_batches."""
     first = next(batches)
     t0 = clock()
     engine.trace_eval(first)
+    for events, length in shapes:
+        engine.trace_eval(zero_batch(events, length))
     compile_seconds = clock() - t0
     engine.eval_step(first)  # first execution: allocations, kernel choice
     t0 = clock()
@@ -156,10 +187,14 @@ def benchmark(engine: Engine, cfg: Config, source: DataSource, measured: Measure
     name = measured.devices[0]["name"]
     hooks.say(f"{engine.replicas} x {name}: tracing the training step ..." if engine.replicas > 1
               else f"{name}: tracing the training step ...")
-    measured.compile_seconds = trace(engine, first, clock=clock)
+    shapes: list[tuple[int, int]] = []
+    if engine.compiles_per_shape:  # every shape the warm-up and the windows will see, compiled now
+        steps = plan.warmup_steps + plan.windows * plan.steps_per_window
+        shapes = planned_shapes(source.training(cfg, engine.replicas), steps)[1:]  # the first is `first`'s
+    measured.compile_seconds = trace(engine, first, clock=clock, shapes=shapes)
     hooks.heartbeat()
-    hooks.say(f"traced in {measured.compile_seconds:.1f} s; {plan.warmup_steps} warm-up step(s), then "
-              f"{plan.windows} windows of {plan.steps_per_window} steps")
+    hooks.say(f"traced {1 + len(shapes)} batch shape(s) in {measured.compile_seconds:.1f} s; "
+              f"{plan.warmup_steps} warm-up step(s), then {plan.windows} windows of {plan.steps_per_window} steps")
 
     # Warm-up, then the timed windows (the first batch, traced on, is the first warm-up step's).
     step = outcomes(engine, cfg.model)
@@ -180,7 +215,8 @@ def benchmark(engine: Engine, cfg: Config, source: DataSource, measured: Measure
     # Validation: inference over the test split, outside every window.
     n_val = math.ceil(validation_events / cfg.data.batch_size)
     if n_val:
-        v = measured.validation = validate(engine, engine.eval_batches(source.validation(cfg)), n_val, clock)
+        shapes = planned_shapes(source.validation(cfg), n_val + 1)[1:] if engine.compiles_per_shape else []
+        v = measured.validation = validate(engine, engine.eval_batches(source.validation(cfg)), n_val, clock, shapes)
         hooks.say(f"validation: {v['events']} events in {v['seconds']:.2f} s = {v['events_per_second']:.4g} "
                   f"events/s (loss {v['loss']:.4g})")
         if not math.isfinite(v["loss"]):

@@ -42,6 +42,9 @@ class FakeEngine(Engine):
         self.calls.append("devices")
         return [{"type": "cpu", "name": "Fake CPU"}] * self.replicas
 
+    def backend(self):
+        return {"name": "fake", "version": "0", "keras": None, "compile": None}
+
     def software(self):
         return {"fake": "1.0"}
 
@@ -131,7 +134,7 @@ def test_phases_run_in_order_and_only_the_windows_are_timed():
     # A heartbeat after tracing and after every step.
     assert beats[0] == TRACE_SECONDS and len(beats) == 1 + 8
     assert said[0] == "2 x Fake CPU: tracing the training step ..."
-    assert said[1] == "traced in 100.0 s; 2 warm-up step(s), then 2 windows of 3 steps"
+    assert said[1] == "traced 1 batch shape(s) in 100.0 s; 2 warm-up step(s), then 2 windows of 3 steps"
     assert said[2].startswith("window 1/2: 12 events in 6.00 s = 2 events/s  (mean step 2.000 s")
     assert said[-1].startswith("validation: 4 events in 1.00 s")
 
@@ -169,3 +172,64 @@ def test_mean_loss_weights_by_events_and_names_where_a_loss_diverged():
     assert mean_loss(results.get, []) == (None, 0)
     with pytest.raises(NonFiniteLoss, match="loss became nan at epoch 3"):
         mean_loss(results.get, ["a", "nan", "b"], where="epoch 3")
+
+
+class CompilingEngine(FakeEngine):
+    """Compiles per shape: records the shape of every traced and every trained batch."""
+
+    compiles_per_shape = True
+
+    def train_batches(self, dataset):
+        self.calls.append("train_batches")
+        return iter(dataset)
+
+    def eval_batches(self, dataset):
+        return iter(dataset)
+
+    def trace_train(self, batch):
+        self.calls.append(("trace_train", batch["X"].shape[:2]))
+
+    def trace_eval(self, batch):
+        self.calls.append(("trace_eval", batch["X"].shape[:2]))
+
+    def train_step(self, batch):
+        self.calls.append(("train_step", batch["X"].shape[:2]))
+        return super().train_step(batch)
+
+    def eval_step(self, batch):
+        self.calls.append(("eval_step", batch["X"].shape[:2]))
+        return super().eval_step(batch)
+
+
+class ShapedSource:
+    """Deterministic batches whose padded lengths and sizes vary, as the pipeline's do (a new pass
+    over the source gives the same batches)."""
+
+    SHAPES = [(2, 16), (2, 48), (2, 16), (1, 32), (2, 64), (2, 48), (2, 80), (2, 16), (2, 96)]
+
+    def _batches(self, shapes):
+        return ({"X": np.zeros((b, n, 12), np.float32), "y": np.zeros((b, n, 7), np.float32),
+                 "n_elements": np.full(b, n // 2, np.int32)} for b, n in shapes * 100)
+
+    def training(self, cfg, replicas=1):
+        return self._batches(self.SHAPES)
+
+    def validation(self, cfg):
+        return self._batches([(2, 32), (2, 16), (2, 112)])
+
+
+def test_an_engine_that_compiles_per_shape_has_every_shape_of_the_run_traced_before_the_first_step():
+    clock = FakeClock()
+    engine = CompilingEngine(clock, warmup=2, durations=[1.0] * 6)
+    measured = Measurement(TrainingTimer(Plan(warmup_steps=2, windows=2, steps_per_window=3), clock=clock,
+                                         wall_clock=clock))
+    benchmark(engine, CFG, ShapedSource(), measured, 4, Hooks())
+    first_step = next(i for i, c in enumerate(engine.calls) if c[0] == "train_step")
+    traced = {c[1] for c in engine.calls[:first_step] if c[0] == "trace_train"}
+    trained = {c[1] for c in engine.calls if c[0] == "train_step"}
+    assert len([c for c in engine.calls if c[0] == "train_step"]) == 8
+    assert trained == {(2, 16), (2, 48), (1, 32), (2, 64), (2, 80)} and trained <= traced
+    assert (2, 96) not in traced  # beyond the run's 8 steps: not compiled for nothing
+    # Validation: the untimed first batch and the 2 timed ones, all traced before the first eval step.
+    first_eval = next(i for i, c in enumerate(engine.calls) if c[0] == "eval_step")
+    assert {c[1] for c in engine.calls[:first_eval] if c[0] == "trace_eval"} == {(2, 32), (2, 16), (2, 112)}
