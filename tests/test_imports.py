@@ -147,7 +147,8 @@ def _loaded_after(code: str, modules: tuple[str, ...]) -> list[str]:
     return eval(out.strip())  # a list literal printed by the probe
 
 
-HEAVY = ("tensorflow", "ray", "sklearn", "dimod", "matplotlib", "tensorflow_datasets", "keras", "horovod")
+HEAVY = ("tensorflow", "ray", "sklearn", "dimod", "matplotlib", "tensorflow_datasets", "keras", "horovod", "jax",
+         "torch")
 
 
 @pytest.mark.parametrize("code", [
@@ -158,6 +159,12 @@ def test_the_command_line_loads_no_heavy_library(code):
     assert _loaded_after(code, HEAVY) == []
 
 
-def test_the_coordinating_process_never_imports_tensorflow():
-    # benchmark.py starts the copies and writes the report; TensorFlow would cost it seconds and memory.
+def test_the_coordinating_process_never_imports_a_framework():
+    # benchmark.py starts the copies and writes the report; a framework would cost it seconds and memory,
+    # and Keras would fix its backend before a copy could choose one.
     assert _loaded_after("import hepbench.mlpf.run.benchmark, hepbench.mlpf.run.scale", HEAVY) == []
+
+
+def test_a_copy_process_imports_no_framework_before_it_selects_its_backend():
+    # worker.py's module-level imports run before run_copy calls engines.backends.select_backend.
+    assert _loaded_after("import hepbench.mlpf.run.worker, hepbench.mlpf.engines.backends", HEAVY) == []

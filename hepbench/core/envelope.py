@@ -5,7 +5,7 @@ and copies the rest of `report` into its own report (docs/hepscore-contract.md).
 builds that summary with `build_summary`, ok or failed alike, and writes it with `write_summary`:
 
     {"app": {name, version, description, containment, bmk_checksum, bmkdata_checksum, ...extras},
-     "run_info": {copies, threads_per_copy, events_per_thread, extra_arguments},
+     "run_info": {copies, threads_per_copy, events_per_thread, extra_arguments, ...extras},
      "report": {wl-scores, wl-stats, log, status, definition, ...the workload's fields,
                 software, host, timing, command}}
 
@@ -14,7 +14,7 @@ builds that summary with `build_summary`, ok or failed alike, and writes it with
 from __future__ import annotations
 
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
@@ -47,6 +47,12 @@ class RunInfo:
     threads_per_copy: int
     events_per_thread: int
     extra_arguments: str = ""
+    # A workload's own entries after HEPscore's four (mlpf-bmk: its backend); its schema allows them.
+    extras: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"copies": self.copies, "threads_per_copy": self.threads_per_copy,
+                "events_per_thread": self.events_per_thread, "extra_arguments": self.extra_arguments, **self.extras}
 
 
 def build_summary(workload: Workload, run_info: RunInfo, *, failure: str | None, scores: dict | None,
@@ -70,7 +76,7 @@ def build_summary(workload: Workload, run_info: RunInfo, *, failure: str | None,
             "bmkdata_checksum": bmkdata_checksum,
             **(app_extra or {}),
         },
-        "run_info": asdict(run_info),
+        "run_info": run_info.to_dict(),
         "report": {
             "wl-scores": scores if ok else {},
             "wl-stats": stats if ok else {},

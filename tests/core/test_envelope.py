@@ -82,6 +82,7 @@ def _mlpf(failed: bool) -> dict:
     r = json.loads(MLPF_FIXTURE.read_text())["report"]
     ctx = mlpf_summary.RunContext(benchmark=r["benchmark"], config=r["config"], dataset=r["dataset"], model=r["model"],
                                   software=r["software"], host=r["host"], timing=r["timing"], command=r["command"],
+                                  backend=r["backend"],
                                   log="interrupted by SIGTERM after 3 s" if failed else None)
     return mlpf_summary.build_report(r["copies"], ctx)
 

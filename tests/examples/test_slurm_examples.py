@@ -1,6 +1,7 @@
 """examples/slurm/: the job scripts are valid bash and sbatch files, pass `hepbench run` only options
-it has, refuse missing inputs, and run end to end under a stand-in `srun` that starts the command
-as two real Horovod ranks (horovodrun, Gloo) on this host."""
+it has, refuse missing inputs, and run end to end under a stand-in `srun`: the Horovod scripts as
+two real Horovod ranks (horovodrun, Gloo) on this host, the DDP script as two real srun tasks
+(SLURM_PROCID, SLURM_LOCALID, SLURM_STEP_NUM_TASKS) that form one PyTorch DDP job."""
 from __future__ import annotations
 
 import argparse
@@ -26,6 +27,18 @@ BASE_ENV = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "
 FAKE_SRUN = f"""#!/bin/bash
 while [[ $# -gt 0 && $1 == -* ]]; do echo "$1" >> "$FAKE_LOG"; shift; done
 exec {VENV / "bin" / "horovodrun"} -np "$SLURM_NTASKS" --gloo -H "localhost:$SLURM_NTASKS" "$@"
+"""
+# Stand-in srun as srun itself starts tasks: $SLURM_NTASKS copies of the command, each with its
+# task variables (what a DDP rank reads its place in the job from).
+FAKE_SRUN_TASKS = """#!/bin/bash
+while [[ $# -gt 0 && $1 == -* ]]; do echo "$1" >> "$FAKE_LOG"; shift; done
+pids=()
+for ((i = 0; i < SLURM_NTASKS; i++)); do
+  SLURM_PROCID=$i SLURM_LOCALID=$i SLURM_STEP_NUM_TASKS=$SLURM_NTASKS "$@" & pids+=($!)
+done
+status=0
+for p in "${pids[@]}"; do wait "$p" || status=$?; done
+exit $status
 """
 # Stand-in apptainer: `exec [options] IMAGE CMD...` runs CMD here. The image is a directory whose
 # /opt/hepbench holds links to this venv and data set; paths in CMD under /opt/hepbench or under a
@@ -95,7 +108,8 @@ def parse_run(args: list[str]):
 
 
 def test_both_scripts_and_their_readme_are_there():
-    assert {p.name for p in SCRIPTS} == {"mlpf-apptainer.sbatch", "mlpf-venv.sbatch", "hpo-ray-apptainer.sbatch"}
+    assert {p.name for p in SCRIPTS} == {"mlpf-apptainer.sbatch", "mlpf-venv.sbatch", "mlpf-ddp.sbatch",
+                                         "hpo-ray-apptainer.sbatch"}
     assert (SLURM / "README.md").is_file()
 
 
@@ -143,6 +157,39 @@ def test_hepbench_run_accepts_the_arguments_the_scripts_pass(name, env, tmp_path
         assert args.resultsdir == tmp_path / "results" / "mlpf-42" and args.data_dir == tmp_path / "work" / "tfds-s0"
 
 
+DDP_CASES = [  # (settings, expected launcher words up to the hepbench command)
+    ({}, ["srun", "--kill-on-bad-exit=0", "--wait=300"]),
+    ({"MLPF_LAUNCHER": "torchrun", "SLURM_JOB_NUM_NODES": "2", "SLURM_NTASKS_PER_NODE": "4",
+      "SLURM_CPUS_PER_TASK": "8", "MLPF_DEVICE": "cpu", "MLPF_EXTRA_ARGS": "--events 96"},
+     ["srun", "--kill-on-bad-exit=0", "--wait=300", "--ntasks=2", "--ntasks-per-node=1", "--cpus-per-task=32",
+      "torchrun", "--nnodes", "2", "--nproc-per-node", "4", "--rdzv-backend", "c10d", "--rdzv-endpoint", "node7:29500",
+      "--rdzv-id", "mlpf-42", "--no-python"]),
+]
+
+
+@pytest.mark.parametrize("env,launch", DDP_CASES)
+def test_the_ddp_script_runs_torch_ranks_that_meet_on_the_first_node(env, launch, tmp_path):
+    settings = {"SLURM_JOB_ID": "42", "MASTER_ADDR": "node7", "MASTER_PORT": "29500", **env}
+    words = dry_run_words(script("mlpf-ddp.sbatch"), settings, tmp_path)
+    (start,) = [i for i, w in enumerate(words[:-1]) if w.endswith("/hepbench") and words[i + 1] == "run"]
+    assert [w.rsplit("/", 1)[-1] for w in words[:start]] == launch
+    args = parse_run(words[start + 2:])
+    assert args.backend == "torch" and args.strategy == "ddp" and args.device == env.get("MLPF_DEVICE", "auto")
+    assert args.threads == (int(env["SLURM_CPUS_PER_TASK"]) if "SLURM_CPUS_PER_TASK" in env else None)
+    assert args.resultsdir == tmp_path / "results" / "mlpf-42" and args.data_dir == tmp_path / "work" / "tfds-s0"
+
+
+def test_the_ddp_script_meets_on_the_first_node_of_the_allocation(tmp_path):
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "scontrol").write_text("#!/bin/sh\nprintf 'gpu017\\ngpu018\\n'\n")  # scontrol show hostnames LIST
+    (fake / "scontrol").chmod(0o755)
+    settings = {"MLPF_DRY_RUN": "1", "SLURM_JOB_ID": "20042", "SLURM_JOB_NODELIST": "gpu[017-018]",
+                "MLPF_LAUNCHER": "torchrun", "PATH": f"{fake}:{os.environ['PATH']}"}
+    r = run_script(script("mlpf-ddp.sbatch"), settings, cwd=tmp_path)
+    assert r.returncode == 0 and "--rdzv-endpoint gpu017:20042 " in r.stdout, r.stdout + r.stderr
+
+
 @pytest.mark.parametrize("extra,message", [("--no-such-option", "no option"), ("--events 0", "rejects"),
                                             ("--event 5", "no option '--event'")])
 def test_a_wrong_option_is_caught(extra, message, tmp_path):
@@ -156,6 +203,9 @@ def test_a_wrong_option_is_caught(extra, message, tmp_path):
     ("mlpf-venv.sbatch", {"MLPF_VENV": "/nonexistent"}, "no hepbench in /nonexistent"),
     ("mlpf-venv.sbatch", {"MLPF_VENV": str(VENV), "MLPF_DATA_DIR": "nodata"}, "no built data set in"),
     ("mlpf-venv.sbatch", {"MLPF_LAUNCHER": "ssh"}, "MLPF_LAUNCHER must be srun or mpirun"),
+    ("mlpf-ddp.sbatch", {"MLPF_VENV": "/nonexistent"}, "no hepbench in /nonexistent"),
+    ("mlpf-ddp.sbatch", {"MLPF_VENV": str(VENV), "MLPF_DATA_DIR": "nodata"}, "no built data set in"),
+    ("mlpf-ddp.sbatch", {"MLPF_LAUNCHER": "mpirun"}, "MLPF_LAUNCHER must be srun or torchrun"),
     ("mlpf-apptainer.sbatch", {"MLPF_APPTAINER": "no-such-apptainer"}, "no 'no-such-apptainer' command"),
     ("mlpf-apptainer.sbatch", {"MLPF_APPTAINER": "true", "MLPF_IMAGE": "missing.sif"}, "no image"),
 ])
@@ -165,11 +215,11 @@ def test_missing_inputs_are_refused_before_anything_starts(name, env, message, t
     assert not (tmp_path / "results").exists()
 
 
-def fake_slurm(tmp_path: Path, tasks: int) -> dict:
+def fake_slurm(tmp_path: Path, tasks: int, srun: str = FAKE_SRUN) -> dict:
     """PATH with the stand-ins first, and the variables sbatch gives a 1-node job of `tasks` tasks."""
     bin_dir = tmp_path / "fake-bin"
     bin_dir.mkdir()
-    for name, text in (("srun", FAKE_SRUN), ("apptainer", FAKE_APPTAINER)):
+    for name, text in (("srun", srun), ("apptainer", FAKE_APPTAINER)):
         (bin_dir / name).write_text(text)
         (bin_dir / name).chmod(0o755)
     return {"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_LOG": str(tmp_path / "fake.log"),
@@ -219,3 +269,24 @@ def test_venv_script_refuses_a_horovod_without_mpi(built, tmp_path):
     r = run_script(script("mlpf-venv.sbatch"), {"MLPF_VENV": str(VENV), "MLPF_DATA_DIR": str(built)}, cwd=tmp_path)
     assert r.returncode == 1 and "built without MPI" in r.stderr, r.stderr
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.slow
+def test_ddp_script_runs_two_srun_tasks_as_one_ddp_job(built, tiny_config, tmp_path):
+    pytest.importorskip("torch.distributed")
+    env = {**fake_slurm(tmp_path, 2, FAKE_SRUN_TASKS), "MLPF_VENV": str(VENV), "MLPF_DATA_DIR": str(built),
+           "MLPF_DEVICE": "cpu", "MLPF_EXTRA_ARGS": f"--config {tiny_config}", "MASTER_ADDR": "127.0.0.1"}
+    r = run_script(script("mlpf-ddp.sbatch"), env, cwd=tmp_path, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
+    lines = r.stdout.strip().splitlines()
+    # rank 0's own score line, then the script's, from the report
+    assert lines[-1].startswith("mlpf-bmk train score:") and "2 DDP ranks" in lines[-1]
+    assert sum(line == lines[-1] for line in lines) == 2
+    report = load_report(tmp_path / "results" / "mlpf-7" / "mlpf_summary.json")
+    validate_report(report)
+    rep = report["report"]
+    assert rep["status"] == "ok" and rep["benchmark"]["strategy"] == "ddp"
+    assert rep["benchmark"]["process_group"] == "gloo"
+    assert report["run_info"]["copies"] == 2 and [c["rank"] for c in rep["copies"]] == [0, 1]
+    assert report["run_info"]["threads_per_copy"] == 1  # SLURM_CPUS_PER_TASK became --threads
+    assert "--kill-on-bad-exit=0" in (tmp_path / "fake.log").read_text().splitlines()

@@ -20,7 +20,8 @@ def table(summary: dict) -> str:
                      f"{_num(r['per_rank_min'], '9.4g')}  {_num(r['per_rank_max'], '9.4g')}  {eff:>10}  {status}")
     base = summary.get("baseline_ranks")
     if base is not None:
-        lines.append(f"efficiency = train(N) / (N/{base} x train({base})); launcher: horovodrun --{summary['launcher']}")
+        launcher = "torchrun" if summary["launcher"] == "torchrun" else f"horovodrun --{summary['launcher']}"
+        lines.append(f"efficiency = train(N) / (N/{base} x train({base})); launcher: {launcher}")
     return "\n".join(lines) + "\n"
 
 

@@ -1,4 +1,5 @@
-"""A report as plain text: the score, what ran where, and per-copy and per-window throughput tables."""
+"""A report as plain text: the score, what ran where (and on which backend), and per-copy and
+per-window throughput tables."""
 from __future__ import annotations
 
 import math
@@ -92,6 +93,17 @@ def _headline(report: dict) -> list[str]:
     return [f"FAILED: {rep.get('log') or 'no log message'}"]
 
 
+def _backend_line(backend: dict) -> str:
+    """'backend: jax 0.10.2 (keras 3.15.1), train step jax.jit; jaxlib 0.10.2'."""
+    def text(v: Any) -> str:
+        return "-" if v is None else str(v)
+
+    name, version, keras = (text(backend.get(k)) for k in ("name", "version", "keras"))
+    line = f"backend: {name} {version} (keras {keras}), train step {backend.get('compile') or 'unknown (no engine started)'}"
+    others = [f"{k} {text(v)}" for k, v in backend.items() if k not in ("name", "version", "keras", "compile")]
+    return line + ("; " + ", ".join(others) if others else "")
+
+
 def _context(report: dict) -> list[str]:
     app, rep = report.get("app") or {}, report.get("report") or {}
     lines = [f"app: {app.get('name', 'mlpf-bmk')} {app.get('version', '?')}, containment {app.get('containment', '?')}"]
@@ -101,6 +113,9 @@ def _context(report: dict) -> list[str]:
         lines.append(f"run: {_copies(bench.get('copies', '?'))} x {bench.get('threads_per_copy', '?')} threads each on "
                      f"{bench.get('device', '?')}, {bench.get('windows', '?')} windows of {bench.get('events_per_window', '?')} "
                      f"events, {bench.get('warmup_steps', '?')} warm-up steps; precision {rep.get('precision', '?')}, XLA {xla}")
+    backend = rep.get("backend")
+    if isinstance(backend, dict):
+        lines.append(_backend_line(backend))
     ds = rep.get("dataset")
     if isinstance(ds, dict):
         origin = {True: "synthetic", False: "published"}.get(ds.get("synthetic"), "origin unknown")

@@ -37,6 +37,7 @@ class RunContext:
     dataset: dict
     model: dict
     software: dict
+    backend: dict  # Engine.backend(): name, version, keras, compile (+ jaxlib)
     host: dict
     timing: dict
     command: list[str]
@@ -68,12 +69,16 @@ def _devices(copies: list[dict]) -> list[dict]:
 
 
 def software_versions() -> dict:
-    """The report's software block from package metadata; the copies add TensorFlow's CUDA build."""
+    """The report's software block from package metadata (every backend's framework, None where
+    absent); the copies add their framework's CUDA build."""
     return {
         "hepbench": __version__,
         "python": platform.python_version(),
         "tensorflow": distribution_version("tensorflow", "tensorflow-cpu") or "not installed",
         "keras": distribution_version("keras") or "not installed",
+        "jax": distribution_version("jax"),
+        "jaxlib": distribution_version("jaxlib"),
+        "torch": distribution_version("torch"),
         "numpy": distribution_version("numpy"),
         "tensorflow_datasets": distribution_version("tensorflow-datasets"),
         "horovod": distribution_version("horovod"),
@@ -103,7 +108,8 @@ def build_report(copies: list[dict], ctx: RunContext) -> dict:
     return build_summary(
         BMK,
         RunInfo(copies=len(copies), threads_per_copy=ctx.benchmark["threads_per_copy"],
-                events_per_thread=ctx.benchmark["events_per_window"], extra_arguments=ctx.extra_arguments),
+                events_per_thread=ctx.benchmark["events_per_window"], extra_arguments=ctx.extra_arguments,
+                extras={"backend": ctx.backend["name"]}),
         failure=None if ok else (ctx.log or _failure_log(copies)),
         scores={"train": score} if ok else None,
         stats=stats(rates) if ok else None,
@@ -112,6 +118,7 @@ def build_report(copies: list[dict], ctx: RunContext) -> dict:
             "copies": copies,
             "benchmark": ctx.benchmark,
             "config": cfg,
+            "backend": ctx.backend,
             "precision": cfg["train"]["precision"],
             "jit_compile": cfg["train"]["jit_compile"],
             "dataset": ctx.dataset,
@@ -134,11 +141,13 @@ def score_line(report: dict) -> str:
     if r["status"] != "ok":
         return f"{WORKLOAD}: FAILED: {r['log']}"
     n = report["run_info"]["copies"]
-    if r["benchmark"].get("strategy") == "horovod":
-        what = f"{n} Horovod rank{'' if n == 1 else 's'}"
+    if r["benchmark"].get("strategy") in ("horovod", "ddp"):
+        kind = "Horovod" if r["benchmark"]["strategy"] == "horovod" else "DDP"
+        what = f"{n} {kind} rank{'' if n == 1 else 's'}"
     elif r["benchmark"].get("strategy") == "mirrored":
         what = f"1 process, {len(report['app']['devices'])} mirrored replicas"
     else:
         what = f"{n} cop{'y' if n == 1 else 'ies'}"
-    return f"{WORKLOAD} train score: {r['wl-scores']['train']:.4g} events/s ({what}, {r['benchmark']['device']}, {r['precision']})"
+    return (f"{WORKLOAD} train score: {r['wl-scores']['train']:.4g} events/s "
+            f"({what}, {r['benchmark']['device']}, {r['precision']}, {r['backend']['name']})")
 

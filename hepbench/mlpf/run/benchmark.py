@@ -8,7 +8,10 @@
 
 The strategy plugs into the first three: `LocalCopies` (single: independent copy processes;
 mirrored: one process over several devices) here, `HorovodRank` (this process is one rank of a
-horovodrun/mpirun/srun job) in horovod.py. The coordinating process never imports TensorFlow.
+horovodrun/mpirun/srun job) in horovod.py, `DdpRank` (one rank of a torchrun/srun PyTorch DDP job)
+in ddp.py. Which backend the copies train with (--backend) is resolved before any of them: its
+framework must be installed and must have the strategy. The coordinating process never imports a
+framework (tensorflow, jax, torch, keras).
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ from hepbench.core.files import check_writable_dir
 from hepbench.core.hostinfo import usable_cpus
 from hepbench.core.timestamps import now_iso
 from hepbench.mlpf.data.built import describe_built
+from hepbench.mlpf.engines.backends import require_backend
 from hepbench.mlpf.report.mllog import write_mllog
 from hepbench.mlpf.report.summary import write_report
 from hepbench.mlpf.run.collect import collect
@@ -46,6 +50,9 @@ class LocalCopies:
     def __init__(self, strategy: str):
         self.strategy = strategy
 
+    def finish(self) -> None:
+        """Nothing to wait for: the copies have ended and this process wrote the report."""
+
     def validate(self, options: RunOptions) -> Inputs:
         """Options, data set, device and CPUs; raises UsageError (or DataFormatError), writes nothing."""
         if options.replicas is not None and self.strategy != "mirrored":
@@ -54,8 +61,8 @@ class LocalCopies:
             raise UsageError(f"--copies must be at least 1, not {options.copies}")
         dataset = describe_built(options.data_dir)
         check_options(options, dataset)
-        gpus = visible_gpus() if options.device != "cpu" else []
-        device = resolve_device(options.device, gpus)
+        gpus = visible_gpus(options.backend) if options.device != "cpu" else []
+        device = resolve_device(options.device, gpus, options.backend)
         return Inputs(dataset=dataset, device=device, gpus=gpus, cpus=select_cpus(usable_cpus(), options.ncores))
 
     def plan(self, options: RunOptions, inputs: Inputs) -> Plan:
@@ -99,7 +106,7 @@ def _announcement(options: RunOptions, plan: Plan) -> str:
     cfg, s, dataset = options.config, plan.specs[0], plan.dataset
     on = f"{s.replicas} {s.device} replicas (mirrored)" if s.strategy == "mirrored" else s.device
     n = len(plan.specs)
-    return (f"mlpf-bmk: {n} cop{'y' if n == 1 else 'ies'} on {on}, {s.threads} thread(s) each; "
+    return (f"mlpf-bmk: {n} cop{'y' if n == 1 else 'ies'} on {on} ({s.backend}), {s.threads} thread(s) each; "
             f"{cfg.bench.windows} windows of {s.events_per_window} events after {cfg.bench.warmup_steps} warm-up "
             f"step(s); {dataset['name']} {dataset['version']} ({'synthetic' if dataset['synthetic'] else 'published'}, "
             f"{dataset['train_events']} train events)\n")
@@ -172,9 +179,18 @@ def _read_results(specs: list[CopySpec], procs: list[subprocess.Popen], workdir:
 
 
 def choose_strategy(options: RunOptions) -> Strategy:
-    """`--strategy` (auto: horovod when a launcher started this process as a rank, else single)."""
-    strategy = resolve_strategy(options.strategy)
-    return HorovodRank() if strategy == "horovod" else LocalCopies(strategy)
+    """`--strategy` of `--backend` (auto: horovod with tensorflow, ddp with torch when a launcher
+    started this process as a rank, else single); a UsageError when the backend lacks the strategy,
+    a MissingExtra when its framework is not installed. Imports no framework."""
+    strategy = resolve_strategy(options.strategy, options.backend)
+    require_backend(options.backend)
+    if strategy == "horovod":
+        return HorovodRank()
+    if strategy == "ddp":
+        from hepbench.mlpf.run.ddp import DdpRank  # here: no other strategy's run loads the DDP rank
+
+        return DdpRank()
+    return LocalCopies(strategy)
 
 
 def report_run(options: RunOptions, plan: Plan, outcome: Outcome, report: dict | None,
@@ -208,4 +224,6 @@ def run_benchmark(options: RunOptions, stream: TextIO = sys.stderr) -> tuple[dic
     with interruptible():
         outcome = strategy.execute(options, plan, stream)
         report = collect(options, plan, outcome)
-        return report_run(options, plan, outcome, report, stream)
+        result = report_run(options, plan, outcome, report, stream)
+        strategy.finish()  # ranks: only once rank 0's report is written (a launcher may then end the job)
+        return result

@@ -11,6 +11,7 @@ from hepbench.core.cliargs import non_negative_int, positive_float, positive_int
 from hepbench.core.hostinfo import extra_arguments
 from hepbench.mlpf.config_cli import add_config_arguments, config_from_args
 from hepbench.mlpf.data.built import DATA_DIR_ENV, DEFAULT_DATA_DIR, default_data_dir
+from hepbench.mlpf.engines.backends import BACKEND_ENV, BACKENDS, DEFAULT_BACKEND, resolve_backend
 from hepbench.mlpf.report.summary import score_line
 from hepbench.mlpf.run.benchmark import run_benchmark
 from hepbench.mlpf.run.plan import DEVICES, STRATEGIES, RunOptions
@@ -38,10 +39,12 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"built delphes_pf data set (default: ${DATA_DIR_ENV} or {DEFAULT_DATA_DIR})")
     p.add_argument("-w", "--resultsdir", type=Path, default=Path("results"), metavar="DIR",
                    help="where mlpf_summary.json, version.json and inputs.log go (default: results)")
-    p.add_argument("--device", choices=DEVICES, default="auto", help="auto: a GPU if TensorFlow sees one")
+    p.add_argument("--backend", choices=BACKENDS, default=None,
+                   help=f"the framework under the Keras model (default: ${BACKEND_ENV}, else {DEFAULT_BACKEND})")
+    p.add_argument("--device", choices=DEVICES, default="auto", help="auto: a GPU if the backend sees one")
     p.add_argument("-c", "--copies", type=positive_int, default=1, metavar="N",
                    help="independent training processes side by side (disjoint CPU sets, one GPU each)")
-    p.add_argument("-t", "--threads", type=positive_int, metavar="N", help="TensorFlow threads per copy (default: its CPU set)")
+    p.add_argument("-t", "--threads", type=positive_int, metavar="N", help="framework threads per copy (default: its CPU set)")
     p.add_argument("-e", "--events", type=positive_int, metavar="N",
                    help="training events per copy and timed window (default: bench.cpu/gpu_events_per_window)")
     p.add_argument("--windows", type=positive_int, metavar="N", help="timed windows (bench.windows, default 3)")
@@ -54,13 +57,14 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="keep the copies' specification and result files in RESULTSDIR/mlpf-work")
     p.add_argument("--strategy", choices=STRATEGIES, default="auto",
                    help="single: independent copies; mirrored: one process over several devices "
-                        "(MirroredStrategy); horovod: this process is one rank of a horovodrun/mpirun/srun "
-                        "job (auto: horovod when launched so, else single)")
+                        "(tensorflow: MirroredStrategy, jax: keras.distribution.DataParallel); horovod "
+                        "(tensorflow), ddp (torch): this process is one rank of a horovodrun/mpirun/srun or "
+                        "torchrun/srun job (auto: horovod or ddp when launched so, else single)")
     p.add_argument("--replicas", type=positive_int, metavar="N",
                    help="mirrored: devices to train on (default: every visible GPU; on a CPU, N logical "
                         "devices sharing its CPU set, default 1)")
     p.add_argument("--rank-timeout", type=positive_float, default=120.0, metavar="SECONDS",
-                   help="horovod: a rank gives up (exit 1, failure report) after this long without a step")
+                   help="horovod, ddp: a rank gives up (exit 1, failure report) after this long without a step")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the score")
     add_config_arguments(p)
 
@@ -74,10 +78,10 @@ def _run(args) -> int:
         config=config_from_args(args), data_dir=args.data_dir or default_data_dir(),
         results_dir=args.resultsdir, device=args.device, copies=args.copies, threads=args.threads,
         events=args.events, ncores=args.ncores, mllog=args.mllog, keep_work=args.keep_work, quiet=args.quiet,
-        extra_arguments=extra_arguments(), strategy=args.strategy,
+        extra_arguments=extra_arguments(), backend=resolve_backend(args.backend), strategy=args.strategy,
         rank_timeout=args.rank_timeout, replicas=args.replicas,
     )
     report, exit_code, _ = run_benchmark(options)
-    if report is not None:  # None on Horovod ranks other than 0
+    if report is not None:  # None on ranks other than 0
         print(score_line(report))
     return exit_code

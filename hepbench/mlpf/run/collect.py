@@ -7,12 +7,25 @@ from __future__ import annotations
 
 import time
 
-from hepbench.core.hostinfo import command_line, host_info, nvidia_gpus
+from hepbench.core.hostinfo import command_line, distribution_version, host_info, nvidia_gpus
 from hepbench.core.timestamps import now_iso
 from hepbench.mlpf.config import config_to_dict
 from hepbench.mlpf.model.flops import training_flops
 from hepbench.mlpf.report.summary import RunContext, build_report, software_versions
 from hepbench.mlpf.run.plan import Outcome, Plan, RunOptions
+
+# Distributions whose version is the backend's, for a run that never started an engine.
+_DISTRIBUTIONS = {"tensorflow": ("tensorflow", "tensorflow-cpu"), "jax": ("jax",), "torch": ("torch",)}
+
+
+def requested_backend(name: str) -> dict:
+    """The report's backend block of a run whose engine never said how it runs (it failed first):
+    the requested backend, its version from package metadata, and no compile mode."""
+    block = {"name": name, "version": distribution_version(*_DISTRIBUTIONS[name]),
+             "keras": distribution_version("keras"), "compile": None}
+    if name == "jax":
+        block["jaxlib"] = distribution_version("jaxlib")
+    return block
 
 
 def run_context(options: RunOptions, plan: Plan, context: dict, log: str | None, start_iso: str,
@@ -31,6 +44,7 @@ def run_context(options: RunOptions, plan: Plan, context: dict, log: str | None,
                    "validation_events": first.validation_events, "data_dir": str(options.data_dir),
                    **plan.benchmark},
         config=config_to_dict(cfg), dataset=plan.dataset, model=model, software=software,
+        backend=context.get("backend") or requested_backend(first.backend),
         host=host_info(nvidia_gpus() if first.device == "gpu" else []),
         timing={"start": start_iso, "end": now_iso(), "wall_seconds": time.perf_counter() - start},
         command=list(options.command or command_line()), extra_arguments=options.extra_arguments, log=log,

@@ -1,9 +1,10 @@
 """One benchmark copy: its specification (CopySpec) → an engine → the training loop → its report entry.
 
-A copy is its own process (`python -m hepbench.mlpf.run.worker SPEC RESULT`): its CPU set, threads
-and GPU are fixed before TensorFlow starts, and copies share nothing. `run_copy` is the library
-entry point; it returns the copy's entry of the report and the context the report needs. The loop
-itself is hepbench.mlpf.train.loop; single, mirrored and Horovod copies differ only in the engine.
+A copy is its own process (`python -m hepbench.mlpf.run.worker SPEC RESULT`): its backend, CPU
+set, threads and GPU are fixed before its framework starts, and copies share nothing. `run_copy` is
+the library entry point; it returns the copy's entry of the report and the context the report
+needs. The loop itself is hepbench.mlpf.train.loop; single, mirrored, Horovod and DDP copies, on
+any backend, differ only in the engine (hepbench.mlpf.engines.backends.make_engine).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from hepbench.core.hostinfo import cpu_model
 from hepbench.core.progress import Progress
 from hepbench.core.stats import stats
 from hepbench.mlpf.config import config_from_dict
+from hepbench.mlpf.engines.backends import DEFAULT_BACKEND, make_engine, select_backend
 from hepbench.mlpf.engines.base import MissingDevices
 from hepbench.mlpf.run.signals import Interrupted
 from hepbench.mlpf.train.throughput import Plan, TrainingTimer, Window, totals
@@ -39,16 +41,17 @@ class CopySpec:
     device: str  # "cpu" or "gpu"
     gpu_index: int | None  # physical index, made visible to the copy as its only GPU
     cpus: list[int] | None  # CPU set to pin to (None: leave as inherited)
-    threads: int  # TensorFlow intra- and inter-op threads
+    threads: int  # the framework's intra-op (and inter-op) threads
     events_per_window: int
     validation_events: int
     quiet: bool = False
     bar: bool = False  # a progress bar (only one copy may draw on a terminal)
-    strategy: str = "single"  # "single", "mirrored" (several devices) or "horovod" (one rank)
-    local_rank: int | None = None  # Horovod: rank on this host, which picks the GPU
-    num_workers: int = 1  # data shards: a Horovod rank reads shard `copy` of `num_workers`
+    strategy: str = "single"  # "single", "mirrored" (several devices), "horovod" or "ddp" (one rank)
+    local_rank: int | None = None  # Horovod, DDP: rank on this host, which picks the GPU
+    num_workers: int = 1  # data shards: a rank reads shard `copy` of `num_workers`
     replicas: int = 1  # mirrored: devices trained on at once (logical CPU devices on a CPU)
     gpu_indices: list[int] | None = None  # mirrored on GPUs: the physical indices made visible
+    backend: str = DEFAULT_BACKEND  # the Keras backend: tensorflow, jax or torch
 
     @classmethod
     def from_dict(cls, data: dict) -> "CopySpec":
@@ -58,10 +61,13 @@ class CopySpec:
         return dataclasses.asdict(self)
 
 
+RANK_STRATEGIES = ("horovod", "ddp")  # a copy is one rank of a job: its entry names the rank
+
+
 def failed_entry(spec: CopySpec, log: str) -> dict:
     """A copy's report entry before (or instead of) any result: status failed, nothing measured."""
     extra: dict = {}
-    if spec.strategy == "horovod":
+    if spec.strategy in RANK_STRATEGIES:
         extra = {"rank": spec.copy, "local_rank": spec.local_rank}
     elif spec.strategy == "mirrored":
         extra = {"replicas": spec.replicas}
@@ -76,7 +82,7 @@ def failed_entry(spec: CopySpec, log: str) -> dict:
 
 def _say(spec: CopySpec, text: str, stream: TextIO) -> None:
     if not spec.quiet:
-        unit = "rank" if spec.strategy == "horovod" else "copy"
+        unit = "rank" if spec.strategy in RANK_STRATEGIES else "copy"
         prefix = f"[{unit} {spec.copy}] " if spec.copies > 1 else ""
         stream.write(f"{prefix}{text}\n")
         stream.flush()
@@ -98,7 +104,7 @@ def _progress_bar(spec: CopySpec, plan: Plan, stream: TextIO):
 
 
 def run_copy(spec: CopySpec, stream: TextIO = sys.stderr, heartbeat=lambda: None) -> tuple[dict, dict]:
-    """Run one copy; returns (its report entry, context: TensorFlow build and model facts).
+    """Run one copy; returns (its report entry, context: the framework's build, backend and model facts).
 
     Never raises for a failed run: the entry's status says "failed" and its log why. After a
     SIGTERM/SIGINT (inside `signals.interruptible`) context["signal"] holds the signal number.
@@ -115,15 +121,16 @@ def run_copy(spec: CopySpec, stream: TextIO = sys.stderr, heartbeat=lambda: None
     try:
         if spec.cpus:
             os.sched_setaffinity(0, spec.cpus)
+        # Keras reads its backend once, when first imported: before anything below imports it.
+        select_backend(spec.backend)
         # Here, not at the top: the coordinating process imports this module (CopySpec, failed_entry)
-        # and must not start TensorFlow.
-        from hepbench.mlpf.engines.tensorflow import TensorFlowEngine
+        # and must not start a framework.
         from hepbench.mlpf.train.loop import DataSource, Hooks, Measurement, benchmark
 
         measured = Measurement(timer)
-        engine = TensorFlowEngine(  # a Horovod rank's threads and GPU: run.horovod, before hvd.init's first op
-            kind=spec.strategy, device=spec.device, threads=None if spec.strategy == "horovod" else spec.threads,
-            replicas=spec.replicas)
+        engine = make_engine(  # a Horovod rank's threads and GPU: run.horovod, before hvd.init's first op
+            spec.backend, kind=spec.strategy, device=spec.device,
+            threads=None if spec.strategy == "horovod" else spec.threads, replicas=spec.replicas)
         hooks = Hooks(say=lambda text: _say(spec, text, stream), heartbeat=heartbeat,
                       on_step=_progress_bar(spec, plan, stream))
         source = DataSource(spec.data_dir, num_workers=spec.num_workers, worker_index=spec.copy % spec.num_workers)
@@ -135,11 +142,16 @@ def run_copy(spec: CopySpec, stream: TextIO = sys.stderr, heartbeat=lambda: None
         entry["log"] = f"copy {spec.copy}: {e} (GPU index {spec.gpu_indices or spec.gpu_index})"
     except HepbenchError as e:
         entry["log"] = str(e)
-    except Exception as e:  # a bug or a TensorFlow failure: the report still says what happened
+    except Exception as e:  # a bug or a framework failure: the report still says what happened
         traceback.print_exc(file=stream)
         entry["log"] = f"{type(e).__name__}: {e}"
     if measured is not None:
         _record(spec, measured, entry, context)
+        if measured.software is not None:  # the engine is configured: it can say how it runs
+            try:
+                context["backend"] = engine.backend()
+            except Exception:  # noqa: BLE001 - the entry must still be returned; the report falls back
+                traceback.print_exc(file=stream)  # to the package versions (run.collect)
     entry["warmup"] = timer.warmup.to_dict() if timer.warmup.steps else None
     entry["windows"] = [w.to_dict() for w in timer.windows]
     if entry["status"] == "ok":

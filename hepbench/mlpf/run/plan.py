@@ -1,7 +1,7 @@
 """What a run will do, decided before anything starts: the options, the strategy and device, the
-CPU sets, and each copy's (or this Horovod rank's) `CopySpec`. Shared by benchmark.py (copies on
-this machine) and horovod.py (one rank of a job); nothing here imports TensorFlow (the GPU probe
-runs in a subprocess) or writes a file.
+CPU sets, and each copy's (or this rank's) `CopySpec`. Shared by benchmark.py (copies on this
+machine), horovod.py and ddp.py (one rank of a job); nothing here imports a framework (the GPU
+probe runs in a subprocess) or writes a file.
 """
 from __future__ import annotations
 
@@ -15,14 +15,31 @@ from typing import Protocol, TextIO
 
 from hepbench.core.errors import UsageError
 from hepbench.mlpf.config import Config, config_to_dict
+from hepbench.mlpf.engines.backends import DEFAULT_BACKEND, check_strategy
 from hepbench.mlpf.run.copy import CopySpec
 
 DEVICES = ("auto", "cpu", "gpu")
-STRATEGIES = ("auto", "single", "mirrored", "horovod")
+STRATEGIES = ("auto", "single", "mirrored", "horovod", "ddp")
+# The data-parallel strategy of a process that a launcher started as one of several ranks.
+_RANK_STRATEGY = {"tensorflow": "horovod", "torch": "ddp"}
+_LABELS = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
+# The train.* compile settings, each one backend's (key: (its compiler, its backend)), and how each backend compiles.
+_COMPILE_SETTINGS = {"jit_compile": ("XLA", "tensorflow"), "compile": ("torch.compile", "torch")}
+_COMPILES_WITH = {"tensorflow": "train.jit_compile=true (XLA)", "torch": "train.compile=true (torch.compile)",
+                  "jax": "jax.jit, always (nothing to set)"}
 
-# Job sizes as launchers export them: mpirun (OpenMPI), PMI/PMI-2 (MPICH, srun --mpi=pmi2) and
-# srun itself (a job step's task count; the batch script's own step has 1 task, so it is not a rank).
-_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS")
+# Job sizes as launchers export them: mpirun (OpenMPI), PMI/PMI-2 (MPICH, srun --mpi=pmi2), srun
+# itself (a job step's task count; the batch script's own step has 1 task, so it is not a rank)
+# and torchrun (WORLD_SIZE).
+_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS", "WORLD_SIZE")
+
+# Each backend's GPU count, printed by a probe subprocess (the coordinating process imports no framework).
+_GPU_PROBES = {
+    "tensorflow": "import tensorflow as tf; n = len(tf.config.list_physical_devices('GPU'))",
+    "torch": "import torch; n = torch.cuda.device_count() if torch.cuda.is_available() else 0",
+    # jax.devices raises RuntimeError when no GPU platform (plugin, driver) is there.
+    "jax": "import jax\ntry:\n    n = len(jax.devices('gpu'))\nexcept RuntimeError:\n    n = 0",
+}
 
 
 @dataclass(frozen=True)
@@ -37,9 +54,10 @@ class RunOptions:
     ncores: int | None = None  # use only the first N CPUs this process may use (HEPscore's --ncores)
     mllog: Path | None = None
     keep_work: bool = False  # keep the copies' spec/result files in <results>/mlpf-work (--mop none)
-    strategy: str = "auto"  # single, mirrored, horovod; auto: horovod when launched as a rank
+    backend: str = DEFAULT_BACKEND  # tensorflow, jax or torch (engines.backends.resolve_backend)
+    strategy: str = "auto"  # single, mirrored, horovod, ddp; auto: horovod/ddp when launched as a rank
     replicas: int | None = None  # mirrored: devices (default: every visible GPU, or 1 CPU device)
-    rank_timeout: float = 120.0  # horovod: seconds without a finished step before a rank gives up
+    rank_timeout: float = 120.0  # horovod, ddp: seconds without a finished step before a rank gives up
     quiet: bool = False
     extra_arguments: str = ""
     command: tuple[str, ...] = ()
@@ -82,13 +100,17 @@ class Outcome:
 
 
 class Strategy(Protocol):
-    """single/mirrored copies on this machine (benchmark.LocalCopies), a Horovod rank (horovod.HorovodRank)."""
+    """single/mirrored copies on this machine (benchmark.LocalCopies), a Horovod rank (horovod.HorovodRank),
+    a PyTorch DDP rank (ddp.DdpRank)."""
 
     def validate(self, options: RunOptions) -> Inputs: ...
 
     def plan(self, options: RunOptions, inputs: Inputs) -> Plan: ...
 
     def execute(self, options: RunOptions, plan: Plan, stream: TextIO) -> Outcome: ...
+
+    def finish(self) -> None:
+        """After the report phase (rank 0 has written the report): leave the job."""
 
 
 def launcher_size() -> int:
@@ -98,25 +120,38 @@ def launcher_size() -> int:
 
 
 def launched_as_rank() -> bool:
-    """True when horovodrun, mpirun or srun started this process as one of several ranks."""
-    return os.environ.get("HOROVOD_RANK") is not None or launcher_size() > 1
+    """True when horovodrun, mpirun, srun or torchrun started this process as one of several ranks
+    (torchrun: also a job of one rank, since it says so with TORCHELASTIC_RUN_ID)."""
+    return (os.environ.get("HOROVOD_RANK") is not None or os.environ.get("TORCHELASTIC_RUN_ID") is not None
+            or launcher_size() > 1)
 
 
-def resolve_strategy(requested: str) -> str:
+def resolve_strategy(requested: str, backend: str = DEFAULT_BACKEND) -> str:
+    """--strategy for `backend`; auto: the backend's data-parallel strategy (horovod, ddp) when a
+    launcher started this process as a rank, else single. A UsageError where `backend` lacks it."""
     if requested not in STRATEGIES:
         raise UsageError(f"--strategy must be one of {', '.join(STRATEGIES)}, not {requested!r}")
+    strategy = requested
     if requested == "auto":
-        return "horovod" if launched_as_rank() else "single"
-    return requested
+        if not launched_as_rank():
+            strategy = "single"
+        elif backend in _RANK_STRATEGY:
+            strategy = _RANK_STRATEGY[backend]
+        else:
+            raise UsageError(f"--backend {backend} runs one process over the local devices (--strategy mirrored), "
+                             f"not one rank of a {launcher_size()}-process job: start one process")
+    check_strategy(backend, strategy)
+    return strategy
 
 
-def visible_gpus() -> list[str]:
-    """CUDA indices of the GPUs TensorFlow can use here ([] without an NVIDIA driver)."""
+def visible_gpus(backend: str = DEFAULT_BACKEND) -> list[str]:
+    """CUDA indices of the GPUs `backend`'s framework can use here ([] without an NVIDIA driver)."""
     if not any(os.path.exists(p) for p in ("/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia")):
-        return []  # no driver: TensorFlow cannot see a GPU, no need to ask it (seconds saved)
-    # A subprocess: the coordinating process never imports TensorFlow.
-    probe = "import json, tensorflow as tf; print(json.dumps(len(tf.config.list_physical_devices('GPU'))))"
-    env = {**os.environ, "CUDA_DEVICE_ORDER": "PCI_BUS_ID", "TF_CPP_MIN_LOG_LEVEL": "3"}
+        return []  # no driver: no framework can see a GPU, no need to ask one (seconds saved)
+    # A subprocess: the coordinating process never imports a framework.
+    probe = f"{_GPU_PROBES[backend]}\nprint(n)"
+    env = {**os.environ, "CUDA_DEVICE_ORDER": "PCI_BUS_ID", "TF_CPP_MIN_LOG_LEVEL": "3",
+           "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}  # JAX: counting devices must not claim their memory
     try:
         out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300)
         count = int(out.stdout.strip().splitlines()[-1])
@@ -127,11 +162,11 @@ def visible_gpus() -> list[str]:
     return indices[:count]
 
 
-def resolve_device(requested: str, gpus: list[str]) -> str:
+def resolve_device(requested: str, gpus: list[str], backend: str = DEFAULT_BACKEND) -> str:
     if requested not in DEVICES:
         raise UsageError(f"--device must be one of {', '.join(DEVICES)}, not {requested!r}")
     if requested == "gpu" and not gpus:
-        raise UsageError("--device gpu: TensorFlow sees no GPU on this machine (use --device cpu or auto)")
+        raise UsageError(f"--device gpu: {_LABELS[backend]} sees no GPU on this machine (use --device cpu or auto)")
     if requested == "auto":
         return "gpu" if gpus else "cpu"
     return requested
@@ -148,6 +183,10 @@ def select_cpus(cpus: list[int], ncores: int | None) -> list[int]:
 
 def check_options(options: RunOptions, dataset: dict) -> None:
     cfg = options.config
+    for key, (compiler, owner) in _COMPILE_SETTINGS.items():
+        if getattr(cfg.train, key) and options.backend != owner:
+            raise UsageError(f"train.{key}=true ({compiler}) is for --backend {owner} only; --backend "
+                             f"{options.backend} compiles with {_COMPILES_WITH[options.backend]}")
     if cfg.train.jit_compile and not cfg.data.pad_to_max:
         raise UsageError("train.jit_compile=true needs data.pad_to_max=true: XLA compiles once per padded "
                          "length, and those compilations would land inside the timed windows")
@@ -187,7 +226,7 @@ def plan_copies(options: RunOptions, device: str, gpus: list[str], cpus: list[in
             device=device, gpu_index=int(gpu) if gpu is not None and gpu.isdigit() else (i if gpu else None),
             cpus=cpu_set, threads=options.threads or len(cpu_set), events_per_window=options.events or per_device,
             validation_events=validation, quiet=options.quiet,
-            bar=(i == 0 and options.copies == 1 and sys.stderr.isatty()),
+            bar=(i == 0 and options.copies == 1 and sys.stderr.isatty()), backend=options.backend,
         ))
     return specs
 
@@ -196,7 +235,7 @@ def plan_mirrored(options: RunOptions, device: str, gpus: list[str], cpus: list[
     """One process training on several devices: the GPUs, or logical devices of its CPU set."""
     if options.copies != 1:
         raise UsageError("--strategy mirrored is one process over several devices: use --replicas, not --copies")
-    if options.config.train.jit_compile:  # as the mirrored step itself refuses (engines.tensorflow_steps)
+    if options.backend == "tensorflow" and options.config.train.jit_compile:  # as engines.tensorflow_steps refuses
         raise UsageError("train.jit_compile=true is not supported with --strategy mirrored: its optimizer update is "
                          "a cross-replica merge call, which XLA cannot compile (set train.jit_compile=false)")
     replicas = options.replicas or (len(gpus) if device == "gpu" else 1)
@@ -211,14 +250,16 @@ def plan_mirrored(options: RunOptions, device: str, gpus: list[str], cpus: list[
                                events_per_window=options.events or per_device * replicas)
 
 
-def rank_spec(options: RunOptions, device: str, rank: int, size: int, local_rank: int) -> CopySpec:
-    """This Horovod rank: shard `rank` of `size`, the GPU of its local rank, the launcher's CPU binding."""
+def rank_spec(options: RunOptions, device: str, rank: int, size: int, local_rank: int,
+              strategy: str = "horovod") -> CopySpec:
+    """This rank of a Horovod or DDP job (`strategy`): shard `rank` of `size`, the GPU of its local
+    rank, the launcher's CPU binding."""
     per_device, validation = options.config.bench.for_device(device)
     return CopySpec(
         copy=rank, copies=size, config=config_to_dict(options.config), data_dir=str(options.data_dir),
         device=device, gpu_index=local_rank if device == "gpu" else None,
         cpus=None,  # the launcher's binding (mpirun --bind-to, srun --cpu-bind) stays as it is
         threads=options.threads or len(os.sched_getaffinity(0)), events_per_window=options.events or per_device,
-        validation_events=validation, quiet=options.quiet, strategy="horovod", local_rank=local_rank,
-        num_workers=size,
+        validation_events=validation, quiet=options.quiet, strategy=strategy, local_rank=local_rank,
+        num_workers=size, backend=options.backend,
     )

@@ -1,6 +1,9 @@
-"""`hepbench scale`: weak scaling with Horovod. The same per-rank workload (`hepbench run
---strategy horovod`) at each job size, one launcher call per size; the results are a table, a
-JSON summary (results_schema/scaling.schema.json) and a PNG beside the per-size reports:
+"""`hepbench scale`: weak scaling. The same per-rank workload at each job size, one launcher call
+per size: `hepbench run --backend tensorflow --strategy horovod` under horovodrun (--launcher gloo
+or mpi), or `hepbench run --backend torch --strategy ddp` under torchrun (--launcher torchrun:
+--standalone on this host; with --hosts, one torchrun per host, --nnodes with a c10d rendezvous on
+the first host, the other hosts reached by ssh as horovodrun reaches them). The results are a
+table, a JSON summary (results_schema/scaling.schema.json) and a PNG beside the per-size reports:
 
     RESULTS/ranks-N/mlpf_summary.json   the full report of the N-rank run (and launcher.log)
     RESULTS/scaling.json, scaling.txt, scaling.png
@@ -12,10 +15,13 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -27,10 +33,14 @@ from hepbench.core.timestamps import now_iso
 from hepbench.mlpf.report.scaling import table, write_plot
 from hepbench.mlpf.run.cli import run_parser
 
-LAUNCHERS = ("gloo", "mpi")  # horovodrun --gloo, horovodrun --mpi (mpirun underneath)
+LAUNCHERS = ("gloo", "mpi", "torchrun")  # horovodrun --gloo, horovodrun --mpi (mpirun underneath), torchrun
 SCHEMA = "scaling.schema.json"
 # Options `scale` sets itself for every size; passing them through would break the comparison.
-_OWN_OPTIONS = ("-w", "--resultsdir", "--strategy", "-c", "--copies", "--replicas")
+_OWN_OPTIONS = ("-w", "--resultsdir", "--strategy", "-c", "--copies", "--replicas", "--backend")
+RDZV_PORT = 29400  # torchrun's c10d rendezvous on the first host (torchrun's own default port)
+# What a rank on another host gets of this environment (ssh starts a fresh one there), besides ScaleOptions.env.
+_FORWARDED = ("HEPBENCH_", "KERAS_", "TF_CPP_", "OMP_", "GLOO_", "NCCL_", "TORCH_", "CUDA_VISIBLE_DEVICES")
+_GRACE_SECONDS = 30  # after one host's torchrun failed, how long the others get to end on their own
 
 
 @dataclass(frozen=True)
@@ -39,7 +49,7 @@ class ScaleOptions:
     results_dir: Path
     run_args: tuple[str, ...] = ()  # passed on to every `hepbench run`
     launcher: str = "gloo"
-    hosts: str | None = None  # horovodrun -H (default localhost:N)
+    hosts: str | None = None  # HOST:SLOTS,...: horovodrun -H (default localhost:N); torchrun: one per host
     timeout: float | None = None  # seconds per size
     quiet: bool = False
     env: dict = field(default_factory=dict)  # extra environment for the launcher
@@ -68,19 +78,111 @@ def check_run_args(run_args: tuple[str, ...]) -> None:
         raise UsageError(f"run options: unknown option(s) {' '.join(unknown)}")
 
 
-def _horovodrun() -> str:
-    local = Path(sys.executable).parent / "horovodrun"
-    found = str(local) if local.exists() else shutil.which("horovodrun")
+def _tool(name: str, installed_by: str) -> str:
+    local = Path(sys.executable).parent / name
+    found = str(local) if local.exists() else shutil.which(name)
     if not found:
-        raise UsageError("horovodrun is not installed: Horovod is built by `make setup` (or is in the image)")
+        raise UsageError(f"{name} is not installed: {installed_by}")
     return found
 
 
-def launcher_command(options: ScaleOptions, n: int, results: Path) -> list[str]:
+def _horovodrun() -> str:
+    return _tool("horovodrun", "Horovod is built by `make setup` (or is in the image)")
+
+
+def _torchrun() -> str:
+    return _tool("torchrun", "it comes with PyTorch: pip install 'hepbench[torch]'")
+
+
+def parse_hosts(text: str) -> list[tuple[str, int]]:
+    """HOST:SLOTS,... as [(host, slots)]; a UsageError naming -H otherwise."""
+    hosts = []
+    for item in text.split(","):
+        host, _, slots = item.rpartition(":")
+        if not host or not slots.isdigit() or int(slots) < 1:
+            raise UsageError(f"-H/--hosts must be HOST:SLOTS,... with SLOTS >= 1, not {text!r}")
+        hosts.append((host, int(slots)))
+    return hosts
+
+
+def place(hosts: list[tuple[str, int]], n: int) -> list[tuple[str, int]]:
+    """The first n slots, host by host: [(host, ranks on it)] for the hosts that get any."""
+    placed, left = [], n
+    for host, slots in hosts:
+        if left:
+            placed.append((host, min(slots, left)))
+            left -= placed[-1][1]
+    if left:
+        raise UsageError(f"--ranks {n}: the hosts have {n - left} slots ({','.join(f'{h}:{s}' for h, s in hosts)})")
+    return placed
+
+
+def _is_local(host: str) -> bool:
+    return host in ("localhost", "127.0.0.1", socket.gethostname())
+
+
+def _run_command(options: ScaleOptions, results: Path, strategy: str, backend: str) -> list[str]:
     hepbench = Path(sys.executable).parent / "hepbench"
-    run = [str(hepbench) if hepbench.exists() else "hepbench", "run", "--strategy", "horovod",
-           "-w", str(results), "--quiet", *options.run_args]
-    return [_horovodrun(), "-np", str(n), f"--{options.launcher}", "-H", options.hosts or f"localhost:{n}", *run]
+    return [str(hepbench) if hepbench.exists() else "hepbench", "run", "--backend", backend, "--strategy", strategy,
+            "-w", str(results), "--quiet", *options.run_args]
+
+
+def _remote(host: str, cmd: list[str], env: dict) -> list[str]:
+    """`cmd` on `host` over ssh, in this directory and with `env` (ssh gives it a fresh environment)."""
+    assignments = [f"{k}={v}" for k, v in sorted(env.items())]
+    line = f"cd {shlex.quote(os.getcwd())} && exec " + shlex.join(["env", *assignments, *cmd])
+    return ["ssh", "-o", "BatchMode=yes", host, line]
+
+
+def launcher_commands(options: ScaleOptions, n: int, results: Path) -> list[list[str]]:
+    """The commands that start an n-rank job: one horovodrun, or one torchrun per host."""
+    if options.launcher != "torchrun":
+        run = _run_command(options, results, "horovod", "tensorflow")
+        return [[_horovodrun(), "-np", str(n), f"--{options.launcher}", "-H", options.hosts or f"localhost:{n}", *run]]
+    run = _run_command(options, results, "ddp", "torch")
+    if options.hosts is None:
+        return [[_torchrun(), "--standalone", "--nnodes", "1", "--nproc-per-node", str(n), "--no-python", *run]]
+    placed = place(parse_hosts(options.hosts), n)
+    first = placed[0][0]
+    if first in ("localhost", "127.0.0.1") and len(placed) > 1:  # the other hosts must reach this one
+        first = socket.getfqdn()
+    rendezvous = ["--nnodes", str(len(placed)), "--rdzv-backend", "c10d", "--rdzv-endpoint",
+                  f"{first}:{RDZV_PORT}", "--rdzv-id", f"hepbench-scale-{uuid.uuid4().hex[:12]}"]
+    forwarded = {k: v for k, v in os.environ.items() if k.startswith(_FORWARDED)} | options.env
+    commands = []
+    for host, ranks in placed:
+        cmd = [_torchrun(), *rendezvous, "--nproc-per-node", str(ranks), "--no-python", *run]
+        commands.append(cmd if _is_local(host) else _remote(host, cmd, forwarded))
+    return commands
+
+
+def _launch(commands: list[list[str]], log, timeout: float | None, env: dict) -> int:
+    """Run the commands side by side; the first non-zero exit code (124: past `timeout`), else 0.
+    When one fails, the others get a grace period to end on their own (their ranks see the job
+    break), then are stopped."""
+    procs = [subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env) for cmd in commands]
+    deadline = None if timeout is None else time.monotonic() + timeout
+    code = 0
+    while any(p.poll() is None for p in procs):
+        failed = [p.returncode for p in procs if p.returncode not in (None, 0)]
+        if failed and not code:
+            code = failed[0]
+            grace = time.monotonic() + _GRACE_SECONDS
+            deadline = grace if deadline is None else min(deadline, grace)
+        if deadline is not None and time.monotonic() > deadline:
+            code = code or 124
+            for p in procs:
+                if p.poll() is None:
+                    p.terminate()  # horovodrun and torchrun stop their ranks on SIGTERM
+            for p in procs:
+                try:
+                    p.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+            break
+        time.sleep(0.2)
+    return code or next((p.returncode for p in procs if p.returncode), 0)
 
 
 def _row(n: int, results: Path, exit_code: int) -> dict:
@@ -117,7 +219,12 @@ def run_scale(options: ScaleOptions, stream: TextIO = sys.stderr) -> tuple[dict,
     if options.launcher not in LAUNCHERS:
         raise UsageError(f"--launcher must be one of {', '.join(LAUNCHERS)}, not {options.launcher!r}")
     check_run_args(options.run_args)
-    _horovodrun()
+    if options.launcher == "torchrun":
+        _torchrun()
+        if options.hosts is not None:
+            place(parse_hosts(options.hosts), max(options.ranks))
+    else:
+        _horovodrun()
     results_dir = Path(options.results_dir)
     check_writable_dir(results_dir, "results directory")
     start = now_iso()
@@ -126,16 +233,13 @@ def run_scale(options: ScaleOptions, stream: TextIO = sys.stderr) -> tuple[dict,
         results = results_dir / f"ranks-{n}"
         results.mkdir(parents=True, exist_ok=True)
         (results / "mlpf_summary.json").unlink(missing_ok=True)  # an old report must not pass for this run's
-        cmd = launcher_command(options, n, results)
+        commands = launcher_commands(options, n, results)
         if not options.quiet:
-            stream.write(f"scale: {n} rank{'s' if n > 1 else ''}: {' '.join(cmd)}\n")
+            for cmd in commands:
+                stream.write(f"scale: {n} rank{'s' if n > 1 else ''}: {shlex.join(cmd)}\n")
         t0 = time.perf_counter()
         with open(results / "launcher.log", "w") as log:
-            try:
-                code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=options.timeout,
-                                      env={**os.environ, **options.env}).returncode
-            except subprocess.TimeoutExpired:
-                code = 124
+            code = _launch(commands, log, options.timeout, {**os.environ, **options.env})
         row = _row(n, results, code)
         row["wall_seconds"] = time.perf_counter() - t0
         rows.append(row)

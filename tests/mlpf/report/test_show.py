@@ -14,6 +14,7 @@ def test_ok_report_shows_score_copies_and_windows(ok_report):
     assert "delphes_pf 1.1.0, synthetic, checksum de8ffb08a1b2," in text  # first 12 hex digits only
     assert "de8ffb08a1b2c" not in text
     assert "tensorflow 2.18.1" in text and "cuda -" in text
+    assert "backend: tensorflow 2.18.1 (keras 3.15.1), train step tf.function" in lines
     assert "AMD EPYC 7B13 64-Core Processor" in text and "24.0 GiB" in text and "GPUs: none" in text
     rows = {line.split()[0]: line.split() for line in lines if line.startswith("  0 ") or line.startswith("  1 ")}
     assert rows["0"][6] == "0.2601" and rows["1"][6] == "0.2712"  # events/s column
@@ -41,6 +42,14 @@ def test_failed_report_shows_the_failure(failed_report):
 ])
 def test_sparse_reports_do_not_crash(report):
     assert format_report(report)
+
+
+def test_the_backend_line_names_the_framework_its_compilation_and_its_other_packages(ok_report):
+    ok_report["report"]["backend"] = {"name": "jax", "version": "0.10.2", "keras": "3.15.1", "compile": "jax.jit",
+                                      "jaxlib": "0.10.2"}
+    assert "backend: jax 0.10.2 (keras 3.15.1), train step jax.jit; jaxlib 0.10.2" in format_report(ok_report)
+    ok_report["report"]["backend"] = {"name": "torch", "version": "2.13.0", "keras": None, "compile": None}
+    assert "backend: torch 2.13.0 (keras -), train step unknown (no engine started)" in format_report(ok_report)
 
 
 def test_gpu_report(ok_report):

@@ -22,7 +22,8 @@ def fixture(name: str) -> dict:
 def context(report: dict, log=None) -> RunContext:
     r = report["report"]
     return RunContext(benchmark=r["benchmark"], config=r["config"], dataset=r["dataset"], model=r["model"],
-                      software=r["software"], host=r["host"], timing=r["timing"], command=r["command"], log=log)
+                      software=r["software"], backend=r["backend"], host=r["host"], timing=r["timing"],
+                      command=r["command"], log=log)
 
 
 def test_the_score_is_the_sum_of_the_copies_rates():
@@ -34,8 +35,21 @@ def test_the_score_is_the_sum_of_the_copies_rates():
     assert report["report"]["wl-stats"] == {"avg": pytest.approx(sum(rates) / 2), "median": pytest.approx(sum(rates) / 2),
                                             "min": min(rates), "max": max(rates), "count": 2}
     assert report["report"]["throughput"]["windows"]["count"] == 6
-    assert report["run_info"] == {"copies": 2, "threads_per_copy": 1, "events_per_thread": 24, "extra_arguments": ""}
-    assert "0.5313 events/s (2 copies, cpu, fp32)" in score_line(report)
+    assert report["run_info"] == {"copies": 2, "threads_per_copy": 1, "events_per_thread": 24, "extra_arguments": "",
+                                  "backend": "tensorflow"}
+    assert report["report"]["backend"] == base["report"]["backend"]
+    assert score_line(report) == "mlpf-bmk train score: 0.5313 events/s (2 copies, cpu, fp32, tensorflow)"
+
+
+@pytest.mark.parametrize("strategy, what", [("horovod", "2 Horovod ranks"), ("ddp", "2 DDP ranks")])
+def test_the_score_line_names_the_ranks_and_the_backend(strategy, what):
+    base = fixture("ok_2copies.json")
+    base["report"]["benchmark"]["strategy"] = strategy
+    base["report"]["backend"] = {"name": "torch", "version": "2.13.0", "keras": "3.15.1", "compile": "eager"}
+    report = build_report(base["report"]["copies"], context(base))
+    validate_report(report)
+    assert report["run_info"]["backend"] == "torch"
+    assert score_line(report).endswith(f"({what}, cpu, fp32, torch)")
 
 
 def test_one_failed_copy_fails_the_run_and_its_own_reason_is_the_log():
@@ -79,6 +93,18 @@ def test_the_software_block_names_hepbench_and_leaves_the_cuda_build_to_the_copi
     assert list(software)[:2] == ["hepbench", "python"] and software["hepbench"] == __version__
     assert software["cuda"] is None and software["cudnn"] is None
     assert isinstance(software["tensorflow"], str) and isinstance(software["keras"], str)  # a version or "not installed"
+    assert {"jax", "jaxlib", "torch"} <= set(software)  # every backend's version, None where not installed
+
+
+def test_a_report_without_a_backend_block_is_invalid():
+    report = fixture("ok_2copies.json")
+    del report["report"]["backend"]
+    with pytest.raises(ReportError, match="'backend' is a required property"):
+        validate_report(report)
+    report = fixture("ok_2copies.json")
+    report["report"]["backend"]["name"] = "mxnet"
+    with pytest.raises(ReportError, match="report.backend.name"):
+        validate_report(report)
 
 
 def test_mllog_lines_follow_the_mlperf_format(tmp_path):

@@ -7,16 +7,17 @@ import sys
 
 import pytest
 
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+# Without $KERAS_BACKEND: a run's backend is what its test says (the default: tensorflow).
+ENV = {**{k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
 @pytest.fixture(scope="session")
 def hepbench_run():
-    """hepbench_run(*args, **kw): the CompletedProcess of `python -m hepbench run ARGS` (text output
-    captured; kw go to subprocess.run)."""
+    """hepbench_run(*args, env=None, **kw): the CompletedProcess of `python -m hepbench run ARGS` (text
+    output captured; `env` entries added to the test environment; kw go to subprocess.run)."""
 
-    def run(*args, **kw) -> subprocess.CompletedProcess:
+    def run(*args, env: dict | None = None, **kw) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "hepbench", "run", *map(str, args)],
-                              capture_output=True, text=True, env=ENV, **kw)
+                              capture_output=True, text=True, env={**ENV, **(env or {})}, **kw)
 
     return run

@@ -1,5 +1,6 @@
-"""The run's phases without TensorFlow: validate refuses bad input before anything is written, plan
-lays out CPU sets, GPUs and per-copy sizes (single, mirrored, a Horovod rank), report on a rank > 0."""
+"""The run's phases without a framework: validate refuses bad input before anything is written, plan
+lays out CPU sets, GPUs and per-copy sizes (single, mirrored, a Horovod or DDP rank) for the chosen
+backend, report on a rank > 0."""
 from __future__ import annotations
 
 import dataclasses
@@ -11,9 +12,10 @@ from hepbench.core.errors import HepbenchError, UsageError
 from hepbench.mlpf.config import load_config
 from hepbench.mlpf.run.benchmark import LocalCopies, _child_env, choose_strategy, report_run
 from hepbench.mlpf.run.collect import collect
+from hepbench.mlpf.run.copy import failed_entry
 from hepbench.mlpf.run.horovod import HorovodRank
-from hepbench.mlpf.run.plan import (Inputs, Outcome, Plan, RunOptions, plan_copies, plan_mirrored, rank_spec,
-                                    resolve_device, split_cpus)
+from hepbench.mlpf.run.plan import (Inputs, Outcome, Plan, RunOptions, check_options, plan_copies, plan_mirrored,
+                                    rank_spec, resolve_device, resolve_strategy, split_cpus)
 
 DATASET = {"name": "delphes_pf", "version": "1.1.0", "synthetic": True, "train_events": 12, "test_events": 4}
 
@@ -45,18 +47,97 @@ def test_device_resolution():
     assert resolve_device("cpu", ["0"]) == "cpu"
     with pytest.raises(UsageError, match="TensorFlow sees no GPU"):
         resolve_device("gpu", [])
+    with pytest.raises(UsageError, match="--device gpu: PyTorch sees no GPU"):
+        resolve_device("gpu", [], "torch")
+    with pytest.raises(UsageError, match="--device gpu: JAX sees no GPU"):
+        resolve_device("gpu", [], "jax")
+
+
+LAUNCHER_VARIABLES = ("HOROVOD_RANK", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS", "WORLD_SIZE",
+                      "TORCHELASTIC_RUN_ID")
 
 
 def test_the_strategy_is_horovod_only_when_launched_as_a_rank(monkeypatch):
-    for name in ("HOROVOD_RANK", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"):
+    for name in LAUNCHER_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     assert isinstance(choose_strategy(options()), LocalCopies)
     assert choose_strategy(options(strategy="mirrored")).strategy == "mirrored"
     monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "2")
     assert isinstance(choose_strategy(options()), HorovodRank)
     assert choose_strategy(options(strategy="single")).strategy == "single"
-    with pytest.raises(UsageError, match="--strategy must be one of auto, single, mirrored, horovod"):
+    with pytest.raises(UsageError, match="--strategy must be one of auto, single, mirrored, horovod, ddp"):
         choose_strategy(options(strategy="ring"))
+
+
+@pytest.mark.parametrize("env", [{"WORLD_SIZE": "2", "RANK": "0"}, {"TORCHELASTIC_RUN_ID": "x", "WORLD_SIZE": "1"},
+                                 {"OMPI_COMM_WORLD_SIZE": "2"}])
+def test_launched_as_a_rank_each_backend_gets_its_own_data_parallel_strategy(monkeypatch, env):
+    for name in LAUNCHER_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert resolve_strategy("auto", "tensorflow") == "horovod"
+    assert resolve_strategy("auto", "torch") == "ddp"
+    with pytest.raises(UsageError, match="--backend jax runs one process over the local devices"):
+        resolve_strategy("auto", "jax")
+    assert resolve_strategy("mirrored", "jax") == "mirrored"  # asked for: one process of the job may run it
+
+
+def test_a_strategy_the_backend_lacks_is_refused(monkeypatch):
+    for name in LAUNCHER_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert resolve_strategy("auto", "jax") == "single"
+    for backend, strategy in (("jax", "horovod"), ("torch", "mirrored"), ("tensorflow", "ddp"), ("jax", "ddp")):
+        with pytest.raises(UsageError, match=f"--strategy {strategy} is not available with --backend {backend}"):
+            choose_strategy(options(strategy=strategy, backend=backend))
+
+
+def test_a_backend_whose_framework_is_missing_is_a_missing_extra(monkeypatch):
+    import importlib.util
+
+    from hepbench.core.errors import MissingExtra
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
+    with pytest.raises(MissingExtra, match=r"--backend torch needs torch.*hepbench\[torch\]"):
+        choose_strategy(options(backend="torch"))
+    assert isinstance(choose_strategy(options(backend="jax")), LocalCopies)
+
+
+def with_settings(*settings: str, **kw) -> RunOptions:
+    return RunOptions(config=load_config(overrides=list(settings)), data_dir=Path("data"), results_dir=Path("results"),
+                      **kw)
+
+
+@pytest.mark.parametrize("backend, setting, message", [
+    ("tensorflow", "train.compile=true", r"train.compile=true \(torch.compile\) is for --backend torch only; "
+                                         r"--backend tensorflow compiles with train.jit_compile=true \(XLA\)"),
+    ("jax", "train.compile=true", "is for --backend torch only; --backend jax compiles with jax.jit, always"),
+    ("torch", "train.jit_compile=true", r"train.jit_compile=true \(XLA\) is for --backend tensorflow only; "
+                                        r"--backend torch compiles with train.compile=true"),
+    ("jax", "train.jit_compile=true", "--backend jax compiles with jax.jit, always"),
+])
+def test_compile_settings_belong_to_their_backend(backend, setting, message):
+    with pytest.raises(UsageError, match=message):
+        check_options(with_settings(setting, backend=backend), DATASET)
+
+
+def test_the_tensorflow_xla_rules_concern_tensorflow_only():
+    check_options(with_settings("train.compile=true", backend="torch"), DATASET)  # no pad_to_max needed
+    with pytest.raises(UsageError, match="needs data.pad_to_max=true"):
+        check_options(with_settings("train.jit_compile=true"), DATASET)
+    # The mirrored XLA refusal is TensorFlow's merge call; a JAX mirrored plan is the same layout.
+    spec = plan_mirrored(options(backend="jax", replicas=2), "cpu", [], [0, 1])
+    assert (spec.backend, spec.strategy, spec.replicas, spec.events_per_window) == ("jax", "mirrored", 2, 48)
+
+
+def test_every_copy_and_rank_carries_the_backend():
+    assert {s.backend for s in plan_copies(options(copies=2, backend="jax"), "cpu", [], [0, 1])} == {"jax"}
+    assert plan_copies(options(), "cpu", [], [0])[0].backend == "tensorflow"
+    rank = rank_spec(options(backend="torch"), "cpu", rank=1, size=2, local_rank=1, strategy="ddp")
+    assert (rank.backend, rank.strategy, rank.local_rank, rank.num_workers) == ("torch", "ddp", 1, 2)
+    entry = failed_entry(rank, "did not report")  # a DDP rank's entry names its rank, as a Horovod rank's does
+    assert (entry["copy"], entry["rank"], entry["local_rank"], entry["status"]) == (1, 1, 1, "failed")
 
 
 def test_cpu_copies_get_their_cpu_sets_threads_and_the_cpu_sizes():

@@ -43,6 +43,10 @@ def test_a_short_cpu_run_writes_a_valid_report_mllog_and_companions(hepbench_run
     assert copy["device"]["type"] == "cpu" and copy["peak_host_memory_bytes"] > 0
     assert rep["dataset"]["train_events"] == 12 and rep["dataset"]["test_events"] == 4
     assert rep["config"]["model"]["bin_size"] == 16 and rep["software"]["tensorflow"]
+    # The default backend is the reference, and the report says how its step ran.
+    assert report["run_info"]["backend"] == "tensorflow" and rep["backend"]["name"] == "tensorflow"
+    assert rep["backend"]["compile"] == "tf.function" and rep["backend"]["version"] == rep["software"]["tensorflow"]
+    assert r.stdout.strip().endswith("(1 copy, cpu, fp32, tensorflow)")
     assert "window 1/2: 4 events" in r.stderr and "window 2/2" in r.stderr
 
     # Companions, and nothing half-written left behind.

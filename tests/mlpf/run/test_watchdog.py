@@ -1,4 +1,4 @@
-"""The Horovod rank watchdog and launcher detection (no Horovod needed)."""
+"""The rank watchdog (Horovod and DDP ranks) and launcher detection (no Horovod or torch.distributed needed)."""
 from __future__ import annotations
 
 import subprocess
@@ -12,7 +12,7 @@ from hepbench.mlpf.run.plan import launched_as_rank
 SCRIPT = """
 import sys, time
 from pathlib import Path
-from hepbench.mlpf.run.horovod import Watchdog
+from hepbench.mlpf.run.ranks import Watchdog
 w = Watchdog(0.4, lambda: Path(sys.argv[1]).write_text("report"))
 w.start()
 for _ in range(int(sys.argv[2])):   # beats for a while, then hangs as a stuck collective would
@@ -38,9 +38,12 @@ def test_a_rank_without_progress_reports_and_exits_within_the_timeout(tmp_path):
     ({"PMI_SIZE": "2"}, True),
     ({"SLURM_STEP_NUM_TASKS": "8", "SLURM_NTASKS": "8"}, True),  # srun -n 8 hepbench run
     ({"SLURM_STEP_NUM_TASKS": "1", "SLURM_NTASKS": "8"}, False),  # the batch script of an 8-task job
+    ({"WORLD_SIZE": "2", "RANK": "1", "TORCHELASTIC_RUN_ID": "x"}, True),  # torchrun --nproc-per-node 2
+    ({"WORLD_SIZE": "1", "RANK": "0", "TORCHELASTIC_RUN_ID": "x"}, True),  # torchrun of one rank: still a rank
 ])
 def test_launcher_detection(monkeypatch, env, expected):
-    for name in ("HOROVOD_RANK", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS"):
+    for name in ("HOROVOD_RANK", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS",
+                 "WORLD_SIZE", "RANK", "TORCHELASTIC_RUN_ID"):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
