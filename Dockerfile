@@ -2,6 +2,7 @@
 #
 #   docker build -t mlpf-bmk .                                      # CPU flavour, generated data
 #   docker build --build-arg FLAVOUR=gpu -t mlpf-bmk:gpu .          # tensorflow[and-cuda]
+#   docker build --build-arg BACKENDS=tensorflow,jax,torch -t mlpf-bmk:all .   # the JAX and PyTorch engines too
 #   docker build --build-arg DATA_SOURCE=zenodo -t mlpf-bmk .       # the published files (network)
 #   docker build --secret id=pipcert,src=/path/ca.pem ...           # a site proxy's CA, for pip only
 #
@@ -10,11 +11,12 @@ ARG BASE_IMAGE=debian:bookworm-slim
 
 FROM ${BASE_IMAGE} AS build
 ARG FLAVOUR=cpu
+ARG BACKENDS=tensorflow
 ARG DATA_SOURCE=synthetic
 ARG TRAIN_EVENTS=2000
 ARG TEST_EVENTS=200
 ARG SEED=0
-ENV HEPBENCH_FLAVOUR=${FLAVOUR} HEPBENCH_DATA_SOURCE=${DATA_SOURCE} HEPBENCH_TRAIN_EVENTS=${TRAIN_EVENTS} \
+ENV HEPBENCH_FLAVOUR=${FLAVOUR} HEPBENCH_BACKENDS=${BACKENDS} HEPBENCH_DATA_SOURCE=${DATA_SOURCE} HEPBENCH_TRAIN_EVENTS=${TRAIN_EVENTS} \
     HEPBENCH_TEST_EVENTS=${TEST_EVENTS} HEPBENCH_SEED=${SEED}
 COPY container/install.sh /opt/hepbench/install.sh
 RUN sh /opt/hepbench/install.sh system-build
@@ -27,13 +29,14 @@ RUN sh /opt/hepbench/install.sh data
 # The final stage: runtime packages and the finished /opt/hepbench, no compilers or headers.
 FROM ${BASE_IMAGE}
 ARG FLAVOUR=cpu
+ARG BACKENDS=tensorflow
 ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="mlpf-bmk" \
       org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.description="MLPF (CMS machine-learned particle flow) training throughput benchmark for HEPscore; flavour ${FLAVOUR}" \
+      org.opencontainers.image.description="MLPF (CMS machine-learned particle flow) training throughput benchmark for HEPscore; flavour ${FLAVOUR}, engines ${BACKENDS}" \
       org.opencontainers.image.source="https://github.com/hepbench/hepbench" \
       org.opencontainers.image.licenses="Apache-2.0"
-ENV HEPBENCH_FLAVOUR=${FLAVOUR}
+ENV HEPBENCH_FLAVOUR=${FLAVOUR} HEPBENCH_BACKENDS=${BACKENDS}
 COPY container/install.sh /opt/hepbench/install.sh
 RUN sh /opt/hepbench/install.sh system-runtime \
  && useradd --uid 1000 --user-group --no-create-home --home-dir /tmp hepbench \

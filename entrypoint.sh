@@ -24,8 +24,8 @@ HEPBENCH_BIN=${HEPBENCH_BIN:-hepbench}
 
 usage() {
   cat <<EOF
-Usage: $(basename "$0") [-W] [-w DIR] [-c N] [-t N] [-e N] [-n N] [-M cpu|gpu] [-d] [-m MODE]
-                     [-x "EXTRA ..."] [--workload mlpf|qsvr|hpo] [-h]
+Usage: $(basename "$0") [-W] [-w DIR] [-c N] [-t N] [-e N] [-n N] [-M cpu|gpu] [-b BACKEND] [-d]
+                     [-m MODE] [-x "EXTRA ..."] [--workload mlpf|qsvr|hpo] [-h]
 
 mlpf-bmk: MLPF (CMS machine-learned particle flow) training throughput for HEPscore.
 Writes mlpf_summary.json (score: wl-scores.train, training events/s summed over copies),
@@ -34,10 +34,12 @@ inputs.log and version.json into the results directory. No arguments give a vali
   -W                    write the summary directly into the results directory (always done)
   -w, --resultsdir DIR  results directory (default: /results)
   -c, --copies N        independent copies side by side (disjoint CPU sets / one GPU each); default 1
-  -t, --threads N       TensorFlow threads per copy (default: the copy's share of the CPUs)
+  -t, --threads N       framework threads per copy (default: the copy's share of the CPUs)
   -e, --events N        training events per copy in each timed window (default: 24 CPU, 1000 GPU)
   -n, --ncores N        use only N of the available cores
   -M MODE               device: cpu, gpu or auto (default: auto, a GPU if one is visible)
+  -b, --backend NAME    the engine of the mlpf workload: tensorflow (default, the reference), jax or
+                        torch, the same Keras 3 model on each; the image must hold it (BACKENDS)
   -d, --debug           verbose output (TensorFlow logging, the command that runs)
   -m, --mop MODE        working files: all (remove, default), custom (remove), none (keep in RESULTSDIR/mlpf-work)
   -x, --extra-args ARGS more 'hepbench run' options, as one word ("--windows 5 --precision bf16")
@@ -72,13 +74,13 @@ need_value() {  # option, remaining argument count
 # Every option the driver itself knows: extra arguments split over several words end at the next one.
 is_driver_option() {
   case "$1" in
-    -W|-w|--resultsdir|-c|--copies|-t|--threads|-e|--events|-n|--ncores|-M|-d|--debug|-m|--mop|\
+    -W|-w|--resultsdir|-c|--copies|-t|--threads|-e|--events|-n|--ncores|-M|-b|--backend|-d|--debug|-m|--mop|\
     -x|--extra-args|--workload|-h|--help) return 0 ;;
     *) return 1 ;;
   esac
 }
 
-resultsdir=/results copies="" threads="" events="" ncores="" device=auto debug=0 mop=all workload=mlpf
+resultsdir=/results copies="" threads="" events="" ncores="" device=auto backend="" debug=0 mop=all workload=mlpf
 extra=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -90,6 +92,9 @@ while [[ $# -gt 0 ]]; do
     -n|--ncores) need_value "$1" $#; is_count "$2" || fail_usage "$1 must be a positive integer, not '$2'"; ncores=$2; shift 2 ;;
     -M) need_value "$1" $#
         case "$2" in cpu|gpu|auto) device=$2 ;; *) fail_usage "-M must be cpu, gpu or auto, not '$2'" ;; esac
+        shift 2 ;;
+    -b|--backend) need_value "$1" $#
+        case "$2" in tensorflow|jax|torch) backend=$2 ;; *) fail_usage "$1 must be tensorflow, jax or torch, not '$2'" ;; esac
         shift 2 ;;
     -d|--debug) debug=1; shift ;;
     -m|--mop) need_value "$1" $#
@@ -114,6 +119,8 @@ while [[ $# -gt 0 ]]; do
 done
 
 mkdir -p "${HOME}" 2>/dev/null || true
+# The backend chooses the mlpf engine; qsvr and hpo have none to choose, so asking for one is refused.
+[[ -z "${backend}" || "${workload}" == mlpf ]] || fail_usage "-b/--backend applies to the mlpf workload, not '${workload}'"
 if [[ "${workload}" == qsvr ]]; then
   # One process annealing on one thread: a request for more cannot be honoured, so it is refused
   # (HEPscore would otherwise score a run that is not the one its config asked for).
@@ -132,6 +139,7 @@ elif [[ "${workload}" == hpo ]]; then
   [[ -n "${ncores}" ]] && cmd+=(--num-cpus "${ncores}")
 else
   cmd=("${HEPBENCH_BIN}" run --resultsdir "${resultsdir}" --device "${device}")
+  [[ -n "${backend}" ]] && cmd+=(--backend "${backend}")
   [[ -n "${copies}" ]] && cmd+=(--copies "${copies}")
   [[ -n "${threads}" ]] && cmd+=(--threads "${threads}")
   [[ -n "${events}" ]] && cmd+=(--events "${events}")

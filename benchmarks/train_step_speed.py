@@ -1,119 +1,84 @@
 #!/usr/bin/env python
-"""Training-step throughput of the default MLPF model: events/s and achieved GFLOP/s.
+"""Training-step throughput of the default MLPF model on each backend: events/s and % of the matmul ceiling.
 
 Times full optimisation steps (forward, loss, backward, Adam update) on generated ttbar events,
-batch 2, for each precision with and without XLA, in one process so the variants are compared on
-the same machine state. Two shapes:
-  fixed     every event padded (or truncated) to --elements (6400: the reference benchmark's shape)
+batch 2, through each backend's own engine (hepbench.mlpf.engines.backends.make_engine: the
+benchmark's steps, not a copy of them), for each precision and compile mode:
+  tensorflow  tf.function, and tf.function+xla (--xla)
+  jax         jax.jit (always)
+  torch       eager, and torch.compile (--torch-compile)
+A process has one Keras backend, so each backend and variant runs in a subprocess of its own; all of
+them build the same batches from the same seed, in two shapes:
+  fixed         every event padded (or truncated) to --elements (6400: the reference benchmark's shape)
   multiplicity  every event padded to the next multiple of bin_size (what hepbench's pipeline does)
-Compilation/tracing and --warmup steps are excluded; the figure is the median over --steps. On
-TensorFlow the step is the benchmark's own (hepbench.mlpf.engines.tensorflow); on JAX a stateless
-jitted step of this script.
-GFLOP/s counts the model's matrix products (hepbench.mlpf.model.flops) over padded elements; a plain
-fp32 4096 x 4096 matmul measured first gives the machine's practical ceiling, so that figures from
-different machines can be compared as a fraction of it (the reference reached about 50 % of it).
+Compilation/tracing and --warmup steps are excluded; the figure is the median over --steps. The
+first step's loss (before any update) is printed too: the engines start from the same weights, so
+it agrees across backends.
+GFLOP/s counts the model's matrix products (hepbench.mlpf.model.flops) over padded elements. Each
+backend measures a plain fp32 4096 x 4096 matmul first; the best of these is the machine's practical
+ceiling, and % is of it, so that figures from different machines and backends compare (the
+reference reached about 50 % of it).
 
-    python benchmarks/train_step_speed.py [--precisions fp32,bf16,fp16] [--xla both|on|off] [--steps 5]
-    KERAS_BACKEND=jax python benchmarks/train_step_speed.py     # the model on JAX (e.g. a GPU)
+    python benchmarks/train_step_speed.py [--backends tensorflow,jax,torch] [--precisions fp32,bf16,fp16]
+        [--xla both|on|off] [--torch-compile off|on|both] [--device cpu|gpu] [--steps 5]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a checkout, installed or not
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # runs from a checkout, installed or not
 
-import hepbench  # noqa: E402,F401  (first: it configures TensorFlow before keras imports it)
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+from hepbench.mlpf.engines.backends import BACKENDS, require_backend, select_backend  # noqa: E402  (imports no framework)
 
-from hepbench.mlpf.config import ModelConfig, TrainConfig  # noqa: E402
-from hepbench.mlpf.data.synth import file_rng, generate_event  # noqa: E402
-from hepbench.mlpf.model.flops import training_flops  # noqa: E402
-from hepbench.mlpf.model.mlpf import build_model, parameter_counts  # noqa: E402
+RESULT = "RESULT "  # a worker's result lines; everything else it prints is the framework's chatter
 
+
+# -- the worker: one backend, one precision, one compile mode, every shape -------------------------
 
 def batch(events, length):
     """The data pipeline's batch of these events, padded (or truncated) to `length` elements."""
+    import numpy as np
+
     X = np.zeros((len(events), length, 12), np.float32)
     y = np.zeros((len(events), length, 7), np.float32)
     n = np.zeros(len(events), np.int32)
     for i, e in enumerate(events):
         n[i] = min(length, e.num_elements)
         X[i, :n[i]], y[i, :n[i]] = e.X[:n[i]], e.ygen[:n[i]]
-    return {"X": X, "y": y, "n_elements": n}
+    orig = np.array([e.num_elements for e in events], np.int32)
+    return {"X": X, "y": y, "n_elements": n, "n_elements_orig": orig}
 
 
-def make_step(model_cfg: ModelConfig, cfg: TrainConfig):
-    """A seeded model and its step on this Keras backend: `step(batch)` returns the batch's loss (a
-    float, so the step has finished)."""
-    if keras.backend.backend() == "tensorflow":
-        from hepbench.mlpf.engines.tensorflow import TensorFlowEngine
+def events_and_lengths(n_events: int, elements: int, bin_size: int):
+    """The generated events (seeded: every worker gets the same) and each shape's padded length."""
+    from hepbench.mlpf.data.synth import file_rng, generate_event
 
-        engine = TensorFlowEngine()
-        engine.build(model_cfg, cfg)
-        return lambda batch: engine.train_step(batch).loss
-    if keras.backend.backend() == "jax":
-        keras.utils.set_random_seed(cfg.seed)
-        jax_step = _jax_step(build_model(model_cfg, cfg.precision), cfg)
-        return lambda batch: float(jax_step(batch["X"], batch["y"])["loss"])
-    raise SystemExit(f"backend {keras.backend.backend()} is not supported by this benchmark")
-
-
-def _jax_step(model, cfg: TrainConfig):
-    """The same step for JAX: stateless model call, jax.grad, stateless optimizer update."""
-    import jax
-
-    from hepbench.mlpf.model.losses import mlpf_losses
-    from hepbench.mlpf.train.optimizer import make_optimizer
-
-    optimizer = make_optimizer(cfg)
-    optimizer.build(model.trainable_variables)
-    state = [
-        [v.value for v in model.trainable_variables],
-        [v.value for v in model.non_trainable_variables],
-        [v.value for v in optimizer.variables],
-    ]
-
-    def loss_fn(trainable, non_trainable, X, y):
-        outputs, non_trainable = model.stateless_call(trainable, non_trainable, X, training=True)
-        losses = mlpf_losses(X, y, outputs, cfg.loss_weights)
-        return losses["loss"], (losses, non_trainable)
-
-    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-
-    @jax.jit
-    def step(state, X, y):
-        trainable, non_trainable, opt_vars = state
-        (_, (losses, non_trainable)), grads = grad_fn(trainable, non_trainable, X, y)
-        trainable, opt_vars = optimizer.stateless_apply(opt_vars, grads, trainable)
-        return [trainable, non_trainable, opt_vars], losses
-
-    class Step:
-        def __call__(self, X, y):
-            nonlocal state
-            state, losses = step(state, X, y)
-            return losses
-
-    return Step()
+    rng = file_rng(0, "ttbar", 0)
+    events = [generate_event(rng, "ttbar") for _ in range(n_events)]
+    longest = max(min(e.num_elements, elements) for e in events)
+    return events, {"fixed": elements, "multiplicity": -(-longest // bin_size) * bin_size}
 
 
 def matmul_ceiling(size: int = 4096, repeats: int = 10) -> float:
     """GFLOP/s of a plain fp32 size x size matmul on this backend and device: the practical ceiling."""
+    import keras
+
     a = keras.random.normal((size, size), seed=1)
     b = keras.random.normal((size, size), seed=2)
+    matmul = keras.ops.matmul
     if keras.backend.backend() == "jax":
         import jax
 
         matmul = jax.jit(keras.ops.matmul)
-    else:  # eager: one large matmul, its dispatch is nothing beside it
-        matmul = keras.ops.matmul
-    float(keras.ops.sum(matmul(a, b)))
+    float(keras.ops.sum(matmul(a, b)))  # eager elsewhere: one large matmul, its dispatch is nothing beside it
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -122,59 +87,146 @@ def matmul_ceiling(size: int = 4096, repeats: int = 10) -> float:
     return 2 * size**3 / min(times) / 1e9  # the best of the repeats: a ceiling, not a typical value
 
 
-def run(precision, xla, data, model_cfg, steps, warmup):
-    cfg = TrainConfig(precision=precision, jit_compile=xla, learning_rate=1e-4, seed=1)
-    step = make_step(model_cfg, cfg)
-    start = time.perf_counter()
-    step(data)
-    first = time.perf_counter() - start
-    for _ in range(warmup):
-        step(data)
-    times = []
-    for _ in range(steps):
+def worker(spec: dict) -> None:
+    """Build the engine of spec's backend and variant, time its train step on every shape, print results."""
+    select_backend(spec["backend"])  # before anything imports keras
+    from hepbench.core.errors import HepbenchError
+    from hepbench.mlpf.config import ModelConfig, TrainConfig
+    from hepbench.mlpf.engines.backends import make_engine
+    from hepbench.mlpf.model.flops import training_flops
+
+    def emit(**fields):
+        print(RESULT + json.dumps(fields), flush=True)
+
+    model_cfg = ModelConfig()
+    cfg = TrainConfig(precision=spec["precision"], jit_compile=spec["xla"], compile=spec["torch_compile"],
+                      learning_rate=1e-4, seed=1)
+    engine = make_engine(spec["backend"], device=spec["device"], threads=spec["threads"])
+    engine.configure()
+    if spec["ceiling"]:
+        emit(ceiling=matmul_ceiling(), device=engine.devices()[0]["name"])
+    try:
+        engine.build(model_cfg, cfg)
+    except (HepbenchError, ValueError) as e:  # a precision this backend does not support: refused clearly
+        emit(refused=str(e))
+        return
+    mode = engine.backend()["compile"]
+    events, lengths = events_and_lengths(spec["batch"], spec["elements"], model_cfg.bin_size)
+    for shape in spec["shapes"]:
+        prepared = next(iter(engine.train_batches([batch(events, lengths[shape])])))
         start = time.perf_counter()
-        loss = step(data)  # a float: the step has finished on the device
-        times.append(time.perf_counter() - start)
-    return first, statistics.median(times), loss
+        engine.trace_train(prepared)
+        compile_s = time.perf_counter() - start
+        first = engine.train_step(prepared).loss
+        for _ in range(spec["warmup"]):
+            engine.train_step(prepared)
+        times = []
+        for _ in range(spec["steps"]):
+            start = time.perf_counter()
+            engine.train_step(prepared)  # returns once the loss is on the host: the step has finished
+            times.append(time.perf_counter() - start)
+        step_s = statistics.median(times)
+        emit(shape=shape, length=lengths[shape], mode=mode, compile_s=compile_s, step_s=step_s,
+             events_per_s=spec["batch"] / step_s,
+             gflops=training_flops(model_cfg, lengths[shape]) * spec["batch"] / step_s / 1e9, first_loss=first)
+
+
+# -- the driver: one subprocess per backend and variant, then the table ---------------------------
+
+def variants(backend: str, args) -> list[dict]:
+    """(xla, torch_compile) of each variant this backend runs; the others ignore both settings."""
+    choice = {"both": (False, True), "on": (True,), "off": (False,)}
+    if backend == "tensorflow":
+        return [{"xla": x, "torch_compile": False} for x in choice[args.xla]]
+    if backend == "torch":
+        return [{"xla": False, "torch_compile": c} for c in choice[args.torch_compile]]
+    return [{"xla": False, "torch_compile": False}]  # jax.jit always compiles with XLA
+
+
+def run_worker(spec: dict) -> list[dict]:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+    proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], capture_output=True, text=True,
+                          env=env)
+    results = [json.loads(line[len(RESULT):]) for line in proc.stdout.splitlines() if line.startswith(RESULT)]
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        results.append({"failed": f"exit {proc.returncode}: {tail}"})
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backends", default="tensorflow,jax,torch")
     parser.add_argument("--precisions", default="fp32,bf16,fp16")
-    parser.add_argument("--xla", choices=("both", "on", "off"), default="both")
+    parser.add_argument("--xla", choices=("both", "on", "off"), default="both", help="TensorFlow's XLA")
+    parser.add_argument("--torch-compile", choices=("both", "on", "off"), default="off",
+                        help="torch.compile of the PyTorch step (off: eager)")
     parser.add_argument("--shapes", default="fixed,multiplicity")
     parser.add_argument("--elements", type=int, default=6400)
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--device", choices=("cpu", "gpu"), default=None, help="default: what the engine picks")
+    parser.add_argument("--threads", type=int, default=None, help="framework threads (default: the engine's)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        return worker(json.loads(args.worker))
 
-    model_cfg = ModelConfig()
-    rng = file_rng(0, "ttbar", 0)
-    events = [generate_event(rng, "ttbar") for _ in range(args.batch)]
-    bins = model_cfg.bin_size
-    lengths = {"fixed": args.elements,
-               "multiplicity": -(-max(min(e.num_elements, args.elements) for e in events) // bins) * bins}
-    real = sum(min(e.num_elements, args.elements) for e in events)
-    trainable, frozen = parameter_counts(build_model(model_cfg))
-    print(f"backend {keras.backend.backend()}, device {keras.backend.backend() == 'jax' and __import__('jax').devices()[0] or 'cpu'}; "
-          f"model {trainable:,} trainable + {frozen:,} non-trainable; batch {args.batch}; "
-          f"{real / args.batch:.0f} real elements per event")
-    ceiling = matmul_ceiling()
-    print(f"plain fp32 4096 x 4096 matmul: {ceiling:.0f} GFLOP/s (the practical ceiling; % below is of it)")
-    xla_modes = {"both": (False, True), "on": (True,), "off": (False,)}[args.xla]
-    if keras.backend.backend() == "jax":
-        xla_modes = (True,)  # jax.jit always compiles with XLA
-    print(f"{'shape':>12} {'length':>6} {'precision':>9} {'xla':>5} {'compile s':>9} {'step s':>7} {'events/s':>9} {'GFLOP/s':>8} {'%':>4}  loss")
-    for shape in args.shapes.split(","):
-        data = batch(events, lengths[shape])
-        flops = training_flops(model_cfg, lengths[shape]) * args.batch
-        for precision in args.precisions.split(","):
-            for xla in xla_modes:
-                first, step_s, loss = run(precision, xla, data, model_cfg, args.steps, args.warmup)
-                rate = flops / step_s / 1e9
-                print(f"{shape:>12} {lengths[shape]:>6} {precision:>9} {str(xla):>5} {first:9.1f} {step_s:7.2f} "
-                      f"{args.batch / step_s:9.3f} {rate:8.1f} {100 * rate / ceiling:4.0f}  {loss:.4f}", flush=True)
+    backends = args.backends.split(",")
+    unknown = sorted(set(backends) - set(BACKENDS))
+    if unknown:
+        parser.error(f"--backends: {', '.join(unknown)} not among {', '.join(BACKENDS)}")
+    shapes = args.shapes.split(",")
+    common = {"shapes": shapes, "elements": args.elements, "batch": args.batch, "steps": args.steps,
+              "warmup": args.warmup, "device": args.device, "threads": args.threads}
+    ceilings, rows = {}, {}  # rows[(shape, precision)][column] = result
+    columns = []
+    print(f"{'backend':>10} {'mode':>16} {'shape':>12} {'length':>6} {'precision':>9} {'compile s':>9} "
+          f"{'step s':>7} {'events/s':>9} {'GFLOP/s':>8}  first loss", flush=True)
+    for backend in backends:
+        try:
+            require_backend(backend)
+        except Exception as e:  # MissingExtra: say so and go on with the others
+            print(f"{backend:>10}: not installed ({e})", flush=True)
+            continue
+        for v, variant in enumerate(variants(backend, args)):
+            for p, precision in enumerate(args.precisions.split(",")):
+                spec = {**common, **variant, "backend": backend, "precision": precision, "ceiling": v == p == 0}
+                for r in run_worker(spec):
+                    if "ceiling" in r:
+                        ceilings[backend] = r["ceiling"]
+                        print(f"{backend:>10}: plain fp32 4096 x 4096 matmul {r['ceiling']:.0f} GFLOP/s on {r['device']}",
+                              flush=True)
+                    elif "shape" in r:
+                        column = f"{backend} {r['mode']}"
+                        if column not in columns:
+                            columns.append(column)
+                        rows.setdefault((r["shape"], r["length"], precision), {})[column] = r
+                        print(f"{backend:>10} {r['mode']:>16} {r['shape']:>12} {r['length']:>6} {precision:>9} "
+                              f"{r['compile_s']:9.1f} {r['step_s']:7.2f} {r['events_per_s']:9.3f} {r['gflops']:8.1f}"
+                              f"  {r['first_loss']:.6f}", flush=True)
+                    else:
+                        print(f"{backend:>10} {precision:>9}: {r.get('refused') or r.get('failed')}", flush=True)
+    if not rows:
+        raise SystemExit("no backend ran")
+    ceiling = max(ceilings.values(), default=None)
+    if ceiling:
+        best = max(ceilings, key=ceilings.get)
+        print(f"\nevents/s (% of the best plain fp32 matmul, {ceiling:.0f} GFLOP/s on {best}), side by side:")
+    else:
+        print("\nevents/s, side by side (no matmul ceiling was measured):")
+
+    def cell(r: dict | None) -> str:
+        if r is None:
+            return "-"
+        return f"{r['events_per_s']:.3f}" + (f" ({100 * r['gflops'] / ceiling:.0f} %)" if ceiling else "")
+
+    widths = [max(16, len(c)) for c in columns]
+    print(f"{'shape':>12} {'length':>6} {'precision':>9} " + " ".join(f"{c:>{w}}" for c, w in zip(columns, widths)))
+    for (shape, length, precision), cells in rows.items():
+        text = [cell(cells.get(c)) for c in columns]
+        print(f"{shape:>12} {length:>6} {precision:>9} " + " ".join(f"{t:>{w}}" for t, w in zip(text, widths)))
 
 
 if __name__ == "__main__":

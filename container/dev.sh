@@ -57,7 +57,8 @@ case "${1:-}" in
     # Apptainer pulls debian:bookworm-slim; here the local base stands in for it.
     sed -i "s|^FROM .*|FROM $BASE|" "$converted"
     # install.sh reads its settings from HEPBENCH_X variables; those set here become ENV lines.
-    for var in HEPBENCH_FLAVOUR HEPBENCH_DATA_SOURCE HEPBENCH_TRAIN_EVENTS HEPBENCH_TEST_EVENTS HEPBENCH_SEED; do
+    for var in HEPBENCH_FLAVOUR HEPBENCH_BACKENDS HEPBENCH_TORCH_INDEX HEPBENCH_DATA_SOURCE HEPBENCH_TRAIN_EVENTS \
+               HEPBENCH_TEST_EVENTS HEPBENCH_SEED; do
       [[ -n "${!var:-}" ]] && sed -i "/^FROM /a ENV $var=${!var}" "$converted"
     done
     buildah bud --isolation chroot --network host --layers "${volumes[@]}" -t "$image" -f "$converted" "$@" .

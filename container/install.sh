@@ -3,14 +3,18 @@
 # script (same phases, same order), so the two images cannot drift apart.
 #
 #   install.sh system-build    OS packages to build: Python 3.11, compilers, OpenMPI headers
-#   install.sh python          venv in /opt/hepbench/venv; hepbench + TensorFlow + qsvr and hpo extras in ONE resolver run
+#   install.sh python          venv in /opt/hepbench/venv; hepbench + its engines (BACKENDS) + qsvr and hpo extras in ONE resolver run
 #   install.sh horovod         Horovod 0.28.1 built against the installed TensorFlow (Gloo + OpenMPI), or its stored wheel
+#                              (nothing when the image holds no TensorFlow engine)
 #   install.sh data            the default data subset (generated, or Zenodo), built and checksummed
 #   install.sh system-runtime  OS packages to run (no compilers)
 #   install.sh strip           remove compilers and headers (single-stage builds: Singularity.def)
 #   install.sh verify          imports and versions, printed at the end of every build
 #
-# Settings (environment): HEPBENCH_FLAVOUR cpu|gpu, HEPBENCH_DATA_SOURCE synthetic|zenodo,
+# Settings (environment): HEPBENCH_FLAVOUR cpu|gpu, HEPBENCH_BACKENDS (the engines the image holds,
+# comma-separated from tensorflow, jax, torch; default tensorflow, the reference), HEPBENCH_TORCH_INDEX
+# (an extra index for torch; default PyTorch's CPU-only index in the cpu flavour, none in the gpu
+# flavour, whose torch is PyPI's CUDA build), HEPBENCH_DATA_SOURCE synthetic|zenodo,
 # HEPBENCH_TRAIN_EVENTS / HEPBENCH_TEST_EVENTS / HEPBENCH_SEED (synthetic subset),
 # HEPBENCH_SRC (the source tree, default /opt/hepbench/src), HEPBENCH_VENV (default
 # /opt/hepbench/venv; `make setup` runs the horovod phase on its own .venv).
@@ -24,6 +28,7 @@ PREFIX=/opt/hepbench
 VENV=${HEPBENCH_VENV:-$PREFIX/venv}
 SRC=${HEPBENCH_SRC:-$PREFIX/src}
 FLAVOUR=${HEPBENCH_FLAVOUR:-cpu}
+BACKENDS=${HEPBENCH_BACKENDS:-tensorflow}
 DATA_SOURCE=${HEPBENCH_DATA_SOURCE:-synthetic}
 TRAIN_EVENTS=${HEPBENCH_TRAIN_EVENTS:-2000}
 TEST_EVENTS=${HEPBENCH_TEST_EVENTS:-200}
@@ -113,6 +118,20 @@ horovod_install() {
   if [ -n "$store" ] && [ -n "$key" ]; then exec 9>&-; else rm -rf "$dir"; fi
 }
 
+has_backend() { case ",$BACKENDS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+
+# The pyproject extras of this flavour and these backends: TensorFlow's is the flavour itself
+# (tensorflow-cpu or tensorflow[and-cuda]); the qsvr and hpo workloads are always in.
+extras() {
+  out=""
+  if has_backend tensorflow; then out=$FLAVOUR; fi
+  if has_backend jax; then
+    if [ "$FLAVOUR" = gpu ]; then out="$out,jax-gpu"; else out="$out,jax"; fi
+  fi
+  if has_backend torch; then out="$out,torch"; fi
+  echo "${out#,},qsvr,hpo"
+}
+
 apt_install() {
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "$@"
@@ -122,9 +141,16 @@ apt_install() {
 
 case "$FLAVOUR" in cpu|gpu) ;; *) echo "install.sh: HEPBENCH_FLAVOUR must be cpu or gpu, not '$FLAVOUR'" >&2; exit 2 ;; esac
 case "$DATA_SOURCE" in synthetic|zenodo) ;; *) echo "install.sh: HEPBENCH_DATA_SOURCE must be synthetic or zenodo, not '$DATA_SOURCE'" >&2; exit 2 ;; esac
+named=0
+for backend in $(echo "$BACKENDS" | tr ',' ' '); do
+  case "$backend" in tensorflow|jax|torch) named=$((named + 1)) ;; *) echo "install.sh: HEPBENCH_BACKENDS: '$backend' is not one of tensorflow, jax, torch" >&2; exit 2 ;; esac
+done
+[ "$named" -gt 0 ] || { echo "install.sh: HEPBENCH_BACKENDS must name at least one of tensorflow, jax, torch" >&2; exit 2; }
+# PyPI's torch is a CUDA build of several GB even for a CPU: the cpu flavour takes PyTorch's CPU build.
+if [ "$FLAVOUR" = cpu ]; then TORCH_INDEX=${HEPBENCH_TORCH_INDEX-https://download.pytorch.org/whl/cpu}; else TORCH_INDEX=${HEPBENCH_TORCH_INDEX-}; fi
 
 for phase in "$@"; do
-  log "phase $phase (flavour $FLAVOUR)"
+  log "phase $phase (flavour $FLAVOUR, backends $BACKENDS)"
   case "$phase" in
     system-build)
       # shellcheck disable=SC2086
@@ -136,11 +162,15 @@ for phase in "$@"; do
       pip_setup
       python3 -m venv "$VENV"
       "$VENV/bin/pip" install --quiet --upgrade pip
-      # One resolver run: TensorFlow, TFDS, protobuf<6, tensorflow-metadata<1.17, the qsvr extra
-      # (scikit-learn, dimod, dwave-samplers: the qsvr-bmk workload) and the hpo extra (Ray Tune,
-      # hpbandster, ConfigSpace: the hpo workload) solved together.
-      "$VENV/bin/pip" install --quiet "$SRC[$FLAVOUR,qsvr,hpo]" ;;
+      # One resolver run: the engines (TensorFlow, JAX, PyTorch as BACKENDS asks), TFDS,
+      # protobuf<6, tensorflow-metadata<1.17, the qsvr extra (scikit-learn, dimod, dwave-samplers:
+      # the qsvr-bmk workload) and the hpo extra (Ray Tune, hpbandster, ConfigSpace: the hpo
+      # workload) solved together.
+      set -- --quiet
+      if has_backend torch && [ -n "$TORCH_INDEX" ]; then set -- "$@" --extra-index-url "$TORCH_INDEX"; fi
+      "$VENV/bin/pip" install "$@" "$SRC[$(extras)]" ;;
     horovod)
+      if ! has_backend tensorflow; then log "no Horovod: the image holds no TensorFlow engine"; continue; fi
       pip_setup
       export HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1
       # MPI where OpenMPI's compiler wrapper is installed: always in the image (system-build
@@ -170,14 +200,29 @@ for phase in "$@"; do
       apt-get purge -y -qq --auto-remove $BUILD_PACKAGES
       rm -rf /var/lib/apt/lists/* /root/.cache ;;
     verify)
-      "$VENV/bin/python" - <<'EOF'
+      # Each engine: its framework, and Keras on it, in a process of its own (Keras picks its backend once).
+      for backend in $(echo "$BACKENDS" | tr ',' ' '); do
+        KERAS_BACKEND=$backend "$VENV/bin/python" - "$backend" <<'EOF'
+import sys
+import keras
+assert keras.backend.backend() == sys.argv[1], keras.backend.backend()
+framework = __import__(sys.argv[1])
+print(f"engine {sys.argv[1]}: {sys.argv[1]} {framework.__version__}, Keras {keras.__version__}")
+EOF
+      done
+      if has_backend tensorflow; then
+        "$VENV/bin/python" - <<'EOF'
 import horovod, keras, tensorflow as tf
 import horovod.tensorflow as hvd
-import hepbench
-print(f"hepbench {hepbench.__version__}, TensorFlow {tf.__version__}, Keras {keras.__version__}, "
+print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, "
       f"Horovod {horovod.__version__} (gloo {hvd.gloo_built()}, mpi {hvd.mpi_built()}, nccl {hvd.nccl_built()})")
 assert hvd.gloo_built(), "Horovod was built without Gloo"
 assert hvd.mpi_built(), "Horovod was built without MPI (mpirun/srun would start lone 1-rank jobs)"
+EOF
+      fi
+      "$VENV/bin/python" - <<'EOF'
+import hepbench
+print(f"hepbench {hepbench.__version__}")
 import dimod, sklearn
 from importlib.metadata import version
 print(f"qsvr extra: scikit-learn {sklearn.__version__}, dimod {dimod.__version__}, "

@@ -2,6 +2,7 @@
 same phases, files and settings; the HEPscore configurations pass HEPscore's checks."""
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import subprocess
@@ -61,7 +62,7 @@ def test_both_definitions_have_the_same_default_settings_base_and_entry_point():
     # Singularity.def uses install.sh's defaults; the Dockerfile's build arguments must equal them.
     install = (ROOT / "container" / "install.sh").read_text()
     defaults = dict(re.findall(r"^\w+=\$\{HEPBENCH_(\w+):-([^}]+)\}", install, re.M))
-    for name in ("FLAVOUR", "DATA_SOURCE", "TRAIN_EVENTS", "TEST_EVENTS", "SEED"):
+    for name in ("FLAVOUR", "BACKENDS", "DATA_SOURCE", "TRAIN_EVENTS", "TEST_EVENTS", "SEED"):
         assert args[name] == defaults[name], name
     assert not re.search(r"HEPBENCH_\w+=", " ".join(sections(DEFINITION)["post"]))
     assert args["BASE_IMAGE"] == "debian:bookworm-slim" and "From: debian:bookworm-slim" in DEFINITION
@@ -73,6 +74,8 @@ def test_both_definitions_have_the_same_default_settings_base_and_entry_point():
 @pytest.mark.parametrize("env, message", [
     ({"HEPBENCH_FLAVOUR": "tpu"}, "HEPBENCH_FLAVOUR must be cpu or gpu"),
     ({"HEPBENCH_DATA_SOURCE": "cern"}, "HEPBENCH_DATA_SOURCE must be synthetic or zenodo"),
+    ({"HEPBENCH_BACKENDS": "tensorflow,mxnet"}, "HEPBENCH_BACKENDS: 'mxnet' is not one of tensorflow, jax, torch"),
+    ({"HEPBENCH_BACKENDS": ","}, "HEPBENCH_BACKENDS must name at least one"),
     ({}, "unknown phase 'everything'"),
 ])
 def test_install_script_refuses_bad_settings_before_doing_anything(env, message):
@@ -81,7 +84,54 @@ def test_install_script_refuses_bad_settings_before_doing_anything(env, message)
     assert r.returncode == 2 and message in r.stderr
 
 
-@pytest.mark.parametrize("name", ["mlpf-bmk.yaml", "mlpf-bmk-gpu.yaml"])
+FAKE_PYTHON = """#!/bin/sh
+# `python3 -m venv DIR`: a venv whose pip records its arguments
+mkdir -p "$3/bin"
+printf '#!/bin/sh\\necho "$*" >> "%s/pip.log"\\n' "$3" > "$3/bin/pip"
+chmod +x "$3/bin/pip"
+"""
+
+
+@pytest.mark.parametrize("env, pip_install", [
+    # The default: the same install as before BACKENDS existed.
+    ({}, "install --quiet /src[cpu,qsvr,hpo]"),
+    ({"HEPBENCH_FLAVOUR": "gpu"}, "install --quiet /src[gpu,qsvr,hpo]"),
+    ({"HEPBENCH_BACKENDS": "tensorflow,jax,torch"},
+     "install --quiet --extra-index-url https://download.pytorch.org/whl/cpu /src[cpu,jax,torch,qsvr,hpo]"),
+    ({"HEPBENCH_FLAVOUR": "gpu", "HEPBENCH_BACKENDS": "tensorflow,jax,torch"},
+     "install --quiet /src[gpu,jax-gpu,torch,qsvr,hpo]"),  # PyPI's torch: its CUDA build
+    ({"HEPBENCH_FLAVOUR": "gpu", "HEPBENCH_BACKENDS": "torch", "HEPBENCH_TORCH_INDEX": "https://example.org/cu128"},
+     "install --quiet --extra-index-url https://example.org/cu128 /src[torch,qsvr,hpo]"),
+    ({"HEPBENCH_BACKENDS": "jax"}, "install --quiet /src[jax,qsvr,hpo]"),
+])
+def test_the_python_phase_installs_the_extras_of_the_flavour_and_backends_in_one_pip_run(env, pip_install, tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").write_text(FAKE_PYTHON)
+    (bin_dir / "python3").chmod(0o755)
+    venv = tmp_path / "venv"
+    r = subprocess.run(["sh", str(ROOT / "container" / "install.sh"), "python"], capture_output=True, text=True,
+                       env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HEPBENCH_VENV": str(venv), "HEPBENCH_SRC": "/src",
+                            "HEPBENCH_PIP_CACHE": str(tmp_path / "cache"), **env})
+    assert r.returncode == 0, r.stderr
+    assert (venv / "pip.log").read_text().splitlines() == ["install --quiet --upgrade pip", pip_install]
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    extras = pip_install.rsplit("[", 1)[1].rstrip("]").split(",")
+    assert all(re.search(rf"^{e} = \[", pyproject, re.M) for e in extras)
+
+
+HEPSCORE_CONFIGS = sorted(p.name for p in (ROOT / "hepscore").glob("*.yaml"))
+
+
+def test_each_backend_has_a_cpu_configuration_that_names_it():
+    for backend in ("jax", "torch"):
+        bench = yaml.safe_load((ROOT / "hepscore" / f"mlpf-bmk-{backend}.yaml").read_text())["hepscore"]["benchmarks"]
+        assert bench["mlpf-bmk"]["args"]["backend"] == backend and bench["mlpf-bmk"]["gpu"] is False
+    reference = yaml.safe_load((ROOT / "hepscore" / "mlpf-bmk.yaml").read_text())["hepscore"]["benchmarks"]
+    assert "backend" not in reference["mlpf-bmk"]["args"]  # the reference run: hepbench's default, TensorFlow
+
+
+@pytest.mark.parametrize("name", HEPSCORE_CONFIGS)
 def test_hepscore_configurations_pass_hepscores_checks_and_the_driver_accepts_their_args(name, driver):
     config = yaml.safe_load((ROOT / "hepscore" / name).read_text())["hepscore"]
     (bench_name, bench), = config["benchmarks"].items()
@@ -96,4 +146,6 @@ def test_hepscore_configurations_pass_hepscores_checks_and_the_driver_accepts_th
         argv += [key if key.startswith("-") else f"--{key}", str(value)]
     r = driver(*argv)
     assert r.returncode == 0, r.stderr
+    if "backend" in bench["args"]:
+        assert "--backend" in json.loads(r.stdout)["argv"]
     assert config["settings"]["method"] == "geometric_mean"

@@ -43,6 +43,22 @@ def test_extra_arguments_arrive_as_one_or_several_words(driver, args):
     assert out["env"]["HEPBENCH_EXTRA_ARGUMENTS"] == "--windows 5 --precision bf16"
 
 
+@pytest.mark.parametrize("flag", ["-b", "--backend"])
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+def test_the_backend_option_becomes_hepbench_runs_backend(driver, flag, backend):
+    out = called(driver("-W", flag, backend, "-M", "gpu", "-x", "--precision bf16"))
+    assert out["argv"] == ["run", "--resultsdir", "/results", "--device", "gpu", "--backend", backend,
+                           "--precision", "bf16"]
+    # Without the option the driver passes none: hepbench's own default (tensorflow, or $KERAS_BACKEND).
+    assert "--backend" not in called(driver("-M", "gpu"))["argv"]
+
+
+def test_extra_arguments_end_at_the_backend_option(driver):
+    out = called(driver("-x", "--windows", "5", "-b", "torch"))
+    assert out["argv"][-4:] == ["--backend", "torch", "--windows", "5"]
+    assert out["env"]["HEPBENCH_EXTRA_ARGUMENTS"] == "--windows 5"
+
+
 def test_the_baked_data_set_is_used_when_present(driver, tmp_path):
     (tmp_path / "opt" / "data" / "tfds").mkdir(parents=True)
     assert called(driver())["env"]["HEPBENCH_DATA_DIR"] == str(tmp_path / "opt" / "data" / "tfds")
@@ -63,6 +79,10 @@ def test_the_baked_data_set_is_used_when_present(driver, tmp_path):
     (["-t", "2", "--workload", "hpo"], "--workload hpo runs one-CPU trials; -t must be 1, not '2'"),
     (["--workload", "hpo", "-M", "gpu"], "--workload hpo runs on the CPU; -M must be cpu or auto"),
     (["--workload", "hpo", "-e", "0"], "-e must be a positive integer, not '0'"),
+    (["-b", "mxnet"], "-b must be tensorflow, jax or torch, not 'mxnet'"),
+    (["--backend"], "option --backend needs a value"),
+    (["--workload", "qsvr", "-b", "torch"], "-b/--backend applies to the mlpf workload, not 'qsvr'"),
+    (["--backend", "jax", "--workload", "hpo"], "-b/--backend applies to the mlpf workload, not 'hpo'"),
 ])
 def test_bad_options_print_usage_and_start_nothing(driver, args, message):
     r = driver(*args)
@@ -73,6 +93,7 @@ def test_bad_options_print_usage_and_start_nothing(driver, args, message):
 def test_help(driver):
     r = driver("-h")
     assert r.returncode == 0 and "--copies" in r.stdout and r.stdout.startswith("Usage:")
+    assert "[-b BACKEND]" in r.stdout and "-b, --backend NAME    the engine of the mlpf workload" in r.stdout
 
 
 def test_qsvr_workload_runs_hepbench_qsvr_run(driver):

@@ -1,0 +1,161 @@
+"""The GPU check (benchmarks/gpu_check*.sh, gpu_check_report.py), end to end on the CPU.
+
+The GPU machine it is written for has PyTorch and JAX but no TensorFlow and no network. Here a venv
+with the same two frameworks and no TensorFlow stands in for that machine's Python, and the check
+runs exactly as it would there, in `--device cpu` mode (a tiny workload): it installs hepbench and
+the downloaded wheels into a fresh folder without network, generates and builds a data set, runs
+`hepbench run --backend torch` and `--backend jax`, and prints the table.
+
+What is cached under ~/.cache/hepbench/gpu-check, keyed by what it was made from: the stand-in venv
+(torch and jax as the pyproject extras pin them; the GPU machine has its own, preinstalled) and the
+wheel folder (made by gpu_check_wheels.sh --python-version 3.11 from pyproject's dependencies and
+the script itself). The install into the check's own folder, the data and the runs are never cached.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHECK = ROOT / "benchmarks" / "gpu_check.sh"
+WHEELS_SCRIPT = ROOT / "benchmarks" / "gpu_check_wheels.sh"
+REPORT = ROOT / "benchmarks" / "gpu_check_report.py"
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hepbench" / "gpu-check"
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def sh(*args, env=None, timeout=1800):
+    return subprocess.run([str(a) for a in args], capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def key(*parts: str) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
+
+
+def cached(name: str, make) -> Path:
+    """CACHE/name, made by make(folder) into a scratch folder first, so a failed make leaves nothing."""
+    final = CACHE / name
+    if not final.is_dir():
+        scratch = CACHE / f"{name}.partial"
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir(parents=True)
+        make(scratch)
+        scratch.rename(final)
+    return final
+
+
+@pytest.fixture(scope="module")
+def frameworks_python() -> Path:
+    """The stand-in for the GPU machine's Python: torch and jax (CPU builds), no TensorFlow."""
+    extras = PYPROJECT["optional-dependencies"]
+    pins = [*extras["torch"], *extras["jax"]]
+
+    def make(folder: Path):
+        # Built in place (a venv cannot move): the scratch folder's name is in its scripts, but only
+        # `python` is used, and the interpreter finds its site-packages relative to itself.
+        r = sh(sys.executable, "-m", "venv", folder / "venv")
+        assert r.returncode == 0, r.stderr
+        r = sh(folder / "venv" / "bin" / "python", "-m", "pip", "install", "--quiet", *pins)
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+
+    folder = cached(f"frameworks-cp311-{key(*pins)}", make)
+    return folder / "venv" / "bin" / "python"
+
+
+@pytest.fixture(scope="module")
+def wheels() -> Path:
+    made_from = key(json.dumps(PYPROJECT["dependencies"]), WHEELS_SCRIPT.read_text())
+
+    def make(folder: Path):
+        r = sh(WHEELS_SCRIPT, "--python-version", "3.11", "--dest", folder)
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+
+    return cached(f"wheels-cp311-{made_from}", make)
+
+
+@pytest.mark.slow
+def test_the_check_runs_both_backends_without_tensorflow_and_prints_the_table(frameworks_python, wheels, tmp_path):
+    has_tf = sh(frameworks_python, "-c", "import importlib.util as u; print(u.find_spec('tensorflow') is None)")
+    assert has_tf.stdout.strip() == "True", "the stand-in venv must not have TensorFlow"
+    work = tmp_path / "work"
+    r = sh(CHECK, "--device", "cpu", "--wheels", wheels, "--work", work,
+           env={**os.environ, "PYTHON": str(frameworks_python)})
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-5000:]
+    assert "frameworks here: torch yes, jax yes, tensorflow no" in out
+    for backend in ("torch", "jax"):
+        summary = work / "results" / backend / "mlpf_summary.json"
+        report = json.loads(summary.read_text())["report"]
+        assert report["status"] == "ok", report["log"]
+        assert report["backend"]["name"] == backend
+        assert report["wl-scores"]["train"] > 0 and report["throughput"]["flops_per_second"] > 0
+        assert report["config"]["data"]["pad_to_max"] is True
+        # The table's row: the backend, its compile mode, and the summary's path.
+        assert any(line.startswith(backend) and str(summary) in line for line in out.splitlines()), out[-3000:]
+    # hepbench came from this checkout, installed into the check's own folder.
+    assert (work / "site" / "hepbench" / "mlpf" / "defaults.yaml").is_file()
+
+
+def summary(path: Path, backend: str, device: dict, flops: float, memory: int | None, status: str = "ok") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"report": {
+        "status": status, "log": "ok" if status == "ok" else "copy 0 failed: out of memory",
+        "backend": {"name": backend, "compile": "jax.jit"}, "precision": "bf16",
+        "wl-scores": {"train": 120.5} if status == "ok" else {},
+        "throughput": {"flops_per_second": flops}, "copies": [{"device": device, "peak_device_memory_bytes": memory}],
+    }}))
+    return path
+
+
+def test_the_report_compares_with_the_gpus_dense_peaks(tmp_path):
+    ok = summary(tmp_path / "jax" / "mlpf_summary.json", "jax", {"type": "gpu", "name": "NVIDIA H200"},
+                 98.94e12, 3 * 2**30)
+    failed = summary(tmp_path / "torch" / "mlpf_summary.json", "torch", {"type": "gpu", "name": "NVIDIA H200"},
+                     0.0, None, status="failed")
+    r = sh(sys.executable, REPORT, ok, failed)
+    assert r.returncode == 1, r.stderr  # one run failed
+    jax_line = next(line for line in r.stdout.splitlines() if line.startswith("jax"))
+    # 98.94 TFLOP/s: 10 % of the H200's 989.4 bf16 TFLOP/s, 20 % of tf32 (494.7), 147.7 % of fp32 (67).
+    assert "98.940" in jax_line and "10.0 %" in jax_line and "20.0 %" in jax_line and "147.7 %" in jax_line
+    assert "3.00 GiB" in jax_line and str(ok) in jax_line
+    assert "torch      FAILED: copy 0 failed: out of memory" in r.stdout
+    assert "dense peaks of H200: bf16 989.4" in r.stdout
+
+
+@pytest.mark.parametrize("name, key", [("NVIDIA H200", "H200"), ("NVIDIA H200 NVL", "H200 NVL"),
+                                       ("NVIDIA H100 80GB HBM3", "H100"), ("NVIDIA H100 PCIe", "H100 PCIe"),
+                                       ("NVIDIA A100-SXM4-80GB", "A100"), ("NVIDIA L40S", "L40S"),
+                                       ("AMD Instinct MI300X", "MI300X"), ("AMD Instinct MI250X", "MI250X"),
+                                       ("Tesla T4", None)])
+def test_peaks_are_found_by_the_device_name(name, key):
+    sys.path.insert(0, str(REPORT.parent))
+    try:
+        import gpu_check_report
+    finally:
+        sys.path.remove(str(REPORT.parent))
+    assert gpu_check_report.peaks_of(name)[0] == key
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--device", "tpu"], "--device must be gpu or cpu, not 'tpu'"),
+    (["--backends", "torch,mxnet"], "--backends: 'mxnet' is not jax, torch or tensorflow"),
+    (["--frobnicate"], "unknown option '--frobnicate'"),
+    (["--wheels", "/nonexistent"], "no wheels in /nonexistent: run benchmarks/gpu_check_wheels.sh"),
+])
+def test_the_check_refuses_bad_options_before_installing_anything(args, message, tmp_path):
+    r = sh(CHECK, *args, "--work", tmp_path / "work")
+    assert r.returncode == 2 and message in r.stderr
+    assert not (tmp_path / "work").exists()
+
+
+def test_the_wheels_script_refuses_a_bad_python_version():
+    r = sh(WHEELS_SCRIPT, "--python-version", "312")
+    assert r.returncode == 2 and "--python-version must look like 3.12, not '312'" in r.stderr
