@@ -1,0 +1,222 @@
+"""The PyTorch engine (hepbench.mlpf.engines.base.Engine): the Keras model on the torch backend, its
+steps eager PyTorch (or torch.compile with train.compile=true; hepbench.mlpf.engines.torch_steps).
+Kinds: "single" (one process, one device) and "ddp" (one rank of a DistributedDataParallel job
+whose process group the run layer has initialised: Gloo on a CPU, NCCL on a GPU).
+
+Keras's torch backend creates variables and tensors on "cuda" whenever PyTorch sees a GPU; every
+build, step and state transfer here runs inside keras.device(<the engine's device>), so a CPU run
+stays on the CPU. On a GPU the engine uses the current CUDA device: a copy sees only its own GPU,
+a DDP rank uses the GPU of its local rank (LOCAL_RANK under torchrun, SLURM_LOCALID under srun).
+"""
+from __future__ import annotations
+
+import os
+from typing import Iterable, Iterator, Sequence
+
+import keras
+import numpy as np
+import torch
+
+from hepbench.core.errors import HepbenchError
+from hepbench.core.hostinfo import cpu_model
+from hepbench.mlpf.config import ModelConfig, TrainConfig
+from hepbench.mlpf.engines.base import Engine, MissingDevices, Part, StepResult
+from hepbench.mlpf.engines.torch_steps import DdpTrainStep, EvalStep, TrainStep
+from hepbench.mlpf.model.init import assign_initial_weights, set_random_seed
+from hepbench.mlpf.model.mlpf import build_model, parameter_counts
+
+KINDS = ("single", "ddp")
+_LOCAL_RANK_VARIABLES = ("LOCAL_RANK", "SLURM_LOCALID")  # torchrun's, srun's
+
+
+class TorchEngine(Engine):
+    """`kind`: single or ddp. `device`: "cpu" or "gpu", or None for the GPU when PyTorch sees one,
+    else the CPU (an HPO trial: Ray picks its devices). `threads`: PyTorch's intra-op threads, and its inter-op
+    threads while they can still be set (None: PyTorch's defaults). `replicas`: always 1 (a DDP
+    job is one process per device)."""
+
+    def __init__(self, kind: str = "single", device: str | None = None, threads: int | None = None,
+                 replicas: int = 1):
+        if kind not in KINDS:
+            raise ValueError(f"engine kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        if replicas != 1:
+            raise ValueError(f"the torch engine runs on one device per process, not {replicas} replicas "
+                             "(data parallelism is the ddp kind, one process per device)")
+        if device not in (None, "cpu", "gpu"):
+            raise ValueError(f"device must be cpu, gpu or None, not {device!r}")
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be >= 1, not {threads}")
+        self.kind, self.device, self.threads, self.replicas = kind, device, threads, replicas
+        self._device: torch.device | None = None
+        self.model: keras.Model | None = None
+        self._train: TrainStep | None = None
+        self._eval: EvalStep | None = None
+        self._compile = False  # the built steps' (train_cfg.compile)
+
+    # -- the process ------------------------------------------------------------------------------
+
+    def configure(self) -> None:
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+            try:
+                torch.set_num_interop_threads(self.threads)
+            except RuntimeError:  # only before PyTorch's first parallel work: a reused process keeps its first
+                pass
+        if self.kind == "ddp" and not torch.distributed.is_initialized():
+            raise HepbenchError("the ddp engine needs an initialised torch.distributed process group "
+                                "(hepbench.mlpf.run.ddp joins the job before the engine is configured)")
+        self._device = self._select_device()
+        keras.backend.clear_session()  # a reused process starts each run with fresh layer names
+
+    def _select_device(self) -> torch.device:
+        if self.device == "cpu":
+            return torch.device("cpu")
+        if self.device is None and not torch.cuda.is_available():
+            return torch.device("cpu")
+        if not torch.cuda.is_available():
+            raise MissingDevices(f"PyTorch sees no GPU (torch {torch.__version__}, CUDA build "
+                                 f"{torch.version.cuda or 'none'})")
+        if self.kind == "ddp":
+            local = next((os.environ[v] for v in _LOCAL_RANK_VARIABLES if os.environ.get(v, "").isdigit()), None)
+            if local is not None:  # the run layer chose the same one; NCCL needs it current
+                torch.cuda.set_device(int(local) % torch.cuda.device_count())
+        return torch.device("cuda", torch.cuda.current_device())
+
+    def _where(self) -> torch.device:
+        if self._device is None:  # not configured (a test process): the device configure would choose
+            self._device = self._select_device()
+        return self._device
+
+    def _on_device(self):
+        """Keras's device scope: the variables and the tensors its ops create go to our device."""
+        return keras.device(str(self._where()))
+
+    def devices(self) -> list[dict]:
+        device = self._where()
+        if device.type == "cuda":
+            return [{"type": "gpu", "name": torch.cuda.get_device_name(device)}]
+        return [{"type": "cpu", "name": cpu_model()}]
+
+    def software(self) -> dict:
+        return {"torch": torch.__version__, "keras": keras.__version__,
+                "cuda": torch.version.cuda or None, "cudnn": _cudnn_version()}
+
+    @property
+    def compiles_per_shape(self) -> bool:
+        return bool(self._compile)  # torch.compile specialises on sizes; eager compiles nothing
+
+    def backend(self) -> dict:
+        """`compile` is the built steps' (eager before build)."""
+        return {"name": "torch", "version": torch.__version__, "keras": keras.__version__,
+                "compile": "torch.compile" if self._compile else "eager"}
+
+    def peak_device_memory(self) -> int | None:
+        if self._device is None or self._device.type != "cuda":
+            return None
+        return int(torch.cuda.max_memory_allocated(self._device))
+
+    # -- model, optimizer, steps ------------------------------------------------------------------
+
+    def build(self, model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
+        set_random_seed(train_cfg.seed)  # dropout's seed states (then drawn again below)
+        with self._on_device():
+            self.model = build_model(model_cfg, train_cfg.precision)
+            # NumPy-drawn: the same initial weights as the TensorFlow and JAX engines for this seed.
+            assign_initial_weights(self.model, train_cfg.seed)
+            if self.kind == "ddp":
+                dist = torch.distributed
+                device = self._where()
+                ids = [device.index] if device.type == "cuda" else None
+                # DDP's constructor broadcasts rank 0's parameters too; the broadcast here covers the
+                # optimizer's variables as well.
+                module = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+                self._train = DdpTrainStep(self.model, train_cfg, module, dist)
+                self._train.broadcast_from_root()
+            else:
+                self._train = TrainStep(self.model, train_cfg)
+        self._eval = EvalStep(self.model, train_cfg)
+        self._compile = train_cfg.compile
+
+    def parameter_counts(self) -> tuple[int, int]:
+        return parameter_counts(self.model)
+
+    @property
+    def optimizer(self) -> keras.optimizers.Optimizer:
+        return self._train.optimizer
+
+    # -- batches and steps ------------------------------------------------------------------------
+
+    def train_batches(self, dataset: Iterable) -> Iterator:
+        return (self._placed(batch) for batch in dataset)
+
+    def eval_batches(self, dataset: Iterable) -> Iterator:
+        return (self._placed(batch) for batch in dataset)
+
+    def _placed(self, batch: dict) -> dict:
+        """X and y as tensors on the device, and the batch's work (counted on the host)."""
+        X, y, n = (np.asarray(batch[k]) for k in ("X", "y", "n_elements"))
+        part = Part(events=int(X.shape[0]), padded_length=int(X.shape[1]), real_elements=int(n.sum()))
+        return {"X": _tensor(X, self._where()), "y": _tensor(y, self._where()), "parts": (part,)}
+
+    def _ready(self, batch: dict) -> dict:
+        """A batch from train_batches/eval_batches, or a raw pipeline batch (placed here)."""
+        return batch if "parts" in batch else self._placed(batch)
+
+    def trace_train(self, batch) -> None:
+        b = self._ready(batch)
+        with self._on_device():
+            self._train.trace(b["X"], b["y"])
+
+    def trace_eval(self, batch) -> None:
+        b = self._ready(batch)
+        with self._on_device():
+            self._eval.trace(b["X"], b["y"])
+
+    def train_step(self, batch) -> StepResult:
+        b = self._ready(batch)
+        with self._on_device():
+            losses = self._train(b["X"], b["y"])
+        return StepResult(losses["loss"].item(), b["parts"])  # .item() waits for the step
+
+    def eval_step(self, batch) -> StepResult:
+        b = self._ready(batch)
+        with self._on_device():
+            losses = self._eval(b["X"], b["y"])
+        return StepResult(losses["loss"].item(), b["parts"])
+
+    # -- checkpoints ------------------------------------------------------------------------------
+
+    def _variables(self) -> list:
+        # model.variables includes the dropout layers' seed states: with them, a resumed run draws
+        # the same dropout masks as an uninterrupted one.
+        return [*self.model.variables, *self._train.optimizer.variables]
+
+    def state(self) -> list[np.ndarray]:
+        with self._on_device():
+            return [keras.ops.convert_to_numpy(v.value) for v in self._variables()]
+
+    def load_state(self, arrays: Sequence[np.ndarray]) -> None:
+        variables = self._variables()
+        if len(arrays) != len(variables):
+            raise ValueError(f"holds {len(arrays)} variables, the model and optimizer {len(variables)}")
+        for i, (v, a) in enumerate(zip(variables, arrays)):
+            if tuple(np.shape(a)) != tuple(v.shape):
+                raise ValueError(f"variable {i} ({v.path}): shape {np.shape(a)}, the model's {tuple(v.shape)}")
+        with self._on_device():
+            for v, a in zip(variables, arrays):
+                v.assign(np.asarray(a, dtype=v.dtype))
+
+
+def _tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    # from_numpy shares the batch's memory (no copy on a CPU); it needs a writable float32 array.
+    host = torch.from_numpy(np.require(array, np.float32, ["C_CONTIGUOUS", "WRITEABLE"]))
+    return host if device.type == "cpu" else host.to(device, non_blocking=True)
+
+
+def _cudnn_version() -> str | None:
+    """cuDNN of the PyTorch build, dotted (90100 → 9.1.0, 8902 → 8.9.2); None without one."""
+    number = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    if not number:
+        return None
+    major_unit = 10000 if number >= 90000 else 1000  # cuDNN 9 changed the encoding
+    return f"{number // major_unit}.{number % major_unit // 100}.{number % 100}"
