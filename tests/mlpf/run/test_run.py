@@ -89,9 +89,11 @@ def test_a_nan_loss_fails_the_run_with_a_failure_report(hepbench_run, built, tin
     assert files_in(tmp_path) == ["inputs.log", "mlpf_summary.json", "version.json"]
 
 
-def test_sigterm_stops_the_run_cleanly_with_a_failure_report(built, tiny_config, tmp_path):
+@pytest.mark.parametrize("backend", ["tensorflow", "torch"])  # the handling is the backend-neutral copy's
+def test_sigterm_stops_the_run_cleanly_with_a_failure_report(built, tiny_config, tmp_path, backend):
     # Long enough to be interrupted in the middle: 50 windows of 100 steps.
-    args = ["--data-dir", built, "--config", tiny_config, "-w", tmp_path, "--windows", "50", "--events", "200"]
+    args = ["--backend", backend, "--data-dir", built, "--config", tiny_config, "-w", tmp_path, "--device", "cpu",
+            "--windows", "50", "--events", "200"]
     proc = subprocess.Popen([sys.executable, "-m", "hepbench", "run", *map(str, args)], env=ENV, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     for line in proc.stderr:
@@ -103,6 +105,7 @@ def test_sigterm_stops_the_run_cleanly_with_a_failure_report(built, tiny_config,
     report = load_report(tmp_path / "mlpf_summary.json")
     rep = report["report"]
     assert rep["status"] == "failed" and "SIGTERM" in rep["log"] and rep["wl-scores"] == {}
+    assert rep["backend"]["name"] == backend
     assert 1 <= len(rep["copies"][0]["windows"]) < 50  # what was measured before the signal is kept
 
 
