@@ -27,7 +27,8 @@ RUNSTAMP := $(VENV)/.hepbench-run-installed
 HOROVOD  := $(VENV)/.horovod-installed
 MANUAL   := $(WORK)/manual-s$(SEED)
 TFDS     := $(WORK)/tfds-s$(SEED)
-BUILT    := $(TFDS)/delphes_pf/1.1.0/dataset_info.json
+# The last file a build writes (after the element counts): its presence means a complete, verifiable build.
+BUILT    := $(TFDS)/delphes_pf/1.1.0/checksums.json
 
 .PHONY: setup data run test image clean
 

@@ -191,6 +191,9 @@ for phase in "$@"; do
       "$VENV/bin/hepbench" data build --manual-dir "$manual" --data-dir "$PREFIX/data/tfds"
       # The built set keeps the source files' checksum in its metadata: the sources can go.
       rm -rf "$manual" "$PREFIX/data/tfds/downloads"
+      # CHECKSUM: the built files' combined digest (checksums.json), verified here as every run
+      # verifies it before timing; runs report it as bmkdata_checksum.
+      "$VENV/bin/hepbench" data verify --data-dir "$PREFIX/data/tfds"
       "$VENV/bin/hepbench" data info "$PREFIX/data/tfds" --json > "$PREFIX/data/info.json"
       "$VENV/bin/python" -c "import json,sys; print(json.load(open(sys.argv[1]))['checksum'])" \
         "$PREFIX/data/info.json" > "$PREFIX/data/CHECKSUM"

@@ -90,7 +90,7 @@ def test_generate_describe_build_and_batch(tmp_path):
     from hepbench.mlpf.data.delphes import read_file
     from hepbench.mlpf.data.pipeline import Batches, element_counts
 
-    cfg = DataConfig(batch_size=4)
+    cfg = DataConfig(batch_size=4, bucket_lookahead=0)  # file order
     counts = [e.num_elements for p in sorted(manual.iterdir()) for e in read_file(p)]
     seen = []
     for batch in itertools.islice(Batches(built, "train", cfg, bin_size=640), 3):

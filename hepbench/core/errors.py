@@ -23,6 +23,10 @@ class DataFormatError(HepbenchError):
     """A data file that is not in the published format (names the file and the problem)."""
 
 
+class DataIntegrityError(DataFormatError):
+    """A built data set whose files differ from the checksums recorded when it was built (names the file)."""
+
+
 class FetchError(HepbenchError):
     """A download that could not be completed."""
 

@@ -122,7 +122,8 @@ def _cpus() -> int:
 
 
 def _data_checksum(data_dir) -> str | None:
-    """sha256 of the built data set's description (dataset_info.json), as the MLPF report's."""
+    """sha256 of the built data set's description (dataset_info.json); the MLPF report's is instead
+    the verified digest of all its files (hepbench.mlpf.data.integrity)."""
     try:
         return hashlib.sha256((require_built(data_dir) / "dataset_info.json").read_bytes()).hexdigest()
     except (HepbenchError, OSError):

@@ -30,6 +30,12 @@ def built_dir(data_dir: str | os.PathLike) -> Path:
     return Path(data_dir) / DATASET_NAME / DATASET_VERSION
 
 
+def rebuild_hint(data_dir: str | os.PathLike) -> str:
+    """How to replace the data set under `data_dir` with a fresh build (the end of a data error's message)."""
+    return (f"Remove {data_dir} and build it again (`hepbench data build --manual-dir DIR --data-dir {data_dir}`, "
+            f"or `make data` for the default subset)")
+
+
 def require_built(data_dir: str | os.PathLike) -> Path:
     """The version directory of the data set built under `data_dir`, or a clear error (none built
     there, or one built in another file format)."""
@@ -44,8 +50,7 @@ def require_built(data_dir: str | os.PathLike) -> Path:
     if found != FILE_FORMAT:
         raise DataFormatError(
             f"{data_dir}: the {DATASET_NAME} data set there is in the {found} format of an older hepbench; "
-            f"this one reads {FILE_FORMAT}. Remove {data_dir} and build it again "
-            f"(`hepbench data build --manual-dir DIR --data-dir {data_dir}`, or `make data`)"
+            f"this one reads {FILE_FORMAT}. {rebuild_hint(data_dir)}"
         )
     return where
 
@@ -61,7 +66,11 @@ def _read_json(path: Path) -> dict:
 
 
 def describe_built(data_dir: str | os.PathLike) -> dict:
-    """name, version, synthetic, checksum (of the source files), events per split."""
+    """name, version, synthetic, checksum, source_checksum, events per split, from the JSON files alone.
+
+    `checksum` is None here: it is the data set's combined digest once `integrity.verify` has
+    checked every file against it (the run does that before timing); `source_checksum` is that of
+    the event files it was built from (metadata.json)."""
     where = require_built(data_dir)
     info = _read_json(where / INFO_FILE)
     meta = _read_json(where / METADATA_FILE)
@@ -76,7 +85,8 @@ def describe_built(data_dir: str | os.PathLike) -> dict:
         "name": DATASET_NAME,
         "version": DATASET_VERSION,
         "synthetic": bool(meta.get("synthetic")),
-        "checksum": checksum,
+        "checksum": None,
+        "source_checksum": checksum,
         "train_events": counts.get("train", 0),
         "test_events": counts.get("test", 0),
     }

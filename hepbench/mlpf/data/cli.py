@@ -1,20 +1,22 @@
-"""`hepbench data ...`: generate, fetch, build and describe the Delphes data set."""
+"""`hepbench data ...`: generate, fetch, build, verify and describe the Delphes data set."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from hepbench.core.cliargs import non_negative_int, positive_int
 from hepbench.core.progress import Progress
-from hepbench.mlpf.data import fetch, info
+from hepbench.mlpf.data import fetch, info, integrity
+from hepbench.mlpf.data.built import DATA_DIR_ENV, DEFAULT_DATA_DIR, default_data_dir, require_built
 from hepbench.mlpf.data.format import PROCESSES
 from hepbench.mlpf.data.synth import synthesize
 
 
 def register(groups) -> None:
-    data = groups.add_parser("data", help="generate, fetch, build and describe the Delphes data set")
+    data = groups.add_parser("data", help="generate, fetch, build, verify and describe the Delphes data set")
     commands = data.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = commands.add_parser("synth", help="generate events in the published format (offline, deterministic)")
@@ -37,6 +39,11 @@ def register(groups) -> None:
     p.add_argument("--manual-dir", type=Path, required=True, help="directory with the .pkl.bz2 files")
     p.add_argument("--data-dir", type=Path, required=True, help="TFDS data directory to write")
     p.set_defaults(func=_build)
+
+    p = commands.add_parser("verify", help="check every file of a built data set against its recorded checksums")
+    p.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
+                   help=f"built delphes_pf data set (default: ${DATA_DIR_ENV} or {DEFAULT_DATA_DIR})")
+    p.set_defaults(func=_verify)
 
     p = commands.add_parser("info", help="events, element statistics, class fractions and checksum")
     p.add_argument("directory", type=Path, help="directory of .pkl.bz2 files, or a TFDS data directory")
@@ -70,6 +77,18 @@ def _build(args: argparse.Namespace) -> int:
     builder = tfds_builder.build(args.manual_dir, args.data_dir)
     splits = ", ".join(f"{name}: {split.num_examples} events" for name, split in builder.info.splits.items())
     print(f"built {builder.info.full_name} in {args.data_dir} ({splits})")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    where = require_built(args.data_dir or default_data_dir())
+    start = time.perf_counter()
+    digest = integrity.verify(where)  # a DataIntegrityError names the file: exit 1
+    seconds = time.perf_counter() - start
+    manifest = integrity.read_manifest(where)
+    mb = manifest.total_bytes / 1e6
+    print(f"OK {where}: {len(manifest.files)} files, {mb:.1f} MB in {seconds:.2f} s "
+          f"({mb / max(seconds, 1e-9):.0f} MB/s); checksum sha256:{digest}")
     return 0
 
 

@@ -1,4 +1,9 @@
-"""`hepbench data info`: what a data set holds, and its checksum (`bmkdata_checksum`)."""
+"""`hepbench data info`: what a data set holds, and its checksum (`bmkdata_checksum`).
+
+A directory of event files: the checksum of those files. A built data set: its files verified
+against the checksums recorded when it was built (integrity.verify), whose combined digest is the
+checksum a run reports; the event files it was built from keep theirs as `source_checksum`.
+"""
 from __future__ import annotations
 
 import os
@@ -6,7 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from hepbench.mlpf.data.built import require_built
 from hepbench.mlpf.data.delphes import Event, read_file
+from hepbench.mlpf.data.integrity import verify
 from hepbench.mlpf.data.format import ElementType, ParticleClass, XCol, YCol
 from hepbench.mlpf.data.sources import list_sources, source_checksum
 from hepbench.core.errors import DataFormatError
@@ -73,10 +80,12 @@ def summarize(directory: str | os.PathLike) -> dict:
 
 
 def _summarize_built(directory: Path) -> dict:
-    """The same description of a built data set; its checksum is that of its source files."""
+    """The same description of a built data set, verified first: its checksum is the verified
+    combined digest, its source files' checksum is `source_checksum`."""
     # Here: TFDS only for a built data set, never for `hepbench --help` or a .pkl.bz2 directory.
     from hepbench.mlpf.data.records import open_builder, open_split
 
+    checksum = verify(require_built(directory))  # before TFDS reads a file that may be damaged
     builder = open_builder(directory)
     meta = builder.info.metadata
     stats = EventStatistics()
@@ -91,7 +100,8 @@ def _summarize_built(directory: Path) -> dict:
         "kind": f"TFDS {builder.info.full_name}",
         "synthetic": bool(meta["synthetic"]),
         "splits": per_split,
-        "checksum": meta["source_checksum"],
+        "checksum": checksum,
+        "source_checksum": meta["source_checksum"],
         **stats.result(),
     }
 
@@ -113,4 +123,6 @@ def format_summary(s: dict) -> str:
         "ycand classes " + "  ".join(f"{k} {100 * v:.2f} %" for k, v in s["ycand_class_fractions"].items()),
         f"checksum      sha256:{s['checksum']}",
     ]
+    if "source_checksum" in s:  # a built data set: also that of the event files it was built from
+        lines.append(f"source files  sha256:{s['source_checksum']}")
     return "\n".join(lines)

@@ -2,7 +2,9 @@
 pipeline for every engine (TensorFlow, JAX, PyTorch), with no TensorFlow on its path.
 
 read the split in file order (random access, hepbench.mlpf.data.records) → shard per worker →
-cache (optional) → shuffle (optional) → truncate / pick target / pad to bins → batch → prefetch.
+cache (optional) → shuffle (optional) → bucket by padded length (optional) → truncate / pick
+target / pad to bins → batch → prefetch. Which events form each batch is decided on indices
+alone, from the element-count table (hepbench.mlpf.data.lengths), before any record is read.
 Each batch is a dict of NumPy arrays:
 
     X               (B, L, 12) float32   zero rows beyond an event's elements
@@ -12,7 +14,9 @@ Each batch is a dict of NumPy arrays:
 
 L is a multiple of `bin_size` (the model's graph-layer bin size: the layers split the elements
 into equal bins): the batch's longest event rounded up, at least one bin; with pad_to_max it is
-max_elements rounded up for every batch, so a compiled step sees one shape.
+max_elements rounded up for every batch, so a compiled step sees one shape. With
+data.bucket_lookahead > 0 the events of a batch are chosen to share one padded length where a
+window of (1 + bucket_lookahead) batches' worth of events allows (hepbench.mlpf.data.bucketing).
 
 Throughput must count real events (len(n_elements)), never padded rows or nominal batch sizes:
 the last batch of a pass may be smaller, and padding is work the model does but not work the
@@ -22,15 +26,19 @@ from __future__ import annotations
 
 import itertools
 import os
-from typing import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from hepbench.core.errors import HepbenchError, UsageError
+from hepbench.core.errors import DataFormatError, HepbenchError, UsageError
 from hepbench.mlpf.config import DataConfig
+from hepbench.mlpf.data.bucketing import bucketed, event_lengths
 from hepbench.mlpf.data.format import NUM_X_FEATURES, NUM_Y_FEATURES
+from hepbench.mlpf.data.lengths import COUNTS_FILE, read_element_counts
 from hepbench.mlpf.data.prefetch import prefetched
-from hepbench.mlpf.data.records import open_split
+from hepbench.mlpf.data.records import open_builder, open_split
 
 # Threads that build batches ahead (with prefetch), at most: reading (zstd, in C++) releases the GIL,
 # but TFDS's decoding mostly holds it, so many more threads would mostly wait for one another.
@@ -86,8 +94,11 @@ class Batches:
     k % num_workers) that together cover the split. Iterating gives one pass over the shard, or
     with `repeat` endless passes; every pass is an epoch, reshuffled (with shuffle_buffer > 0)
     from `cfg.seed` and the epoch's number, so the order is the same on every run for a seed.
-    With drop_remainder every batch holds batch_size events. With data.cache "memory" the
-    decoded events are kept after their first read (every pass of this object reuses them).
+    With drop_remainder every batch holds batch_size events. With data.bucket_lookahead > 0
+    (and not pad_to_max) each pass's events are bucketed by padded length; the element-count
+    table is then required (a DataFormatError without it), as it is for `shapes()` unless
+    pad_to_max. With data.cache "memory" the decoded events are kept after their first read
+    (every pass of this object reuses them).
     `read_threads`: threads that build batches ahead when data.prefetch != 0 (default: this
     process's cores, at most MAX_READ_THREADS).
     """
@@ -103,16 +114,35 @@ class Batches:
             )
         if read_threads is not None and read_threads < 1:
             raise UsageError(f"read_threads must be >= 1, not {read_threads}")
-        self.records = open_split(data, split)
+        builder = open_builder(data)
+        self.records = open_split(builder, split)
+        self._version_dir = Path(builder.data_dir)
         self.split, self.cfg, self.bin_size = split, cfg, bin_size
         self.indices = np.arange(worker_index, len(self.records), num_workers)  # this worker's shard
         self.drop_remainder, self.repeat = drop_remainder, repeat
         self.read_threads = read_threads or default_read_threads()
         self.fixed_length = padded_length(cfg, bin_size)
         self._target = "ygen" if cfg.target == "gen" else "ycand"
+        # pad_to_max gives every batch one length already: nothing to bucket.
+        self.bucketing = cfg.bucket_lookahead > 0 and self.fixed_length is None
+        self._counts: np.ndarray | None = None  # stored element count per record, once needed
+        if self.bucketing:
+            self._element_counts()  # refuse a build without the table now, not at the first batch
         self._cache: dict[int, tuple[np.ndarray, np.ndarray, int]] | None = {} if cfg.cache == "memory" else None
         self._passes = 0  # epochs started by this object, over all its iterations
         self._where = f"split {split!r} (worker {worker_index} of {num_workers})"
+
+    def fill_cache(self) -> int:
+        """With data.cache "memory": decode every event of this shard into the cache now, with the
+        read threads (a run does it before its clock starts, so the first pass reads no records
+        inside a timed window); the events decoded. Without a cache: nothing, 0."""
+        if self._cache is None:
+            return 0
+        missing = [int(i) for i in self.indices if int(i) not in self._cache]
+        with ThreadPoolExecutor(self.read_threads) as pool:
+            for _ in pool.map(self._event, missing):
+                pass
+        return len(missing)
 
     def batches_per_pass(self) -> int:
         n, size = len(self.indices), self.cfg.batch_size
@@ -120,30 +150,48 @@ class Batches:
 
     def __iter__(self) -> Iterator[dict]:
         cfg = self.cfg
+        batches = self._index_batches(self._next_epoch)
         if cfg.prefetch == 0:
-            return map(self._assemble, self._index_batches())
+            return map(self._assemble, batches)
         depth = 2 * self.read_threads if cfg.prefetch == -1 else cfg.prefetch
-        return prefetched(self._index_batches(), self._assemble, depth, self.read_threads)
+        return prefetched(batches, self._assemble, depth, self.read_threads)
 
-    # -- the index stream: shard order or shuffled, in batches -----------------------------------
+    def shapes(self) -> Iterator[tuple[int, int]]:
+        """(events, padded length) of every batch that iterating a fresh Batches of the same
+        arguments would yield, in order (endless with repeat), from indices and the element-count
+        table alone: no record is read, and this object's epochs are left as they are."""
+        lengths = None if self.fixed_length is not None else self._event_lengths()
+        epochs = itertools.count()
+        for batch in self._index_batches(lambda: next(epochs)):
+            yield len(batch), self.fixed_length if lengths is None else int(lengths[batch].max())
 
-    def _index_batches(self) -> Iterator[list[int]]:
+    # -- the index stream: shard order or shuffled, bucketed or not, in batches ------------------
+
+    def _next_epoch(self) -> int:
+        epoch, self._passes = self._passes, self._passes + 1
+        return epoch
+
+    def _index_batches(self, next_epoch: Callable[[], int]) -> Iterator[list[int]]:
         if self.repeat and self.batches_per_pass() == 0:
             raise HepbenchError(
                 f"{self._where}: {len(self.indices)} events make no batch of {self.cfg.batch_size}; "
                 "a repeating pipeline would never yield one (use more events or a smaller data.batch_size)"
             )
         while True:
-            yield from self._one_pass()
+            yield from self._one_pass(next_epoch())
             if not self.repeat:
                 return
 
-    def _one_pass(self) -> Iterator[list[int]]:
+    def _one_pass(self, epoch: int) -> Iterator[list[int]]:
         cfg = self.cfg
-        epoch, self._passes = self._passes, self._passes + 1
         order = iter(self.indices.tolist())
         if cfg.shuffle_buffer > 0:
             order = shuffled(self.indices, cfg.shuffle_buffer, np.random.default_rng([cfg.seed, epoch]))
+        if self.bucketing:
+            # The look-ahead counts batches, so that it reaches as many steps ahead whatever the batch size.
+            yield from bucketed(order, self._event_lengths(), cfg.batch_size, cfg.bucket_lookahead * cfg.batch_size,
+                                self.drop_remainder)
+            return
         batch: list[int] = []
         for index in order:
             batch.append(index)
@@ -152,6 +200,15 @@ class Batches:
                 batch = []
         if batch and not self.drop_remainder:
             yield batch
+
+    def _element_counts(self) -> np.ndarray:
+        if self._counts is None:
+            self._counts = read_element_counts(self._version_dir, self.split)
+        return self._counts
+
+    def _event_lengths(self) -> np.ndarray:
+        """Every record's padded length alone (what its batch's length is the maximum of)."""
+        return event_lengths(self._element_counts(), self.cfg.max_elements, self.bin_size)
 
     # -- events and batches -----------------------------------------------------------------------
 
@@ -164,6 +221,9 @@ class Batches:
         n_orig = X.shape[0]
         if X.shape[1:] != (NUM_X_FEATURES,) or y.shape != (n_orig, NUM_Y_FEATURES):
             raise HepbenchError(f"{self._where}: event {index} has X {X.shape} and y {y.shape}; rebuild the data set")
+        if self._counts is not None and self._counts[index] != n_orig:  # batches were planned from the table
+            raise DataFormatError(f"{self._version_dir / COUNTS_FILE}: event {index} of split {self.split!r} "
+                                  f"has {n_orig} elements, the table says {self._counts[index]}; rebuild the data set")
         # Longer events are truncated, as upstream did: the model's cost grows with the length.
         # A copy, so that a cached event does not keep the whole stored one alive.
         if n_orig > self.cfg.max_elements:

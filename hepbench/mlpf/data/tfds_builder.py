@@ -12,6 +12,9 @@ event order inside each file.
 Format: array_record, which TFDS reads through random-access data sources (`as_data_source`)
 without TensorFlow; so a machine with only JAX or PyTorch builds and reads the data set (TFDS's
 writer needs no TensorFlow either: it serialises the examples with its own protobuf code).
+
+Element counts: the build ends by writing every event's element count per split
+(hepbench.mlpf.data.lengths), which the input pipeline plans its batches from.
 """
 from __future__ import annotations
 
@@ -25,6 +28,8 @@ import tensorflow_datasets as tfds
 from hepbench import __version__
 from hepbench.mlpf.data.built import DATASET_NAME, DATASET_VERSION, FILE_FORMAT, INFO_FILE, built_dir, require_built
 from hepbench.mlpf.data.delphes import read_files
+from hepbench.mlpf.data.integrity import MANIFEST_FILE, record_checksums, verify
+from hepbench.mlpf.data.lengths import has_element_counts, write_element_counts
 from hepbench.mlpf.data.format import NUM_X_FEATURES, NUM_Y_FEATURES, ZENODO_RECORD
 from hepbench.mlpf.data.sources import Sources, combine_checksums, file_sha256, list_sources
 from hepbench.core.errors import DataFormatError
@@ -110,20 +115,31 @@ def load_builder(data_dir: str | os.PathLike) -> DelphesPf:
 
 
 def build(manual_dir: str | os.PathLike, data_dir: str | os.PathLike) -> DelphesPf:
-    """Build (or reuse) the data set from the files in `manual_dir`, offline, without Beam."""
+    """Build (or reuse) the data set from the files in `manual_dir`, offline, without Beam, then
+    its element-count table (hepbench.mlpf.data.lengths) and, last, its checksum manifest
+    (hepbench.mlpf.data.integrity). A reused build that has a manifest is verified first."""
     sources = list_sources(manual_dir)  # fail before TFDS creates any directory
-    if (built_dir(data_dir) / INFO_FILE).is_file():
+    where = built_dir(data_dir)
+    reused = (where / INFO_FILE).is_file()
+    if reused:
         # TFDS would silently reuse whatever is there; only reuse a build of these very files.
         builder = load_builder(data_dir)
         built = builder.info.metadata.get("source_checksum")
         wanted = _provenance(sources)["source_checksum"]
         if built != wanted:
             raise DataFormatError(
-                f"{built_dir(data_dir)} was built from other files (source checksum {built}) than "
+                f"{where} was built from other files (source checksum {built}) than "
                 f"those in {manual_dir} ({wanted}); remove it or build into another data directory"
             )
-        return builder
-    builder = DelphesPf(data_dir=os.fspath(data_dir), file_format=FILE_FORMAT)
-    config = tfds.download.DownloadConfig(manual_dir=os.fspath(manual_dir), try_download_gcs=False)
-    builder.download_and_prepare(download_config=config)
+    else:
+        builder = DelphesPf(data_dir=os.fspath(data_dir), file_format=FILE_FORMAT)
+        config = tfds.download.DownloadConfig(manual_dir=os.fspath(manual_dir), try_download_gcs=False)
+        builder.download_and_prepare(download_config=config)
+    if reused and (where / MANIFEST_FILE).is_file():
+        verify(where)  # a reused build must still be the one that was built, before anything is rewritten
+    # Read back from the written splits (one decode per event); a reused build without a valid
+    # table (an earlier hepbench's) gets one, so rebuilding is the cure the pipeline's error names.
+    if not reused or not has_element_counts(where):
+        write_element_counts(where)
+    record_checksums(where)  # last: over every file of the build, the element-count table included
     return builder

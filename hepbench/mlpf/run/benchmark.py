@@ -1,7 +1,9 @@
-"""`hepbench run`: validate -> plan -> execute -> collect -> report, as HEPscore's runner does.
+"""`hepbench run`: validate -> plan -> verify -> execute -> collect -> report, as HEPscore's runner does.
 
     validate  every input is checked (options, data set, devices, CPUs); nothing is written
     plan      the copies' specs; the last check claims the results directory (the first write)
+    verify    every file of the data set against the checksums recorded when it was built; a
+              changed, truncated, missing or extra file fails the run here (failure report, exit 1)
     execute   the copies run; all of them stop when one fails or a SIGTERM/SIGINT arrives
     collect   their entries and the run's context become one report (also for a failed run)
     report    the validated report, version.json and inputs.log are written (and --mllog)
@@ -12,9 +14,14 @@ horovodrun/mpirun/srun job) in horovod.py, `DdpRank` (one rank of a torchrun/sru
 in ddp.py. Which backend the copies train with (--backend) is resolved before any of them: its
 framework must be installed and must have the strategy. The coordinating process never imports a
 framework (tensorflow, jax, torch, keras).
+
+Each rank of a Horovod or DDP job verifies the data set it will read (the ranks of a multi-node
+job may each read their own node's copy: a node-local disk, the image's embedded subset), and the
+ranks agree on the result, so that all of them stop when one copy is damaged.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -26,19 +33,21 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from hepbench.core.errors import UsageError
+from hepbench.core.errors import DataIntegrityError, UsageError
 from hepbench.core.files import check_writable_dir
 from hepbench.core.hostinfo import usable_cpus
 from hepbench.core.timestamps import now_iso
-from hepbench.mlpf.data.built import describe_built
+from hepbench.mlpf.data.built import built_dir, describe_built
+from hepbench.mlpf.data.integrity import read_manifest, verify
 from hepbench.mlpf.engines.backends import require_backend
 from hepbench.mlpf.report.mllog import write_mllog
 from hepbench.mlpf.report.summary import write_report
 from hepbench.mlpf.run.collect import collect
-from hepbench.mlpf.run.copy import CopySpec, failed_entry
+from hepbench.mlpf.run.copy import RANK_STRATEGIES, CopySpec, failed_entry
 from hepbench.mlpf.run.horovod import HorovodRank
 from hepbench.mlpf.run.plan import (Inputs, Outcome, Plan, RunOptions, Strategy, check_options, plan_copies,
                                     plan_mirrored, resolve_device, resolve_strategy, select_cpus, visible_gpus)
+from hepbench.mlpf.run.ranks import RankJob
 from hepbench.mlpf.run.signals import Interrupted, interruptible
 
 _STOP_GRACE_SECONDS = 60  # a copy finishes its current step, then writes its result
@@ -193,6 +202,60 @@ def choose_strategy(options: RunOptions) -> Strategy:
     return LocalCopies(strategy)
 
 
+def _verify_agreed(strategy: Strategy, where: Path) -> tuple[str | None, str | None]:
+    """(the verified digest, None) or (None, what is wrong). The ranks of a job gather their
+    findings, so that all of them stop together when one rank's copy is damaged; identical
+    messages (ranks reading one shared copy) are told once."""
+    try:
+        digest, problem = verify(where), None
+    except DataIntegrityError as e:
+        digest, problem = None, str(e)
+    if not isinstance(strategy, RankJob):
+        return digest, problem
+    ranks_of: dict[str, list[int]] = {}
+    for rank, found in enumerate(strategy.gather(problem)):
+        if found:
+            ranks_of.setdefault(found, []).append(rank)
+    if not ranks_of:
+        return digest, None
+    # The job is whole: finish() then keeps every rank until rank 0 has written the failure report
+    # (a launcher ends the job as soon as one rank exits with an error).
+    strategy.reported = True
+    return None, "; ".join(f"rank{'s' * (len(r) > 1)} {', '.join(map(str, r))}: {m}" for m, r in ranks_of.items())
+
+
+def _refused(plan: Plan, log: str, exit_code: int, start_iso: str, start: float) -> Outcome:
+    """The outcome of a run stopped before its copies started: every copy (or rank) failed with `log`."""
+    first, specs = plan.specs[0], plan.specs
+    if first.strategy in RANK_STRATEGIES:  # one entry per rank: rank 0 reports for the job
+        specs = [dataclasses.replace(first, copy=r, local_rank=first.local_rank if r == first.copy else None)
+                 for r in range(plan.copies)]
+    return Outcome(entries=[failed_entry(spec, log) for spec in specs], context={}, log=log, exit_code=exit_code,
+                   start_iso=start_iso, start=start, publish=first.copy == 0)
+
+
+def verify_data(strategy: Strategy, options: RunOptions, plan: Plan, stream: TextIO) -> tuple[Plan, Outcome | None]:
+    """The `verify` phase: re-hash every file of the data set against its recorded checksums.
+
+    Returns (the plan whose dataset carries the verified digest as its checksum, None), or, when a
+    file is missing, added, truncated or changed (on any rank: exit 1) or a SIGTERM/SIGINT arrives
+    (128 + the signal), (the plan, a failed outcome that says why)."""
+    start_iso, start = now_iso(), time.perf_counter()
+    where = built_dir(options.data_dir)
+    try:
+        digest, problem = _verify_agreed(strategy, where)
+    except Interrupted as e:
+        return plan, _refused(plan, str(e), e.exit_code, start_iso, start)
+    if problem is not None:
+        stream.write(f"hepbench: error: {problem}\n")
+        return plan, _refused(plan, problem, 1, start_iso, start)
+    if not options.quiet:
+        manifest, seconds = read_manifest(where), time.perf_counter() - start
+        stream.write(f"data set verified: {len(manifest.files)} files, {manifest.total_bytes / 1e6:.1f} MB in "
+                     f"{seconds:.2f} s, sha256 {digest[:12]}\n")
+    return dataclasses.replace(plan, dataset={**plan.dataset, "checksum": digest}), None
+
+
 def report_run(options: RunOptions, plan: Plan, outcome: Outcome, report: dict | None,
                stream: TextIO) -> tuple[dict | None, int, Path | None]:
     """The `report` phase: write the report where this process writes one (and the plan's MLLOG
@@ -219,10 +282,12 @@ def run_benchmark(options: RunOptions, stream: TextIO = sys.stderr) -> tuple[dic
     """
     strategy = choose_strategy(options)
     inputs = strategy.validate(options)
+    options = options.for_device(inputs.device)  # a GPU run: the configuration with its GPU defaults
     plan = strategy.plan(options, inputs)
     # From here a SIGTERM/SIGINT raises Interrupted once: the copies stop, the report is still written.
     with interruptible():
-        outcome = strategy.execute(options, plan, stream)
+        plan, refused = verify_data(strategy, options, plan, stream)  # before anything is timed
+        outcome = refused or strategy.execute(options, plan, stream)
         report = collect(options, plan, outcome)
         result = report_run(options, plan, outcome, report, stream)
         strategy.finish()  # ranks: only once rank 0's report is written (a launcher may then end the job)

@@ -4,9 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hepbench.core.errors import DataFormatError, DataIntegrityError
+from hepbench.mlpf.data.built import built_dir
 from hepbench.mlpf.data.format import published_name, synthetic_name
 from hepbench.mlpf.data.info import format_summary, summarize
-from hepbench.core.errors import DataFormatError
+from hepbench.mlpf.data.integrity import record_checksums
 
 
 @pytest.fixture
@@ -64,7 +66,26 @@ def test_built_data_set_gives_the_same_summary(source_dir, tmp_path):
 
     d, _ = source_dir
     build(d, tmp_path / "tfds")
+    digest = record_checksums(built_dir(tmp_path / "tfds"))
     built, source = summarize(tmp_path / "tfds"), summarize(d)
-    for key in ("events", "elements", "element_types", "splits", "checksum", "synthetic"):
+    for key in ("events", "elements", "element_types", "splits", "synthetic"):
         assert built[key] == source[key], key
     assert built["kind"].startswith("TFDS delphes_pf/1.1.0")
+    # Its checksum is the built files' verified digest (a run's bmkdata_checksum); the event files
+    # it was built from keep theirs.
+    assert built["checksum"] == digest and built["source_checksum"] == source["checksum"] != digest
+    text = format_summary(built)
+    assert f"checksum      sha256:{digest}" in text and f"source files  sha256:{source['checksum']}" in text
+
+
+@pytest.mark.slow
+def test_a_damaged_built_data_set_is_refused_by_name(source_dir, tmp_path):
+    from hepbench.mlpf.data.tfds_builder import build
+
+    d, _ = source_dir
+    build(d, tmp_path / "tfds")
+    version_dir = built_dir(tmp_path / "tfds")
+    record_checksums(version_dir)
+    (version_dir / "metadata.json").write_text("{}")  # TFDS would read this one without complaint
+    with pytest.raises(DataIntegrityError, match="metadata.json: truncated"):
+        summarize(tmp_path / "tfds")

@@ -1,5 +1,6 @@
-"""The host input pipeline: shapes, padding, truncation, targets, sharding, shuffling, caching,
-endless passes, the epoch cache, the old-format refusal, and a run without TensorFlow."""
+"""The host input pipeline: shapes, padding, truncation, targets, sharding, shuffling, length
+bucketing, planned shapes, the element-count table, caching, endless passes, the epoch cache, the
+old-format refusal, and a run without TensorFlow."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,6 +8,7 @@ import itertools
 import json
 import shutil
 
+import keras
 import numpy as np
 import pytest
 
@@ -14,12 +16,15 @@ from hepbench.core.errors import DataFormatError, HepbenchError, UsageError
 from hepbench.mlpf.config import Config, DataConfig, ModelConfig
 from hepbench.mlpf.data.delphes import Event, write_file
 from hepbench.mlpf.data.format import YCol, published_name
+from hepbench.mlpf.data.lengths import COUNTS_FILE, read_element_counts
 from hepbench.mlpf.data.pipeline import Batches, EpochBatches, element_counts, padded_length, shuffled
-from hepbench.mlpf.data.tfds_builder import build
+from hepbench.mlpf.data.tfds_builder import build, built_dir
+from hepbench.mlpf.model.losses import mlpf_losses
+from hepbench.mlpf.model.mlpf import build_model
 from hepbench.mlpf.train.loop import DataSource
 
 BIN, MAX = 16, 64
-CFG = DataConfig(max_elements=MAX, batch_size=3, seed=1)
+CFG = DataConfig(max_elements=MAX, batch_size=3, seed=1, bucket_lookahead=0)  # file order: bucketing has its own tests
 EVENTS = 10
 
 
@@ -132,6 +137,127 @@ def test_shuffle_is_deterministic_for_a_seed_and_new_every_epoch(data):
     assert [ids(single, events) for _ in range(2)] == epochs[:2]
 
 
+BUCKETED = dataclasses.replace(CFG, batch_size=2, bucket_lookahead=2)
+
+
+def lengths_of(batch_list):
+    """The padded length each event of `batch_list` would have alone, per batch."""
+    return [sorted({max(-(-int(n) // BIN) * BIN, BIN) for n in b["n_elements"]}) for b in batch_list]
+
+
+def test_bucketing_batches_events_of_one_length_each_once_and_the_same_every_run(data):
+    data_dir, events = data
+    plain = batches(data_dir, dataclasses.replace(BUCKETED, bucket_lookahead=0))
+    out = batches(data_dir, BUCKETED)
+    assert sorted(ids(out, events)) == list(range(EVENTS)) and len(out) == len(plain) == 5
+    assert ids(out, events) != ids(plain, events)
+    mixed = lambda bl: sum(len(lengths) > 1 for lengths in lengths_of(bl))  # noqa: E731
+    assert mixed(out) < mixed(plain)
+    assert ids(batches(data_dir, BUCKETED), events) == ids(out, events)  # deterministic
+    assert sum(element_counts(b)[1] for b in out) < sum(element_counts(b)[1] for b in plain)
+    for b in out:  # still the events' own rows, padding zero
+        for row, k in enumerate(ids([b], events)):
+            n = b["n_elements"][row]
+            assert np.array_equal(b["X"][row, :n], events[k].X[:n]) and not b["X"][row, n:].any()
+    dropped = batches(data_dir, dataclasses.replace(BUCKETED, batch_size=3), drop_remainder=True)
+    assert [len(b["n_elements"]) for b in dropped] == [3, 3, 3] and len(set(ids(dropped, events))) == 9
+
+
+def test_bucketing_is_reshuffled_every_epoch_and_seeded(data):
+    data_dir, events = data
+    cfg = dataclasses.replace(BUCKETED, shuffle_buffer=4)
+    endless = iter(Batches(data_dir, "train", cfg, bin_size=BIN, repeat=True))
+    epochs = [ids(list(itertools.islice(endless, 5)), events) for _ in range(3)]
+    assert all(sorted(e) == list(range(EVENTS)) for e in epochs) and epochs[0] != epochs[1] != epochs[2]
+    assert ids(batches(data_dir, cfg), events) == epochs[0]
+    assert ids(batches(data_dir, dataclasses.replace(cfg, seed=2)), events) != epochs[0]
+
+
+@pytest.mark.parametrize("cfg, kw", [
+    (BUCKETED, {}),
+    (dataclasses.replace(BUCKETED, shuffle_buffer=4, batch_size=3), {"repeat": True}),
+    (dataclasses.replace(CFG, shuffle_buffer=3), {"repeat": True, "drop_remainder": True}),
+    (dataclasses.replace(BUCKETED, pad_to_max=True), {"num_workers": 2, "worker_index": 1}),
+])
+def test_shapes_are_those_a_fresh_pipeline_yields_and_leave_the_epochs_alone(data, cfg, kw):
+    pipeline = Batches(data[0], "train", cfg, bin_size=BIN, **kw)
+    planned = list(itertools.islice(pipeline.shapes(), 12))
+    got = [b["X"].shape[:2] for b in itertools.islice(iter(pipeline), 12)]
+    assert planned == got
+    # After this object's own passes (its epochs moved on) shapes() still plans a fresh object's.
+    assert list(itertools.islice(pipeline.shapes(), 12)) == planned
+
+
+def test_shapes_do_not_read_records(data, monkeypatch):
+    pipeline = Batches(data[0], "train", BUCKETED, bin_size=BIN)
+    monkeypatch.setattr(pipeline, "records", None)  # any read would fail
+    assert [events for events, _ in pipeline.shapes()] == [2] * 5
+
+
+def test_the_build_writes_the_element_counts_in_record_order(data):
+    data_dir, events = data
+    version = built_dir(data_dir)
+    assert read_element_counts(version, "train").tolist() == [e.num_elements for e in events]
+    assert read_element_counts(version, "test").tolist() == [9]
+
+
+def test_a_missing_or_foreign_element_count_table_is_refused(data, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(data[0], copy)
+    table = built_dir(copy) / COUNTS_FILE
+    saved = json.loads(table.read_text())
+    table.unlink()
+    with pytest.raises(DataFormatError, match="missing") as e:
+        Batches(copy, "train", BUCKETED, bin_size=BIN)
+    assert str(table) in str(e.value) and "hepbench data build" in str(e.value) and "make data" in str(e.value)
+    with pytest.raises(DataFormatError, match=COUNTS_FILE):
+        next(Batches(copy, "train", CFG, bin_size=BIN).shapes())
+    assert len(batches(copy, CFG)) == 4  # without bucketing the table is not needed
+    assert len(list(Batches(copy, "train", dataclasses.replace(BUCKETED, pad_to_max=True), bin_size=BIN).shapes())) == 5
+    short = {**saved["splits"], "train": saved["splits"]["train"][:-1]}
+    for broken, message in (
+        ({**saved, "source_checksum": "0" * 64}, "written for another build"),
+        ({**saved, "splits": short}, "9 element counts for split 'train', which has 10"),
+        ({**saved, "splits": {"test": [9]}}, "no element counts for split 'train'"),
+    ):
+        table.write_text(json.dumps(broken))
+        with pytest.raises(DataFormatError, match=message):
+            Batches(copy, "train", BUCKETED, bin_size=BIN)
+    lying = saved["splits"]["train"][:]
+    lying[0] += 1
+    table.write_text(json.dumps({**saved, "splits": {**saved["splits"], "train": lying}}))
+    with pytest.raises(DataFormatError, match="event 0 of split 'train' has 5 elements, the table says 6"):
+        batches(copy, dataclasses.replace(BUCKETED, prefetch=0))
+
+
+def test_an_events_loss_is_unchanged_by_bucketing_where_its_lsh_hash_is(data):
+    """The model ignores padding as long as an event's LSH hash keeps its max(1, bins // 2)
+    projections (hepbench.mlpf.model.layers; 1 to 3 bins here): there its loss is the same
+    in its bucketed batch as in its plain one, whatever the padded length."""
+    data_dir, events = data
+    keras.utils.set_random_seed(3)
+    model = build_model(ModelConfig(bin_size=BIN, distance_dim=8, ffn_dist_hidden_dim=8, output_dim=16,
+                                    decoder_hidden_dim=16, num_graph_layers_id=1, num_graph_layers_reg=1))
+
+    def per_event(batch_list):  # event -> (padded length, its own loss)
+        out = {}
+        for b in batch_list:
+            outputs = model(b["X"])
+            for row, k in enumerate(ids([b], events)):
+                own = {name: np.asarray(v)[row:row + 1] for name, v in outputs.items()}
+                loss = mlpf_losses(b["X"][row:row + 1], b["y"][row:row + 1], own)["loss"]
+                out[k] = (b["X"].shape[1], float(loss))
+        return out
+
+    plain = per_event(batches(data_dir, dataclasses.replace(BUCKETED, bucket_lookahead=0)))
+    bucket = per_event(batches(data_dir, BUCKETED))
+    hashes = lambda length: max(1, length // BIN // 2)  # noqa: E731
+    same = [k for k in plain if hashes(plain[k][0]) == hashes(bucket[k][0])]
+    assert any(plain[k][0] != bucket[k][0] for k in same)  # some event did move to another length
+    for k in same:
+        assert bucket[k][1] == pytest.approx(plain[k][1], rel=1e-5), k
+
+
 def test_shuffle_buffer_draws_from_the_buffer_only():
     rng = np.random.default_rng(0)
     out = list(shuffled(np.arange(100), 5, rng))
@@ -163,6 +289,22 @@ def test_memory_cache_reads_each_event_once_and_gives_the_same_batches(data, mon
         out = list(cached)
         assert all(np.array_equal(a["X"], b["X"]) and np.array_equal(a["y"], b["y"]) for a, b in zip(out, plain))
     assert sorted(reads) == list(range(EVENTS))
+
+
+def test_filling_the_cache_reads_every_event_of_the_shard_once_before_the_first_batch(data, monkeypatch):
+    data_dir, _ = data
+    cached = Batches(data_dir, "train", dataclasses.replace(CFG, cache="memory"), bin_size=BIN, num_workers=2,
+                     worker_index=1)
+    reads = []
+    records = cached.records
+    monkeypatch.setattr(cached, "records", type("Counting", (), {
+        "__len__": lambda self: len(records), "__getitem__": lambda self, k: reads.append(k) or records[k]})())
+    assert cached.fill_cache() == len(cached.indices) and sorted(reads) == cached.indices.tolist()
+    assert cached.fill_cache() == 0  # all there already
+    first = list(cached)
+    assert sorted(reads) == cached.indices.tolist()  # the pass itself read nothing more
+    assert all(np.array_equal(a["X"], b["X"]) for a, b in zip(first, batches(data_dir, num_workers=2, worker_index=1)))
+    assert Batches(data_dir, "train", CFG, bin_size=BIN).fill_cache() == 0  # data.cache none: nothing to fill
 
 
 def test_a_file_cache_is_refused_naming_the_option():

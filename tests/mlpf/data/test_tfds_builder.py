@@ -1,5 +1,5 @@
 """The delphes_pf TFDS builder: array_record splits, exact round trip in file order, provenance,
-errors, and a build without TensorFlow."""
+the element-count table, errors, and a build without TensorFlow."""
 from __future__ import annotations
 
 import importlib
@@ -15,10 +15,12 @@ from hepbench.mlpf.data import tfds_builder
 from hepbench.mlpf.data.built import built_dir
 from hepbench.mlpf.data.delphes import write_file
 from hepbench.mlpf.data.format import published_name, synthetic_name
+from hepbench.mlpf.data.integrity import MANIFEST_FILE
+from hepbench.mlpf.data.lengths import COUNTS_FILE, read_element_counts
 from hepbench.mlpf.data.sources import file_sha256, list_sources, source_checksum
 from hepbench.mlpf.data.records import open_split
 from hepbench.mlpf.data.tfds_builder import build, load_builder
-from hepbench.core.errors import DataFormatError
+from hepbench.core.errors import DataFormatError, DataIntegrityError
 
 # (j, i) chosen so that numeric and string order differ: 0_2 must come before 0_10.
 TTBAR = [((0, 10), 4), ((1, 0), 2), ((0, 2), 3)]
@@ -78,6 +80,33 @@ def test_provenance_survives_load_builder(built):
         assert f["sha256"] == file_sha256(manual / f["name"])
     assert meta["synthetic"] is False
     assert meta["source_checksum"] == source_checksum(manual / n for n in names)
+
+
+def test_the_element_count_table_follows_the_records(built):
+    _, data, _, expected = built
+    for split, events in expected.items():
+        assert read_element_counts(built_dir(data), split).tolist() == [e.num_elements for e in events]
+
+
+def test_a_rebuild_completes_an_older_build_and_refuses_a_damaged_one(built, tmp_path, monkeypatch):
+    _, data, manual, _ = built
+    copy = tmp_path / "copy"
+    shutil.copytree(data, copy)
+    table, manifest = built_dir(copy) / COUNTS_FILE, built_dir(copy) / MANIFEST_FILE
+    good, recorded = table.read_text(), manifest.read_text()
+    # An earlier hepbench's build (neither table nor manifest): the rebuild adds both, the same.
+    table.unlink()
+    manifest.unlink()
+    build(manual, copy)
+    assert table.read_text() == good and manifest.read_text() == recorded
+    # A build with a manifest is verified first: a damaged one is refused, not silently repaired.
+    table.write_text('{"splits": {}}')
+    with pytest.raises(DataIntegrityError, match=f"{COUNTS_FILE}.*Remove .* and build it again"):
+        build(manual, copy)
+    table.write_text(good)
+    monkeypatch.setattr(tfds_builder, "write_element_counts", lambda where: pytest.fail("rewrote a valid table"))
+    build(manual, copy)
+    assert manifest.read_text() == recorded
 
 
 def test_source_checksum_tracks_every_byte_but_not_the_order(tmp_path, write_events):
