@@ -8,12 +8,15 @@ An engine is one object per process. In the order the loop calls it:
     build(model_cfg, train_cfg) seeded model, optimizer, train and eval steps (inside a strategy scope
                                 where the framework needs one)
     train_batches(dataset)      the data pipeline's batches, prepared for the train step (on the
-    eval_batches(dataset)       device, split per replica); the loop iterates each result once
+    eval_batches(dataset)       device, split per replica); the loop iterates each result once, and
+                                calls each again for all-padding batches of every shape of the run
     trace_train(batch), trace_eval(batch)
                                 compile the steps for these shapes without running them
     train_step(batch), eval_step(batch) -> StepResult
                                 one step; returns only once its loss is on the host
-    peak_device_memory(), parameter_counts(), state(), load_state(arrays)
+    state(), load_state(arrays) the loop runs one train step per shape before the clock starts
+                                (its first execution) and puts the state back after
+    peak_device_memory(), parameter_counts()
 
 Everything an engine returns is plain Python or NumPy, so the loop and the HPO trial never touch
 a framework tensor. A batch is the data pipeline's dict (hepbench.mlpf.data.pipeline: X, y,
@@ -68,12 +71,6 @@ class Engine(ABC):
     """A framework behind the training loop (see the module docstring for the call order)."""
 
     replicas: int = 1  # devices one train step runs on; a train batch holds `replicas` x batch_size events
-
-    @property
-    def compiles_per_shape(self) -> bool:
-        """True when a step compiles once per batch shape (jax.jit, XLA, torch.compile): the loop then
-        traces every shape the timed windows will see before the clock starts. Call after build()."""
-        return False
 
     @abstractmethod
     def configure(self) -> None:
@@ -132,7 +129,8 @@ class Engine(ABC):
 
     @abstractmethod
     def state(self) -> list[np.ndarray]:
-        """Every model and optimizer variable (dropout seed states included), in a fixed order."""
+        """Every model and optimizer variable (dropout seed states and the optimizer's iteration
+        count included), in a fixed order: after load_state(state()) the next steps are the same."""
 
     @abstractmethod
     def load_state(self, arrays: Sequence[np.ndarray]) -> None:

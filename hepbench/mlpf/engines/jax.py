@@ -11,8 +11,8 @@ process may run on and has no thread-count option, so `threads` narrows the proc
 affinity to that many of its CPUs.
 
 XLA compiles one executable per batch shape; `trace_train`/`trace_eval` compile a batch's shape
-ahead of time (nothing runs); the loop traces every shape the run will see before the clock
-starts (`compiles_per_shape`), and a shape first seen by a step would compile there, once.
+ahead of time (nothing runs); the loop traces every shape the run will see, and runs each once,
+before the clock starts; a shape first seen by a step would compile there, once.
 
 The weights live in the engine as JAX arrays (the state), not in the Keras variables, which keep
 their initial values; `state()`/`load_state()` convert to and from NumPy in TensorFlow's order.
@@ -112,8 +112,6 @@ class JaxEngine(Engine):
         cuda, cudnn = _cuda_versions()
         return {"jax": jax.__version__, "jaxlib": jaxlib.__version__, "keras": keras.__version__,
                 "cuda": cuda, "cudnn": cudnn}
-
-    compiles_per_shape = True  # jax.jit: one executable per batch shape
 
     def backend(self) -> dict:
         return {"name": "jax", "version": jax.__version__, "jaxlib": jaxlib.__version__,

@@ -90,6 +90,7 @@ class TensorFlowEngine(Engine):
         if self.device is not None and self.kind != "horovod":  # configure_horovod_rank chose the rank's GPU
             self._configure_devices()
         keras.backend.clear_session()  # a reused process starts each run from a clean graph
+        self._element_spec = None  # a new strategy's datasets fix the mirrored step's signature anew
         if self.kind == "mirrored":
             devices = [f"/{self.device}:{i}" for i in range(self.replicas)]
             # On CPUs there is no NCCL; the default cross-device ops would pick it for GPUs.
@@ -122,10 +123,6 @@ class TensorFlowEngine(Engine):
             "cuda": build.get("cuda_version") or None,
             "cudnn": build.get("cudnn_version") or None,
         }
-
-    @property
-    def compiles_per_shape(self) -> bool:
-        return bool(self._jit_compile)  # XLA compiles per shape; a plain tf.function has dynamic axes
 
     def backend(self) -> dict:
         return {"name": "tensorflow", "version": tf.__version__, "keras": keras.__version__,
@@ -180,8 +177,10 @@ class TensorFlowEngine(Engine):
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
         distributed = self.strategy.experimental_distribute_dataset(wrapped.with_options(options))
-        self._element_spec = distributed.element_spec
-        if isinstance(self._train, MirroredTrainStep):
+        # The first dataset fixes the step's signature. Later ones (the loop's all-padding batches)
+        # have the same element spec and must keep the traced step, not get a new one.
+        if self._element_spec is None:
+            self._element_spec = distributed.element_spec
             self._train.fix_signature(self._element_spec)
         return iter(distributed)
 

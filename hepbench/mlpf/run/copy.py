@@ -152,7 +152,7 @@ def run_copy(spec: CopySpec, stream: TextIO = sys.stderr, heartbeat=lambda: None
                 context["backend"] = engine.backend()
             except Exception:  # noqa: BLE001 - the entry must still be returned; the report falls back
                 traceback.print_exc(file=stream)  # to the package versions (run.collect)
-    entry["warmup"] = timer.warmup.to_dict() if timer.warmup.steps else None
+    entry["warmup"] = _warmup(timer, measured)
     entry["windows"] = [w.to_dict() for w in timer.windows]
     if entry["status"] == "ok":
         entry["train"] = totals(timer.windows)
@@ -162,6 +162,18 @@ def run_copy(spec: CopySpec, stream: TextIO = sys.stderr, heartbeat=lambda: None
     entry["peak_device_memory_bytes"] = engine.peak_device_memory() if engine is not None else None
     entry["wall_seconds"] = time.perf_counter() - start
     return entry, context
+
+
+def _warmup(timer: TrainingTimer, measured) -> dict | None:
+    """The entry's warm-up: the untimed steps and the batch shapes [events, padded length] run once
+    before the clock started (every shape of the windows); None before either happened."""
+    shapes = measured.warmed_shapes if measured is not None else None
+    if not timer.warmup.steps and shapes is None:
+        return None
+    out = timer.warmup.to_dict()
+    if shapes is not None:
+        out["shapes"] = [[events, length] for events, length in shapes]
+    return out
 
 
 def _record(spec: CopySpec, measured, entry: dict, context: dict) -> None:

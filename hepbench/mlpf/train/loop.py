@@ -1,9 +1,16 @@
-"""The training loop, top to bottom: set-up → warm-up → timed windows → validation → result.
+"""The training loop, top to bottom: set-up → tracing → warming → warm-up → timed windows →
+validation → result.
 
 `benchmark` is the loop of a benchmark copy, a Mirrored copy and a Horovod rank alike (they differ
 only in their engine, hepbench.mlpf.engines); an HPO trial (hepbench.hpo.trainable) uses the same
 set-up (`set_up`, `DataSource`, `trace`) and `mean_loss` for its epochs. What the benchmark's number
 means, and the timer that measures it, live in hepbench.mlpf.train.throughput.
+
+Every batch shape (events, padded length) the warm-up steps and the windows will see is known
+before the clock starts (the pipeline is deterministic for a seed), and each is traced and then
+executed once before the first window: a framework's one-time work for a shape (compilation,
+kernel selection, primitive caches, allocator growth) happens on its first execution, and would
+otherwise land inside a timed window. Validation does the same before its timed part.
 """
 from __future__ import annotations
 
@@ -61,7 +68,9 @@ class Measurement:
     devices: list[dict] | None = None  # Engine.devices()
     software: dict | None = None  # Engine.software()
     parameters: tuple[int, int] | None = None  # (trainable, non-trainable)
-    compile_seconds: float | None = None  # tracing the train step
+    compile_seconds: float | None = None  # tracing the train step for every shape of the run
+    warmed_shapes: list[tuple[int, int]] | None = None  # (events, padded length), each run once before the clock
+    warm_seconds: float | None = None  # the all-padding steps that ran them (warm_train)
     validation: dict | None = None
 
 
@@ -92,26 +101,56 @@ def trace(engine: Engine, train_batch, eval_batch=None, clock: Callable[[], floa
     engine.trace_train(train_batch)
     if eval_batch is not None:
         engine.trace_eval(eval_batch)
-    for events, length in shapes:
-        engine.trace_train(zero_batch(events, length))
+    shapes = list(shapes)
+    if shapes:
+        for batch in engine.train_batches(zero_batch(events, length) for events, length in shapes):
+            engine.trace_train(batch)
     return clock() - start
 
 
-def planned_shapes(batches: Iterable, steps: int) -> list[tuple[int, int]]:
-    """The distinct (events, padded length) of the first `steps` pipeline batches, in order.
+def warm_train(engine: Engine, shapes: Iterable[tuple[int, int]], heartbeat: Callable[[], None] = lambda: None) -> None:
+    """One train step on an all-padding batch of each (events, padded length), then the training
+    state put back: each shape's first execution (kernel selection, primitive caches, allocator
+    growth, XLA's lazy compilation) happens here, and the run trains as if it had not. The state
+    (Engine.state) holds the weights, the optimizer's variables with its iteration count and the
+    dropout seed states; an all-padding batch has loss 0 and zero gradients. (Not so the PyTorch
+    engine with model.dropout > 0: Keras's torch dropout draws from torch's global generator.)"""
+    shapes = list(shapes)
+    if not shapes:
+        return
+    batches = list(engine.train_batches(zero_batch(events, length) for events, length in shapes))
+    saved = engine.state()
+    for batch in batches:
+        engine.train_step(batch)
+        heartbeat()
+    engine.load_state(saved)
 
-    The pipeline is deterministic for a seed, so a second pass over the same source sees the
-    batches the timed windows will see; an engine that compiles once per shape (JAX, XLA,
-    torch.compile) compiles them all before the clock starts.
+
+def batch_shapes(batches, steps: int) -> list[tuple[int, int]]:
+    """The (events, padded length) of the first `steps` batches of a fresh pipeline, in order.
+
+    The pipeline is deterministic for a seed, so a fresh one yields the batches the run will see.
+    A Batches with `shapes()` says them without reading any record; another iterable is read.
     """
-    seen: dict[tuple[int, int], None] = {}
-    for batch in itertools.islice(batches, steps):
-        seen.setdefault(tuple(int(d) for d in batch["X"].shape[:2]), None)
-    return list(seen)
+    shapes = batches.shapes() if hasattr(batches, "shapes") else (b["X"].shape[:2] for b in batches)
+    return [(int(events), int(length)) for events, length in itertools.islice(shapes, steps)]
+
+
+def distinct(shapes: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """`shapes` without repeats, in the order of first appearance."""
+    return list(dict.fromkeys(shapes))
+
+
+def describe(shapes: list[tuple[int, int]]) -> str:
+    """Shapes for the narration: lengths alone when all batches hold the same number of events
+    ("lengths 3840, 4480"), else events x length ("2 x 3840, 1 x 4480")."""
+    if len({events for events, _ in shapes}) == 1:
+        return "length " + str(shapes[0][1]) if len(shapes) == 1 else "lengths " + ", ".join(str(n) for _, n in shapes)
+    return ", ".join(f"{events} x {length}" for events, length in shapes)
 
 
 def zero_batch(events: int, length: int) -> dict:
-    """An all-padding pipeline batch of this shape: compiles a step without any data."""
+    """An all-padding pipeline batch of this shape: compiles and warms a step without any data."""
     return {"X": np.zeros((events, length, NUM_X_FEATURES), np.float32),
             "y": np.zeros((events, length, NUM_Y_FEATURES), np.float32),
             "n_elements": np.zeros(events, np.int32), "n_elements_orig": np.zeros(events, np.int32)}
@@ -148,15 +187,16 @@ def outcomes(engine: Engine, model_cfg: ModelConfig) -> Callable[[object], StepO
 
 def validate(engine: Engine, batches, n_batches: int, clock: Callable[[], float] = time.perf_counter,
              shapes: Iterable[tuple[int, int]] = ()) -> dict:
-    """Inference over the test split, timed on its own: trace (the first batch's shape and each
-    further one in `shapes`), one untimed batch, then n_batches."""
-    first = next(batches)
+    """Inference over the test split, timed on its own: the eval step traced for each (events,
+    padded length) in `shapes` (every shape of the n_batches) and run once on an all-padding batch
+    of it (untimed: its first execution), then n_batches timed."""
+    zeros = list(engine.eval_batches(zero_batch(events, length) for events, length in shapes))
     t0 = clock()
-    engine.trace_eval(first)
-    for events, length in shapes:
-        engine.trace_eval(zero_batch(events, length))
+    for batch in zeros:
+        engine.trace_eval(batch)
     compile_seconds = clock() - t0
-    engine.eval_step(first)  # first execution: allocations, kernel choice
+    for batch in zeros:  # eval steps change no state
+        engine.eval_step(batch)
     t0 = clock()
     loss, events = mean_loss(engine.eval_step, itertools.islice(batches, n_batches))
     seconds = clock() - t0
@@ -180,21 +220,37 @@ def benchmark(engine: Engine, cfg: Config, source: DataSource, measured: Measure
     timer, clock = measured.timer, measured.timer.clock
     plan = timer.plan
 
-    # Set-up: framework, model, optimizer and steps; the data; the traced train step.
+    # Set-up: framework, model, optimizer and steps; the data; every shape of the run.
     set_up(engine, cfg, measured)
-    train = engine.train_batches(source.training(cfg, engine.replicas))
+    batches = source.training(cfg, engine.replicas)
+    t0 = clock()
+    # data.cache "memory" (a GPU run's default): every event decoded now, none read inside a window.
+    if cached := (batches.fill_cache() if hasattr(batches, "fill_cache") else 0):
+        hooks.say(f"cached {cached} training events in memory in {clock() - t0:.1f} s")
+    train = engine.train_batches(batches)
     first = next(train)
+    run_shapes = batch_shapes(source.training(cfg, engine.replicas),
+                              plan.warmup_steps + plan.windows * plan.steps_per_window)
+    shapes = distinct(run_shapes)  # the first is `first`'s
     name = measured.devices[0]["name"]
     hooks.say(f"{engine.replicas} x {name}: tracing the training step ..." if engine.replicas > 1
               else f"{name}: tracing the training step ...")
-    shapes: list[tuple[int, int]] = []
-    if engine.compiles_per_shape:  # every shape the warm-up and the windows will see, compiled now
-        steps = plan.warmup_steps + plan.windows * plan.steps_per_window
-        shapes = planned_shapes(source.training(cfg, engine.replicas), steps)[1:]  # the first is `first`'s
-    measured.compile_seconds = trace(engine, first, clock=clock, shapes=shapes)
+    measured.compile_seconds = trace(engine, first, clock=clock, shapes=shapes[1:])
     hooks.heartbeat()
-    hooks.say(f"traced {1 + len(shapes)} batch shape(s) in {measured.compile_seconds:.1f} s; "
+    hooks.say(f"traced {len(shapes)} batch shape(s) in {measured.compile_seconds:.1f} s; "
               f"{plan.warmup_steps} warm-up step(s), then {plan.windows} windows of {plan.steps_per_window} steps")
+
+    # Warming: each shape's first execution before the clock starts. A warm-up step runs its own
+    # shape; every other shape runs once on an all-padding batch, undone.
+    by_warmup = set(run_shapes[:plan.warmup_steps])
+    padding = [s for s in shapes if s not in by_warmup]
+    t0 = clock()
+    warm_train(engine, padding, hooks.heartbeat)
+    measured.warm_seconds, measured.warmed_shapes = clock() - t0, shapes
+    how = [f"{len(padding)} on all-padding steps in {measured.warm_seconds:.1f} s"] if padding else []
+    if len(padding) < len(shapes):
+        how.append(f"{len(shapes) - len(padding)} by the warm-up steps")
+    hooks.say(f"warmed {len(shapes)} batch shape(s) ({describe(shapes)}): {', '.join(how)}")
 
     # Warm-up, then the timed windows (the first batch, traced on, is the first warm-up step's).
     step = outcomes(engine, cfg.model)
@@ -212,13 +268,13 @@ def benchmark(engine: Engine, cfg: Config, source: DataSource, measured: Measure
 
     timer.run(itertools.chain([first], train), beating_step, hooks.on_step, on_window)
 
-    # Validation: inference over the test split, outside every window.
+    # Validation: inference over the test split, outside every window, every shape warmed first.
     n_val = math.ceil(validation_events / cfg.data.batch_size)
     if n_val:
-        shapes = planned_shapes(source.validation(cfg), n_val + 1)[1:] if engine.compiles_per_shape else []
+        shapes = distinct(batch_shapes(source.validation(cfg), n_val))
         v = measured.validation = validate(engine, engine.eval_batches(source.validation(cfg)), n_val, clock, shapes)
         hooks.say(f"validation: {v['events']} events in {v['seconds']:.2f} s = {v['events_per_second']:.4g} "
-                  f"events/s (loss {v['loss']:.4g})")
+                  f"events/s (loss {v['loss']:.4g}; {len(shapes)} shape(s) warmed: {describe(shapes)})")
         if not math.isfinite(v["loss"]):
             loss, v["loss"] = v["loss"], None  # JSON has no NaN
             raise NonFiniteLoss(f"validation loss is {loss}; the run is invalid")

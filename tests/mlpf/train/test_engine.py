@@ -130,3 +130,21 @@ def test_the_single_step_honours_jit_compile(batch):
 def test_impossible_engines_are_refused(kind, replicas, device):
     with pytest.raises(ValueError):
         TensorFlowEngine(kind=kind, device=device, replicas=replicas)
+
+
+@pytest.mark.slow  # traces a mirrored step (tens of seconds on 2 cores)
+def test_the_mirrored_step_keeps_its_traced_function_across_datasets(batch):
+    # The loop asks for train batches twice: the pipeline's, then all-padding ones of every shape
+    # it warms. The second dataset must not replace the step traced on the first.
+    from hepbench.mlpf.train.loop import zero_batch
+
+    engine = TensorFlowEngine(kind="mirrored", device="cpu", replicas=1)
+    engine.configure()
+    engine.build(SMALL, CFG)
+    first = next(engine.train_batches([batch]))
+    engine.trace_train(first)
+    traced = engine._train._step
+    (padding,) = engine.train_batches([zero_batch(2, 48)])
+    assert engine._train._step is traced
+    assert engine.train_step(padding).loss == 0.0  # another padded length, the same dynamic-shape step
+    assert engine.train_step(first).parts == (Part(events=4, padded_length=16, real_elements=33),)

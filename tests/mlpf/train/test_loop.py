@@ -1,21 +1,24 @@
-"""The training loop with a fake engine and a fake clock: the order of its phases, warm-up and
-tracing outside the windows, windows that tile the timed steps, validation after, failures that
-keep what was measured."""
+"""The training loop with a fake engine and a fake clock: the order of its phases, tracing, warming
+and warm-up outside the windows, windows that tile the timed steps, every shape of the windows and
+of validation traced and run before its clock starts, validation after, failures that keep what was
+measured; and with the real TensorFlow engine, a warmed run that trains exactly as an unwarmed one."""
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 import pytest
 
-from hepbench.mlpf.config import BenchConfig, Config, ModelConfig
+from hepbench.mlpf.config import BenchConfig, Config, DataConfig, ModelConfig, TrainConfig
 from hepbench.mlpf.engines.base import Engine, Part, StepResult
 from hepbench.mlpf.model.flops import training_flops
-from hepbench.mlpf.train.loop import Hooks, Measurement, benchmark, mean_loss
+from hepbench.mlpf.train.loop import (DataSource, Hooks, Measurement, batch_shapes, benchmark, describe, mean_loss,
+                                      warm_train, zero_batch)
 from hepbench.mlpf.train.throughput import NonFiniteLoss, Plan, TrainingTimer
 
-TRACE_SECONDS, WARMUP_SECONDS, EVAL_SECONDS = 100.0, 30.0, 0.5
-LENGTH = 32  # padded length of every fake batch
+TRACE_SECONDS, WARMUP_SECONDS, PADDING_SECONDS, EVAL_SECONDS = 100.0, 30.0, 7.0, 0.5
+LENGTH = 32  # padded length of the plain fake batches
 
 
 class FakeClock:
@@ -26,14 +29,25 @@ class FakeClock:
         return self.now
 
 
+def shape(batch) -> tuple[int, int]:
+    return tuple(int(d) for d in batch["X"].shape[:2])
+
+
+def padding(batch) -> bool:
+    return not batch["n_elements"].any()
+
+
 class FakeEngine(Engine):
-    """Records its calls; each step advances the clock by the next of `durations` (after the warm-up)."""
+    """Records its calls with the shapes of their batches. A step on an all-padding batch advances the
+    clock by PADDING_SECONDS, the first `warmup` other steps by WARMUP_SECONDS, later ones by the next
+    of `durations`."""
 
     def __init__(self, clock: FakeClock, warmup: int, durations, losses=(), eval_loss=2.0, replicas=1):
         self.clock, self.warmup, self.replicas = clock, warmup, replicas
         self.durations, self.losses, self.eval_loss = iter(durations), iter(losses), eval_loss
-        self.calls: list[str] = []
+        self.calls: list = []
         self.train_steps = 0
+        self.weights = np.zeros(1)  # what a step changes and state() holds
 
     def configure(self):
         self.calls.append("configure")
@@ -55,30 +69,34 @@ class FakeEngine(Engine):
         return 10, 2
 
     def train_batches(self, dataset):
-        self.calls.append(f"train_batches {dataset}")
-        return iter(range(10**6))
+        self.calls.append(("train_batches", getattr(dataset, "name", "padding")))
+        return iter(dataset)
 
     def eval_batches(self, dataset):
-        self.calls.append(f"eval_batches {dataset}")
-        return iter(range(10**6))
+        self.calls.append(("eval_batches", getattr(dataset, "name", "padding")))
+        return iter(dataset)
 
     def trace_train(self, batch):
-        self.calls.append("trace_train")
+        self.calls.append(("trace_train", shape(batch)))
         self.clock.now += TRACE_SECONDS
 
     def trace_eval(self, batch):
-        self.calls.append("trace_eval")
+        self.calls.append(("trace_eval", shape(batch)))
 
     def train_step(self, batch):
-        self.calls.append("train_step")
-        self.train_steps += 1
-        self.clock.now += WARMUP_SECONDS if self.train_steps <= self.warmup else next(self.durations)
-        # Two replicas' parts: 2 events each, 20 and 30 real elements.
+        self.calls.append(("train_step", shape(batch), "padding" if padding(batch) else "data"))
+        self.weights = self.weights + 1
+        if padding(batch):
+            self.clock.now += PADDING_SECONDS
+        else:
+            self.train_steps += 1
+            self.clock.now += WARMUP_SECONDS if self.train_steps <= self.warmup else next(self.durations)
+        # The replicas' parts: 2 events each, 20 and 30 real elements.
         parts = tuple(Part(events=2, padded_length=LENGTH, real_elements=20 + 10 * r) for r in range(self.replicas))
         return StepResult(next(self.losses, 1.0), parts)
 
     def eval_step(self, batch):
-        self.calls.append("eval_step")
+        self.calls.append(("eval_step", shape(batch), "padding" if padding(batch) else "data"))
         self.clock.now += EVAL_SECONDS
         return StepResult(self.eval_loss, (Part(events=2, padded_length=LENGTH, real_elements=25),))
 
@@ -86,26 +104,42 @@ class FakeEngine(Engine):
         return None
 
     def state(self):
-        return [np.zeros(1)]
+        return [self.weights.copy()]
 
     def load_state(self, arrays):
-        pass
+        self.calls.append("load_state")
+        (self.weights,) = arrays
+
+
+class FakeBatches:
+    """Deterministic pipeline batches of these (events, length) shapes, cycled: every fresh
+    iteration yields the same ones, as the pipeline does for a seed."""
+
+    def __init__(self, name: str, shapes):
+        self.name, self.cycle = name, list(shapes)
+
+    def __iter__(self):
+        return ({"X": np.zeros((b, n, 12), np.float32), "y": np.zeros((b, n, 7), np.float32),
+                 "n_elements": np.full(b, n // 2, np.int32)} for b, n in itertools.cycle(self.cycle))
 
 
 class FakeSource:
+    def __init__(self, train=((2, LENGTH),), test=((2, LENGTH),)):
+        self.train, self.test = train, test
+
     def training(self, cfg, replicas=1):
-        return f"train x{replicas}"
+        return FakeBatches(f"train x{replicas}", self.train)
 
     def validation(self, cfg):
-        return "test"
+        return FakeBatches("test", self.test)
 
 
 CFG = Config(model=ModelConfig(bin_size=16), bench=BenchConfig(windows=2, warmup_steps=2))
 
 
-def run(engine, clock, plan, validation_events=4, **hooks):
+def run(engine, clock, plan, validation_events=4, source=None, **hooks):
     measured = Measurement(TrainingTimer(plan, clock=clock, wall_clock=clock))
-    return measured, benchmark(engine, CFG, FakeSource(), measured, validation_events, Hooks(**hooks))
+    return measured, benchmark(engine, CFG, source or FakeSource(), measured, validation_events, Hooks(**hooks))
 
 
 def test_phases_run_in_order_and_only_the_windows_are_timed():
@@ -114,18 +148,22 @@ def test_phases_run_in_order_and_only_the_windows_are_timed():
     measured, result = run(engine, clock, Plan(warmup_steps=2, windows=2, steps_per_window=3),
                            say=said.append, heartbeat=lambda: beats.append(clock.now))
     assert result is measured
-    steps = ["train_step"] * 8
-    assert engine.calls == ["configure", "devices", "build", "train_batches train x2", "trace_train", *steps,
-                            "eval_batches test", "trace_eval", "eval_step", "eval_step", "eval_step"]
+    # One shape: traced on the first batch, run first by the warm-up steps (no all-padding step).
+    steps = [("train_step", (2, LENGTH), "data")] * 8
+    evals = [("eval_step", (2, LENGTH), "padding"), ("eval_step", (2, LENGTH), "data"), ("eval_step", (2, LENGTH), "data")]
+    assert engine.calls == ["configure", "devices", "build", ("train_batches", "train x2"), ("trace_train", (2, LENGTH)),
+                            *steps, ("eval_batches", "test"), ("eval_batches", "padding"), ("trace_eval", (2, LENGTH)),
+                            *evals]
     # Tracing and the warm-up are measured apart, never inside a window.
     assert measured.compile_seconds == TRACE_SECONDS
+    assert measured.warmed_shapes == [(2, LENGTH)] and measured.warm_seconds == 0.0
     assert measured.timer.warmup.steps == 2 and measured.timer.warmup.seconds == 2 * WARMUP_SECONDS
     first, second = measured.timer.windows
     assert (first.seconds, second.seconds) == (6.0, 15.0)  # the windows tile the timed steps exactly
     assert first.step_seconds == first.seconds and (first.events, first.steps) == (12, 3)
     assert first.real_elements == 3 * 50 and first.padded_elements == 3 * 2 * 2 * LENGTH
     assert first.flops == 3 * 4 * training_flops(CFG.model, LENGTH)
-    # Validation after the last window: one untimed batch, then ceil(4 / batch 2) timed ones.
+    # Validation after the last window: the shape run once on padding, then ceil(4 / batch 2) timed batches.
     v = measured.validation
     assert (v["events"], v["steps"], v["seconds"], v["loss"]) == (4, 2, 2 * EVAL_SECONDS, 2.0)
     assert v["events_per_second"] == pytest.approx(4.0)
@@ -135,15 +173,17 @@ def test_phases_run_in_order_and_only_the_windows_are_timed():
     assert beats[0] == TRACE_SECONDS and len(beats) == 1 + 8
     assert said[0] == "2 x Fake CPU: tracing the training step ..."
     assert said[1] == "traced 1 batch shape(s) in 100.0 s; 2 warm-up step(s), then 2 windows of 3 steps"
-    assert said[2].startswith("window 1/2: 12 events in 6.00 s = 2 events/s  (mean step 2.000 s")
+    assert said[2] == "warmed 1 batch shape(s) (length 32): 1 by the warm-up steps"
+    assert said[3].startswith("window 1/2: 12 events in 6.00 s = 2 events/s  (mean step 2.000 s")
     assert said[-1].startswith("validation: 4 events in 1.00 s")
+    assert said[-1].endswith("1 shape(s) warmed: length 32)")
 
 
 def test_no_validation_events_skips_validation():
     clock = FakeClock()
     engine = FakeEngine(clock, warmup=0, durations=[1.0] * 2)
     measured, _ = run(engine, clock, Plan(0, 1, 2), validation_events=0)
-    assert measured.validation is None and "trace_eval" not in engine.calls
+    assert measured.validation is None and not any(c[0] in ("trace_eval", "eval_step") for c in engine.calls)
 
 
 def test_a_non_finite_training_loss_stops_the_loop_and_keeps_the_completed_windows():
@@ -153,7 +193,7 @@ def test_a_non_finite_training_loss_stops_the_loop_and_keeps_the_completed_windo
     with pytest.raises(NonFiniteLoss, match=r"window 2, step 1"):
         benchmark(engine, CFG, FakeSource(), measured, 4)
     assert len(measured.timer.windows) == 1 and measured.compile_seconds == TRACE_SECONDS
-    assert measured.validation is None and "eval_step" not in engine.calls
+    assert measured.validation is None and not any(c[0] == "eval_step" for c in engine.calls)
 
 
 def test_a_non_finite_validation_loss_fails_the_run_without_writing_nan():
@@ -174,62 +214,129 @@ def test_mean_loss_weights_by_events_and_names_where_a_loss_diverged():
         mean_loss(results.get, ["a", "nan", "b"], where="epoch 3")
 
 
-class CompilingEngine(FakeEngine):
-    """Compiles per shape: records the shape of every traced and every trained batch."""
+# Padded lengths and sizes that vary from batch to batch, as bucketing and the last batch of a pass make them.
+SHAPED = FakeSource(train=[(2, 16), (2, 48), (2, 16), (1, 32), (2, 64), (2, 48), (2, 80), (2, 16), (2, 96)],
+                    test=[(2, 32), (2, 16), (2, 112)])
 
-    compiles_per_shape = True
 
-    def train_batches(self, dataset):
-        self.calls.append("train_batches")
-        return iter(dataset)
+def split_at_first_window(engine: FakeEngine, warmup_steps: int) -> tuple[list, list]:
+    """(the calls before the first timed step, the timed data steps' shapes)."""
+    data = [i for i, c in enumerate(engine.calls) if c[0] == "train_step" and c[2] == "data"]
+    return engine.calls[:data[warmup_steps]], [engine.calls[i][1] for i in data[warmup_steps:]]
 
-    def eval_batches(self, dataset):
-        return iter(dataset)
 
-    def trace_train(self, batch):
-        self.calls.append(("trace_train", batch["X"].shape[:2]))
+def test_every_shape_the_windows_see_is_traced_and_run_before_the_clock_starts():
+    clock, said = FakeClock(), []
+    engine = FakeEngine(clock, warmup=2, durations=[1.0] * 6)
+    plan = Plan(warmup_steps=2, windows=2, steps_per_window=3)
+    measured, _ = run(engine, clock, plan, source=SHAPED, say=said.append)
+    before, timed = split_at_first_window(engine, plan.warmup_steps)
+    assert timed == [(2, 16), (1, 32), (2, 64), (2, 48), (2, 80), (2, 16)]
+    traced = {c[1] for c in before if c[0] == "trace_train"}
+    executed = {c[1] for c in before if c[0] == "train_step"}
+    warmed = set(measured.warmed_shapes)
+    assert set(timed) <= warmed and warmed <= traced and warmed <= executed
+    assert measured.warmed_shapes == [(2, 16), (2, 48), (1, 32), (2, 64), (2, 80)]  # in order of appearance
+    assert (2, 96) not in traced  # beyond the run's 8 steps: not compiled for nothing
+    # The warm-up steps run (2, 16) and (2, 48); the other shapes run once on padding, and the
+    # state they changed is put back before the warm-up.
+    padding = [c[1] for c in before if c[0] == "train_step" and c[2] == "padding"]
+    assert padding == [(1, 32), (2, 64), (2, 80)]
+    assert measured.warm_seconds == 3 * PADDING_SECONDS and measured.timer.warmup.seconds == 2 * WARMUP_SECONDS
+    assert before.index("load_state") > max(i for i, c in enumerate(before) if c[0] == "train_step" and c[2] == "padding")
+    assert [c[2] for c in before if c[0] == "train_step"][-2:] == ["data", "data"]  # the warm-up, after the warming
+    assert engine.weights[0] == plan.warmup_steps + 6  # the padding steps left nothing behind
+    assert said[2] == ("warmed 5 batch shape(s) (2 x 16, 2 x 48, 1 x 32, 2 x 64, 2 x 80): "
+                       "3 on all-padding steps in 21.0 s, 2 by the warm-up steps")
+    # Validation: its 2 timed batches' shapes traced and run on padding before its first timed step.
+    first_eval = next(i for i, c in enumerate(engine.calls) if c[0] == "eval_step" and c[2] == "data")
+    assert {c[1] for c in engine.calls[:first_eval] if c[0] == "trace_eval"} == {(2, 32), (2, 16)}
+    assert [c[1] for c in engine.calls[:first_eval] if c[0] == "eval_step"] == [(2, 32), (2, 16)]
+    assert [c[1] for c in engine.calls[first_eval:] if c[0] == "eval_step"] == [(2, 32), (2, 16)]
 
-    def trace_eval(self, batch):
-        self.calls.append(("trace_eval", batch["X"].shape[:2]))
+
+def test_without_warm_up_steps_every_shape_runs_on_padding_first():
+    clock = FakeClock()
+    engine = FakeEngine(clock, warmup=0, durations=[1.0] * 4)
+    plan = Plan(warmup_steps=0, windows=2, steps_per_window=2)
+    said = []
+    measured, _ = run(engine, clock, plan, source=SHAPED, say=said.append)
+    assert said[2] == "warmed 3 batch shape(s) (2 x 16, 2 x 48, 1 x 32): 3 on all-padding steps in 21.0 s"
+    before, timed = split_at_first_window(engine, 0)
+    assert [c[1] for c in before if c[0] == "train_step"] == measured.warmed_shapes == [(2, 16), (2, 48), (1, 32)]
+    assert set(timed) == set(measured.warmed_shapes)
+    assert measured.timer.windows[0].seconds == 2.0  # no padding step inside a window
+
+
+def test_batch_shapes_asks_a_pipeline_that_knows_them_and_reads_nothing():
+    class Known:
+        def shapes(self):
+            return itertools.cycle([(2, 640), (1, 1280)])
+
+        def __iter__(self):
+            raise AssertionError("read")
+
+    assert batch_shapes(Known(), 3) == [(2, 640), (1, 1280), (2, 640)]
+    assert batch_shapes(FakeBatches("x", [(2, 16), (3, 32)]), 3) == [(2, 16), (3, 32), (2, 16)]
+    assert describe([(2, 3840), (2, 4480)]) == "lengths 3840, 4480" and describe([(1, 640)]) == "length 640"
+
+
+# -- the real pipeline and the real TensorFlow engine -----------------------------------------------
+
+class RecordingEngine(FakeEngine):
+    """A FakeEngine whose train steps report the batch's real shape and events."""
 
     def train_step(self, batch):
-        self.calls.append(("train_step", batch["X"].shape[:2]))
-        return super().train_step(batch)
-
-    def eval_step(self, batch):
-        self.calls.append(("eval_step", batch["X"].shape[:2]))
-        return super().eval_step(batch)
+        super().train_step(batch)
+        return StepResult(1.0, (Part(events=shape(batch)[0], padded_length=shape(batch)[1],
+                                     real_elements=int(batch["n_elements"].sum())),))
 
 
-class ShapedSource:
-    """Deterministic batches whose padded lengths and sizes vary, as the pipeline's do (a new pass
-    over the source gives the same batches)."""
-
-    SHAPES = [(2, 16), (2, 48), (2, 16), (1, 32), (2, 64), (2, 48), (2, 80), (2, 16), (2, 96)]
-
-    def _batches(self, shapes):
-        return ({"X": np.zeros((b, n, 12), np.float32), "y": np.zeros((b, n, 7), np.float32),
-                 "n_elements": np.full(b, n // 2, np.int32)} for b, n in shapes * 100)
-
-    def training(self, cfg, replicas=1):
-        return self._batches(self.SHAPES)
-
-    def validation(self, cfg):
-        return self._batches([(2, 32), (2, 16), (2, 112)])
-
-
-def test_an_engine_that_compiles_per_shape_has_every_shape_of_the_run_traced_before_the_first_step():
+@pytest.mark.parametrize("shuffle, lookahead", [(0, 0), (5, 0), (0, 8), (5, 1)])
+def test_the_warmed_shapes_cover_every_batch_of_the_real_pipeline(built, shuffle, lookahead):
+    # 12 train events of 5 to 60 elements, bins of 16: several padded lengths; the shard of worker 0
+    # of 5 holds 3 events, so every pass ends in a batch of 1. Shuffled and bucketed too: the
+    # shapes the loop plans (Batches.shapes) are those the pipeline then yields.
+    data = DataConfig(max_elements=64, shuffle_buffer=shuffle, bucket_lookahead=lookahead)
+    cfg = Config(model=ModelConfig(bin_size=16), data=data, bench=BenchConfig(windows=3, warmup_steps=1))
     clock = FakeClock()
-    engine = CompilingEngine(clock, warmup=2, durations=[1.0] * 6)
-    measured = Measurement(TrainingTimer(Plan(warmup_steps=2, windows=2, steps_per_window=3), clock=clock,
-                                         wall_clock=clock))
-    benchmark(engine, CFG, ShapedSource(), measured, 4, Hooks())
-    first_step = next(i for i, c in enumerate(engine.calls) if c[0] == "train_step")
-    traced = {c[1] for c in engine.calls[:first_step] if c[0] == "trace_train"}
-    trained = {c[1] for c in engine.calls if c[0] == "train_step"}
-    assert len([c for c in engine.calls if c[0] == "train_step"]) == 8
-    assert trained == {(2, 16), (2, 48), (1, 32), (2, 64), (2, 80)} and trained <= traced
-    assert (2, 96) not in traced  # beyond the run's 8 steps: not compiled for nothing
-    # Validation: the untimed first batch and the 2 timed ones, all traced before the first eval step.
-    first_eval = next(i for i, c in enumerate(engine.calls) if c[0] == "eval_step")
-    assert {c[1] for c in engine.calls[:first_eval] if c[0] == "trace_eval"} == {(2, 32), (2, 16), (2, 112)}
+    engine = RecordingEngine(clock, warmup=1, durations=[1.0] * 100)
+    plan = Plan(warmup_steps=1, windows=3, steps_per_window=4)
+    measured = Measurement(TrainingTimer(plan, clock=clock, wall_clock=clock))
+    benchmark(engine, cfg, DataSource(built, num_workers=5, worker_index=0), measured, 4)
+    _, timed = split_at_first_window(engine, plan.warmup_steps)
+    assert len(timed) == 12 and len(set(timed)) > 1 and any(events == 1 for events, _ in timed)
+    assert set(timed) <= set(measured.warmed_shapes)
+
+
+TINY = ModelConfig(bin_size=16, distance_dim=8, ffn_dist_hidden_dim=8, output_dim=16, decoder_hidden_dim=16,
+                   num_graph_layers_id=1, num_graph_layers_reg=1, dropout=0.3)
+# A large rate that halves every step: a warming step that counted would change every later update.
+TRAIN = TrainConfig(learning_rate=3e-3, lr_decay_steps=1, lr_decay_rate=0.5, seed=5)
+
+
+@pytest.mark.slow  # a real engine: tracing its step takes tens of seconds on 2 cores
+def test_a_warmed_run_trains_exactly_as_an_unwarmed_one(built):
+    from hepbench.mlpf.engines.tensorflow import TensorFlowEngine  # the test process's backend
+
+    data = DataSource(built).training(Config(data=DataConfig(max_elements=64)), 1)
+    batches = list(itertools.islice(iter(data), 4))
+    engine = TensorFlowEngine()  # one engine, traced once (tens of seconds); each run from the initial state
+    engine.build(TINY, TRAIN)
+    initial = engine.state()
+    unwarmed = [engine.train_step(b).loss for b in batches]
+    assert len(set(unwarmed)) == len(unwarmed)  # the steps trained: each loss differs
+    engine.load_state(initial)
+    warm_train(engine, [(2, 16), (1, 48), (2, 64)])
+    assert int(engine.optimizer.iterations.numpy()) == 0
+    # A wrong learning rate (the iteration count) or other dropout masks would differ by far more;
+    # state that load_state missed would differ from the unwarmed run's start as well.
+    np.testing.assert_allclose([engine.train_step(b).loss for b in batches], unwarmed, rtol=1e-6)
+    assert engine.train_step(zero_batch(2, 32)).loss == 0.0  # all padding: a finite loss
+
+
+def test_warming_no_shape_changes_nothing():
+    clock = FakeClock()
+    engine = FakeEngine(clock, warmup=0, durations=[])
+    warm_train(engine, [])
+    assert engine.calls == [] and clock.now == 0.0
