@@ -1,5 +1,5 @@
-"""A report as plain text: the score, what ran where (and on which backend), and per-copy and
-per-window throughput tables."""
+"""A report as plain text: the score and how far to trust it, what ran where (and on which
+backend), and per-copy and per-window throughput tables."""
 from __future__ import annotations
 
 import math
@@ -89,8 +89,29 @@ def _headline(report: dict) -> list[str]:
         if stats:
             line += (f"; per copy avg {sig(stats.get('avg'))}, median {sig(stats.get('median'))}, "
                      f"min {sig(stats.get('min'))}, max {sig(stats.get('max'))}")
-        return [line]
+        return [line] + _trust(rep.get("throughput") or {})
     return [f"FAILED: {rep.get('log') or 'no log message'}"]
+
+
+def _trust(throughput: dict) -> list[str]:
+    """'interval: 95 % 0.5249 to 0.5377 events/s (± 1.2 %); window rates CV 2.4 %; first window / later
+    1.006; real elements 77.4 % of padded slots' (report.throughput; older reports lack the fields)."""
+    if not isinstance(throughput, dict) or not any(k in throughput for k in (
+            "confidence_interval", "window_cv_percent", "first_window_ratio", "real_element_fraction")):
+        return []
+    ci = throughput.get("confidence_interval")
+    if isinstance(ci, dict):
+        level = ci.get("level")
+        level_text = f"{fixed(100 * level, 0)} %" if _is_number(level) else "?"
+        parts = [f"interval: {level_text} {sig(ci.get('low'))} to {sig(ci.get('high'))} events/s "
+                 f"(± {fixed(ci.get('half_width_percent'), 1)} %)"]
+    else:
+        parts = ["interval: none (fewer than 2 windows per copy)"]
+    parts.append(f"window rates CV {fixed(throughput.get('window_cv_percent'), 1)} %")
+    parts.append(f"first window / later {fixed(throughput.get('first_window_ratio'), 3)}")
+    fraction = throughput.get("real_element_fraction")
+    parts.append(f"real elements {fixed(100 * fraction if _is_number(fraction) else None, 1)} % of padded slots")
+    return ["; ".join(parts)]
 
 
 def _backend_line(backend: dict) -> str:
@@ -145,7 +166,12 @@ def _context(report: dict) -> list[str]:
 
 
 COPY_HEADERS = ("copy", "device", "cpus", "threads", "events", "seconds", "events/s", "mean step s",
-                "compile s", "val events/s", "peak host GiB", "status")
+                "compile s", "warm shapes", "val events/s", "peak host GiB", "status")
+
+
+def _count(items: Any) -> str:
+    """How many shapes were warmed before the clock started; '-' when the report does not say."""
+    return str(len(items)) if isinstance(items, list) else "-"
 
 
 def _copy_row(copy: dict) -> list[str]:
@@ -153,7 +179,8 @@ def _copy_row(copy: dict) -> list[str]:
     return [str(copy.get("copy", "?")), device_label(copy.get("device")), cpu_ranges(copy.get("cpus")),
             str(copy.get("threads", "-")), str(train.get("events", "-")), fixed(train.get("seconds"), 1),
             sig(train.get("events_per_second")), fixed(train.get("mean_step_seconds"), 3),
-            fixed(copy.get("compile_seconds"), 1), sig(get(copy, "validation", "events_per_second")),
+            fixed(copy.get("compile_seconds"), 1), _count(get(copy, "warmup", "shapes")),
+            sig(get(copy, "validation", "events_per_second")),
             fixed(copy.get("peak_host_memory_bytes"), 2, GIB), str(copy.get("status", "?"))]
 
 

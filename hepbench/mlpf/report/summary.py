@@ -15,7 +15,7 @@ from hepbench import __version__
 from hepbench.core.envelope import RunInfo, Workload, build_summary, write_summary
 from hepbench.core.hostinfo import distribution_version
 from hepbench.core.stats import stats
-from hepbench.mlpf.train.throughput import DEFINITION
+from hepbench.mlpf.train.throughput import DEFINITION, stability
 
 WORKLOAD = "mlpf-bmk"
 SUMMARY_FILE = "mlpf_summary.json"
@@ -43,6 +43,9 @@ class RunContext:
     command: list[str]
     extra_arguments: str = ""
     log: str | None = None  # overrides the log built from the copies (e.g. "interrupted by SIGTERM")
+
+
+_STABILITY_KEYS = ("confidence_interval", "window_cv_percent", "first_window_ratio", "real_element_fraction")
 
 
 def _sum(values) -> float | None:
@@ -104,6 +107,8 @@ def build_report(copies: list[dict], ctx: RunContext) -> dict:
         "padded_elements_per_second": _sum(t["padded_elements_per_second"] for t in trains),
         "flops_per_second": _sum(t["flops_per_second"] for t in trains),
         "windows": stats(all_windows) if ok else None,
+        # How far to trust the score, from the same windows (hepbench.mlpf.train.throughput.stability).
+        **(stability([c["windows"] for c in copies]) if ok else dict.fromkeys(_STABILITY_KEYS)),
     }
     return build_summary(
         BMK,
@@ -137,6 +142,8 @@ def write_report(report: dict, results_dir: Path) -> Path:
 
 
 def score_line(report: dict) -> str:
+    """The line `hepbench run` ends with: the score, ± the half-width of its 95 % confidence interval
+    in per cent (left out when there is none), and what ran; or why the run failed."""
     r = report["report"]
     if r["status"] != "ok":
         return f"{WORKLOAD}: FAILED: {r['log']}"
@@ -148,6 +155,8 @@ def score_line(report: dict) -> str:
         what = f"1 process, {len(report['app']['devices'])} mirrored replicas"
     else:
         what = f"{n} cop{'y' if n == 1 else 'ies'}"
-    return (f"{WORKLOAD} train score: {r['wl-scores']['train']:.4g} events/s "
+    interval = r["throughput"].get("confidence_interval")
+    spread = f" ± {interval['half_width_percent']:.1f} %" if interval else ""  # no interval: fewer than 2 windows
+    return (f"{WORKLOAD} train score: {r['wl-scores']['train']:.4g} events/s{spread} "
             f"({what}, {r['benchmark']['device']}, {r['precision']}, {r['backend']['name']})")
 

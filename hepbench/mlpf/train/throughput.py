@@ -10,6 +10,12 @@ count and nothing runs after the clock stops. Tracing/compilation and warm-up st
 the first window and validation after the last; neither is inside any window. A copy's rate is
 its events over its seconds summed over all windows.
 
+How far to trust the number (`stability`, from the report's window entries): a 95 % confidence
+interval of the score (each copy's error from the spread of its windows' work rates, copies
+combined in quadrature), the coefficient of variation of the window rates, the first window's
+work rate relative to the later ones' and the fraction of padded slots that held real elements
+(docs/training.md).
+
 This module knows nothing about TensorFlow: a step is any callable returning a `StepOutcome`.
 """
 from __future__ import annotations
@@ -20,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from hepbench.core.errors import HepbenchError
+from hepbench.core.stats import RatioEstimate, cv_percent, ratio_estimate, sum_interval
 
 DEFINITION = (
     "train = sum over copies of (real training events in the timed windows / wall seconds of those "
@@ -131,6 +138,82 @@ def totals(windows: list[Window]) -> dict | None:
     out["padded_elements_per_second"] = _rate(out["padded_elements"], seconds)
     out["flops_per_second"] = _rate(out["flops"], seconds)
     return out
+
+
+CONFIDENCE_LEVEL = 0.95
+INTERVAL_METHOD = (
+    "each copy's rate sum(events)/sum(seconds) over its windows, with the relative standard error of its "
+    "work rate r = sum(p)/sum(t) (p: padded elements of a window, t: its seconds; ratio estimator "
+    "sqrt(sum((p_i - r*t_i)^2)/(n-1))/(sqrt(n)*mean(t))/r); copies' errors added in quadrature; "
+    "Student t quantile with Welch-Satterthwaite degrees of freedom"
+)
+
+
+def _work(windows: list[dict]) -> list[float]:
+    """Each window's work: its padded element slots (what the model computed), or its events where
+    a window does not count them."""
+    if all(w.get("padded_elements", 0) > 0 for w in windows):
+        return [w["padded_elements"] for w in windows]
+    return [w["events"] for w in windows]
+
+
+def copy_estimate(windows: list[dict]) -> RatioEstimate | None:
+    """A copy's rate (Σ events / Σ seconds of its windows) and its standard error, None for fewer
+    than 2 windows. Every run of a configuration trains the same events in the same windows (same
+    seed), so what varies between runs is the machine's speed, not the windows' contents: the
+    relative error is that of the work rate Σ padded elements / Σ seconds, in which a window of
+    larger events that takes longer in proportion is no deviation at all."""
+    work = ratio_estimate(_work(windows), [w["seconds"] for w in windows])
+    if work is None or work.rate <= 0:
+        return None
+    rate = _rate(sum(w["events"] for w in windows), sum(w["seconds"] for w in windows))
+    return RatioEstimate(rate=rate, standard_error=work.standard_error * rate / work.rate, samples=work.samples)
+
+
+def score_interval(copies_windows: list[list[dict]], level: float = CONFIDENCE_LEVEL) -> dict | None:
+    """The confidence interval of the score (Σ over copies of events/seconds of their windows) from
+    the copies' window entries (Window.to_dict()); None unless every copy has at least 2 windows:
+    one window gives no estimate of how much a window's time varies."""
+    estimates = [copy_estimate(ws) for ws in copies_windows]
+    if not estimates or any(e is None for e in estimates):
+        return None
+    interval = sum_interval(estimates, level)
+    return {"level": level, "low": interval.low, "high": interval.high, "half_width": interval.half_width,
+            "half_width_percent": interval.half_width_percent, "degrees_of_freedom": interval.degrees_of_freedom,
+            "method": INTERVAL_METHOD}
+
+
+def first_window_ratio(copies_windows: list[list[dict]]) -> float | None:
+    """The first windows' work rate over the later windows', copies pooled: (Σ work / Σ seconds of
+    every copy's window 1) / (the same over every copy's windows 2..n), work being padded elements
+    (events where a window does not count them), so that the ratio shows the warm-up, not which
+    events fell into window 1. 1 when the first window runs as fast as the rest; None unless every
+    copy has at least 2 windows."""
+    if not copies_windows or any(len(ws) < 2 for ws in copies_windows):
+        return None
+    work = [_work(ws) for ws in copies_windows]
+    first = _rate(sum(w[0] for w in work), sum(ws[0]["seconds"] for ws in copies_windows))
+    rest = _rate(sum(sum(w[1:]) for w in work), sum(w["seconds"] for ws in copies_windows for w in ws[1:]))
+    return first / rest if rest > 0 else None
+
+
+def real_element_fraction(copies_windows: list[list[dict]]) -> float | None:
+    """Real detector elements / padded element slots over every copy's windows (1: no padding);
+    None without padded slots."""
+    padded = sum(w["padded_elements"] for ws in copies_windows for w in ws)
+    return sum(w["real_elements"] for ws in copies_windows for w in ws) / padded if padded > 0 else None
+
+
+def stability(copies_windows: list[list[dict]]) -> dict:
+    """The report's figures on how far to trust the score: confidence_interval, window_cv_percent
+    (coefficient of variation of all copies' window rates, %), first_window_ratio and
+    real_element_fraction; each None where it cannot be computed."""
+    return {
+        "confidence_interval": score_interval(copies_windows),
+        "window_cv_percent": cv_percent(w["events_per_second"] for ws in copies_windows for w in ws),
+        "first_window_ratio": first_window_ratio(copies_windows),
+        "real_element_fraction": real_element_fraction(copies_windows),
+    }
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,21 @@ def test_ok_report_shows_score_copies_and_windows(ok_report):
     assert rows["0"][4] == "72" and rows["0"][-1] == "ok"
     assert text.count("copy 0 windows") == 1 and text.count("copy 1 windows") == 1
     window_rows = [line.split() for line in lines if line.startswith("       ")]
-    assert [r[3] for r in window_rows] == ["0.2606", "0.2600", "0.2597", "0.2730", "0.2724", "0.2590"]
+    assert [r[3] for r in window_rows] == ["0.2606", "0.2600", "0.2597", "0.2730", "0.2724", "0.2682"]
     assert window_rows[0][6] == "27.1"  # GFLOP/s
+    assert rows["0"][9] == "2" and rows["1"][9] == "-"  # shapes warmed before the clock (copy 1: not recorded)
+
+
+def test_ok_report_shows_the_interval_the_spread_and_the_padding(ok_report):
+    lines = format_report(ok_report).splitlines()
+    assert lines[1] == ("interval: 95 % 0.5249 to 0.5377 events/s (± 1.2 %); window rates CV 2.4 %; "
+                        "first window / later 1.006; real elements 77.4 % of padded slots")
+    ok_report["report"]["throughput"].update(confidence_interval=None, first_window_ratio=None)
+    assert format_report(ok_report).splitlines()[1].startswith(
+        "interval: none (fewer than 2 windows per copy); window rates CV 2.4 %; first window / later -;")
+    for key in ("confidence_interval", "window_cv_percent", "first_window_ratio", "real_element_fraction"):
+        del ok_report["report"]["throughput"][key]  # a report from before these fields
+    assert format_report(ok_report).splitlines()[1].startswith("app:")
 
 
 def test_failed_report_shows_the_failure(failed_report):

@@ -38,6 +38,34 @@ def test_the_score_is_the_sum_of_the_copies_rates():
     assert report["run_info"] == {"copies": 2, "threads_per_copy": 1, "events_per_thread": 24, "extra_arguments": "",
                                   "backend": "tensorflow"}
     assert report["report"]["backend"] == base["report"]["backend"]
+    assert score_line(report) == "mlpf-bmk train score: 0.5313 events/s ± 1.2 % (2 copies, cpu, fp32, tensorflow)"
+
+
+def test_the_report_says_how_far_to_trust_the_score():
+    base = fixture("ok_2copies.json")
+    report = build_report(base["report"]["copies"], context(base))
+    validate_report(report)
+    t = report["report"]["throughput"]
+    ci = t["confidence_interval"]
+    # Centred on the score: the copies' rates are events / seconds of their windows.
+    assert (ci["low"] + ci["high"]) / 2 == pytest.approx(report["report"]["wl-scores"]["train"], rel=1e-4)
+    assert ci["level"] == 0.95 and ci["half_width_percent"] == pytest.approx(1.2071, abs=1e-4)
+    assert 2 < ci["degrees_of_freedom"] < 4  # Welch-Satterthwaite between one copy's 2 and both copies' 4
+    assert t["window_cv_percent"] == pytest.approx(2.3743, abs=1e-4)
+    assert t["first_window_ratio"] == pytest.approx((48 / 180.0) / (96 / 362.3))
+    assert t["real_element_fraction"] == pytest.approx(113000 / 145920)
+
+
+def test_one_window_gives_no_interval_and_no_plus_minus():
+    base = fixture("ok_2copies.json")
+    copies = base["report"]["copies"]
+    for c in copies:
+        c["windows"] = c["windows"][:1]
+    report = build_report(copies, context(base))
+    validate_report(report)
+    t = report["report"]["throughput"]
+    assert t["confidence_interval"] is None and t["first_window_ratio"] is None
+    assert t["real_element_fraction"] == pytest.approx(113000 / 145920) and t["window_cv_percent"] is not None
     assert score_line(report) == "mlpf-bmk train score: 0.5313 events/s (2 copies, cpu, fp32, tensorflow)"
 
 
@@ -62,6 +90,9 @@ def test_one_failed_copy_fails_the_run_and_its_own_reason_is_the_log():
     validate_report(report)
     assert report["report"]["status"] == "failed" and report["report"]["wl-scores"] == {}
     assert report["report"]["log"] == "copy 1: training loss became nan at window 2, step 1"
+    t = report["report"]["throughput"]
+    assert [t[k] for k in ("confidence_interval", "window_cv_percent", "first_window_ratio", "real_element_fraction")] \
+        == [None] * 4
     assert score_line(report).startswith("mlpf-bmk: FAILED: copy 1")
 
 
