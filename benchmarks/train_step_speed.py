@@ -19,8 +19,15 @@ backend measures a plain fp32 4096 x 4096 matmul first; the best of these is the
 ceiling, and % is of it, so that figures from different machines and backends compare (the
 reference reached about 50 % of it).
 
+A/B of environment settings (an allocator by LD_PRELOAD, thread or oneDNN variables): each
+--variant LABEL=NAME=VALUE[,NAME=VALUE...] (LABEL= alone: the environment as it is) runs every
+worker again with those variables set, --rounds times, the variants alternating within each round
+so that a machine's changing load falls on all of them; the table then gives each variant's median
+events/s and its median ratio to the first variant's in the same round.
+
     python benchmarks/train_step_speed.py [--backends tensorflow,jax,torch] [--precisions fp32,bf16,fp16]
         [--xla both|on|off] [--torch-compile off|on|both] [--device cpu|gpu] [--steps 5]
+        [--variant LABEL=NAME=VALUE,... --variant ... --rounds 3]
 """
 from __future__ import annotations
 
@@ -143,15 +150,30 @@ def variants(backend: str, args) -> list[dict]:
     return [{"xla": False, "torch_compile": False}]  # jax.jit always compiles with XLA
 
 
-def run_worker(spec: dict) -> list[dict]:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
-    proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], capture_output=True, text=True,
+def run_worker(spec: dict, script: str = __file__, env: dict | None = None) -> list[dict]:
+    """The RESULT lines of `script --worker spec` in a process of its own (environment: ours, plus `env`)."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"), **(env or {})}
+    proc = subprocess.run([sys.executable, script, "--worker", json.dumps(spec)], capture_output=True, text=True,
                           env=env)
     results = [json.loads(line[len(RESULT):]) for line in proc.stdout.splitlines() if line.startswith(RESULT)]
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
         results.append({"failed": f"exit {proc.returncode}: {tail}"})
     return results
+
+
+def parse_variant(text: str) -> tuple[str, dict]:
+    """LABEL=NAME=VALUE[,NAME=VALUE...] → (LABEL, {NAME: VALUE}); ValueError naming the bad part."""
+    label, _, assignments = text.partition("=")
+    env = {}
+    for item in filter(None, assignments.split(",")):
+        name, eq, value = item.partition("=")
+        if not eq or not name:
+            raise ValueError(f"--variant {text!r}: {item!r} is not NAME=VALUE")
+        env[name] = value
+    if not label:
+        raise ValueError(f"--variant {text!r}: the label before the first '=' is empty")
+    return label, env
 
 
 def main() -> None:
@@ -168,10 +190,19 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--device", choices=("cpu", "gpu"), default=None, help="default: what the engine picks")
     parser.add_argument("--threads", type=int, default=None, help="framework threads (default: the engine's)")
+    parser.add_argument("--variant", action="append", default=[], metavar="LABEL=NAME=VALUE,...",
+                        help="environment variant to compare (repeatable; the first is the baseline)")
+    parser.add_argument("--rounds", type=int, default=1, help="repetitions of every variant, alternating")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return worker(json.loads(args.worker))
+    try:
+        env_variants = [parse_variant(v) for v in args.variant] or [("", {})]
+    except ValueError as e:
+        parser.error(str(e))
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, not {args.rounds}")
 
     backends = args.backends.split(",")
     unknown = sorted(set(backends) - set(BACKENDS))
@@ -180,34 +211,41 @@ def main() -> None:
     shapes = args.shapes.split(",")
     common = {"shapes": shapes, "elements": args.elements, "batch": args.batch, "steps": args.steps,
               "warmup": args.warmup, "device": args.device, "threads": args.threads}
-    ceilings, rows = {}, {}  # rows[(shape, precision)][column] = result
+    ceilings, rows = {}, {}  # rows[(shape, length, precision)][column] = the results of every round
     columns = []
     print(f"{'backend':>10} {'mode':>16} {'shape':>12} {'length':>6} {'precision':>9} {'compile s':>9} "
           f"{'step s':>7} {'events/s':>9} {'GFLOP/s':>8}  first loss", flush=True)
+    installed = []
     for backend in backends:
         try:
             require_backend(backend)
+            installed.append(backend)
         except Exception as e:  # MissingExtra: say so and go on with the others
             print(f"{backend:>10}: not installed ({e})", flush=True)
-            continue
-        for v, variant in enumerate(variants(backend, args)):
-            for p, precision in enumerate(args.precisions.split(",")):
-                spec = {**common, **variant, "backend": backend, "precision": precision, "ceiling": v == p == 0}
-                for r in run_worker(spec):
-                    if "ceiling" in r:
-                        ceilings[backend] = r["ceiling"]
-                        print(f"{backend:>10}: plain fp32 4096 x 4096 matmul {r['ceiling']:.0f} GFLOP/s on {r['device']}",
-                              flush=True)
-                    elif "shape" in r:
-                        column = f"{backend} {r['mode']}"
-                        if column not in columns:
-                            columns.append(column)
-                        rows.setdefault((r["shape"], r["length"], precision), {})[column] = r
-                        print(f"{backend:>10} {r['mode']:>16} {r['shape']:>12} {r['length']:>6} {precision:>9} "
-                              f"{r['compile_s']:9.1f} {r['step_s']:7.2f} {r['events_per_s']:9.3f} {r['gflops']:8.1f}"
-                              f"  {r['first_loss']:.6f}", flush=True)
-                    else:
-                        print(f"{backend:>10} {precision:>9}: {r.get('refused') or r.get('failed')}", flush=True)
+    for round_ in range(args.rounds):
+        for e, (label, env) in enumerate(env_variants):
+            for backend in installed:
+                for v, variant in enumerate(variants(backend, args)):
+                    for p, precision in enumerate(args.precisions.split(",")):
+                        first = v == p == e == round_ == 0
+                        spec = {**common, **variant, "backend": backend, "precision": precision, "ceiling": first}
+                        for r in run_worker(spec, env=env):
+                            if "ceiling" in r:
+                                ceilings[backend] = r["ceiling"]
+                                print(f"{backend:>10}: plain fp32 4096 x 4096 matmul {r['ceiling']:.0f} GFLOP/s on "
+                                      f"{r['device']}", flush=True)
+                            elif "shape" in r:
+                                column = f"{backend} {r['mode']}" + (f" [{label}]" if label else "")
+                                if column not in columns:
+                                    columns.append(column)
+                                cell = rows.setdefault((r["shape"], r["length"], precision), {})
+                                cell.setdefault(column, []).append({**r, "round": round_, "variant": e})
+                                print(f"{backend:>10} {r['mode']:>16} {r['shape']:>12} {r['length']:>6} {precision:>9} "
+                                      f"{r['compile_s']:9.1f} {r['step_s']:7.2f} {r['events_per_s']:9.3f} "
+                                      f"{r['gflops']:8.1f}  {r['first_loss']:.6f}" + (f"  [{label}]" if label else ""),
+                                      flush=True)
+                            else:
+                                print(f"{backend:>10} {precision:>9}: {r.get('refused') or r.get('failed')}", flush=True)
     if not rows:
         raise SystemExit("no backend ran")
     ceiling = max(ceilings.values(), default=None)
@@ -217,15 +255,26 @@ def main() -> None:
     else:
         print("\nevents/s, side by side (no matmul ceiling was measured):")
 
-    def cell(r: dict | None) -> str:
-        if r is None:
-            return "-"
-        return f"{r['events_per_s']:.3f}" + (f" ({100 * r['gflops'] / ceiling:.0f} %)" if ceiling else "")
+    def baseline(column: str) -> str:
+        """The first variant's column of the same backend and mode."""
+        return column.rsplit(" [", 1)[0] + f" [{env_variants[0][0]}]"
 
-    widths = [max(16, len(c)) for c in columns]
+    def cell(cells: dict, column: str) -> str:
+        runs = cells.get(column)
+        if not runs:
+            return "-"
+        rate = statistics.median(r["events_per_s"] for r in runs)
+        text = f"{rate:.3f}" + (f" ({100 * statistics.median(r['gflops'] for r in runs) / ceiling:.0f} %)" if ceiling else "")
+        base = {r["round"]: r["events_per_s"] for r in cells.get(baseline(column), [])}
+        ratios = [r["events_per_s"] / base[r["round"]] for r in runs if r["round"] in base]
+        if len(env_variants) > 1 and runs[0]["variant"] > 0 and ratios:
+            text += f" x{statistics.median(ratios):.3f}"
+        return text
+
+    widths = [max(20, len(c)) for c in columns]
     print(f"{'shape':>12} {'length':>6} {'precision':>9} " + " ".join(f"{c:>{w}}" for c, w in zip(columns, widths)))
     for (shape, length, precision), cells in rows.items():
-        text = [cell(cells.get(c)) for c in columns]
+        text = [cell(cells, c) for c in columns]
         print(f"{shape:>12} {length:>6} {precision:>9} " + " ".join(f"{t:>{w}}" for t, w in zip(text, widths)))
 
 
