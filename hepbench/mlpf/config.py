@@ -1,8 +1,8 @@
 """Typed configuration: dataclasses filled from YAML, reference defaults in `defaults.yaml`
 (the model: docs/model.md; the training recipe: docs/training.md).
 
-`load_config()` gives the packaged defaults; a user file or `section.key=value` overrides replace
-single values. Unknown keys and wrongly typed values are errors that name the file and the key.
+`load_config()` gives the packaged defaults (for a GPU run, with defaults.yaml's `gpu:` section
+over them); a user file or `section.key=value` overrides replace single values. Unknown keys and wrongly typed values are errors that name the file and the key.
 The seven study hyperparameters are range-checked through their shared table
 (hepbench.core.hyperparameters); `with_hyperparameters` sets them by name.
 """
@@ -36,6 +36,7 @@ class DataConfig:
     batch_size: int = 2  # events per device and step
     target: str = "gen"  # "gen" (generator truth) or "cand" (Delphes rule-based PF candidates)
     shuffle_buffer: int = 0  # 0 keeps the dataset order
+    bucket_lookahead: int = 8  # batches' worth of events held back to batch events of one padded length; 0: off
     cache: str = "none"  # "none" or "memory" (decoded events kept after their first read)
     prefetch: int = -1  # batches built ahead by background threads; -1: twice the threads; 0: none
     seed: int = 42
@@ -44,6 +45,8 @@ class DataConfig:
         _positive(self, "data", ("max_elements", "batch_size"))
         if self.shuffle_buffer < 0:
             raise UsageError(f"data.shuffle_buffer must be >= 0, not {self.shuffle_buffer}")
+        if self.bucket_lookahead < 0:
+            raise UsageError(f"data.bucket_lookahead must be >= 0 (0: no bucketing), not {self.bucket_lookahead}")
         if self.prefetch < -1:
             raise UsageError(f"data.prefetch must be -1 (auto) or >= 0, not {self.prefetch}")
         if self.target not in TARGETS:
@@ -137,6 +140,7 @@ class TrainConfig:
     precision: str = "fp32"  # fp32, bf16 (mixed_bfloat16) or fp16 (mixed_float16 + loss scaling)
     jit_compile: bool = False  # XLA (TensorFlow); JAX always compiles its step with jax.jit
     compile: bool = False  # torch.compile of the PyTorch train step (the other backends ignore it)
+    compile_backend: str = "inductor"  # torch.compile's backend: inductor, aot_eager, or a vendor's registered one
     seed: int = 42
     loss_weights: LossWeights = field(default_factory=LossWeights)
 
@@ -155,12 +159,12 @@ class BenchConfig:
     is meaningful on both: a few minutes on two CPU cores, enough work to load a GPU.
     """
 
-    windows: int = 3  # timed windows (epochs); the report needs at least 2 for its statistics
+    windows: int = 6  # timed windows (epochs); the report needs at least 2 for its statistics
     warmup_steps: int = 2  # untimed steps after tracing, before the first window
-    cpu_events_per_window: int = 24
-    gpu_events_per_window: int = 1000
+    cpu_events_per_window: int = 12
+    gpu_events_per_window: int = 10000
     cpu_validation_events: int = 8
-    gpu_validation_events: int = 200
+    gpu_validation_events: int = 2000
 
     def __post_init__(self) -> None:
         _positive(self, "bench", ("windows", "cpu_events_per_window", "gpu_events_per_window"))
@@ -285,9 +289,19 @@ def parse_override(text: str) -> dict:
     return out
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Packaged defaults, then the file at `path`, then `section.key=value` overrides."""
+DEVICE_DEFAULTS = ("gpu",)  # defaults.yaml's sections of per-device defaults
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
+                device: str | None = None) -> Config:
+    """Packaged defaults (with device "gpu": its `gpu:` section over them), then the file at `path`,
+    then `section.key=value` overrides."""
     data = _read_yaml(resources.files("hepbench.mlpf").joinpath("defaults.yaml").read_text(), "defaults.yaml")
+    per_device = {name: data.pop(name, {}) for name in DEVICE_DEFAULTS}
+    if device in per_device:
+        data = _merge(data, per_device[device])
+    elif device not in (None, "cpu"):
+        raise ValueError(f"device must be cpu, gpu or None, not {device!r}")
     where = "defaults.yaml"
     if path is not None:
         try:
@@ -300,6 +314,19 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         data = _merge(data, parse_override(text))
         where = f"{where} (with overrides)"
     return _from_dict(Config, data, where)
+
+
+@dataclass(frozen=True)
+class ConfigSource:
+    """Where a configuration comes from (a file and overrides over the packaged defaults), kept so
+    that a run can load it for the device it resolves: a GPU run gets defaults.yaml's `gpu:` defaults
+    under the same file and overrides."""
+
+    path: Path | None = None
+    overrides: tuple[str, ...] = ()
+
+    def load(self, device: str | None = None) -> Config:
+        return load_config(self.path, list(self.overrides), device)
 
 
 def config_to_dict(cfg: Config) -> dict:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from hepbench.core.cliargs import finite_float
 from hepbench.core.hyperparameters import HYPERPARAMETERS
-from hepbench.mlpf.config import PRECISIONS, Config, load_config
+from hepbench.mlpf.config import PRECISIONS, Config, ConfigSource
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,8 +27,8 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
                            help=f"study hyperparameter {h.name}")
 
 
-def config_from_args(args: argparse.Namespace) -> Config:
-    """The packaged defaults, then --config, then --set, --precision and the hyperparameter options."""
+def config_source_from_args(args: argparse.Namespace) -> ConfigSource:
+    """--config, then --set, --precision and the hyperparameter options, over the packaged defaults."""
     overrides = list(args.set)
     if args.precision:
         overrides.append(f"train.precision={args.precision}")
@@ -36,4 +36,9 @@ def config_from_args(args: argparse.Namespace) -> Config:
         value = getattr(args, h.name)
         if value is not None:
             overrides.append(f"{h.config_path}={value!r}")
-    return load_config(args.config, overrides)
+    return ConfigSource(args.config, tuple(overrides))
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """The packaged defaults, then --config, then --set, --precision and the hyperparameter options."""
+    return config_source_from_args(args).load()

@@ -145,10 +145,10 @@ def test_no_arguments_start_the_default_run_which_sigterm_stops_with_a_report(im
     err = "".join(lines) + err
     assert p.returncode == 143, err[-3000:]
     assert re.search(r"mlpf-bmk: 1 copy on cpu \(tensorflow\), \d+ thread\(s\) each; "
-                     r"3 windows of 24 events after 2 warm-up", err)
+                     r"6 windows of 12 events after 2 warm-up", err)
     report = load_report(res / "mlpf_summary.json")
     validate_report(report)
-    assert report["run_info"]["copies"] == 1 and report["run_info"]["events_per_thread"] == 24
+    assert report["run_info"]["copies"] == 1 and report["run_info"]["events_per_thread"] == 12
     assert report["report"]["status"] != "ok" and "interrupted by SIGTERM" in report["report"]["log"]
     assert not report["report"]["wl-scores"]
     # podman marks its containers with /run/.containerenv (not under --read-only, hence checked here).

@@ -199,3 +199,22 @@ def test_range_errors_name_the_value_and_the_range(name, value, config_message, 
     with pytest.raises(SpaceError) as space_error:
         parse_space({by_name(name).study_name: {"sampler": "constant", "value": value}}, "probe", default_space())
     assert str(space_error.value) == f"probe: {by_name(name).study_name}: {space_message}"
+
+
+def test_a_gpu_run_gets_the_gpu_defaults_under_the_users_file_and_overrides(tmp_path):
+    from hepbench.mlpf.config import ConfigSource
+
+    cpu, gpu = load_config(), load_config(device="gpu")
+    assert (cpu.data.batch_size, cpu.train.precision, cpu.data.cache) == (2, "fp32", "none")
+    assert (gpu.data.batch_size, gpu.train.precision, gpu.data.cache) == (32, "bf16", "memory")
+    assert gpu.model == cpu.model and gpu.bench == cpu.bench  # only the GPU section's values differ
+    user = tmp_path / "user.yaml"
+    user.write_text("train: {precision: fp32}\n")
+    source = ConfigSource(user, ("data.batch_size=8",))
+    mine = source.load("gpu")
+    assert (mine.data.batch_size, mine.train.precision, mine.data.cache) == (8, "fp32", "memory")
+    assert source.load("cpu") == source.load() == load_config(user, ["data.batch_size=8"])
+    with pytest.raises(ValueError, match="device must be cpu, gpu or None, not 'tpu'"):
+        load_config(device="tpu")
+    with pytest.raises(UsageError, match="unknown key"):
+        load_config(overrides=["gpu.data.batch_size=4"])  # the GPU section is defaults.yaml's, not a config key

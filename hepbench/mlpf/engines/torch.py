@@ -21,7 +21,7 @@ from hepbench.core.errors import HepbenchError
 from hepbench.core.hostinfo import cpu_model
 from hepbench.mlpf.config import ModelConfig, TrainConfig
 from hepbench.mlpf.engines.base import Engine, MissingDevices, Part, StepResult
-from hepbench.mlpf.engines.torch_steps import DdpTrainStep, EvalStep, TrainStep
+from hepbench.mlpf.engines.torch_steps import DdpTrainStep, EvalStep, TrainStep, check_compile_backend
 from hepbench.mlpf.model.init import assign_initial_weights, set_random_seed
 from hepbench.mlpf.model.mlpf import build_model, parameter_counts
 
@@ -51,7 +51,7 @@ class TorchEngine(Engine):
         self.model: keras.Model | None = None
         self._train: TrainStep | None = None
         self._eval: EvalStep | None = None
-        self._compile = False  # the built steps' (train_cfg.compile)
+        self._compile, self._compile_backend = False, None  # the built steps' (train_cfg.compile, .compile_backend)
 
     # -- the process ------------------------------------------------------------------------------
 
@@ -101,14 +101,13 @@ class TorchEngine(Engine):
         return {"torch": torch.__version__, "keras": keras.__version__,
                 "cuda": torch.version.cuda or None, "cudnn": _cudnn_version()}
 
-    @property
-    def compiles_per_shape(self) -> bool:
-        return bool(self._compile)  # torch.compile specialises on sizes; eager compiles nothing
-
     def backend(self) -> dict:
         """`compile` is the built steps' (eager before build)."""
-        return {"name": "torch", "version": torch.__version__, "keras": keras.__version__,
-                "compile": "torch.compile" if self._compile else "eager"}
+        out = {"name": "torch", "version": torch.__version__, "keras": keras.__version__,
+               "compile": "torch.compile" if self._compile else "eager"}
+        if self._compile:
+            out["compile_backend"] = self._compile_backend
+        return out
 
     def peak_device_memory(self) -> int | None:
         if self._device is None or self._device.type != "cuda":
@@ -118,6 +117,7 @@ class TorchEngine(Engine):
     # -- model, optimizer, steps ------------------------------------------------------------------
 
     def build(self, model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
+        check_compile_backend(train_cfg)
         set_random_seed(train_cfg.seed)  # dropout's seed states (then drawn again below)
         with self._on_device():
             self.model = build_model(model_cfg, train_cfg.precision)
@@ -135,7 +135,7 @@ class TorchEngine(Engine):
             else:
                 self._train = TrainStep(self.model, train_cfg)
         self._eval = EvalStep(self.model, train_cfg)
-        self._compile = train_cfg.compile
+        self._compile, self._compile_backend = train_cfg.compile, train_cfg.compile_backend
 
     def parameter_counts(self) -> tuple[int, int]:
         return parameter_counts(self.model)

@@ -7,7 +7,9 @@ the loss is scaled before `backward` and LossScaleOptimizer.apply unscales (and 
 when a gradient is not finite), as on TensorFlow.
 
 `train.compile=true` runs the forward pass and the loss through torch.compile (its backward pass
-is compiled with them by AOTAutograd); the optimizer update stays eager. The compiled function is
+is compiled with them by AOTAutograd); the optimizer update stays eager. `train.compile_backend`
+picks torch.compile's backend: inductor (code generation, the default), aot_eager (the same graphs
+and AOTAutograd, run by eager kernels), or one an accelerator vendor's package registers. The compiled function is
 marked dynamic, so the batch and element axes start symbolic, but Dynamo still specialises on a
 few sizes (a size of 1: one LSH projection, at fewer than 4 bins; sizes that happen to be equal),
 so a new padded length can compile again: it needs one length per run (data.pad_to_max=true),
@@ -26,6 +28,7 @@ from __future__ import annotations
 import keras
 import torch
 
+from hepbench.core.errors import UsageError
 from hepbench.mlpf.config import TrainConfig
 from hepbench.mlpf.model.losses import mlpf_losses, real_elements
 from hepbench.mlpf.train.optimizer import make_optimizer
@@ -37,13 +40,28 @@ from hepbench.mlpf.train.optimizer import make_optimizer
 _RECOMPILE_LIMIT = 64
 
 
-def _compiled(function, enabled: bool):
-    if not enabled:
+def compile_backends() -> list[str]:
+    """The torch.compile backends this PyTorch has: its own and those installed packages register
+    (a vendor's, for its accelerator)."""
+    import torch._dynamo  # noqa: F401  (imported by torch.compile anyway)
+
+    return sorted(torch._dynamo.list_backends(exclude_tags=()))
+
+
+def check_compile_backend(cfg: TrainConfig) -> None:
+    """A UsageError naming train.compile_backend when torch.compile would not know the name."""
+    if cfg.compile and cfg.compile_backend not in compile_backends():
+        raise UsageError(f"train.compile_backend={cfg.compile_backend!r} is not a torch.compile backend of this "
+                         f"PyTorch; it has {', '.join(compile_backends())}")
+
+
+def _compiled(function, cfg: TrainConfig):
+    if not cfg.compile:
         return function
     import torch._dynamo  # noqa: F401  (its config; imported by torch.compile anyway)
 
     torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, _RECOMPILE_LIMIT)
-    return torch.compile(function, dynamic=True)
+    return torch.compile(function, dynamic=True, backend=cfg.compile_backend)
 
 
 class TrainStep:
@@ -57,7 +75,7 @@ class TrainStep:
         self.optimizer.build(model.trainable_variables)
         self.variables = list(model.trainable_variables)
         self.compiled = cfg.compile
-        self._losses = _compiled(self._forward, cfg.compile)
+        self._losses = _compiled(self._forward, cfg)
 
     def _forward(self, X, y, normalizer):
         return mlpf_losses(X, y, self.module(X, training=True), self.cfg.loss_weights, normalizer=normalizer)
@@ -141,7 +159,7 @@ class EvalStep:
     def __init__(self, model: keras.Model, cfg: TrainConfig):
         self.model, self.cfg = model, cfg
         self.compiled = cfg.compile
-        self._losses = _compiled(self._forward, cfg.compile)
+        self._losses = _compiled(self._forward, cfg)
 
     def _forward(self, X, y):
         return mlpf_losses(X, y, self.model(X, training=False), self.cfg.loss_weights)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from hepbench.core.cliargs import non_negative_int, positive_float, positive_int
 from hepbench.core.hostinfo import extra_arguments
-from hepbench.mlpf.config_cli import add_config_arguments, config_from_args
+from hepbench.mlpf.config_cli import add_config_arguments, config_source_from_args
 from hepbench.mlpf.data.built import DATA_DIR_ENV, DEFAULT_DATA_DIR, default_data_dir
 from hepbench.mlpf.engines.backends import BACKEND_ENV, BACKENDS, DEFAULT_BACKEND, resolve_backend
 from hepbench.mlpf.report.summary import score_line
@@ -49,7 +49,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="training events per copy and timed window (default: bench.cpu/gpu_events_per_window)")
     p.add_argument("--windows", type=positive_int, metavar="N", help="timed windows (bench.windows, default 3)")
     p.add_argument("--warmup-steps", type=non_negative_int, metavar="N", help="untimed steps before the first window")
-    p.add_argument("--batch-size", type=positive_int, metavar="N", help="events per step and copy (data.batch_size)")
+    p.add_argument("--batch-size", type=positive_int, metavar="N", help="events per step and copy (data.batch_size; default 2 on a CPU, 32 on a GPU)")
     p.add_argument("-n", "--ncores", type=positive_int, metavar="N",
                    help="use only the first N of the CPUs this process may use (split between the copies)")
     p.add_argument("--mllog", type=Path, metavar="FILE", help="also write MLPerf-style :::MLLOG lines to this file")
@@ -74,8 +74,9 @@ def _run(args) -> int:
                         ("batch_size", "data.batch_size")):
         if getattr(args, option) is not None:
             args.set.append(f"{key}={getattr(args, option)}")
+    source = config_source_from_args(args)
     options = RunOptions(
-        config=config_from_args(args), data_dir=args.data_dir or default_data_dir(),
+        config=source.load(), config_source=source, data_dir=args.data_dir or default_data_dir(),
         results_dir=args.resultsdir, device=args.device, copies=args.copies, threads=args.threads,
         events=args.events, ncores=args.ncores, mllog=args.mllog, keep_work=args.keep_work, quiet=args.quiet,
         extra_arguments=extra_arguments(), backend=resolve_backend(args.backend), strategy=args.strategy,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Protocol, TextIO
 
 from hepbench.core.errors import UsageError
-from hepbench.mlpf.config import Config, config_to_dict
+from hepbench.mlpf.config import Config, ConfigSource, TrainConfig, config_to_dict
 from hepbench.mlpf.engines.backends import DEFAULT_BACKEND, check_strategy
 from hepbench.mlpf.run.copy import CopySpec
 
@@ -61,6 +61,17 @@ class RunOptions:
     quiet: bool = False
     extra_arguments: str = ""
     command: tuple[str, ...] = ()
+    # Where `config` came from: a GPU run loads it again with defaults.yaml's `gpu:` defaults under
+    # the same file and overrides (for_device). None: `config` is used as given on every device.
+    config_source: ConfigSource | None = None
+
+    def for_device(self, device: str) -> "RunOptions":
+        """These options for a run on `device` ("cpu" or "gpu"): on a GPU, the configuration its
+        source gives with the GPU defaults."""
+        if device != "gpu" or self.config_source is None:
+            return self
+        # The GPU defaults (batch size, precision, cache) are values check_options has no rule about.
+        return dataclasses.replace(self, config=self.config_source.load(device))
 
 
 @dataclass(frozen=True)
@@ -187,11 +198,9 @@ def check_options(options: RunOptions, dataset: dict) -> None:
         if getattr(cfg.train, key) and options.backend != owner:
             raise UsageError(f"train.{key}=true ({compiler}) is for --backend {owner} only; --backend "
                              f"{options.backend} compiles with {_COMPILES_WITH[options.backend]}")
-    if cfg.train.jit_compile and not cfg.data.pad_to_max:
-        raise UsageError("train.jit_compile=true needs data.pad_to_max=true: XLA compiles once per padded "
-                         "length, and those compilations would land inside the timed windows")
-    if cfg.train.jit_compile and cfg.bench.warmup_steps < 1:
-        raise UsageError("train.jit_compile=true needs bench.warmup_steps >= 1 (XLA compiles on the first step)")
+    if cfg.train.compile_backend != TrainConfig.compile_backend and not cfg.train.compile:
+        raise UsageError(f"train.compile_backend={cfg.train.compile_backend} needs train.compile=true "
+                         "(without it the PyTorch step runs eagerly)")
     if dataset["train_events"] < 1:
         raise UsageError(f"{options.data_dir}: the data set has no training events")
     validation = max(cfg.bench.cpu_validation_events, cfg.bench.gpu_validation_events)

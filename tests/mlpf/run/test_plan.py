@@ -122,13 +122,19 @@ def test_compile_settings_belong_to_their_backend(backend, setting, message):
         check_options(with_settings(setting, backend=backend), DATASET)
 
 
+def test_a_compile_backend_without_compiling_is_refused():
+    with pytest.raises(UsageError, match="train.compile_backend=aot_eager needs train.compile=true"):
+        check_options(with_settings("train.compile_backend=aot_eager", backend="torch"), DATASET)
+    check_options(with_settings("train.compile_backend=aot_eager", "train.compile=true", backend="torch"), DATASET)
+
+
 def test_the_tensorflow_xla_rules_concern_tensorflow_only():
-    check_options(with_settings("train.compile=true", backend="torch"), DATASET)  # no pad_to_max needed
-    with pytest.raises(UsageError, match="needs data.pad_to_max=true"):
-        check_options(with_settings("train.jit_compile=true"), DATASET)
+    check_options(with_settings("train.compile=true", backend="torch"), DATASET)
+    # XLA compiles each padded length on its first execution, which the loop's warming runs untimed.
+    check_options(with_settings("train.jit_compile=true", "bench.warmup_steps=0"), DATASET)
     # The mirrored XLA refusal is TensorFlow's merge call; a JAX mirrored plan is the same layout.
     spec = plan_mirrored(options(backend="jax", replicas=2), "cpu", [], [0, 1])
-    assert (spec.backend, spec.strategy, spec.replicas, spec.events_per_window) == ("jax", "mirrored", 2, 48)
+    assert (spec.backend, spec.strategy, spec.replicas, spec.events_per_window) == ("jax", "mirrored", 2, 24)
 
 
 def test_every_copy_and_rank_carries_the_backend():
@@ -143,7 +149,7 @@ def test_every_copy_and_rank_carries_the_backend():
 def test_cpu_copies_get_their_cpu_sets_threads_and_the_cpu_sizes():
     specs = plan_copies(options(copies=2), "cpu", [], [0, 1, 2, 3])
     assert [s.cpus for s in specs] == [[0, 1], [2, 3]] and [s.threads for s in specs] == [2, 2]
-    assert {s.events_per_window for s in specs} == {24} and {s.validation_events for s in specs} == {8}
+    assert {s.events_per_window for s in specs} == {12} and {s.validation_events for s in specs} == {8}
     assert [s.gpu_index for s in specs] == [None, None]
     assert _child_env(specs[0], gpus_present=True)["CUDA_VISIBLE_DEVICES"] == ""
     assert _child_env(specs[0], gpus_present=True)["OMP_NUM_THREADS"] == "2"
@@ -154,7 +160,7 @@ def test_gpu_copies_get_one_gpu_each_and_the_gpu_sizes():
     specs = plan_copies(options(copies=2, threads=3, events=500), "gpu", ["2", "5"], list(range(8)))
     assert [s.gpu_index for s in specs] == [2, 5] and [s.threads for s in specs] == [3, 3]
     assert [s.cpus for s in specs] == [[0, 1, 2, 3], [4, 5, 6, 7]]
-    assert {s.events_per_window for s in specs} == {500} and {s.validation_events for s in specs} == {200}
+    assert {s.events_per_window for s in specs} == {500} and {s.validation_events for s in specs} == {2000}
     assert [_child_env(s, gpus_present=True)["CUDA_VISIBLE_DEVICES"] for s in specs] == ["2", "5"]
     with pytest.raises(UsageError, match="needs 3 GPUs"):
         plan_copies(options(copies=3), "gpu", ["0", "1"], list(range(8)))
@@ -162,9 +168,9 @@ def test_gpu_copies_get_one_gpu_each_and_the_gpu_sizes():
 
 def test_a_mirrored_plan_is_one_process_whose_window_scales_with_the_replicas():
     spec = plan_mirrored(options(replicas=2), "cpu", [], [0, 1, 2, 3])
-    assert (spec.strategy, spec.replicas, spec.cpus, spec.events_per_window) == ("mirrored", 2, [0, 1, 2, 3], 48)
+    assert (spec.strategy, spec.replicas, spec.cpus, spec.events_per_window) == ("mirrored", 2, [0, 1, 2, 3], 24)
     gpu = plan_mirrored(options(), "gpu", ["3", "6"], list(range(4)))
-    assert gpu.replicas == 2 and gpu.gpu_indices == [3, 6] and gpu.events_per_window == 2000
+    assert gpu.replicas == 2 and gpu.gpu_indices == [3, 6] and gpu.events_per_window == 20000
     assert _child_env(gpu, gpus_present=True)["CUDA_VISIBLE_DEVICES"] == "3,6"
     with pytest.raises(UsageError, match="use --replicas, not --copies"):
         plan_mirrored(options(copies=2), "cpu", [], [0, 1])
@@ -176,7 +182,7 @@ def test_a_horovod_rank_reads_its_shard_on_its_local_gpu_and_keeps_the_launchers
     spec = rank_spec(options(threads=2), "gpu", rank=3, size=4, local_rank=1)
     assert (spec.copy, spec.copies, spec.num_workers, spec.local_rank) == (3, 4, 4, 1)
     assert (spec.strategy, spec.gpu_index, spec.cpus, spec.threads) == ("horovod", 1, None, 2)
-    assert (spec.events_per_window, spec.validation_events) == (1000, 200)
+    assert (spec.events_per_window, spec.validation_events) == (10000, 2000)
     cpu = rank_spec(options(events=7), "cpu", rank=0, size=2, local_rank=0)
     assert (cpu.gpu_index, cpu.events_per_window, cpu.validation_events) == (None, 7, 8)
 
@@ -213,3 +219,15 @@ def test_a_horovod_rank_above_0_writes_no_report_and_exits_by_the_job_s_status(t
     stopped = dataclasses.replace(outcome, exit_code=143, complete=False)
     assert report_run(options(results_dir=tmp_path), plan, stopped, None, stream=None) == (None, 143, None)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_gpu_run_loads_its_configuration_again_with_the_gpu_defaults():
+    from hepbench.mlpf.config import ConfigSource
+
+    source = ConfigSource(None, ("train.precision=fp16",))
+    options = with_settings(*source.overrides, config_source=source)
+    assert options.for_device("cpu") is options
+    gpu = options.for_device("gpu").config
+    assert (gpu.data.batch_size, gpu.data.cache, gpu.train.precision) == (32, "memory", "fp16")  # the user's precision
+    plain = with_settings()  # no source (a library caller's own Config): used as given everywhere
+    assert plain.for_device("gpu").config.data.batch_size == 2

@@ -33,7 +33,8 @@ def test_a_short_cpu_run_writes_a_valid_report_mllog_and_companions(hepbench_run
     (copy,) = rep["copies"]
     assert [w["events"] for w in copy["windows"]] == [4, 4]  # 2 windows x 2 steps x batch 2
     warmup = copy["warmup"]
-    assert sorted(warmup) == ["events", "seconds", "steps"] and (warmup["steps"], warmup["events"]) == (1, 2)
+    assert sorted(warmup) == ["events", "seconds", "shapes", "steps"] and (warmup["steps"], warmup["events"]) == (1, 2)
+    assert warmup["shapes"] and all(events == 2 and length % 16 == 0 for events, length in warmup["shapes"])
     assert 0 < warmup["seconds"] and warmup["seconds"] + copy["train"]["seconds"] < copy["wall_seconds"]
     assert copy["train"]["events"] == 8 and copy["train"]["events_per_second"] == pytest.approx(train)
     assert copy["train"]["seconds"] == pytest.approx(sum(w["seconds"] for w in copy["windows"]))
@@ -42,6 +43,10 @@ def test_a_short_cpu_run_writes_a_valid_report_mllog_and_companions(hepbench_run
     assert copy["validation"]["events"] == 2 and copy["validation"]["events_per_second"] > 0
     assert copy["device"]["type"] == "cpu" and copy["peak_host_memory_bytes"] > 0
     assert rep["dataset"]["train_events"] == 12 and rep["dataset"]["test_events"] == 4
+    # The data set's checksum is the digest verified before timing, the one its build recorded.
+    manifest = json.loads((built / "delphes_pf/1.1.0/checksums.json").read_text())
+    assert report["app"]["bmkdata_checksum"] == rep["dataset"]["checksum"] == manifest["combined"]
+    assert "data set verified:" in r.stderr
     assert rep["config"]["model"]["bin_size"] == 16 and rep["software"]["tensorflow"]
     # The default backend is the reference, and the report says how its step ran.
     assert report["run_info"]["backend"] == "tensorflow" and rep["backend"]["name"] == "tensorflow"
@@ -75,6 +80,18 @@ def test_two_copies_run_on_disjoint_cpus_and_their_rates_add_up(hepbench_run, bu
     assert cpus[0] and cpus[1] and not cpus[0] & cpus[1]
     assert [c["threads"] for c in rep["copies"]] == [1, 1]
     assert report["run_info"]["copies"] == 2 and len(report["app"]["devices"]) == 2
+
+
+def test_an_xla_run_compiles_every_padded_length_before_the_clock(hepbench_run, built, tiny_config, tmp_path):
+    # XLA compiles each new shape on its first execution: the loop's warming runs every shape of the
+    # run untimed, so variable lengths need no data.pad_to_max any more.
+    r = hepbench_run("--data-dir", built, "--config", tiny_config, "-w", tmp_path, "--device", "cpu",
+                     "--set", "train.jit_compile=true")
+    assert r.returncode == 0, r.stderr
+    rep = load_report(tmp_path / "mlpf_summary.json")["report"]
+    assert rep["status"] == "ok" and rep["backend"]["compile"] == "tf.function+xla"
+    lengths = {length for _, length in rep["copies"][0]["warmup"]["shapes"]}
+    assert len(lengths) > 1 and f"warmed {len(lengths)} batch shape(s)" in r.stderr
 
 
 def test_a_nan_loss_fails_the_run_with_a_failure_report(hepbench_run, built, tiny_config, tmp_path):
@@ -112,7 +129,7 @@ def test_sigterm_stops_the_run_cleanly_with_a_failure_report(built, tiny_config,
 @pytest.mark.parametrize("args, code, message", [
     (["--copies", "999"], 2, "--copies 999 needs at least 999 CPUs"),
     (["--set", "bench.windows=0"], 2, "bench.windows must be positive"),
-    (["--set", "train.jit_compile=true"], 2, "needs data.pad_to_max=true"),
+    (["--set", "train.compile_backend=aot_eager"], 2, "train.compile_backend=aot_eager needs train.compile=true"),
     (["--set", "bench.colour=blue"], 2, "unknown key(s) ['colour']"),
     (["--ncores", "999"], 2, "--ncores 999: this process may use"),
     (["--replicas", "2"], 2, "--replicas belongs to --strategy mirrored"),
