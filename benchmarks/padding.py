@@ -13,7 +13,7 @@ pass over the split, as hepbench.mlpf.data.pipeline.Batches forms it:
   size (a ragged last LSH bin, which the model does not have) would give, as an estimate.
 
     python benchmarks/padding.py [DATA_DIR] [--split train] [--batch-size 2] [--bin-size 640]
-        [--lookaheads 0,2,4,8,16,32,64] [--quanta 64,128,320] [--window-events 24] [--shuffle-buffer 0]
+        [--lookaheads 0,2,4,8,16,32,64] [--quanta 64,128,320] [--window-events 12] [--shuffle-buffer 0]
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import sys
 import numpy as np
 
 from hepbench.core.errors import HepbenchError
-from hepbench.mlpf.config import DataConfig
+from hepbench.mlpf.config import BenchConfig, DataConfig
 from hepbench.mlpf.data.bucketing import bucketed, event_lengths
 from hepbench.mlpf.data.built import default_data_dir, require_built
 from hepbench.mlpf.data.lengths import read_element_counts
@@ -70,7 +70,8 @@ def main() -> None:
     parser.add_argument("--max-elements", type=int, default=DataConfig.max_elements)
     parser.add_argument("--lookaheads", type=_ints, default=[0, 2, 4, 8, 16, 32, 64], help="in batches")
     parser.add_argument("--quanta", type=_ints, default=[64, 128, 320], help="finer padding quanta to estimate")
-    parser.add_argument("--window-events", type=int, default=24, help="events per window (bench.cpu_events_per_window)")
+    parser.add_argument("--window-events", type=int, default=BenchConfig.cpu_events_per_window,
+                        help="events per window (default: bench.cpu_events_per_window)")
     parser.add_argument("--shuffle-buffer", type=int, default=0)
     args = parser.parse_args()
 
