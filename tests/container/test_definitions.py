@@ -1,20 +1,17 @@
 """The image definitions agree: Dockerfile and Singularity.def run the same install script with the
-same phases, files and settings; the HEPscore configurations pass HEPscore's checks."""
+same phases, files and settings. (The HEPscore configurations: test_hepscore_configs.py.)"""
 from __future__ import annotations
 
-import json
 import re
 import shlex
 import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 DEFINITION = (ROOT / "Singularity.def").read_text()
-HEPSCORE_CHARS = re.compile(r"^[a-zA-Z0-9\-_]*$")
 
 
 def install_phases(text: str) -> list[str]:
@@ -118,34 +115,3 @@ def test_the_python_phase_installs_the_extras_of_the_flavour_and_backends_in_one
     pyproject = (ROOT / "pyproject.toml").read_text()
     extras = pip_install.rsplit("[", 1)[1].rstrip("]").split(",")
     assert all(re.search(rf"^{e} = \[", pyproject, re.M) for e in extras)
-
-
-HEPSCORE_CONFIGS = sorted(p.name for p in (ROOT / "hepscore").glob("*.yaml"))
-
-
-def test_each_backend_has_a_cpu_configuration_that_names_it():
-    for backend in ("jax", "torch"):
-        bench = yaml.safe_load((ROOT / "hepscore" / f"mlpf-bmk-{backend}.yaml").read_text())["hepscore"]["benchmarks"]
-        assert bench["mlpf-bmk"]["args"]["backend"] == backend and bench["mlpf-bmk"]["gpu"] is False
-    reference = yaml.safe_load((ROOT / "hepscore" / "mlpf-bmk.yaml").read_text())["hepscore"]["benchmarks"]
-    assert "backend" not in reference["mlpf-bmk"]["args"]  # the reference run: hepbench's default, TensorFlow
-
-
-@pytest.mark.parametrize("name", HEPSCORE_CONFIGS)
-def test_hepscore_configurations_pass_hepscores_checks_and_the_driver_accepts_their_args(name, driver):
-    config = yaml.safe_load((ROOT / "hepscore" / name).read_text())["hepscore"]
-    (bench_name, bench), = config["benchmarks"].items()
-    assert bench_name == "mlpf-bmk" and HEPSCORE_CHARS.match(bench_name)
-    assert bench["results_file"] == "mlpf_summary.json" and set(bench["ref_scores"]) == {"train"}
-    assert all(isinstance(v, (int, float)) and v > 0 for v in bench["ref_scores"].values())
-    # HEPscore turns args into `--key value` (a key starting with '-' is used as it is), after
-    # checking every value against its character set, and always adds -W.
-    argv = ["-W"]
-    for key, value in bench["args"].items():
-        assert HEPSCORE_CHARS.match(str(value)), (key, value)
-        argv += [key if key.startswith("-") else f"--{key}", str(value)]
-    r = driver(*argv)
-    assert r.returncode == 0, r.stderr
-    if "backend" in bench["args"]:
-        assert "--backend" in json.loads(r.stdout)["argv"]
-    assert config["settings"]["method"] == "geometric_mean"
