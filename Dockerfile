@@ -44,8 +44,11 @@ RUN sh /opt/hepbench/install.sh system-runtime \
 COPY --from=build /opt/hepbench /opt/hepbench
 COPY entrypoint.sh /entrypoint.sh
 RUN sh /opt/hepbench/install.sh verify
-# `docker run --entrypoint ...`, `apptainer exec` and mpirun/srun start hepbench without the driver.
-ENV PATH=/opt/hepbench/venv/bin:/usr/local/bin:/usr/bin:/bin HEPBENCH_DATA_DIR=/opt/hepbench/data/tfds
+# `docker run --entrypoint ...`, `apptainer exec` and mpirun/srun start hepbench without the driver:
+# hepbench and the data in reach, and Keras's and matplotlib's files under /tmp as the driver puts
+# them, not in $HOME (a site's shared home under `apptainer exec` without --contain).
+ENV PATH=/opt/hepbench/venv/bin:/usr/local/bin:/usr/bin:/bin HEPBENCH_DATA_DIR=/opt/hepbench/data/tfds \
+    KERAS_HOME=/tmp/mlpf-bmk-home/.keras MPLCONFIGDIR=/tmp/mlpf-bmk-home/.matplotlib
 USER 1000:1000
 WORKDIR /tmp
 ENTRYPOINT ["/entrypoint.sh"]

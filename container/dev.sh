@@ -6,9 +6,14 @@
 #   container/dev.sh tools                    install podman, buildah, debootstrap, runc (root, apt)
 #   container/dev.sh base                     localhost/debian:bookworm from debootstrap (once)
 #   container/dev.sh build IMAGE [ARGS...]    buildah bud of the Dockerfile (ARGS: more buildah options)
-#   container/dev.sh build-def IMAGE [ARGS...]  Singularity.def → Dockerfile (spython) → buildah bud
 #   container/dev.sh run IMAGE [PODMAN ARGS...] -- [ENTRYPOINT ARGS...]
+#   container/dev.sh sif IMAGE OUT.sif [ARGS...]  IMAGE → OCI layout → `apptainer build` (ARGS: more of its options)
+#   container/dev.sh build-sif-def OUT.sif [ARGS...]  Singularity.def by `apptainer build`, its header pointed at the local base
+#   container/dev.sh facts IMAGE|SIF          baked data checksum, pip freeze, build tools, Horovod's build
+#   container/dev.sh compare A B              the facts of two images (IMAGE or SIF), side by side
+# Apptainer: $APPTAINER (default `apptainer` on the PATH); it must see /var/tmp and this tree.
 set -euo pipefail
+CALLER=$PWD
 cd "$(dirname "$0")/.."
 BASE=localhost/debian:bookworm
 CACHE=${XDG_CACHE_HOME:-$HOME/.cache}
@@ -21,6 +26,15 @@ PIP_CACHE=${HEPBENCH_PIP_CACHE:-$HOST_PIP_CACHE}
 # `make setup` and between the image builds, which write to it.
 WHEELS=${HEPBENCH_WHEELS:-$CACHE/hepbench/wheels}
 CA=${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}
+APPTAINER=${APPTAINER:-apptainer}
+# What two builds of the image must agree on (the same install script, phases and settings): the
+# baked data set, every installed Python package, no build tools left, Horovod's frameworks.
+FACTS='echo "== data"; cat /opt/hepbench/data/CHECKSUM; /opt/hepbench/venv/bin/python -c "import json; i = json.load(open(\"/opt/hepbench/data/info.json\")); print({k: v[\"events\"] for k, v in i[\"splits\"].items()})";
+echo "== pip freeze"; /opt/hepbench/venv/bin/python -m pip freeze --all 2>/dev/null | sort;
+echo "== build tools"; for t in g++ c++ cmake make; do command -v $t || true; done;
+echo "== horovod"; TF_CPP_MIN_LOG_LEVEL=3 /opt/hepbench/venv/bin/python -c "import horovod, horovod.tensorflow as h; print(horovod.__version__, \"tensorflow\", *(n for n in (\"mpi\", \"gloo\", \"nccl\") if getattr(h, n + \"_built\")()))"'
+
+absolute() { case "$1" in /*) echo "$1" ;; *) echo "$CALLER/$1" ;; esac; }
 
 build_volumes() {
   mkdir -p "$PIP_CACHE" "$WHEELS"
@@ -49,20 +63,6 @@ case "${1:-}" in
     mapfile -t volumes < <(build_volumes)
     buildah bud --isolation chroot --network host --layers "${volumes[@]}" \
       --build-arg BASE_IMAGE="$BASE" -t "$image" -f Dockerfile "$@" . ;;
-  build-def)
-    image=$2; shift 2
-    mapfile -t volumes < <(build_volumes)
-    converted=$(mktemp /var/tmp/Singularity.XXXXXX.Dockerfile)
-    spython recipe Singularity.def > "$converted"
-    # Apptainer pulls debian:bookworm-slim; here the local base stands in for it.
-    sed -i "s|^FROM .*|FROM $BASE|" "$converted"
-    # install.sh reads its settings from HEPBENCH_X variables; those set here become ENV lines.
-    for var in HEPBENCH_FLAVOUR HEPBENCH_BACKENDS HEPBENCH_TORCH_INDEX HEPBENCH_DATA_SOURCE HEPBENCH_TRAIN_EVENTS \
-               HEPBENCH_TEST_EVENTS HEPBENCH_SEED; do
-      [[ -n "${!var:-}" ]] && sed -i "/^FROM /a ENV $var=${!var}" "$converted"
-    done
-    buildah bud --isolation chroot --network host --layers "${volumes[@]}" -t "$image" -f "$converted" "$@" .
-    rm -f "$converted" ;;
   run)
     image=$2; shift 2
     podman_args=()
@@ -70,6 +70,56 @@ case "${1:-}" in
     [[ "${1:-}" == "--" ]] && shift
     CONTAINERS_CONF=$PWD/container/containers.conf \
       podman --runtime /usr/bin/runc run --rm "${podman_args[@]}" "$image" "$@" ;;
+  sif)
+    # An OCI layout with uncompressed layers: Apptainer converts it as it converts a docker-archive
+    # or a registry's image (ENV, ENTRYPOINT → runscript), without compressing the layers into its
+    # cache first and extracting them again (docs/containers.md: the timings of both routes).
+    image=$2 out=$(absolute "$3"); shift 3
+    layout=$(mktemp -d /var/tmp/mlpf-bmk-oci.XXXXXX)
+    trap 'rm -rf "$layout"' EXIT
+    start=$SECONDS; podman save --quiet --format oci-dir --uncompressed -o "$layout/image" "$image"
+    echo "dev.sh: podman save: $((SECONDS - start)) s, $(du -sm "$layout" | cut -f1) MB" >&2
+    start=$SECONDS; "$APPTAINER" build --force --disable-cache "$@" "$out" "oci://$layout/image"
+    echo "dev.sh: apptainer build: $((SECONDS - start)) s, $(du -m "$out" | cut -f1) MB" >&2 ;;
+  build-sif-def)
+    # Singularity.def unchanged but for its header: `Bootstrap: docker` / `From: debian:bookworm-slim`
+    # (no registry here) become the local base as a docker-archive. What the build binds (the
+    # Horovod wheel store, the CA bundle, a pip cache named in HEPBENCH_PIP_CACHE) is never copied
+    # into the image, but Apptainer binds only onto existing paths: the base gets those mount
+    # points, which stay in the SIF as an empty folder and file.
+    out=$(absolute "$2"); shift 2
+    work=$(mktemp -d /var/tmp/mlpf-bmk-def.XXXXXX)
+    trap 'rm -rf "$work"' EXIT
+    mkdir -p "$WHEELS"
+    binds=(--bind "$WHEELS:/var/cache/hepbench-wheels") points=(/var/cache/hepbench-wheels) files=()
+    if [[ -n "${HEPBENCH_PIP_CACHE:-}" ]]; then
+      mkdir -p "$PIP_CACHE"; binds+=(--bind "$PIP_CACHE:/var/cache/hepbench-pip"); points+=(/var/cache/hepbench-pip)
+    fi
+    if [[ -f "$CA" ]]; then binds+=(--bind "$CA:/run/secrets/pipcert"); points+=(/run/secrets) files+=(/run/secrets/pipcert); fi
+    ctr=$(buildah from --pull=never "$BASE")
+    buildah run --isolation chroot "$ctr" -- sh -c 'mkdir -p "$@"' _ "${points[@]}"
+    [[ ${#files[@]} -gt 0 ]] && buildah run --isolation chroot "$ctr" -- touch "${files[@]}"
+    buildah commit --rm --quiet "$ctr" "docker-archive:$work/base.tar" >/dev/null
+    sed -e 's|^Bootstrap: docker$|Bootstrap: docker-archive|' -e "s|^From: debian:bookworm-slim\$|From: $work/base.tar|" \
+      Singularity.def > "$work/Singularity.def"
+    [[ $(diff Singularity.def "$work/Singularity.def" | grep -c '^>') == 2 ]] \
+      || { echo "dev.sh: Singularity.def's header is not 'Bootstrap: docker' / 'From: debian:bookworm-slim'" >&2; exit 1; }
+    start=$SECONDS
+    "$APPTAINER" build --force --disable-cache "${binds[@]}" "$@" "$out" "$work/Singularity.def"
+    echo "dev.sh: apptainer build of Singularity.def: $((SECONDS - start)) s, $(du -m "$out" | cut -f1) MB" >&2 ;;
+  facts)
+    if [[ "$2" == *.sif ]]; then
+      "$APPTAINER" exec --cleanenv --contain "$(absolute "$2")" sh -c "$FACTS"
+    else
+      CONTAINERS_CONF=$PWD/container/containers.conf \
+        podman --runtime /usr/bin/runc run --rm --entrypoint sh "$2" -c "$FACTS"
+    fi ;;
+  compare)
+    a=$(mktemp) b=$(mktemp)
+    trap 'rm -f "$a" "$b"' EXIT
+    "$0" facts "$2" > "$a"; "$0" facts "$3" > "$b"
+    if diff -u --label "$2" --label "$3" "$a" "$b"; then echo "dev.sh: $2 and $3 have the same facts"
+    else echo "dev.sh: $2 and $3 differ (above)" >&2; exit 1; fi ;;
   *)
-    sed -n '2,12p' "$0" >&2; exit 2 ;;
+    sed -n '2,15p' "$0" >&2; exit 2 ;;
 esac

@@ -1,0 +1,156 @@
+"""The image as sites get it, built once for this package: the Dockerfile's image (buildah), run by
+podman, converted to a SIF (podman save → `apptainer build docker-archive://`) and run by a real
+Apptainer, and both driven by the real HEPscore client.
+
+Built with a smaller generated subset (200 + 20 events instead of 2,000 + 200) to keep CI short;
+everything else is the image `docker build .` gives. The build reads the host's pip cache and the
+Horovod wheel store (container/dev.sh), so Horovod is compiled only when the store has no wheel
+for this TensorFlow, Python and MPI. Apptainer: the one on the PATH, else the project's shared
+set-up script for Debian bookworm (root), else the Apptainer tests are skipped and say why.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+DEV = str(ROOT / "container" / "dev.sh")
+IMAGE = "localhost/mlpf-bmk:test"
+SUBSET = ["--build-arg", "TRAIN_EVENTS=200", "--build-arg", "TEST_EVENTS=20"]
+# No layer cache: the image is removed at the end, so there is nothing to reuse, and committing
+# every step's layer costs about a minute per big layer on two cores. With --force-rm a failed
+# build leaves no container either: removing the image removes everything.
+NO_CACHE = ["--layers=false", "--force-rm"]
+# `hepbench run` options of a run that exercises the container, not the model: one graph layer
+# each, one timed window, no warm-up or validation (with `--events 2`, which the driver takes as -e).
+TINY = ["--num-graph-layers-id", "1", "--num-graph-layers-reg", "1", "--windows", "1", "--warmup-steps", "0",
+        "--set", "bench.cpu_validation_events=0"]
+
+
+def shared() -> Path:
+    """The project's shared folder beside the checkout (tools, third-party clients)."""
+    return Path(os.environ.get("HEPBENCH_SHARED", ROOT.parent / "shared"))
+
+
+def sh(*args, check=True, timeout=3600, env=None):
+    r = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=timeout, env=env)
+    if check and r.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, args))} failed ({r.returncode}):\n{r.stdout[-3000:]}\n"
+                             f"{r.stderr[-3000:]}")
+    return r
+
+
+@pytest.fixture(name="sh", scope="session")
+def sh_fixture():
+    """sh(*args, check=True, timeout=3600, env=None): run a command, raising with its output if it fails."""
+    return sh
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    """The `hepbench run` options of a tiny run (see TINY); add `--events 2`."""
+    return list(TINY)
+
+
+@pytest.fixture(scope="session")
+def dev_sh():
+    return DEV
+
+
+@pytest.fixture(scope="package")
+def scratch():
+    """A world-readable scratch folder under /var/tmp (pytest's tmp folders are private to root,
+    and the unprivileged Apptainer run must reach the SIF and its results): removed at the end."""
+    path = Path(tempfile.mkdtemp(prefix="mlpf-bmk-test-", dir="/var/tmp"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="package")
+def build():
+    """The Dockerfile's image: the build's result (the test of the build reads its log)."""
+    have = all(shutil.which(t) for t in ("buildah", "podman", "runc", "debootstrap"))
+    if not have and (os.geteuid() != 0 or shutil.which("apt-get") is None):
+        pytest.skip("needs buildah/podman/runc/debootstrap, or root with apt-get to install them")
+    sh(DEV, "tools")
+    sh(DEV, "base")
+    try:
+        yield sh(DEV, "build", IMAGE, *SUBSET, *NO_CACHE, check=False)
+    finally:
+        # ~3 GB; with no layer cache and --force-rm it is all the build leaves behind.
+        sh("podman", "rmi", "--force", IMAGE, check=False)
+
+
+@pytest.fixture(scope="package")
+def image(build):
+    assert build.returncode == 0, f"Dockerfile build failed ({build.returncode}):\n{build.stdout[-3000:]}\n" \
+                                  f"{build.stderr[-3000:]}"
+    return IMAGE
+
+
+@pytest.fixture(scope="package")
+def image_facts(image):
+    """`container/dev.sh facts`: the baked data checksum, pip freeze, build tools, Horovod's build."""
+    out = sh(DEV, "facts", image).stdout
+    sections = dict(part.split("\n", 1) for part in out.split("== ")[1:])
+    return {"checksum": sections["data"].split()[0], "freeze": sections["pip freeze"].split(),
+            "tools": sections["build tools"].strip(), "horovod": sections["horovod"]}
+
+
+@pytest.fixture
+def podman():
+    """podman(image, *podman_args, '--', *entrypoint_args): `container/dev.sh run`, never raising."""
+    def run(image, *args, timeout=900):
+        return sh(DEV, "run", image, *args, check=False, timeout=timeout)
+    return run
+
+
+@pytest.fixture
+def results_dir(tmp_path):
+    def make(name: str, mode: int = 0o1777, parent: Path | None = None) -> Path:
+        d = (parent or tmp_path) / name
+        d.mkdir()
+        d.chmod(mode)  # as HEPscore does for the container's (possibly non-root) user
+        return d
+    return make
+
+
+@pytest.fixture(scope="package")
+def apptainer_bin(tmp_path_factory) -> Path:
+    """A folder with `apptainer` and `singularity` (a real Apptainer) for the PATH."""
+    found = shutil.which("apptainer")
+    if found:
+        return Path(found).parent
+    script = shared() / "tools" / "apptainer-on-bookworm.sh"
+    if not script.is_file():
+        pytest.skip(f"no apptainer on the PATH and no set-up script {script}")
+    if os.geteuid() != 0:
+        pytest.skip("no apptainer on the PATH; setting one up on Debian bookworm needs root")
+    base = Path(os.environ.get("APPTAINER_BASE", "/var/tmp/apptainer-sid"))
+    sh("bash", script, env={**os.environ, "APPTAINER_BASE": str(base)}, timeout=900)
+    return base / "bin"
+
+
+@pytest.fixture(scope="package")
+def apptainer_env(apptainer_bin):
+    return {**os.environ, "PATH": f"{apptainer_bin}:{os.environ['PATH']}"}
+
+
+@pytest.fixture(scope="package")
+def sif(image, apptainer_env, scratch) -> Path:
+    """The image converted by Apptainer from its OCI form (podman save), as sites convert a
+    Docker image. Squashfs with zstd, not Apptainer's default gzip: on two cores 14 s instead of
+    about 5 minutes (docs/containers.md), the same files and the same SIF otherwise."""
+    out = scratch / "mlpf-bmk.sif"
+    try:
+        sh(DEV, "sif", image, out, "--mksquashfs-args", "-comp zstd -Xcompression-level 3", env=apptainer_env)
+        out.chmod(0o444)  # world-readable for the unprivileged run; read-only like every SIF
+        yield out
+    finally:
+        out.unlink(missing_ok=True)
