@@ -82,14 +82,14 @@ run: data
 	$(HEPBENCH) run --data-dir $(TFDS) --resultsdir $(RESULTS) $(RUN_ARGS)
 
 # The plugin prints each test module's total time at the end (tests/plugins/module_durations.py).
-# TEST_JOBS pytest-xdist workers, one test module each at a time (--dist loadgroup with the groups
-# of tests/conftest.py: a module's fixtures are built once, the image package's build too): most
-# tests wait on child processes, imports and image builds that use one core, so two workers keep
-# CI's two cores busy (docs/development.md).
-# Capped at 4: each worker and its children hold TensorFlow in memory. TEST_JOBS=0: no workers.
+# TEST_JOBS pytest-xdist workers, each taking one test module at a time (tests/plugins/xdist_units.py:
+# a module's fixtures are built once; the image package, whose modules share one image build, is
+# one unit): most tests wait on child processes, imports and image builds that use one core, so
+# two workers keep CI's two cores busy (docs/development.md). At most 4: each worker and its
+# children hold TensorFlow in memory. TEST_JOBS=0: one process.
 TEST_JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n < 4 ? n : 4 )))
 test: setup
-	$(PY) -m pytest -q -p tests.plugins.module_durations $(if $(filter-out 0,$(TEST_JOBS)),-n $(TEST_JOBS) --dist loadgroup) $(PYTEST_ARGS)
+	$(PY) -m pytest -q -p tests.plugins.module_durations $(if $(filter-out 0,$(TEST_JOBS)),-n $(TEST_JOBS) -p tests.plugins.xdist_units) $(PYTEST_ARGS)
 
 # The container on a machine without a Docker engine (container/dev.sh); elsewhere: docker build -t mlpf-bmk .
 IMAGE ?= localhost/mlpf-bmk:latest

@@ -81,13 +81,3 @@ def tiny_config(tmp_path_factory):
     path.write_text(TINY)
     return path
 
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items):
-    """Under `make test`'s pytest-xdist workers (`--dist loadgroup`) a group runs on one worker:
-    each test module is a group, so its module-scoped fixtures are built once, and the image
-    package (tests/container/image: one image build shared by its modules) is one group."""
-    for item in items:
-        module = item.nodeid.split("::", 1)[0]
-        item.add_marker(pytest.mark.xdist_group("container-image" if module.startswith("tests/container/image/")
-                                                else module))
