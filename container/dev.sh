@@ -7,8 +7,8 @@
 #   container/dev.sh base                     localhost/debian:bookworm from debootstrap (once)
 #   container/dev.sh build IMAGE [ARGS...]    buildah bud of the Dockerfile (ARGS: more buildah options)
 #   container/dev.sh run IMAGE [PODMAN ARGS...] -- [ENTRYPOINT ARGS...]
-#   container/dev.sh sif IMAGE OUT.sif [ARGS...]  IMAGE → OCI layout → `apptainer build` (ARGS: more of its options)
-#   container/dev.sh build-sif-def OUT.sif [ARGS...]  Singularity.def by `apptainer build`, its header pointed at the local base
+#   container/dev.sh sif IMAGE OUT.sif [ARGS...]    IMAGE → OCI layout → `apptainer build` (ARGS: its options)
+#   container/dev.sh build-sif-def OUT.sif [ARGS...]  Singularity.def by `apptainer build`, on the local base
 #   container/dev.sh facts IMAGE|SIF          baked data checksum, pip freeze, build tools, Horovod's build
 #   container/dev.sh compare A B              the facts of two images (IMAGE or SIF), side by side
 # Apptainer: $APPTAINER (default `apptainer` on the PATH); it must see /var/tmp and this tree.
@@ -29,10 +29,17 @@ CA=${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}
 APPTAINER=${APPTAINER:-apptainer}
 # What two builds of the image must agree on (the same install script, phases and settings): the
 # baked data set, every installed Python package, no build tools left, Horovod's frameworks.
-FACTS='echo "== data"; cat /opt/hepbench/data/CHECKSUM; /opt/hepbench/venv/bin/python -c "import json; i = json.load(open(\"/opt/hepbench/data/info.json\")); print({k: v[\"events\"] for k, v in i[\"splits\"].items()})";
-echo "== pip freeze"; /opt/hepbench/venv/bin/python -m pip freeze --all 2>/dev/null | sort;
-echo "== build tools"; for t in g++ c++ cmake make; do command -v $t || true; done;
-echo "== horovod"; TF_CPP_MIN_LOG_LEVEL=3 /opt/hepbench/venv/bin/python -c "import horovod, horovod.tensorflow as h; print(horovod.__version__, \"tensorflow\", *(n for n in (\"mpi\", \"gloo\", \"nccl\") if getattr(h, n + \"_built\")()))"'
+FACTS=$(cat <<'EOF'
+py=/opt/hepbench/venv/bin/python
+echo "== data"; cat /opt/hepbench/data/CHECKSUM
+$py -c 'import json; print({k: v["events"] for k, v in json.load(open("/opt/hepbench/data/info.json"))["splits"].items()})'
+echo "== pip freeze"; $py -m pip freeze --all 2>/dev/null | sort
+echo "== build tools"; for t in g++ c++ cmake make; do command -v $t || true; done
+echo "== horovod"
+TF_CPP_MIN_LOG_LEVEL=3 $py -c 'import horovod, horovod.tensorflow as h
+print(horovod.__version__, "tensorflow", *(n for n in ("mpi", "gloo", "nccl") if getattr(h, n + "_built")()))'
+EOF
+)
 
 absolute() { case "$1" in /*) echo "$1" ;; *) echo "$CALLER/$1" ;; esac; }
 
@@ -95,7 +102,11 @@ case "${1:-}" in
     if [[ -n "${HEPBENCH_PIP_CACHE:-}" ]]; then
       mkdir -p "$PIP_CACHE"; binds+=(--bind "$PIP_CACHE:/var/cache/hepbench-pip"); points+=(/var/cache/hepbench-pip)
     fi
-    if [[ -f "$CA" ]]; then binds+=(--bind "$CA:/run/secrets/pipcert"); points+=(/run/secrets) files+=(/run/secrets/pipcert); fi
+    if [[ -f "$CA" ]]; then
+      # A copy: an Apptainer that runs in a root of its own may not see this machine's /etc.
+      cp "$CA" "$work/pipcert"
+      binds+=(--bind "$work/pipcert:/run/secrets/pipcert"); points+=(/run/secrets) files+=(/run/secrets/pipcert)
+    fi
     ctr=$(buildah from --pull=never "$BASE")
     buildah run --isolation chroot "$ctr" -- sh -c 'mkdir -p "$@"' _ "${points[@]}"
     [[ ${#files[@]} -gt 0 ]] && buildah run --isolation chroot "$ctr" -- touch "${files[@]}"

@@ -1,5 +1,5 @@
 """The image as sites get it, built once for this package: the Dockerfile's image (buildah), run by
-podman, converted to a SIF (podman save → `apptainer build docker-archive://`) and run by a real
+podman, converted to a SIF (podman save as an OCI layout → `apptainer build`) and run by a real
 Apptainer, and both driven by the real HEPscore client.
 
 Built with a smaller generated subset (200 + 20 events instead of 2,000 + 200) to keep CI short;
@@ -20,7 +20,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 DEV = str(ROOT / "container" / "dev.sh")
-IMAGE = "localhost/mlpf-bmk:test"
+# A tag of this session: two test sessions on one machine (a CI clone beside a checkout) must not
+# build, run or remove each other's image.
+IMAGE = f"localhost/mlpf-bmk:test-{os.getpid()}"
 SUBSET = ["--build-arg", "TRAIN_EVENTS=200", "--build-arg", "TEST_EVENTS=20"]
 # No layer cache: the image is removed at the end, so there is nothing to reuse, and committing
 # every step's layer costs about a minute per big layer on two cores. With --force-rm a failed
@@ -32,9 +34,6 @@ TINY = ["--num-graph-layers-id", "1", "--num-graph-layers-reg", "1", "--windows"
         "--set", "bench.cpu_validation_events=0"]
 
 
-def shared() -> Path:
-    """The project's shared folder beside the checkout (tools, third-party clients)."""
-    return Path(os.environ.get("HEPBENCH_SHARED", ROOT.parent / "shared"))
 
 
 def sh(*args, check=True, timeout=3600, env=None):
@@ -43,6 +42,12 @@ def sh(*args, check=True, timeout=3600, env=None):
         raise AssertionError(f"{' '.join(map(str, args))} failed ({r.returncode}):\n{r.stdout[-3000:]}\n"
                              f"{r.stderr[-3000:]}")
     return r
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The project's shared folder beside the checkout (tools, third-party clients), or $HEPBENCH_SHARED."""
+    return Path(os.environ.get("HEPBENCH_SHARED", ROOT.parent / "shared"))
 
 
 @pytest.fixture(name="sh", scope="session")
@@ -122,12 +127,12 @@ def results_dir(tmp_path):
 
 
 @pytest.fixture(scope="package")
-def apptainer_bin(tmp_path_factory) -> Path:
+def apptainer_bin(shared_dir) -> Path:
     """A folder with `apptainer` and `singularity` (a real Apptainer) for the PATH."""
     found = shutil.which("apptainer")
     if found:
         return Path(found).parent
-    script = shared() / "tools" / "apptainer-on-bookworm.sh"
+    script = shared_dir / "tools" / "apptainer-on-bookworm.sh"
     if not script.is_file():
         pytest.skip(f"no apptainer on the PATH and no set-up script {script}")
     if os.geteuid() != 0:

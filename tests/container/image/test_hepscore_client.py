@@ -22,23 +22,22 @@ from hepbench.core.schema import load_report, validate_report
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[3]
-VERSION = "test"  # the tag of the image the package builds (conftest.IMAGE)
 
 
 @pytest.fixture(scope="module")
-def client():
-    path = Path(os.environ.get("HEPBENCH_SHARED", ROOT.parent / "shared")) / "clients" / "hep-score-1.5"
+def client(shared_dir):
+    path = shared_dir / "clients" / "hep-score-1.5"
     if not (path / "hepscore" / "main.py").is_file():
         pytest.skip(f"the HEPscore v1.5 client is not in {path}")
     return path
 
 
-def shipped_config(name: str, registry: str) -> dict:
+def shipped_config(name: str, registry: str, version: str) -> dict:
     conf = yaml.safe_load((ROOT / "hepscore" / name).read_text())
     assert "hepscore_benchmark" in conf, f"hepscore/{name}: hep-score v1.5 reads only the top key hepscore_benchmark"
     bench = conf["hepscore_benchmark"]
     bench["settings"]["registry"] = registry
-    bench["benchmarks"]["mlpf-bmk"]["version"] = VERSION
+    bench["benchmarks"]["mlpf-bmk"]["version"] = version
     bench["settings"]["repetitions"] = 1
     bench["benchmarks"]["mlpf-bmk"]["args"]["events"] = 2
     return conf
@@ -86,8 +85,8 @@ def test_hepscore_docker_mode_scores_the_image_through_podman(image, client, sh,
     shim.write_text(f"#!/bin/sh\n# docker for hep-score: podman with runc (container/dev.sh)\n"
                     f"CONTAINERS_CONF={ROOT / 'container' / 'containers.conf'} exec podman --runtime /usr/bin/runc \"$@\"\n")
     shim.chmod(0o755)
-    registry, _ = image.rsplit("/", 1)  # localhost/mlpf-bmk:test: registry localhost
-    conf = shipped_config("mlpf-bmk-docker.yaml", f"docker://{registry}")
+    registry, name = image.rsplit("/", 1)  # localhost/mlpf-bmk:TAG: hep-score's REGISTRY/BENCHMARK:VERSION
+    conf = shipped_config("mlpf-bmk-docker.yaml", f"docker://{registry}", name.split(":")[1])
     env = {**os.environ, "PATH": f"{shim.parent}:{os.environ['PATH']}"}
     report, summary = hepscore(client, sh, "docker", conf, tmp_path / "out", env)
     assert_scored(report, summary, conf)
@@ -95,12 +94,16 @@ def test_hepscore_docker_mode_scores_the_image_through_podman(image, client, sh,
     assert summary["app"]["containment"] == "podman"
 
 
-def test_hepscore_singularity_mode_scores_the_sif_through_apptainer(sif, client, apptainer_env, sh, tmp_path):
-    conf = shipped_config("mlpf-bmk.yaml", f"dir://{tmp_path / 'registry'}")
+def test_hepscore_singularity_mode_scores_the_sif_through_apptainer(image, sif, client, apptainer_bin, apptainer_env,
+                                                                   sh, tmp_path):
+    if not (apptainer_bin / "singularity").exists():
+        pytest.skip(f"hep-score's singularity mode runs `singularity`: none beside {apptainer_bin / 'apptainer'}")
+    version = image.split(":")[1]  # the SIF is named after the image's tag
+    conf = shipped_config("mlpf-bmk.yaml", f"dir://{tmp_path / 'registry'}", version)
     # Where hep-score looks: REGISTRY/mlpf-bmk:VERSION, with `_<arch>` appended (addarch: true).
     suffix = f"_{os.uname().machine}" if conf["hepscore_benchmark"]["settings"].get("addarch") else ""
     (tmp_path / "registry").mkdir()
-    (tmp_path / "registry" / f"mlpf-bmk:{VERSION}{suffix}").symlink_to(sif)
+    (tmp_path / "registry" / f"mlpf-bmk:{version}{suffix}").symlink_to(sif)
     report, summary = hepscore(client, sh, "singularity", conf, tmp_path / "out", apptainer_env)
     assert_scored(report, summary, conf)
     assert "apptainer_version" in report["environment"]  # HEPscore saw Apptainer behind `singularity`
