@@ -1,7 +1,7 @@
 """entrypoint.sh, the HEP-workloads driver: option mapping, usage errors, the environment it sets.
 
 A stand-in `hepbench` (HEPBENCH_BIN) prints what it was given, so these tests see exactly what
-the driver would run; the image test (test_image.py) runs the real thing.
+the driver would run; the image tests (tests/container/image/) run the real thing.
 """
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """A pytest plugin that ends the session with every test module's total duration, longest first.
 
 The time of a module is the sum of its tests' setup, call and teardown phases, so module-scoped
-fixtures (the image builds of tests/container/test_image.py) count towards their module. Loaded by
-`make test` (`-p tests.plugins.module_durations`); CI's log uses it to show where its time goes.
+fixtures count towards their module, and package-scoped ones (the image build of
+tests/container/image/) towards the module whose test first uses them. Loaded by `make test`
+(`-p tests.plugins.module_durations`); CI's log uses it to show where its time goes.
 """
 from __future__ import annotations
 
