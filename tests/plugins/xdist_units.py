@@ -2,8 +2,8 @@
 SHARED, whose modules share package-scoped fixtures (the image package: one image build for its
 three modules) and so go to one worker together.
 
-xdist's own `--dist loadfile` splits by file, and its `loadgroup` marks do not take effect with
-pytest 9 (the group is carried in a changed node id, which pytest 9 no longer lets a plugin set).
+xdist's own `--dist loadfile` splits by file, and its `--dist loadgroup` did not group anything
+with xdist 3.8 and pytest 9.2 (four tests with one `xdist_group` mark ran on two workers).
 Loaded by `make test` with `-p tests.plugins.xdist_units` when it starts workers.
 """
 from __future__ import annotations
