@@ -7,8 +7,9 @@
     files            atomic writes, write_json (no NaN), the writable-directory check
     hostinfo         host CPU/memory/GPUs, package versions, containment, bmk_checksum
     hyperparameters  the study hyperparameters: config name, CLI option, CSV column, range
-    progress         a progress bar on a terminal, plain lines in logs
+    progress         rich's progress bar on a terminal, plain lines in logs
     schema           the reports' JSON Schemas: load, validate, readable violations
+    terminal         documents of lines and tables through rich: framed on a terminal, plain in logs
     stats            HEPscore's statistics block (wl-stats)
     timestamps       now_iso and the Stopwatch behind every report's timing block
 """

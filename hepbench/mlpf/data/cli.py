@@ -9,6 +9,7 @@ from pathlib import Path
 
 from hepbench.core.cliargs import non_negative_int, positive_int
 from hepbench.core.progress import Progress
+from hepbench.core.terminal import emit
 from hepbench.mlpf.data import fetch, info, integrity
 from hepbench.mlpf.data.built import DATA_DIR_ENV, DEFAULT_DATA_DIR, default_data_dir, require_built
 from hepbench.mlpf.data.format import PROCESSES
@@ -94,5 +95,8 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _info(args: argparse.Namespace) -> int:
     summary = info.summarize(args.directory)
-    print(json.dumps(summary, indent=2) if args.json else info.format_summary(summary))
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        emit(info.summary_document(summary))
     return 0

@@ -17,6 +17,7 @@ from hepbench.mlpf.data.integrity import verify
 from hepbench.mlpf.data.format import ElementType, ParticleClass, XCol, YCol
 from hepbench.mlpf.data.sources import list_sources, source_checksum
 from hepbench.core.errors import DataFormatError
+from hepbench.core.terminal import Document, Table, plain_text
 
 
 class EventStatistics:
@@ -106,23 +107,28 @@ def _summarize_built(directory: Path) -> dict:
     }
 
 
-def format_summary(s: dict) -> str:
+def summary_document(s: dict) -> Document:
+    """The description as a two-column grid of labels and values (one space after the longest label)."""
     e = s["elements"]
     origin = "synthetic (hepbench data synth)" if s["synthetic"] else "published (Zenodo 4559324)"
     n_types = sum(s["element_types"].values())
-    lines = [
-        f"data set      {s['directory']}",
-        f"origin        {origin}",
-        f"kind          {s['kind']}",
-        f"events        {s['events']}  ("
-        + ", ".join(f"{split}: {v['events']} in {v['files']} files" for split, v in s["splits"].items())
-        + ")",
-        f"elements/evt  mean {e['mean']:.1f}  std {e['std']:.1f}  min {e['min']}  median {e['median']:.0f}  max {e['max']}",
-        "element types " + "  ".join(f"{k} {v} ({100 * v / max(n_types, 1):.1f} %)" for k, v in s["element_types"].items()),
-        "ygen classes  " + "  ".join(f"{k} {100 * v:.2f} %" for k, v in s["ygen_class_fractions"].items()),
-        "ycand classes " + "  ".join(f"{k} {100 * v:.2f} %" for k, v in s["ycand_class_fractions"].items()),
-        f"checksum      sha256:{s['checksum']}",
+    rows = [
+        ("data set", s["directory"]),
+        ("origin", origin),
+        ("kind", s["kind"]),
+        ("events", f"{s['events']}  ("
+         + ", ".join(f"{split}: {v['events']} in {v['files']} files" for split, v in s["splits"].items()) + ")"),
+        ("elements/evt", f"mean {e['mean']:.1f}  std {e['std']:.1f}  min {e['min']}  median {e['median']:.0f}  max {e['max']}"),
+        ("element types", "  ".join(f"{k} {v} ({100 * v / max(n_types, 1):.1f} %)" for k, v in s["element_types"].items())),
+        ("ygen classes", "  ".join(f"{k} {100 * v:.2f} %" for k, v in s["ygen_class_fractions"].items())),
+        ("ycand classes", "  ".join(f"{k} {100 * v:.2f} %" for k, v in s["ycand_class_fractions"].items())),
+        ("checksum", f"sha256:{s['checksum']}"),
     ]
     if "source_checksum" in s:  # a built data set: also that of the event files it was built from
-        lines.append(f"source files  sha256:{s['source_checksum']}")
-    return "\n".join(lines)
+        rows.append(("source files", f"sha256:{s['source_checksum']}"))
+    return [Table(("", ""), rows, left=2, header=False, gap=1, styles={0: "bold"})]
+
+
+def format_summary(s: dict) -> str:
+    """The description as plain text (what `data info` prints when not on a terminal)."""
+    return plain_text(summary_document(s))

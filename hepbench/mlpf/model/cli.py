@@ -5,6 +5,7 @@ import argparse
 import json
 
 from hepbench.core.cliargs import positive_int
+from hepbench.core.terminal import Table, emit
 from hepbench.mlpf.config_cli import add_config_arguments, config_from_args
 from hepbench.mlpf.model.flops import forward_flops, training_flops
 
@@ -38,12 +39,10 @@ def _summary(args: argparse.Namespace) -> int:
                           "precision": cfg.train.precision}, indent=2))
         return 0
     m = cfg.model
-    print(f"PFNetDense (MLPF): {m.num_graph_layers_id} id + {m.num_graph_layers_reg} reg graph layers, "
-          f"{m.node_update_mode}, output_dim {m.output_dim}, bin_size {m.bin_size}, precision {cfg.train.precision}")
-    print(f"{'layer':<18} {'trainable':>12} {'non-trainable':>14}")
-    for name, t, f in rows:
-        print(f"{name:<18} {t:>12,} {f:>14,}")
-    print(f"{'total':<18} {trainable:>12,} {frozen:>14,}")
-    print(f"FLOPs per event at {args.elements} elements (padded to {padded}): forward {forward / 1e9:.1f} GFLOP, "
-          f"training step about {training / 1e9:.1f} GFLOP (3 x forward; matrix products only)")
+    layers = [(name, f"{t:,}", f"{f:,}") for name, t, f in rows] + [("total", f"{trainable:,}", f"{frozen:,}")]
+    emit([f"PFNetDense (MLPF): {m.num_graph_layers_id} id + {m.num_graph_layers_reg} reg graph layers, "
+          f"{m.node_update_mode}, output_dim {m.output_dim}, bin_size {m.bin_size}, precision {cfg.train.precision}",
+          Table(("layer", "trainable", "non-trainable"), layers, left=1),
+          f"FLOPs per event at {args.elements} elements (padded to {padded}): forward {forward / 1e9:.1f} GFLOP, "
+          f"training step about {training / 1e9:.1f} GFLOP (3 x forward; matrix products only)"])
     return 0

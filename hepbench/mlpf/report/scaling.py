@@ -4,25 +4,34 @@ from __future__ import annotations
 from pathlib import Path
 
 from hepbench.core.files import atomic_open
+from hepbench.core.terminal import Document, Table, plain_text
+
+HEADERS = ("ranks", "train events/s", "per rank", "min", "max", "efficiency", "status")
 
 
 def _num(value, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def table(summary: dict) -> str:
-    head = f"{'ranks':>5}  {'train events/s':>14}  {'per rank':>9}  {'min':>9}  {'max':>9}  {'efficiency':>10}  status"
-    lines = [head]
+def table_document(summary: dict) -> Document:
+    """The sizes as a table (ranks, throughput, per-rank spread, efficiency, status) and how efficiency is defined."""
+    rows = []
     for r in summary["sizes"]:
         eff = "-" if r["efficiency"] is None else f"{r['efficiency']:.1%}"
         status = "ok" if r["status"] == "ok" else f"FAILED: {r['log']}"
-        lines.append(f"{r['ranks']:>5}  {_num(r['train'], '14.4g')}  {_num(r['per_rank_mean'], '9.4g')}  "
-                     f"{_num(r['per_rank_min'], '9.4g')}  {_num(r['per_rank_max'], '9.4g')}  {eff:>10}  {status}")
+        rows.append([str(r["ranks"]), _num(r["train"], ".4g"), _num(r["per_rank_mean"], ".4g"),
+                     _num(r["per_rank_min"], ".4g"), _num(r["per_rank_max"], ".4g"), eff, status])
+    doc: list = [Table(HEADERS, rows, justify=("right",) * 6 + ("left",))]
     base = summary.get("baseline_ranks")
     if base is not None:
         launcher = "torchrun" if summary["launcher"] == "torchrun" else f"horovodrun --{summary['launcher']}"
-        lines.append(f"efficiency = train(N) / (N/{base} x train({base})); launcher: {launcher}")
-    return "\n".join(lines) + "\n"
+        doc.append(f"efficiency = train(N) / (N/{base} x train({base})); launcher: {launcher}")
+    return doc
+
+
+def table(summary: dict) -> str:
+    """The table as plain text (the file `hepbench scale` writes, and its output in logs)."""
+    return plain_text(table_document(summary)) + "\n"
 
 
 def write_plot(summary: dict, path: Path) -> Path:

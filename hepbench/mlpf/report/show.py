@@ -1,9 +1,12 @@
-"""A report as plain text: the score and how far to trust it, what ran where (and on which
-backend), and per-copy and per-window throughput tables."""
+"""A report as text: the score and how far to trust it, what ran where (and on which backend),
+per-copy and per-window throughput tables, and the energy of the timed windows where measured.
+The tables are hepbench.core.terminal's: framed on a terminal, plain columns in logs."""
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any
+
+from hepbench.core.terminal import Document, Table, plain_text
 
 GIB = 2**30
 
@@ -66,17 +69,6 @@ def device_label(device: Any) -> str:
     index, name = get(device, "index"), get(device, "name")
     label = kind if index is None else f"{kind} {index}"
     return f"{label} ({name})" if kind != "cpu" and name else label
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1, indent: str = "") -> list[str]:
-    """Columns padded to width; the first `left` columns are left-aligned, numbers right-aligned."""
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-
-    def line(cells: Sequence[str]) -> str:
-        out = [c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))]
-        return (indent + "  ".join(out)).rstrip()
-
-    return [line(headers)] + [line(r) for r in rows]
 
 
 def _headline(report: dict) -> list[str]:
@@ -193,17 +185,74 @@ def _window_row(w: dict) -> list[str]:
             sig(w.get("padded_elements_per_second")), fixed(w.get("flops_per_second"), 1, 1e9), sig(w.get("loss"))]
 
 
-def format_report(report: dict) -> str:
-    """The whole report as readable text; tolerates nulls and missing sections."""
-    lines = _headline(report) + _context(report)
+ENERGY_HEADERS = ("source", "kind", "domain", "status", "joules", "mean W", "windows", "path or reason")
+
+
+def _energy_source_row(src: dict) -> list[str]:
+    measured = src.get("status") == "measured"
+    where = src.get("path") if measured else src.get("reason")
+    windows = src.get("windows")
+    return [str(src.get("name") or "?"), str(src.get("kind") or "-"), str(src.get("domain") or "-"),
+            str(src.get("status") or "?"), sig(src.get("joules")), sig(src.get("mean_watts")),
+            str(len(windows)) if isinstance(windows, list) else "-", str(where or "-")]
+
+
+def _energy_window_table(sources: list[dict]) -> Table | None:
+    """Joules per timed window (rows) and measured source (columns); None when no source has windows."""
+    measured = [s for s in sources if s.get("status") == "measured" and isinstance(s.get("windows"), list)]
+    per_source = [{w.get("window"): w for w in s["windows"] if isinstance(w, dict)} for s in measured]
+    windows = sorted({k for m in per_source for k in m if isinstance(k, int)})
+    if not windows:
+        return None
+    headers = ["window"] + [f"{s.get('name') or '?'} J" for s in measured]
+    rows = [[str(n)] + [sig(get(m, n, "joules")) for m in per_source] for n in windows]
+    return Table(headers, rows, left=0, indent=2)
+
+
+def energy_line(energy: Any) -> str | None:
+    """'energy: measured, 1234 J in 56.70 s (21.76 W mean), 0.01234 events/J (...)', or why it is unavailable;
+    None for reports from before the energy block."""
+    if not isinstance(energy, dict):
+        return None
+    if energy.get("status") != "measured":
+        return f"energy: unavailable ({energy.get('reason') or 'no reason given'})"
+    return (f"energy: measured, {sig(energy.get('joules'))} J in {sig(energy.get('seconds'))} s "
+            f"({sig(energy.get('mean_watts'))} W mean), {sig(energy.get('events_per_joule'))} events/J "
+            f"(every measured source, timed windows only)")
+
+
+def energy_document(energy: Any) -> list[str | Table]:
+    """The energy block: its summary line, a table of its sources and the joules of each window."""
+    line = energy_line(energy)
+    if line is None:
+        return []
+    doc: list[str | Table] = ["", line]
+    sources = [s for s in energy.get("sources") or [] if isinstance(s, dict)]
+    if sources:
+        doc += ["energy sources:", Table(ENERGY_HEADERS, [_energy_source_row(s) for s in sources], left=4, indent=2)]
+        windows = _energy_window_table(sources)
+        if windows is not None:
+            doc += ["energy per window:", windows]
+    return doc
+
+
+def report_document(report: dict) -> Document:
+    """The whole report as lines and tables; tolerates nulls and missing sections."""
+    doc: list[str | Table] = [*_headline(report), *_context(report)]
     copies = [c for c in get(report, "report", "copies") or [] if isinstance(c, dict)]
     if copies:
-        lines += ["", "copies:"] + table(COPY_HEADERS, [_copy_row(c) for c in copies], left=3, indent="  ")
-        lines += [f"  copy {c.get('copy', '?')}: {c.get('log')}" for c in copies if c.get("log") not in (None, "ok")]
+        doc += ["", "copies:", Table(COPY_HEADERS, [_copy_row(c) for c in copies], left=3, indent=2)]
+        doc += [f"  copy {c.get('copy', '?')}: {c.get('log')}" for c in copies if c.get("log") not in (None, "ok")]
     for c in copies:
         windows = [w for w in c.get("windows") or [] if isinstance(w, dict)]
         if not windows:
             continue
-        lines += ["", f"copy {c.get('copy', '?')} windows ({device_label(c.get('device'))}):"]
-        lines += table(WINDOW_HEADERS, [_window_row(w) for w in windows], left=0, indent="  ")
-    return "\n".join(lines)
+        doc += ["", f"copy {c.get('copy', '?')} windows ({device_label(c.get('device'))}):",
+                Table(WINDOW_HEADERS, [_window_row(w) for w in windows], left=0, indent=2)]
+    doc += energy_document(get(report, "report", "energy"))
+    return doc
+
+
+def format_report(report: dict) -> str:
+    """The whole report as plain text (what `report show` prints when not on a terminal)."""
+    return plain_text(report_document(report))

@@ -5,7 +5,8 @@ import argparse
 from pathlib import Path
 
 from hepbench.core.cliargs import positive_float
-from hepbench.mlpf.report.scaling import table
+from hepbench.core.terminal import emit
+from hepbench.mlpf.report.scaling import table_document
 from hepbench.mlpf.run.scale import LAUNCHERS, RDZV_PORT, ScaleOptions, parse_ranks, run_scale
 
 
@@ -38,5 +39,5 @@ def _scale(args) -> int:
     options = ScaleOptions(ranks=parse_ranks(args.ranks), results_dir=args.resultsdir, run_args=tuple(run_args),
                            launcher=args.launcher, hosts=args.hosts, timeout=args.timeout, quiet=args.quiet)
     summary, exit_code = run_scale(options)
-    print(table(summary), end="")
+    emit(table_document(summary))
     return exit_code
