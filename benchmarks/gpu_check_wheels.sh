@@ -11,7 +11,8 @@
 #     sympy, networkx, jinja2, fsspec, filelock, typing-extensions;
 #   - what the TensorFlow-free benchmark never imports: matplotlib (plots: hepbench report plot),
 #     pyarrow (TFDS's Parquet files), pandas (mlperf-logging's compliance checker).
-# Plus setuptools, so that hepbench itself builds from the checkout without network. Packages that
+# Plus setuptools, so that hepbench itself builds from the checkout without network, and nvidia-ml-py
+# (NVML, for the runs' energy block). Packages that
 # PyPI has as source only (promise, which TFDS needs) are pure Python: built here into wheels. The wheels
 # land in DIR (default work/gpu-check/wheels-cpXY, git-ignored); the list of them, with sizes, is
 # printed at the end. Every wheel is one version of one package: the install takes them all.
@@ -25,7 +26,7 @@ while [[ $# -gt 0 ]]; do
                       py_version=$2; shift 2 ;;
     --dest) [[ $# -ge 2 ]] || { echo "$0: --dest needs a value" >&2; exit 2; }
             dest=$2; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "$0: unknown option '$1'" >&2; exit 2 ;;
   esac
 done
@@ -42,10 +43,11 @@ deps = tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]
 skip = {"numpy", "matplotlib"}
 print("\n".join(d for d in deps if re.split(r"[<>=!~\[; ]", d, maxsplit=1)[0].lower() not in skip))
 print("setuptools>=68")
+print("nvidia-ml-py>=12")  # NVML's energy counter: report.energy of the GPU runs (docs/energy.md)
 EOF
 )
 # Provided by the framework installation, or never imported by the benchmark (see the header).
-provided='^(numpy|scipy|ml[-_]dtypes|opt[-_]einsum|jax|jaxlib|jax[-_]cuda.*|torch|triton|nvidia[-_].*|sympy|mpmath|networkx|jinja2|markupsafe|fsspec|filelock|typing[-_]extensions|matplotlib|pyarrow|pandas)$'
+provided='^(numpy|scipy|ml[-_]dtypes|opt[-_]einsum|jax|jaxlib|jax[-_]cuda.*|torch|triton|nvidia[-_](?!ml[-_]py$).*|sympy|mpmath|networkx|jinja2|markupsafe|fsspec|filelock|typing[-_]extensions|matplotlib|pyarrow|pandas)$'
 
 platforms=()
 for n in 39 38 37 36 35 34 33 32 31 30 29 28 27 26 25 24 23 22 21 20 19 18 17; do

@@ -165,9 +165,13 @@ class BenchConfig:
     gpu_events_per_window: int = 10000
     cpu_validation_events: int = 8
     gpu_validation_events: int = 2000
+    energy: bool = True  # read energy counters at the windows' boundaries (docs/energy.md)
+    powercap_dir: str = "/sys/class/powercap"  # the Linux powercap class directory (RAPL zones)
 
     def __post_init__(self) -> None:
         _positive(self, "bench", ("windows", "cpu_events_per_window", "gpu_events_per_window"))
+        if not self.powercap_dir:
+            raise UsageError("bench.powercap_dir must name a directory (the powercap class, /sys/class/powercap)")
         for name in ("warmup_steps", "cpu_validation_events", "gpu_validation_events"):
             if getattr(self, name) < 0:
                 raise UsageError(f"bench.{name} must be >= 0, not {getattr(self, name)}")

@@ -41,10 +41,10 @@ MAX_CELL = 60  # a long value (a list, a command) is cut so that the table stays
 
 @functools.lru_cache(maxsize=None)
 def workload_scores() -> dict[str, tuple[str, str]]:
-    """app.name -> (main score key, its unit), read from the packaged *_summary.schema.json files."""
+    """app.name -> (main score key, its unit), read from the packaged NAME_summary schemas."""
     out = {}
     for path in (resources.files("hepbench") / "results_schema").iterdir():
-        if not path.name.endswith("_summary.schema.json"):
+        if not path.name.partition(".")[0].endswith("_summary"):
             continue
         schema = json.loads(path.read_text(encoding="utf-8"))
         defs = schema.get("$defs", {})

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hepbench import __version__
+from hepbench.core.energy import energy_block
 from hepbench.core.envelope import RunInfo, Workload, build_summary, write_summary
 from hepbench.core.hostinfo import distribution_version
 from hepbench.core.stats import stats
@@ -110,13 +111,20 @@ def build_report(copies: list[dict], ctx: RunContext) -> dict:
         # How far to trust the score, from the same windows (hepbench.mlpf.train.throughput.stability).
         **(stability([c["windows"] for c in copies]) if ok else dict.fromkeys(_STABILITY_KEYS)),
     }
+    # Every process's counters (copy 0 / local rank 0: the node's packages; each copy: its GPUs),
+    # against every copy's timed events: package energy is never split between copies.
+    energy = energy_block([s for c in copies for s in c.get("energy_sources", [])],
+                          sum(t["events"] for t in trains) if ok else None)
+    scores = {"train": score} if ok else None
+    if ok and energy["events_per_joule"] is not None:
+        scores["events_per_joule"] = energy["events_per_joule"]
     return build_summary(
         BMK,
         RunInfo(copies=len(copies), threads_per_copy=ctx.benchmark["threads_per_copy"],
                 events_per_thread=ctx.benchmark["events_per_window"], extra_arguments=ctx.extra_arguments,
                 extras={"backend": ctx.backend["name"]}),
         failure=None if ok else (ctx.log or _failure_log(copies)),
-        scores={"train": score} if ok else None,
+        scores=scores,
         stats=stats(rates) if ok else None,
         fields={
             "throughput": throughput,
@@ -128,6 +136,7 @@ def build_report(copies: list[dict], ctx: RunContext) -> dict:
             "jit_compile": cfg["train"]["jit_compile"],
             "dataset": ctx.dataset,
             "model": ctx.model,
+            "energy": energy,
         },
         bmkdata_checksum=ctx.dataset["checksum"],
         software=ctx.software, host=ctx.host, timing=ctx.timing, command=ctx.command,

@@ -19,6 +19,7 @@ import traceback
 from dataclasses import dataclass
 from typing import TextIO
 
+from hepbench.core.energy import EnergyMeter, gpu_sources, powercap_sources
 from hepbench.core.errors import HepbenchError
 from hepbench.core.hostinfo import cpu_model
 from hepbench.core.progress import Progress
@@ -77,6 +78,7 @@ def failed_entry(spec: CopySpec, log: str) -> dict:
         "cpus": spec.cpus, "threads": spec.threads,
         "compile_seconds": None, "warmup": None, "train": None, "windows": [], "window_stats": None,
         "validation": None, "peak_host_memory_bytes": None, "peak_device_memory_bytes": None, "wall_seconds": None,
+        "energy_sources": [],
     }
 
 
@@ -103,6 +105,23 @@ def _progress_bar(spec: CopySpec, plan: Plan, stream: TextIO):
     return on_step
 
 
+def reads_powercap(spec: CopySpec) -> bool:
+    """Whether this copy reads the CPU packages' counters: one process per node does, since every
+    copy on a node shares its packages (copy 0 of `hepbench run`, local rank 0 of a job)."""
+    return spec.local_rank == 0 if spec.strategy in RANK_STRATEGIES else spec.copy == 0
+
+
+def energy_meter(spec: CopySpec, powercap_dir: str) -> EnergyMeter:
+    """This copy's counters: the node's packages where it reads them, and the GPUs it trains on."""
+    sources = powercap_sources(powercap_dir) if reads_powercap(spec) else []
+    if spec.device == "gpu":
+        sources += gpu_sources(spec.gpu_indices or [spec.gpu_index])
+    host = socket.gethostname()
+    for s in sources:
+        s.host = host
+    return EnergyMeter(sources)
+
+
 def run_copy(spec: CopySpec, stream: TextIO = sys.stderr, heartbeat=lambda: None) -> tuple[dict, dict]:
     """Run one copy; returns (its report entry, context: the framework's build, backend and model facts).
 
@@ -117,10 +136,13 @@ def run_copy(spec: CopySpec, stream: TextIO = sys.stderr, heartbeat=lambda: None
     global_batch = cfg.data.batch_size * spec.replicas  # mirrored: batch_size events per replica
     plan = Plan(cfg.bench.warmup_steps, cfg.bench.windows, math.ceil(spec.events_per_window / global_batch))
     timer = TrainingTimer(plan)
-    measured, engine = None, None
+    measured, engine, meter = None, None, None
     try:
         if spec.cpus:
             os.sched_setaffinity(0, spec.cpus)
+        if cfg.bench.energy:  # read at the windows' boundaries only, outside their clocks
+            meter = energy_meter(spec, cfg.bench.powercap_dir)
+            timer.before_window, timer.after_window = meter.start, meter.stop
         # Keras reads its backend once, when first imported: before anything below imports it.
         select_backend(spec.backend)
         # Here, not at the top: the coordinating process imports this module (CopySpec, failed_entry)
@@ -154,6 +176,7 @@ def run_copy(spec: CopySpec, stream: TextIO = sys.stderr, heartbeat=lambda: None
                 traceback.print_exc(file=stream)  # to the package versions (run.collect)
     entry["warmup"] = _warmup(timer, measured)
     entry["windows"] = [w.to_dict() for w in timer.windows]
+    entry["energy_sources"] = meter.to_list() if meter is not None else []
     if entry["status"] == "ok":
         entry["train"] = totals(timer.windows)
         entry["window_stats"] = stats(w.events_per_second for w in timer.windows)

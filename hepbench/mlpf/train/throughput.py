@@ -230,11 +230,16 @@ class Plan:
 @dataclass
 class TrainingTimer:
     """Runs a Plan over a stream of batches. `windows` holds every completed window, also after a
-    failure, so a failure report can still show what was measured."""
+    failure, so a failure report can still show what was measured.
+
+    `before_window(n)` runs just before window n's clock starts and `after_window(n)` just after it
+    stops (an energy meter reads its counters there: hepbench.core.energy), so neither is timed."""
 
     plan: Plan
     clock: Callable[[], float] = time.perf_counter
     wall_clock: Callable[[], float] = time.time
+    before_window: Callable[[int], None] | None = None
+    after_window: Callable[[int], None] | None = None
     warmup: Warmup = field(default_factory=Warmup)
     windows: list[Window] = field(default_factory=list)
 
@@ -255,6 +260,8 @@ class TrainingTimer:
         self.warmup.seconds = self.clock() - start
 
         for index in range(1, self.plan.windows + 1):
+            if self.before_window is not None:
+                self.before_window(index)
             window = Window(window=index, start_time=self.wall_clock())
             t0 = previous = self.clock()
             for i in range(self.plan.steps_per_window):
@@ -268,6 +275,8 @@ class TrainingTimer:
                     on_step(window, i + 1)
             window.seconds = previous - t0
             window.stop_time = self.wall_clock()
+            if self.after_window is not None:
+                self.after_window(index)
             self.windows.append(window)
             if on_window is not None:
                 on_window(window)
