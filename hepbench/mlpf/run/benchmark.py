@@ -45,8 +45,9 @@ from hepbench.mlpf.report.summary import write_report
 from hepbench.mlpf.run.collect import collect
 from hepbench.mlpf.run.copy import RANK_STRATEGIES, CopySpec, failed_entry
 from hepbench.mlpf.run.horovod import HorovodRank
-from hepbench.mlpf.run.plan import (Inputs, Outcome, Plan, RunOptions, Strategy, check_options, plan_copies,
-                                    plan_mirrored, resolve_device, resolve_strategy, select_cpus, visible_gpus)
+from hepbench.mlpf.run.plan import (DeviceUnavailable, Inputs, Outcome, Plan, RunOptions, Strategy, check_options,
+                                    plan_copies, plan_mirrored, resolve_device, resolve_strategy, select_cpus,
+                                    visible_gpus)
 from hepbench.mlpf.run.ranks import RankJob
 from hepbench.mlpf.run.signals import Interrupted, interruptible
 
@@ -71,20 +72,24 @@ class LocalCopies:
         dataset = describe_built(options.data_dir)
         check_options(options, dataset)
         gpus = visible_gpus(options.backend) if options.device != "cpu" else []
-        device = resolve_device(options.device, gpus, options.backend)
-        return Inputs(dataset=dataset, device=device, gpus=gpus, cpus=select_cpus(usable_cpus(), options.ncores))
+        cpus = select_cpus(usable_cpus(), options.ncores)
+        try:
+            device = resolve_device(options.device, gpus, options.backend)
+        except DeviceUnavailable as e:  # reported as the GPU run it is, failed before anything starts
+            return Inputs(dataset=dataset, device="gpu", gpus=[], cpus=cpus, refusal=e)
+        return Inputs(dataset=dataset, device=device, gpus=gpus, cpus=cpus)
 
     def plan(self, options: RunOptions, inputs: Inputs) -> Plan:
         """The copies' specs; then the results (and --mllog) directory must be writable: the first write."""
         if self.strategy == "mirrored":
-            specs = [plan_mirrored(options, inputs.device, inputs.gpus, inputs.cpus)]
+            specs = [plan_mirrored(options, inputs.device, inputs.gpus, inputs.cpus, inputs.refusal is not None)]
         else:
-            specs = plan_copies(options, inputs.device, inputs.gpus, inputs.cpus)
+            specs = plan_copies(options, inputs.device, inputs.gpus, inputs.cpus, refused=inputs.refusal is not None)
         check_writable_dir(Path(options.results_dir), "results directory")
         if options.mllog is not None:
             check_writable_dir(Path(options.mllog).resolve().parent, "--mllog directory")
         return Plan(specs=specs, dataset=inputs.dataset, copies=len(specs), gpus_present=bool(inputs.gpus),
-                    mllog=options.mllog)
+                    mllog=options.mllog, refusal=inputs.refusal)
 
     def execute(self, options: RunOptions, plan: Plan, stream: TextIO) -> Outcome:
         """Start one process per spec and wait; one failure (or SIGTERM/SIGINT) stops them all."""
@@ -286,7 +291,11 @@ def run_benchmark(options: RunOptions, stream: TextIO = sys.stderr) -> tuple[dic
     plan = strategy.plan(options, inputs)
     # From here a SIGTERM/SIGINT raises Interrupted once: the copies stop, the report is still written.
     with interruptible():
-        plan, refused = verify_data(strategy, options, plan, stream)  # before anything is timed
+        if plan.refusal is not None:  # --device gpu without a GPU: a failure report, nothing verified or timed
+            stream.write(f"hepbench: error: {plan.refusal}\n")
+            refused = _refused(plan, str(plan.refusal), plan.refusal.exit_code, now_iso(), time.perf_counter())
+        else:
+            plan, refused = verify_data(strategy, options, plan, stream)  # before anything is timed
         outcome = refused or strategy.execute(options, plan, stream)
         report = collect(options, plan, outcome)
         result = report_run(options, plan, outcome, report, stream)

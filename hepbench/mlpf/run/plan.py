@@ -82,6 +82,8 @@ class Inputs:
     device: str  # "cpu" or "gpu"
     gpus: list[str] = field(default_factory=list)  # CUDA indices visible here
     cpus: list[int] = field(default_factory=list)  # the CPUs this process may use (after --ncores)
+    # Why the run stops before its copies start, with a failure report (a --device gpu that finds none).
+    refusal: DeviceUnavailable | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ class Plan:
     gpus_present: bool = False  # a CPU copy must then be kept off the GPUs
     benchmark: dict = field(default_factory=dict)  # more of the report's `benchmark` block (Horovod: controller)
     mllog: Path | None = None  # where `report` also writes :::MLLOG lines (copies on this machine only)
+    refusal: DeviceUnavailable | None = None  # Inputs.refusal: the copies never start, the report says why
 
 
 @dataclass
@@ -173,11 +176,17 @@ def visible_gpus(backend: str = DEFAULT_BACKEND) -> list[str]:
     return indices[:count]
 
 
+class DeviceUnavailable(UsageError):
+    """--device gpu where the engine sees no GPU: a usage error that a strategy may keep as
+    Inputs.refusal instead, so that the run writes a failure report (nothing timed) saying why."""
+
+
 def resolve_device(requested: str, gpus: list[str], backend: str = DEFAULT_BACKEND) -> str:
     if requested not in DEVICES:
         raise UsageError(f"--device must be one of {', '.join(DEVICES)}, not {requested!r}")
     if requested == "gpu" and not gpus:
-        raise UsageError(f"--device gpu: {_LABELS[backend]} sees no GPU on this machine (use --device cpu or auto)")
+        raise DeviceUnavailable(f"--device gpu: {_LABELS[backend]} sees no GPU on this machine "
+                                "(no NVIDIA driver or device visible; use --device cpu or auto)")
     if requested == "auto":
         return "gpu" if gpus else "cpu"
     return requested
@@ -222,14 +231,16 @@ def split_cpus(cpus: list[int], copies: int) -> list[list[int]]:
     return sets
 
 
-def plan_copies(options: RunOptions, device: str, gpus: list[str], cpus: list[int]) -> list[CopySpec]:
-    """Independent copies: a disjoint CPU set each, and one GPU each on a GPU run."""
-    if device == "gpu" and options.copies > len(gpus):
+def plan_copies(options: RunOptions, device: str, gpus: list[str], cpus: list[int],
+                refused: bool = False) -> list[CopySpec]:
+    """Independent copies: a disjoint CPU set each, and one GPU each on a GPU run (none assigned
+    when `refused`: the copies of a run that stops before they start, for its failure report)."""
+    if device == "gpu" and options.copies > len(gpus) and not refused:
         raise UsageError(f"--copies {options.copies} needs {options.copies} GPUs (one per copy); {len(gpus)} visible")
     per_device, validation = options.config.bench.for_device(device)
     specs = []
     for i, cpu_set in enumerate(split_cpus(cpus, options.copies)):
-        gpu = gpus[i] if device == "gpu" else None
+        gpu = gpus[i] if device == "gpu" and i < len(gpus) else None  # (none: a refused run)
         specs.append(CopySpec(
             copy=i, copies=options.copies, config=config_to_dict(options.config), data_dir=str(options.data_dir),
             device=device, gpu_index=int(gpu) if gpu is not None and gpu.isdigit() else (i if gpu else None),
@@ -240,19 +251,21 @@ def plan_copies(options: RunOptions, device: str, gpus: list[str], cpus: list[in
     return specs
 
 
-def plan_mirrored(options: RunOptions, device: str, gpus: list[str], cpus: list[int]) -> CopySpec:
-    """One process training on several devices: the GPUs, or logical devices of its CPU set."""
+def plan_mirrored(options: RunOptions, device: str, gpus: list[str], cpus: list[int],
+                  refused: bool = False) -> CopySpec:
+    """One process training on several devices: the GPUs, or logical devices of its CPU set (when
+    `refused`, none assigned: see plan_copies)."""
     if options.copies != 1:
         raise UsageError("--strategy mirrored is one process over several devices: use --replicas, not --copies")
     if options.backend == "tensorflow" and options.config.train.jit_compile:  # as engines.tensorflow_steps refuses
         raise UsageError("train.jit_compile=true is not supported with --strategy mirrored: its optimizer update is "
                          "a cross-replica merge call, which XLA cannot compile (set train.jit_compile=false)")
-    replicas = options.replicas or (len(gpus) if device == "gpu" else 1)
-    if device == "gpu" and replicas > len(gpus):
+    replicas = options.replicas or (len(gpus) if device == "gpu" and not refused else 1)
+    if device == "gpu" and replicas > len(gpus) and not refused:
         raise UsageError(f"--replicas {replicas} needs {replicas} GPUs; {len(gpus)} visible")
     if device == "cpu" and replicas > len(cpus):
         raise UsageError(f"--replicas {replicas} needs at least {replicas} CPUs; this process may use {len(cpus)}")
-    (spec,) = plan_copies(options, device, gpus[:1], cpus)
+    (spec,) = plan_copies(options, device, gpus[:1], cpus, refused)
     indices = [int(g) if g.isdigit() else i for i, g in enumerate(gpus[:replicas])] if device == "gpu" else None
     per_device, _ = options.config.bench.for_device(device)
     return dataclasses.replace(spec, strategy="mirrored", replicas=replicas, gpu_indices=indices,
