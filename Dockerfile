@@ -46,9 +46,11 @@ COPY entrypoint.sh /entrypoint.sh
 RUN sh /opt/hepbench/install.sh verify
 # `docker run --entrypoint ...`, `apptainer exec` and mpirun/srun start hepbench without the driver:
 # hepbench and the data in reach, and Keras's and matplotlib's files under /tmp as the driver puts
-# them, not in $HOME (a site's shared home under `apptainer exec` without --contain).
+# them, not in $HOME (a site's shared home under `apptainer exec` without --contain). The driver
+# names the folder by uid (/tmp may be the host's, shared by users); an ENV value cannot, so it
+# names the image's user's (1000): other uids set KERAS_HOME/MPLCONFIGDIR or start the driver.
 ENV PATH=/opt/hepbench/venv/bin:/usr/local/bin:/usr/bin:/bin HEPBENCH_DATA_DIR=/opt/hepbench/data/tfds \
-    KERAS_HOME=/tmp/mlpf-bmk-home/.keras MPLCONFIGDIR=/tmp/mlpf-bmk-home/.matplotlib
+    KERAS_HOME=/tmp/mlpf-bmk-home-1000/.keras MPLCONFIGDIR=/tmp/mlpf-bmk-home-1000/.matplotlib
 USER 1000:1000
 WORKDIR /tmp
 ENTRYPOINT ["/entrypoint.sh"]

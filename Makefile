@@ -30,7 +30,7 @@ TFDS     := $(WORK)/tfds-s$(SEED)
 # The last file a build writes (after the element counts): its presence means a complete, verifiable build.
 BUILT    := $(TFDS)/delphes_pf/1.1.0/checksums.json
 
-.PHONY: setup data run test image clean
+.PHONY: setup data run test image image-gpu clean
 
 setup: $(STAMP) $(if $(filter 1,$(WITH_HOROVOD)),$(HOROVOD))
 
@@ -97,6 +97,16 @@ image:
 	container/dev.sh tools
 	container/dev.sh base
 	container/dev.sh build $(IMAGE)
+
+# The GPU flavour (tensorflow[and-cuda], jax[cuda13], PyTorch's CUDA build, Horovod with NCCL;
+# docs/containers.md, "The GPU flavour"): not in `make test` (about 11 GB; the figures of the run
+# here are in the README). BACKENDS_GPU: the engines it holds.
+IMAGE_GPU    ?= localhost/mlpf-bmk:gpu
+BACKENDS_GPU ?= tensorflow,jax,torch
+image-gpu:
+	container/dev.sh tools
+	container/dev.sh base
+	container/dev.sh build $(IMAGE_GPU) --build-arg FLAVOUR=gpu --build-arg BACKENDS=$(BACKENDS_GPU)
 
 clean:
 	rm -rf $(WORK) .pytest_cache

@@ -13,7 +13,15 @@ HEPBENCH_HOME=${HEPBENCH_HOME:-/opt/hepbench}
 export PATH="${HEPBENCH_HOME}/venv/bin:/usr/local/bin:/usr/bin:/bin"
 export LANG=C.UTF-8 LC_ALL=C.UTF-8
 export TMPDIR=${TMPDIR:-/tmp}
-export HOME="${TMPDIR}/mlpf-bmk-home"            # keras/TFDS/matplotlib caches: never the image, never $HOME
+# Keras's, TFDS's and matplotlib's files: never in the image, never in a site's shared $HOME. One
+# folder per uid: HEPscore's `-B /tmp` makes /tmp the host's, shared by every user, and a folder
+# another user made is not writable (and their keras.json would be read). A path that is not our
+# own folder (another owner, a symlink) gives a fresh private one instead.
+HOME="${TMPDIR}/mlpf-bmk-home-$(id -u)"
+if ! mkdir -p -m 700 "${HOME}" 2>/dev/null || [[ -L "${HOME}" || ! -O "${HOME}" || ! -w "${HOME}" ]]; then
+  HOME=$(mktemp -d "${TMPDIR}/mlpf-bmk-home-$(id -u).XXXXXX") || { echo "$(basename "$0"): cannot create a home folder under ${TMPDIR}" >&2; exit 1; }
+fi
+export HOME
 export KERAS_HOME="${HOME}/.keras" MPLCONFIGDIR="${HOME}/.matplotlib" TFDS_DATA_DIR="${HOME}/tfds"
 export PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
@@ -118,7 +126,6 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
-mkdir -p "${HOME}" 2>/dev/null || true
 # The backend chooses the mlpf engine; qsvr and hpo have none to choose, so asking for one is refused.
 [[ -z "${backend}" || "${workload}" == mlpf ]] || fail_usage "-b/--backend applies to the mlpf workload, not '${workload}'"
 if [[ "${workload}" == qsvr ]]; then

@@ -63,7 +63,7 @@ horovod_key() {
     mpi=nompi
   fi
   if [ -n "${HOROVOD_GPU_OPERATIONS:-}" ]; then
-    cuda=$(nvcc --version 2>/dev/null | sed -n 's/.*release \([0-9][0-9.]*\).*/\1/p')
+    cuda=$("${HOROVOD_CUDA_HOME:+$HOROVOD_CUDA_HOME/bin/}nvcc" --version 2>/dev/null | sed -n 's/.*release \([0-9][0-9.]*\).*/\1/p')
     mpi="$mpi-$(echo "$HOROVOD_GPU_OPERATIONS" | tr 'A-Z' 'a-z')-cuda${cuda:-unknown}"
   fi
   "$VENV/bin/python" - "$HOROVOD_VERSION" "$mpi" <<'EOF'
@@ -116,6 +116,47 @@ horovod_install() {
   fi
   "$VENV/bin/pip" install --quiet "$1"
   if [ -n "$store" ] && [ -n "$key" ]; then exec 9>&-; else rm -rf "$dir"; fi
+}
+
+# The gpu flavour's Horovod: NCCL operations on the GPUs (HOROVOD_GPU_OPERATIONS=NCCL), built from
+# CUDA's PyPI wheels; the base image has no CUDA toolkit. The CUDA 12 wheels of tensorflow[and-cuda]
+# hold no compiler (nvidia-cuda-nvcc-cu12 carries ptxas alone); CUDA 13's are a whole one (nvcc,
+# cicc, headers, the static runtime: nvidia-cuda-nvcc, -nvvm, -crt, -runtime, -cccl, one tree
+# nvidia/cu13). The venv's own CUDA 13 wheels are no toolkit: PyTorch pins the runtime (13.0) while
+# jax[cuda13] takes the newest compiler (13.5) and no CCCL headers. So one consistent set, of the
+# venv's runtime release (CUDA_BUILD_SERIES without one), goes into a scratch folder for this
+# build only (about 270 MB, never in the image). CMake and nvcc look for the usual layout
+# (lib64/libcudart.so, lib/libnccl.so; the wheels ship lib/ and the versioned files alone):
+# symlinks in the scratch folder give it. Horovod links CUDA's runtime statically and NCCL (the venv's nvidia/nccl, the
+# one TensorFlow loads) through a relative rpath, so the wheel loads wherever the venv is.
+# Kernels: one cubin per major version from sm_75 (the oldest CUDA 13 builds for) to sm_120 (a cubin
+# runs on later minors: sm_80 on 8.6/8.9, sm_100 on 10.3) and PTX for newer GPUs;
+# HOROVOD_BUILD_CUDA_CC_LIST overrides the list.
+CUDA_BUILD_SERIES=13.0
+horovod_cuda() {
+  scratch=$1
+  nccl=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/nvidia/nccl
+  if [ ! -f "$nccl/include/nccl.h" ] || [ ! -f "$nccl/lib/libnccl.so.2" ]; then
+    echo "install.sh: phase horovod (gpu): no NCCL in the venv ($nccl; tensorflow[and-cuda] installs nvidia-nccl-cu12)" >&2
+    exit 1
+  fi
+  runtime=$("$VENV/bin/python" -c 'from importlib.metadata import version; print(version("nvidia-cuda-runtime"))' 2>/dev/null || true)
+  series=${runtime:+$(echo "$runtime" | cut -d. -f1-2)}
+  series=${series:-$CUDA_BUILD_SERIES}
+  log "Horovod's CUDA toolkit: the CUDA $series wheels${runtime:+ (the venv's runtime $runtime)}, in a scratch folder"
+  "$VENV/bin/pip" install --quiet --target "$scratch/wheels" "nvidia-cuda-nvcc==$series.*" "nvidia-cuda-crt==$series.*" \
+    "nvidia-nvvm==$series.*" "nvidia-cuda-cccl==$series.*" "nvidia-cuda-runtime==${runtime:-$series.*}"
+  cuda=$scratch/wheels/nvidia/cu13   # nvcc finds its headers and libraries relative to itself
+  ln -s lib "$cuda/lib64"
+  ln -s libcudart.so.13 "$cuda/lib/libcudart.so"
+  mkdir -p "$scratch/nccl/lib"       # the venv's NCCL stays as pip installed it
+  ln -s "$nccl/include" "$scratch/nccl/include"
+  ln -s "$nccl/lib/libnccl.so.2" "$scratch/nccl/lib/libnccl.so"
+  export HOROVOD_GPU_OPERATIONS=NCCL HOROVOD_CUDA_HOME="$cuda" HOROVOD_NCCL_HOME="$scratch/nccl" \
+    HOROVOD_NCCL_LINK=SHARED HOROVOD_BUILD_CUDA_CC_LIST=${HOROVOD_BUILD_CUDA_CC_LIST:-75,80,90,100,110,120}
+  # Horovod's .so files are site-packages/horovod/<framework>/*.so: NCCL is two folders up. (CMake
+  # also keeps the scratch NCCL folder in the RUNPATH, after this one: gone once the build ends.)
+  export LDFLAGS="${LDFLAGS:+$LDFLAGS }-Wl,-rpath,\$ORIGIN/../../nvidia/nccl/lib"
 }
 
 has_backend() { case ",$BACKENDS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
@@ -176,10 +217,10 @@ for phase in "$@"; do
       # MPI where OpenMPI's compiler wrapper is installed: always in the image (system-build
       # installs it, and verify insists on it); on a development machine only if it is there.
       if command -v mpicxx >/dev/null 2>&1; then export HOROVOD_WITH_MPI=1; else export HOROVOD_WITHOUT_MPI=1; fi
-      if [ "$FLAVOUR" = gpu ] && command -v nvcc >/dev/null 2>&1; then
-        export HOROVOD_GPU_OPERATIONS=NCCL   # a CUDA toolkit in the base image: NCCL allreduce
-      fi
-      horovod_install ;;
+      cuda_scratch=""
+      if [ "$FLAVOUR" = gpu ]; then cuda_scratch=$(mktemp -d); horovod_cuda "$cuda_scratch"; fi
+      horovod_install
+      [ -z "$cuda_scratch" ] || rm -rf "$cuda_scratch" ;;
     data)
       manual=$(mktemp -d)
       if [ "$DATA_SOURCE" = zenodo ]; then
@@ -221,6 +262,34 @@ print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, "
       f"Horovod {horovod.__version__} (gloo {hvd.gloo_built()}, mpi {hvd.mpi_built()}, nccl {hvd.nccl_built()})")
 assert hvd.gloo_built(), "Horovod was built without Gloo"
 assert hvd.mpi_built(), "Horovod was built without MPI (mpirun/srun would start lone 1-rank jobs)"
+EOF
+      fi
+      if [ "$FLAVOUR" = gpu ]; then
+        # The gpu flavour's CUDA builds, checked on a build machine without a GPU: what each engine
+        # was built with and the NVIDIA wheels beside it (a CPU-only wheel here would pass unseen).
+        TF_CPP_MIN_LOG_LEVEL=3 "$VENV/bin/python" - "$BACKENDS" <<'EOF'
+import sys
+from importlib.metadata import distributions, version
+backends = sys.argv[1].split(",")
+if "tensorflow" in backends:
+    import tensorflow as tf
+    import horovod.tensorflow as hvd
+    info = tf.sysconfig.get_build_info()
+    print(f"gpu: TensorFlow {tf.__version__} is_cuda_build {info.get('is_cuda_build')}, CUDA {info.get('cuda_version')}, "
+          f"cuDNN {info.get('cudnn_version')}; Horovod NCCL {hvd.nccl_built()}, CUDA {hvd.cuda_built()}")
+    assert info.get("is_cuda_build"), "TensorFlow is not a CUDA build"
+    assert hvd.nccl_built(), "Horovod was built without NCCL"
+if "jax" in backends:
+    plugins = sorted(f"{d.metadata['Name']} {d.version}" for d in distributions()
+                     if d.metadata["Name"].startswith(("jax-cuda", "jax_cuda")))
+    print(f"gpu: jax {version('jax')}, jaxlib {version('jaxlib')}, {', '.join(plugins) or 'no CUDA plugin'}")
+    assert plugins, "jax has no CUDA plugin (jax-cuda*-plugin)"
+if "torch" in backends:
+    import torch
+    print(f"gpu: torch {torch.__version__}, CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}")
+    assert torch.version.cuda, "torch is not a CUDA build"
+wheels = sorted(f"{d.metadata['Name']}=={d.version}" for d in distributions() if d.metadata["Name"].startswith("nvidia-"))
+print(f"gpu: {len(wheels)} NVIDIA wheels: {' '.join(wheels)}")
 EOF
       fi
       "$VENV/bin/python" - <<'EOF'

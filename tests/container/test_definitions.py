@@ -115,3 +115,67 @@ def test_the_python_phase_installs_the_extras_of_the_flavour_and_backends_in_one
     pyproject = (ROOT / "pyproject.toml").read_text()
     extras = pip_install.rsplit("[", 1)[1].rstrip("]").split(",")
     assert all(re.search(rf"^{e} = \[", pyproject, re.M) for e in extras)
+
+
+# A venv for the horovod phase of the gpu flavour: python answers install.sh's two questions (where
+# site-packages is, which CUDA 13 runtime is installed); pip records its arguments, lays out what
+# `--target` would (the wheels' nvidia/cu13/lib) and, for `pip wheel`, the build's settings, then
+# stops the phase there (the compile itself is the image build's).
+FAKE_VENV_PYTHON = """#!/bin/sh
+case "$2" in
+  *sysconfig*) echo "{site}" ;;
+  *nvidia-cuda-runtime*) {runtime} ;;
+  *) echo "horovod-test-key" ;;
+esac
+"""
+FAKE_VENV_PIP = """#!/bin/sh
+echo "$*" >> "{log}"
+case "$1" in
+  install) [ "$3" = --target ] && mkdir -p "$4/nvidia/cu13/lib" && touch "$4/nvidia/cu13/lib/libcudart.so.13" ;;
+  wheel) env | grep -E '^(HOROVOD_|LDFLAGS)' | sort >> "{log}"; exit 3 ;;
+esac
+"""
+
+
+def horovod_gpu_phase(tmp_path, runtime: str | None, nccl: bool):
+    venv, site = tmp_path / "venv", tmp_path / "site"
+    (venv / "bin").mkdir(parents=True)
+    answer = f"echo {runtime}" if runtime else "exit 1"
+    (venv / "bin" / "python").write_text(FAKE_VENV_PYTHON.format(site=site, runtime=answer))
+    (venv / "bin" / "pip").write_text(FAKE_VENV_PIP.format(log=tmp_path / "pip.log"))
+    for exe in ("python", "pip"):
+        (venv / "bin" / exe).chmod(0o755)
+    if nccl:
+        (site / "nvidia" / "nccl" / "include").mkdir(parents=True)
+        (site / "nvidia" / "nccl" / "include" / "nccl.h").touch()
+        (site / "nvidia" / "nccl" / "lib").mkdir()
+        (site / "nvidia" / "nccl" / "lib" / "libnccl.so.2").touch()
+    r = subprocess.run(["sh", str(ROOT / "container" / "install.sh"), "horovod"], capture_output=True, text=True,
+                       env={"PATH": "/usr/bin:/bin", "HEPBENCH_VENV": str(venv), "HEPBENCH_FLAVOUR": "gpu",
+                            "HEPBENCH_PIP_CACHE": str(tmp_path / "cache"), "TMPDIR": str(tmp_path)})
+    log = (tmp_path / "pip.log").read_text().splitlines() if (tmp_path / "pip.log").exists() else []
+    return r, log
+
+
+@pytest.mark.parametrize("runtime, series", [("13.0.96", "13.0"), (None, "13.0")])
+def test_the_gpu_horovod_build_gets_one_consistent_cuda_toolkit_and_the_venv_s_nccl(tmp_path, runtime, series):
+    r, log = horovod_gpu_phase(tmp_path, runtime, nccl=True)
+    assert r.returncode == 3, r.stderr  # the fake `pip wheel`: the phase reached Horovod's build
+    toolkit = next(line for line in log if "--target" in line).split()
+    assert [w for w in toolkit if w.startswith("nvidia-")] == [
+        f"nvidia-cuda-nvcc=={series}.*", f"nvidia-cuda-crt=={series}.*", f"nvidia-nvvm=={series}.*",
+        f"nvidia-cuda-cccl=={series}.*", f"nvidia-cuda-runtime=={runtime or series + '.*'}"]
+    settings = dict(line.split("=", 1) for line in log if line.startswith(("HOROVOD_", "LDFLAGS")))
+    assert settings["HOROVOD_GPU_OPERATIONS"] == "NCCL" and settings["HOROVOD_NCCL_LINK"] == "SHARED"
+    assert settings["LDFLAGS"] == "-Wl,-rpath,$ORIGIN/../../nvidia/nccl/lib"  # relative: the wheel loads anywhere
+    cuda, nccl = Path(settings["HOROVOD_CUDA_HOME"]), Path(settings["HOROVOD_NCCL_HOME"])
+    assert cuda.name == "cu13" and str(cuda).startswith(str(tmp_path))  # a scratch folder, not the venv
+    assert settings["HOROVOD_BUILD_CUDA_CC_LIST"] == "75,80,90,100,110,120"
+    assert (tmp_path / "site" / "nvidia" / "nccl" / "lib" / "libnccl.so.2").is_file()  # the venv's NCCL untouched
+    assert not (tmp_path / "site" / "nvidia" / "nccl" / "lib" / "libnccl.so").exists()
+    assert "nccl" in str(nccl)
+
+
+def test_the_gpu_horovod_build_without_nccl_in_the_venv_stops_with_a_clear_error(tmp_path):
+    r, log = horovod_gpu_phase(tmp_path, "13.0.96", nccl=False)
+    assert r.returncode == 1 and "no NCCL in the venv" in r.stderr and log == []

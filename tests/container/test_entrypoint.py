@@ -6,6 +6,7 @@ the driver would run; the image tests (tests/container/image/) run the real thin
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -122,3 +123,22 @@ def test_help_names_the_qsvr_and_hpo_workloads(driver):
     r = driver("--help")
     assert "--workload NAME   mlpf (default), qsvr or hpo" in r.stdout and "[--workload mlpf|qsvr|hpo]" in r.stdout
     assert "qsvr_summary.json" in r.stdout and "hpo_summary.json" in r.stdout and "not part of this version" not in r.stdout
+
+
+def test_the_home_folder_is_the_callers_own_per_uid(driver, tmp_path):
+    # HEPscore's `-B /tmp` makes /tmp the host's, shared by users: one folder per uid, private.
+    home = tmp_path / f"mlpf-bmk-home-{os.getuid()}"
+    out = called(driver())
+    assert out["env"]["HOME"] == str(home)
+    assert out["env"]["MPLCONFIGDIR"] == str(home / ".matplotlib")
+    assert home.is_dir() and (home.stat().st_mode & 0o777) == 0o700
+
+
+def test_a_home_path_that_is_not_our_own_folder_gives_a_fresh_private_one(driver, tmp_path):
+    # A symlink planted at the per-uid name (shared /tmp) must not be followed.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / f"mlpf-bmk-home-{os.getuid()}").symlink_to(elsewhere)
+    home = called(driver())["env"]["HOME"]
+    assert home.startswith(str(tmp_path / f"mlpf-bmk-home-{os.getuid()}."))
+    assert os.path.isdir(home) and not os.path.islink(home) and not any(elsewhere.iterdir())
