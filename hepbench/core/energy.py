@@ -119,14 +119,14 @@ def powercap_sources(directory: str | Path = DEFAULT_POWERCAP_DIR) -> list[Sourc
     if not root.is_dir():
         return [missing("powercap", "powercap", "package", str(root), f"powercap not readable: {root} does not "
                         "exist (no RAPL driver, or not mounted in the container)")]
-    zones = []
-    for zone in _zone_dirs(root):
+    zones, dirs = [], _zone_dirs(root)  # walked once: a dram zone's package is looked up among these
+    for zone in dirs:
         package, sub = _PACKAGE.match(zone.name), _SUBZONE.match(zone.name)
         name = _zone_name(zone)
         if package and name.startswith("package"):  # a top-level psys zone overlaps the packages
             zones.append((zone, name, "package", name))
         elif sub and name == "dram":
-            parent = next((z for z in _zone_dirs(root) if z.name == f"intel-rapl:{sub.group(1)}"), zone.parent)
+            parent = next((z for z in dirs if z.name == f"intel-rapl:{sub.group(1)}"), zone.parent)
             zones.append((zone, name, "dram", f"{_zone_name(parent)}/dram"))
     if not zones:
         return [missing("powercap", "powercap", "package", str(root),

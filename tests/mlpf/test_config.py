@@ -73,6 +73,8 @@ def test_bad_files(tmp_path, text, pattern):
         ("data.batch_size=-2", "data.batch_size must be positive"),
         ("data.target=reco", "data.target must be one of"),
         ("data.shuffle_buffer=-1", "data.shuffle_buffer must be >= 0"),
+        ("bench.powercap_dir=", "bench.powercap_dir must name a directory"),
+        ("bench.energy=maybe", "bench.energy: expected bool"),
         ("data.bucket_lookahead=-1", "data.bucket_lookahead must be >= 0"),
         ("train.compile_backend=7", "train.compile_backend: expected str"),
         ("data.prefetch=-5", "data.prefetch must be -1"),
