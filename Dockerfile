@@ -9,25 +9,45 @@
 # Both this file and Singularity.def run container/install.sh, phase by phase.
 ARG BASE_IMAGE=debian:bookworm-slim
 
-FROM ${BASE_IMAGE} AS build
+# Three stages before the image, each a layer-cache unit (a build's --target can name one): `deps`
+# (the big layers: every requirement, Horovod) and `runtime` (the run-time OS) depend only on
+# pyproject.toml and install.sh; `build` adds hepbench and its data. In this order, because a
+# builder that builds every stage up to its --target then builds no more than it needs.
+FROM ${BASE_IMAGE} AS deps
 ARG FLAVOUR=cpu
 ARG BACKENDS=tensorflow
+ENV HEPBENCH_FLAVOUR=${FLAVOUR} HEPBENCH_BACKENDS=${BACKENDS}
+COPY container/install.sh /opt/hepbench/install.sh
+RUN sh /opt/hepbench/install.sh system-build
+# The requirements and Horovod from pyproject.toml alone, before the source is copied.
+COPY pyproject.toml README.md /opt/hepbench/src/
+RUN --mount=type=secret,id=pipcert sh /opt/hepbench/install.sh deps horovod
+
+# Runtime packages, no compilers or headers.
+FROM ${BASE_IMAGE} AS runtime
+ARG FLAVOUR=cpu
+ARG BACKENDS=tensorflow
+ENV HEPBENCH_FLAVOUR=${FLAVOUR} HEPBENCH_BACKENDS=${BACKENDS}
+COPY container/install.sh /opt/hepbench/install.sh
+RUN sh /opt/hepbench/install.sh system-runtime \
+ && useradd --uid 1000 --user-group --no-create-home --home-dir /tmp hepbench \
+ && mkdir -p /results && chmod 1777 /results
+
+FROM deps AS build
+COPY results_schema /opt/hepbench/src/results_schema
+COPY hepbench /opt/hepbench/src/hepbench
+RUN --mount=type=secret,id=pipcert sh /opt/hepbench/install.sh python
+# The data settings only here, so that a smaller subset (the image test's) shares the layers above.
 ARG DATA_SOURCE=synthetic
 ARG TRAIN_EVENTS=2000
 ARG TEST_EVENTS=200
 ARG SEED=0
-ENV HEPBENCH_FLAVOUR=${FLAVOUR} HEPBENCH_BACKENDS=${BACKENDS} HEPBENCH_DATA_SOURCE=${DATA_SOURCE} HEPBENCH_TRAIN_EVENTS=${TRAIN_EVENTS} \
-    HEPBENCH_TEST_EVENTS=${TEST_EVENTS} HEPBENCH_SEED=${SEED}
-COPY container/install.sh /opt/hepbench/install.sh
-RUN sh /opt/hepbench/install.sh system-build
-COPY pyproject.toml README.md /opt/hepbench/src/
-COPY results_schema /opt/hepbench/src/results_schema
-COPY hepbench /opt/hepbench/src/hepbench
-RUN --mount=type=secret,id=pipcert sh /opt/hepbench/install.sh python horovod
+ENV HEPBENCH_DATA_SOURCE=${DATA_SOURCE} HEPBENCH_TRAIN_EVENTS=${TRAIN_EVENTS} HEPBENCH_TEST_EVENTS=${TEST_EVENTS} \
+    HEPBENCH_SEED=${SEED}
 RUN sh /opt/hepbench/install.sh data
 
-# The final stage: runtime packages and the finished /opt/hepbench, no compilers or headers.
-FROM ${BASE_IMAGE}
+# The image: the runtime stage and the finished /opt/hepbench.
+FROM runtime
 ARG FLAVOUR=cpu
 ARG BACKENDS=tensorflow
 ARG VERSION=0.1.0
@@ -36,11 +56,6 @@ LABEL org.opencontainers.image.title="mlpf-bmk" \
       org.opencontainers.image.description="MLPF (CMS machine-learned particle flow) training throughput benchmark for HEPscore; flavour ${FLAVOUR}, engines ${BACKENDS}" \
       org.opencontainers.image.source="https://github.com/hepbench/hepbench" \
       org.opencontainers.image.licenses="Apache-2.0"
-ENV HEPBENCH_FLAVOUR=${FLAVOUR} HEPBENCH_BACKENDS=${BACKENDS}
-COPY container/install.sh /opt/hepbench/install.sh
-RUN sh /opt/hepbench/install.sh system-runtime \
- && useradd --uid 1000 --user-group --no-create-home --home-dir /tmp hepbench \
- && mkdir -p /results && chmod 1777 /results
 COPY --from=build /opt/hepbench /opt/hepbench
 COPY entrypoint.sh /entrypoint.sh
 RUN sh /opt/hepbench/install.sh verify

@@ -3,9 +3,11 @@
 # script (same phases, same order), so the two images cannot drift apart.
 #
 #   install.sh system-build    OS packages to build: Python 3.11, compilers, OpenMPI headers
-#   install.sh python          venv in /opt/hepbench/venv; hepbench + its engines (BACKENDS) + qsvr and hpo extras in ONE resolver run
+#   install.sh deps            venv in /opt/hepbench/venv; hepbench's requirements, its engines (BACKENDS) and the qsvr and
+#                              hpo extras in ONE resolver run, read from pyproject.toml alone (no source needed yet)
 #   install.sh horovod         Horovod 0.28.1 built against the installed TensorFlow (Gloo + OpenMPI), or its stored wheel
 #                              (nothing when the image holds no TensorFlow engine)
+#   install.sh python          hepbench itself, without dependencies (the deps phase has them), then `pip check`
 #   install.sh data            the default data subset (generated, or Zenodo), built and checksummed
 #   install.sh system-runtime  OS packages to run (no compilers)
 #   install.sh strip           remove compilers and headers (single-stage builds: Singularity.def)
@@ -78,7 +80,7 @@ for dist in ("tensorflow-cpu", "tensorflow"):
     except PackageNotFoundError:
         pass
 else:
-    sys.exit("install.sh: phase horovod needs TensorFlow in the venv (phase python first)")
+    sys.exit("install.sh: phase horovod needs TensorFlow in the venv (phase deps first)")
 py = f"cp{sys.version_info.major}{sys.version_info.minor}"
 print("-".join(["horovod", sys.argv[1], tf, py, "".join(platform.libc_ver()), platform.machine(), sys.argv[2]]))
 EOF
@@ -199,17 +201,49 @@ for phase in "$@"; do
     system-runtime)
       # shellcheck disable=SC2086
       apt_install $RUNTIME_PACKAGES ;;
-    python)
+    deps)
       pip_setup
       python3 -m venv "$VENV"
       "$VENV/bin/pip" install --quiet --upgrade pip
       # One resolver run: the engines (TensorFlow, JAX, PyTorch as BACKENDS asks), TFDS,
       # protobuf<6, tensorflow-metadata<1.17, the qsvr extra (scikit-learn, dimod, dwave-samplers:
       # the qsvr-bmk workload) and the hpo extra (Ray Tune, hpbandster, ConfigSpace: the hpo
-      # workload) solved together.
+      # workload) solved together. Read from pyproject.toml alone, before the source is copied, so
+      # that an image build after a code change reuses this layer (the big one) and Horovod's.
+      reqs=$(mktemp)
+      python3 - "$SRC/pyproject.toml" "$(extras)" > "$reqs" <<'EOF'
+import re
+import sys
+import tomllib
+
+project = tomllib.load(open(sys.argv[1], "rb"))["project"]
+extras = project.get("optional-dependencies", {})
+out, todo, seen = list(project["dependencies"]), sys.argv[2].split(","), set()
+while todo:  # an extra may name the project's own extras: name[a,b]
+    extra = todo.pop(0)
+    if extra in seen:
+        continue
+    if extra not in extras:
+        sys.exit(f"install.sh: {sys.argv[1]} has no extra '{extra}'")
+    seen.add(extra)
+    for req in extras[extra]:
+        own = re.fullmatch(rf"{re.escape(project['name'])}\[([^\]]+)\]", req.strip())
+        if own:
+            todo += own.group(1).split(",")
+        else:
+            out.append(req)
+print("\n".join(dict.fromkeys(out)))
+EOF
       set -- --quiet
       if has_backend torch && [ -n "$TORCH_INDEX" ]; then set -- "$@" --extra-index-url "$TORCH_INDEX"; fi
-      "$VENV/bin/pip" install "$@" "$SRC[$(extras)]" ;;
+      while IFS= read -r req; do set -- "$@" "$req"; done < "$reqs"
+      rm -f "$reqs"
+      "$VENV/bin/pip" install "$@" ;;
+    python)
+      # The requirements are in (phase deps): hepbench alone, then pip's check that none is missing.
+      pip_setup
+      "$VENV/bin/pip" install --quiet --no-deps "$SRC"
+      "$VENV/bin/pip" check ;;
     horovod)
       if ! has_backend tensorflow; then log "no Horovod: the image holds no TensorFlow engine"; continue; fi
       pip_setup

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import shlex
 import subprocess
+import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -34,14 +36,47 @@ def sections(text: str) -> dict[str, list[str]]:
 
 def test_both_definitions_run_the_same_install_phases_in_the_same_order():
     docker, definition = install_phases(DOCKERFILE), install_phases(DEFINITION)
-    build = ["python", "horovod", "data"]
+    build = ["deps", "horovod", "python", "data"]
     assert [p for p in docker if p in build] == build == [p for p in definition if p in build]
     assert docker[0] == definition[0] == "system-build" and "verify" in docker and "verify" in definition
-    # No compilers in the final image: the Dockerfile's last stage installs runtime packages only,
-    # the single-stage definition strips the build packages.
-    final_stage = DOCKERFILE.rsplit("\nFROM ", 1)[1]
-    assert install_phases(final_stage) == ["system-runtime", "verify"]
+    # No compilers in the final image: the stages the image is built on install runtime packages
+    # only, the single-stage definition strips the build packages.
+    assert install_phases("".join(image_chain())) == ["system-runtime", "verify"]
     assert definition.index("strip") > definition.index("data")
+
+
+def stages() -> list[tuple[str, str, str]]:
+    """The Dockerfile's stages in order: (name or "", what it is FROM, its text)."""
+    out = []
+    for part in re.split(r"^FROM ", DOCKERFILE, flags=re.M)[1:]:
+        head, text = part.split("\n", 1)
+        words = head.split()
+        out.append((words[2] if len(words) == 3 and words[1] == "AS" else "", words[0], text))
+    return out
+
+
+def image_chain() -> list[str]:
+    """The text of the stages the image (the last one) is built on, base first."""
+    named = {name: (base, text) for name, base, text in stages() if name}
+    _, base, text = stages()[-1]
+    chain = [text]
+    while base in named:
+        base, text = named[base]
+        chain.insert(0, text)
+    return chain
+
+
+def test_the_dependency_layers_come_before_the_source_for_the_layer_cache():
+    # A code change must reuse the big layers (every requirement, Horovod): the stage that installs
+    # them copies nothing of the source, and the data build arguments come after them.
+    by_name = {name: text for name, _, text in stages()}
+    assert install_phases(by_name["deps"]) == ["system-build", "deps", "horovod"]
+    copied = {w for line in by_name["deps"].splitlines() if line.startswith("COPY ") for w in shlex.split(line)[1:-1]}
+    assert copied == {"container/install.sh", "pyproject.toml", "README.md"}
+    assert not re.search(r"^ARG (DATA_SOURCE|TRAIN_EVENTS|TEST_EVENTS|SEED)\b", by_name["deps"], re.M)
+    build = by_name["build"]
+    assert build.index("COPY hepbench") < build.index("install.sh python") < build.index("ARG TRAIN_EVENTS")
+    assert [base for name, base, _ in stages() if name == "build"] == ["deps"]
 
 
 def test_both_definitions_copy_the_same_files():
@@ -82,39 +117,81 @@ def test_install_script_refuses_bad_settings_before_doing_anything(env, message)
 
 
 FAKE_PYTHON = """#!/bin/sh
-# `python3 -m venv DIR`: a venv whose pip records its arguments
-mkdir -p "$3/bin"
-printf '#!/bin/sh\\necho "$*" >> "%s/pip.log"\\n' "$3" > "$3/bin/pip"
-chmod +x "$3/bin/pip"
+# `python3 -m venv DIR`: a venv whose pip records its arguments, one per line, a blank line after
+# each call; anything else (the deps phase's reader of pyproject.toml) is the real Python.
+if [ "$1" = -m ] && [ "$2" = venv ]; then
+  mkdir -p "$3/bin"
+  printf '#!/bin/sh\\nprintf "%%s\\\\n" "$@" "" >> "%s/pip.log"\\n' "$3" > "$3/bin/pip"
+  chmod +x "$3/bin/pip"
+else
+  exec {python} "$@"
+fi
 """
 
 
-@pytest.mark.parametrize("env, pip_install", [
-    # The default: the same install as before BACKENDS existed.
-    ({}, "install --quiet /src[cpu,qsvr,hpo]"),
-    ({"HEPBENCH_FLAVOUR": "gpu"}, "install --quiet /src[gpu,qsvr,hpo]"),
-    ({"HEPBENCH_BACKENDS": "tensorflow,jax,torch"},
-     "install --quiet --extra-index-url https://download.pytorch.org/whl/cpu /src[cpu,jax,torch,qsvr,hpo]"),
-    ({"HEPBENCH_FLAVOUR": "gpu", "HEPBENCH_BACKENDS": "tensorflow,jax,torch"},
-     "install --quiet /src[gpu,jax-gpu,torch,qsvr,hpo]"),  # PyPI's torch: its CUDA build
-    ({"HEPBENCH_FLAVOUR": "gpu", "HEPBENCH_BACKENDS": "torch", "HEPBENCH_TORCH_INDEX": "https://example.org/cu128"},
-     "install --quiet --extra-index-url https://example.org/cu128 /src[torch,qsvr,hpo]"),
-    ({"HEPBENCH_BACKENDS": "jax"}, "install --quiet /src[jax,qsvr,hpo]"),
-])
-def test_the_python_phase_installs_the_extras_of_the_flavour_and_backends_in_one_pip_run(env, pip_install, tmp_path):
+def run_phase(tmp_path, phase: str, env: dict, src: Path = ROOT):
+    """install.sh PHASE with a fake venv; returns the result and pip's calls, each a list of arguments."""
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "python3").write_text(FAKE_PYTHON)
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    (bin_dir / "python3").write_text(FAKE_PYTHON.format(python=sys.executable))
     (bin_dir / "python3").chmod(0o755)
     venv = tmp_path / "venv"
-    r = subprocess.run(["sh", str(ROOT / "container" / "install.sh"), "python"], capture_output=True, text=True,
-                       env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HEPBENCH_VENV": str(venv), "HEPBENCH_SRC": "/src",
-                            "HEPBENCH_PIP_CACHE": str(tmp_path / "cache"), **env})
+    r = subprocess.run(["sh", str(ROOT / "container" / "install.sh"), phase], capture_output=True, text=True,
+                       env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HEPBENCH_VENV": str(venv), "HEPBENCH_SRC": str(src),
+                            "HEPBENCH_PIP_CACHE": str(tmp_path / "cache"), "TMPDIR": str(tmp_path), **env})
+    log = (venv / "pip.log").read_text() if (venv / "pip.log").exists() else ""
+    return r, [call.split("\n") for call in log.split("\n\n") if call]
+
+
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+@pytest.mark.parametrize("env, options, extras", [
+    # The default: the same install as before BACKENDS existed.
+    ({}, [], ["cpu", "qsvr", "hpo"]),
+    ({"HEPBENCH_FLAVOUR": "gpu"}, [], ["gpu", "qsvr", "hpo"]),
+    ({"HEPBENCH_BACKENDS": "tensorflow,jax,torch"}, ["--extra-index-url", "https://download.pytorch.org/whl/cpu"],
+     ["cpu", "jax", "torch", "qsvr", "hpo"]),
+    ({"HEPBENCH_FLAVOUR": "gpu", "HEPBENCH_BACKENDS": "tensorflow,jax,torch"}, [],
+     ["gpu", "jax-gpu", "torch", "qsvr", "hpo"]),  # PyPI's torch: its CUDA build
+    ({"HEPBENCH_FLAVOUR": "gpu", "HEPBENCH_BACKENDS": "torch", "HEPBENCH_TORCH_INDEX": "https://example.org/cu128"},
+     ["--extra-index-url", "https://example.org/cu128"], ["torch", "qsvr", "hpo"]),
+    ({"HEPBENCH_BACKENDS": "jax"}, [], ["jax", "qsvr", "hpo"]),
+])
+def test_the_deps_phase_installs_the_requirements_of_the_flavour_and_backends_in_one_pip_run(env, options, extras,
+                                                                                              tmp_path):
+    r, calls = run_phase(tmp_path, "deps", env)
     assert r.returncode == 0, r.stderr
-    assert (venv / "pip.log").read_text().splitlines() == ["install --quiet --upgrade pip", pip_install]
-    pyproject = (ROOT / "pyproject.toml").read_text()
-    extras = pip_install.rsplit("[", 1)[1].rstrip("]").split(",")
-    assert all(re.search(rf"^{e} = \[", pyproject, re.M) for e in extras)
+    assert calls[0] == ["install", "--quiet", "--upgrade", "pip"] and len(calls) == 2
+    wanted = PYPROJECT["dependencies"] + [req for e in extras for req in PYPROJECT["optional-dependencies"][e]]
+    assert calls[1] == ["install", "--quiet", *options, *dict.fromkeys(wanted)]  # markers kept, each once
+    assert "scikit-learn>=1.4" in calls[1] and not any("hepbench" in a for a in calls[1])
+
+
+def test_the_deps_phase_follows_an_extra_that_names_the_projects_own_and_refuses_an_unknown_one(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "pyproject.toml").write_text('[project]\nname = "hepbench"\ndependencies = ["numpy"]\n'
+                                        '[project.optional-dependencies]\ncpu = ["tensorflow-cpu; os_name == \'posix\'"]\n'
+                                        'qsvr = ["dimod", "hepbench[cpu]"]\nhpo = ["ray", "dimod"]\n')
+    r, calls = run_phase(tmp_path, "deps", {}, src)
+    assert r.returncode == 0, r.stderr
+    assert calls[1] == ["install", "--quiet", "numpy", "tensorflow-cpu; os_name == 'posix'", "dimod", "ray"]
+    (src / "pyproject.toml").write_text('[project]\nname = "hepbench"\ndependencies = []\n'
+                                        '[project.optional-dependencies]\ncpu = []\nqsvr = []\n')
+    r, calls = run_phase(tmp_path / "second", "deps", {}, src)
+    assert r.returncode != 0 and "has no extra 'hpo'" in r.stderr
+    assert calls == [["install", "--quiet", "--upgrade", "pip"]]  # stopped before installing anything
+
+
+def test_the_python_phase_installs_hepbench_alone_and_checks_the_set(tmp_path):
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "python3").write_text(FAKE_PYTHON.format(python=sys.executable))
+    (tmp_path / "bin" / "python3").chmod(0o755)
+    subprocess.run([str(tmp_path / "bin" / "python3"), "-m", "venv", str(tmp_path / "venv")], check=True)
+    r, calls = run_phase(tmp_path, "python", {"HEPBENCH_SRC": "/src"})
+    assert r.returncode == 0, r.stderr
+    assert calls == [["install", "--quiet", "--no-deps", "/src"], ["check"]]
 
 
 # A venv for the horovod phase of the gpu flavour: python answers install.sh's two questions (where
