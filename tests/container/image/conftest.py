@@ -5,7 +5,9 @@ Apptainer, and both driven by the real HEPscore client.
 Built with a smaller generated subset (200 + 20 events instead of 2,000 + 200) to keep CI short;
 everything else is the image `docker build .` gives. The build reads the host's pip cache and the
 Horovod wheel store (container/dev.sh), so Horovod is compiled only when the store has no wheel
-for this TensorFlow, Python and MPI. Apptainer: the one on the PATH, else the project's shared
+for this TensorFlow, Python and MPI. The Dockerfile's `deps` and `runtime` stages (everything that
+changes only with pyproject.toml or the install script, about 3 GB) stay tagged on the machine as
+the next session's layer cache; the rest of what the build made is removed at the end. Apptainer: the one on the PATH, else the project's shared
 set-up script for Debian bookworm (root), else the Apptainer tests are skipped and say why.
 """
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,10 +27,9 @@ DEV = str(ROOT / "container" / "dev.sh")
 # build, run or remove each other's image.
 IMAGE = f"localhost/mlpf-bmk:test-{os.getpid()}"
 SUBSET = ["--build-arg", "TRAIN_EVENTS=200", "--build-arg", "TEST_EVENTS=20"]
-# No layer cache: the image is removed at the end, so there is nothing to reuse, and committing
-# every step's layer costs about a minute per big layer on two cores. With --force-rm a failed
-# build leaves no container either: removing the image removes everything.
-NO_CACHE = ["--layers=false", "--force-rm"]
+# The layer cache kept between sessions: one tag per stage for the machine (whichever session built
+# last moves it; the stages' content depends only on pyproject.toml and install.sh).
+CACHE_STAGES = {"deps": "localhost/mlpf-bmk:test-cache-deps", "runtime": "localhost/mlpf-bmk:test-cache-runtime"}
 # `hepbench run` options of a run that exercises the container, not the model: one graph layer
 # each, one timed window, no warm-up or validation (with `--events 2`, which the driver takes as -e).
 TINY = ["--num-graph-layers-id", "1", "--num-graph-layers-reg", "1", "--windows", "1", "--warmup-steps", "0",
@@ -85,17 +87,59 @@ def build():
         pytest.skip("needs buildah/podman/runc/debootstrap, or root with apt-get to install them")
     sh(DEV, "tools")
     sh(DEV, "base")
+    before = untagged_images()
     try:
-        yield sh(DEV, "build", IMAGE, *SUBSET, *NO_CACHE, check=False)
+        # The cache stages first, each tagged (--force-rm: a failed step leaves no container), then
+        # the image on them from the layer cache.
+        steps = {}
+        for stage, tag in [*CACHE_STAGES.items(), ("image", IMAGE)]:
+            args = SUBSET if stage == "image" else ["--target", stage]
+            steps[stage] = sh(DEV, "build", tag, *args, "--force-rm", check=False)
+            if steps[stage].returncode != 0:
+                break
+        yield Build(steps)
     finally:
-        # ~3 GB; with no layer cache and --force-rm it is all the build leaves behind.
         sh("podman", "rmi", "--force", IMAGE, check=False)
+        remove_new_untagged(before)
+
+
+@dataclass
+class Build:
+    """The image's build: each `dev.sh build`'s result by stage (deps, runtime, image), up to the
+    first that failed."""
+    steps: dict[str, subprocess.CompletedProcess]
+
+    @property
+    def returncode(self) -> int:
+        return next((r.returncode for r in self.steps.values() if r.returncode), 0)
+
+    def log(self, stage: str | None = None) -> str:
+        """One stage's output (stdout, then stderr), or all of them."""
+        return "".join(r.stdout + r.stderr for name, r in self.steps.items() if stage in (None, name))
+
+
+def untagged_images() -> set[str]:
+    """The IDs of untagged images without children (a layer cache's leftovers, podman's "dangling")."""
+    r = sh("podman", "images", "--all", "--quiet", "--no-trunc", "--filter", "dangling=true", check=False)
+    return set(r.stdout.split())
+
+
+def remove_new_untagged(before: set[str]) -> None:
+    """Remove what this session's builds left untagged (the layers of hepbench, its data and the
+    image, a few GB each time), parents after children, and never an image that was there before
+    or one a container uses (another session's build in progress: plain rmi refuses)."""
+    for _ in range(50):  # each round frees the parents of the last
+        new = untagged_images() - before
+        if not new:
+            return
+        sh("podman", "rmi", *sorted(new), check=False)
+        if untagged_images() - before == new:  # nothing more can go
+            return
 
 
 @pytest.fixture(scope="package")
 def image(build):
-    assert build.returncode == 0, f"Dockerfile build failed ({build.returncode}):\n{build.stdout[-3000:]}\n" \
-                                  f"{build.stderr[-3000:]}"
+    assert build.returncode == 0, f"Dockerfile build failed ({build.returncode}):\n{build.log()[-6000:]}"
     return IMAGE
 
 
