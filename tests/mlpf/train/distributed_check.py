@@ -40,7 +40,7 @@ def main(mode: str) -> None:
     from hepbench.mlpf.engines.tensorflow import TensorFlowEngine
 
     small = ModelConfig(bin_size=16, distance_dim=8, ffn_dist_hidden_dim=8, output_dim=16, decoder_hidden_dim=16,
-                        num_graph_layers_id=2, num_graph_layers_reg=2)
+                        num_graph_layers_id=1, num_graph_layers_reg=1)
     cfg = TrainConfig(learning_rate=LEARNING_RATE, seed=1)
     batch = combined_batch(EVENTS, 32)
     parallel = None

@@ -345,13 +345,15 @@ def scenario_compile() -> dict:
     # graphs to compile (Keras breaks the graph at every layer call).
     model_cfg = _small(dropout=0.2, num_graph_layers_reg=0, id_num_layers=1, charge_num_layers=1, pt_num_layers=1,
                        eta_num_layers=1, phi_num_layers=1, energy_num_layers=1)
+    # The eager engine first: configuring an engine clears Keras's session, and with it Dynamo's
+    # compiled code (torch._dynamo.reset), which the compiled engine's steps would compile again.
+    eager_eval = _engine(model_cfg).eval_step(b).loss  # the same initial weights, eager
     engine = _engine(model_cfg, compile=True, compile_backend="aot_eager")
     before = engine.state()
     engine.trace_train(b)
     engine.trace_eval(b)
     unchanged = _max_difference(before, engine.state()) == 0.0
     eval_loss = engine.eval_step(b).loss
-    eager_eval = _engine(model_cfg).eval_step(b).loss  # the same initial weights, eager
     initial = [np.asarray(v.value.detach()).copy() for v in engine.model.trainable_variables]
     losses = [engine.train_step(b).loss for _ in range(2)]
     return {"backend": engine.backend(), "state_unchanged_by_tracing": unchanged,
