@@ -161,6 +161,34 @@ horovod_cuda() {
   export LDFLAGS="${LDFLAGS:+$LDFLAGS }-Wl,-rpath,\$ORIGIN/../../nvidia/nccl/lib"
 }
 
+# TensorFlow's nvidia-nccl-cu12 and PyTorch's (and jax[cuda13]'s) nvidia-nccl-cu13 install the same
+# file, nvidia/nccl/lib/libnccl.so.2, and the wheel pip happens to install last wins: with an older
+# NCCL, PyTorch's CUDA build fails to import (undefined symbol ncclCommResume). The newest of the
+# venv's NCCL wheels is reinstalled so that its file is the one in place; NCCL 2.x keeps its ABI,
+# so TensorFlow and Horovod load it too.
+newest_nccl() {
+  newest=$("$VENV/bin/python" - <<'EOF'
+from importlib.metadata import distributions
+
+found = {d.metadata["Name"].lower(): d.version for d in distributions()
+         if (d.metadata["Name"] or "").lower().startswith("nvidia-nccl-")}
+
+
+def key(version):
+    return tuple(int(part) if part.isdigit() else -1 for part in version.split(".")[:4])
+
+
+if len(found) > 1:
+    name = max(found, key=lambda n: key(found[n]))
+    print(f"{name}=={found[name]}")
+EOF
+)
+  if [ -n "$newest" ]; then
+    log "NCCL: several wheels share nvidia/nccl/lib; reinstalling the newest, $newest"
+    "$VENV/bin/pip" install --quiet --no-deps --force-reinstall "$newest"
+  fi
+}
+
 has_backend() { case ",$BACKENDS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 
 # The pyproject extras of this flavour and these backends: TensorFlow's is the flavour itself
@@ -238,7 +266,8 @@ EOF
       if has_backend torch && [ -n "$TORCH_INDEX" ]; then set -- "$@" --extra-index-url "$TORCH_INDEX"; fi
       while IFS= read -r req; do set -- "$@" "$req"; done < "$reqs"
       rm -f "$reqs"
-      "$VENV/bin/pip" install "$@" ;;
+      "$VENV/bin/pip" install "$@"
+      newest_nccl ;;
     python)
       # The requirements are in (phase deps): hepbench alone, then pip's check that none is missing.
       pip_setup

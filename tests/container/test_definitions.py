@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -118,9 +119,11 @@ def test_install_script_refuses_bad_settings_before_doing_anything(env, message)
 
 FAKE_PYTHON = """#!/bin/sh
 # `python3 -m venv DIR`: a venv whose pip records its arguments, one per line, a blank line after
-# each call; anything else (the deps phase's reader of pyproject.toml) is the real Python.
+# each call, and whose python is the real one; anything else (the deps phase's reader of
+# pyproject.toml) is the real Python.
 if [ "$1" = -m ] && [ "$2" = venv ]; then
   mkdir -p "$3/bin"
+  ln -sf {python} "$3/bin/python"
   printf '#!/bin/sh\\nprintf "%%s\\\\n" "$@" "" >> "%s/pip.log"\\n' "$3" > "$3/bin/pip"
   chmod +x "$3/bin/pip"
 else
@@ -182,6 +185,23 @@ def test_the_deps_phase_follows_an_extra_that_names_the_projects_own_and_refuses
     r, calls = run_phase(tmp_path / "second", "deps", {}, src)
     assert r.returncode != 0 and "has no extra 'hpo'" in r.stderr
     assert calls == [["install", "--quiet", "--upgrade", "pip"]]  # stopped before installing anything
+
+
+def test_the_deps_phase_puts_the_newest_of_several_nccl_wheels_in_place(tmp_path):
+    # The venv's distributions as the real Python finds them: two NCCL wheels (TensorFlow's and
+    # PyTorch's share one file), then one (nothing to do).
+    site = tmp_path / "site"
+    for name, version in [("nvidia_nccl_cu12", "2.21.5"), ("nvidia_nccl_cu13", "2.28.9")]:
+        info = site / f"{name}-{version}.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name.replace('_', '-')}\nVersion: {version}\n")
+    r, calls = run_phase(tmp_path / "two", "deps", {"HEPBENCH_FLAVOUR": "gpu", "PYTHONPATH": str(site)})
+    assert r.returncode == 0, r.stderr
+    assert calls[2] == ["install", "--quiet", "--no-deps", "--force-reinstall", "nvidia-nccl-cu13==2.28.9"]
+    assert "reinstalling the newest, nvidia-nccl-cu13==2.28.9" in r.stdout and len(calls) == 3
+    shutil.rmtree(site / "nvidia_nccl_cu13-2.28.9.dist-info")
+    r, calls = run_phase(tmp_path / "one", "deps", {"HEPBENCH_FLAVOUR": "gpu", "PYTHONPATH": str(site)})
+    assert r.returncode == 0 and len(calls) == 2, r.stderr
 
 
 def test_the_python_phase_installs_hepbench_alone_and_checks_the_set(tmp_path):
