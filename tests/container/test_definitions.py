@@ -119,11 +119,13 @@ def test_install_script_refuses_bad_settings_before_doing_anything(env, message)
 
 FAKE_PYTHON = """#!/bin/sh
 # `python3 -m venv DIR`: a venv whose pip records its arguments, one per line, a blank line after
-# each call, and whose python is the real one; anything else (the deps phase's reader of
+# each call, and whose python is the real one without its site-packages (-S: it finds only the
+# distributions a test puts on PYTHONPATH); anything else (the deps phase's reader of
 # pyproject.toml) is the real Python.
 if [ "$1" = -m ] && [ "$2" = venv ]; then
   mkdir -p "$3/bin"
-  ln -sf {python} "$3/bin/python"
+  printf '#!/bin/sh\nexec %s -S "$@"\n' "{python}" > "$3/bin/python"
+  chmod +x "$3/bin/python"
   printf '#!/bin/sh\\nprintf "%%s\\\\n" "$@" "" >> "%s/pip.log"\\n' "$3" > "$3/bin/pip"
   chmod +x "$3/bin/pip"
 else
