@@ -10,9 +10,9 @@
 ARG BASE_IMAGE=debian:bookworm-slim
 
 # Three stages before the image, each a layer-cache unit (a build's --target can name one): `deps`
-# (the big layers: every requirement, Horovod) and `runtime` (the run-time OS) depend only on
-# pyproject.toml and install.sh; `build` adds hepbench and its data. In this order, because a
-# builder that builds every stage up to its --target then builds no more than it needs.
+# (the big layers: every requirement, Horovod) and `runtime` (the run-time OS and deps' venv)
+# depend only on pyproject.toml and install.sh; `build` adds hepbench and its data. In this order,
+# because a builder that builds every stage up to its --target then builds no more than it needs.
 FROM ${BASE_IMAGE} AS deps
 ARG FLAVOUR=cpu
 ARG BACKENDS=tensorflow
@@ -23,7 +23,8 @@ RUN sh /opt/hepbench/install.sh system-build
 COPY pyproject.toml README.md /opt/hepbench/src/
 RUN --mount=type=secret,id=pipcert sh /opt/hepbench/install.sh deps horovod
 
-# Runtime packages, no compilers or headers.
+# Runtime packages, no compilers or headers, and the venv as deps left it (without hepbench): a code
+# change leaves this copy, the image's biggest layer, in the cache.
 FROM ${BASE_IMAGE} AS runtime
 ARG FLAVOUR=cpu
 ARG BACKENDS=tensorflow
@@ -32,6 +33,7 @@ COPY container/install.sh /opt/hepbench/install.sh
 RUN sh /opt/hepbench/install.sh system-runtime \
  && useradd --uid 1000 --user-group --no-create-home --home-dir /tmp hepbench \
  && mkdir -p /results && chmod 1777 /results
+COPY --from=deps /opt/hepbench/venv /opt/hepbench/venv
 
 FROM deps AS build
 COPY results_schema /opt/hepbench/src/results_schema
@@ -44,9 +46,10 @@ ARG TEST_EVENTS=200
 ARG SEED=0
 ENV HEPBENCH_DATA_SOURCE=${DATA_SOURCE} HEPBENCH_TRAIN_EVENTS=${TRAIN_EVENTS} HEPBENCH_TEST_EVENTS=${TEST_EVENTS} \
     HEPBENCH_SEED=${SEED}
-RUN sh /opt/hepbench/install.sh data
+# Then what python and data added (hepbench's installed files, the data, the source), in one folder.
+RUN sh /opt/hepbench/install.sh data layer
 
-# The image: the runtime stage and the finished /opt/hepbench.
+# The image: the runtime stage, and hepbench and its data on top.
 FROM runtime
 ARG FLAVOUR=cpu
 ARG BACKENDS=tensorflow
@@ -56,7 +59,7 @@ LABEL org.opencontainers.image.title="mlpf-bmk" \
       org.opencontainers.image.description="MLPF (CMS machine-learned particle flow) training throughput benchmark for HEPscore; flavour ${FLAVOUR}, engines ${BACKENDS}" \
       org.opencontainers.image.source="https://github.com/hepbench/hepbench" \
       org.opencontainers.image.licenses="Apache-2.0"
-COPY --from=build /opt/hepbench /opt/hepbench
+COPY --from=build /opt/hepbench-layer/ /
 COPY entrypoint.sh /entrypoint.sh
 RUN sh /opt/hepbench/install.sh verify
 # `docker run --entrypoint ...`, `apptainer exec` and mpirun/srun start hepbench without the driver:

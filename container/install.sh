@@ -9,6 +9,7 @@
 #                              (nothing when the image holds no TensorFlow engine)
 #   install.sh python          hepbench itself, without dependencies (the deps phase has them), then `pip check`
 #   install.sh data            the default data subset (generated, or Zenodo), built and checksummed
+#   install.sh layer           what python and data added, gathered in one folder for a multi-stage build's last stage
 #   install.sh system-runtime  OS packages to run (no compilers)
 #   install.sh strip           remove compilers and headers (single-stage builds: Singularity.def)
 #   install.sh verify          imports and versions, printed at the end of every build
@@ -18,17 +19,19 @@
 # (an extra index for torch; default PyTorch's CPU-only index in the cpu flavour, none in the gpu
 # flavour, whose torch is PyPI's CUDA build), HEPBENCH_DATA_SOURCE synthetic|zenodo,
 # HEPBENCH_TRAIN_EVENTS / HEPBENCH_TEST_EVENTS / HEPBENCH_SEED (synthetic subset),
-# HEPBENCH_SRC (the source tree, default /opt/hepbench/src), HEPBENCH_VENV (default
-# /opt/hepbench/venv; `make setup` runs the horovod phase on its own .venv).
+# HEPBENCH_PREFIX (default /opt/hepbench), HEPBENCH_SRC (the source tree, default PREFIX/src),
+# HEPBENCH_VENV (default PREFIX/venv; `make setup` runs the horovod phase on its own .venv),
+# HEPBENCH_LAYER (phase layer's folder, default /opt/hepbench-layer).
 # Optional accelerators, none of which ends up in the image: an extra CA bundle for pip (a site
 # proxy) mounted at /run/secrets/pipcert; a pip cache, HEPBENCH_PIP_CACHE or mounted at
 # /var/cache/hepbench-pip; a store of built Horovod wheels, HEPBENCH_WHEELS or mounted at
 # /var/cache/hepbench-wheels (see horovod_install: a wheel is reused only where it was built for).
 set -eu
 
-PREFIX=/opt/hepbench
+PREFIX=${HEPBENCH_PREFIX:-/opt/hepbench}
 VENV=${HEPBENCH_VENV:-$PREFIX/venv}
 SRC=${HEPBENCH_SRC:-$PREFIX/src}
+LAYER=${HEPBENCH_LAYER:-/opt/hepbench-layer}
 FLAVOUR=${HEPBENCH_FLAVOUR:-cpu}
 BACKENDS=${HEPBENCH_BACKENDS:-tensorflow}
 DATA_SOURCE=${HEPBENCH_DATA_SOURCE:-synthetic}
@@ -302,6 +305,43 @@ EOF
       "$VENV/bin/python" -c "import json,sys; print(json.load(open(sys.argv[1]))['checksum'])" \
         "$PREFIX/data/info.json" > "$PREFIX/data/CHECKSUM"
       log "data checksum $(cat "$PREFIX/data/CHECKSUM")" ;;
+    layer)
+      # The Dockerfile's image takes the venv from the deps stage as it is, so that its copy (the
+      # big layer) stays cached across code changes, and this folder on top: the files of
+      # hepbench's own installation (its RECORD) and everything under PREFIX but the venv (the
+      # data, the source, this script), each at its own path below LAYER.
+      rm -rf "$LAYER"
+      # -P: not the working directory's hepbench (a checkout's egg-info) but the venv's.
+      "$VENV/bin/python" -P - "$PREFIX" "$VENV" "$LAYER" <<'EOF'
+import os
+import shutil
+import sys
+from importlib.metadata import distribution
+
+prefix, venv, layer = (os.path.abspath(p) for p in sys.argv[1:])
+
+
+def put(path):
+    target = layer + path
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.copytree(path, target, symlinks=True)
+    else:
+        shutil.copy2(path, target, follow_symlinks=False)
+
+
+dist = distribution("hepbench")
+for record in dist.files:
+    path = os.path.normpath(dist.locate_file(record))
+    if not path.startswith(venv + os.sep) or not os.path.lexists(path):
+        sys.exit(f"install.sh: phase layer: hepbench's installed file {path} is not in the venv {venv}")
+    put(path)
+for name in sorted(os.listdir(prefix)):
+    if os.path.join(prefix, name) != venv:
+        put(os.path.join(prefix, name))
+print(f"install.sh: layer {layer}: hepbench's {len(dist.files)} installed files, and {prefix} but the venv")
+EOF
+      ;;
     strip)
       # shellcheck disable=SC2086
       apt-get purge -y -qq --auto-remove $BUILD_PACKAGES

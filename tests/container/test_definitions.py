@@ -78,6 +78,11 @@ def test_the_dependency_layers_come_before_the_source_for_the_layer_cache():
     build = by_name["build"]
     assert build.index("COPY hepbench") < build.index("install.sh python") < build.index("ARG TRAIN_EVENTS")
     assert [base for name, base, _ in stages() if name == "build"] == ["deps"]
+    # The image's venv is deps' own, copied before anything of the source: a code change keeps that
+    # layer (2.6 GB) cached and copies only what the layer phase gathered.
+    copies = [line for text in image_chain() for line in text.splitlines() if line.startswith("COPY --from")]
+    assert copies == ["COPY --from=deps /opt/hepbench/venv /opt/hepbench/venv", "COPY --from=build /opt/hepbench-layer/ /"]
+    assert install_phases(build)[-1] == "layer"
 
 
 def test_both_definitions_copy_the_same_files():
@@ -215,6 +220,43 @@ def test_the_python_phase_installs_hepbench_alone_and_checks_the_set(tmp_path):
     assert r.returncode == 0, r.stderr
     assert calls == [["install", "--quiet", "--no-deps", "/src"], ["check"]]
 
+
+def test_the_layer_phase_gathers_hepbench_s_installed_files_and_the_prefix_but_not_the_venv(tmp_path):
+    # The image copies the venv from the deps stage and this folder on top: a file missing here is
+    # missing in the image, a venv file here is a second copy of the big layer.
+    prefix, layer = tmp_path / "opt", tmp_path / "layer"
+    venv = prefix / "venv"
+    site = venv / "lib" / "python3.11" / "site-packages"
+    files = {"hepbench/__init__.py": "", "hepbench/__pycache__/__init__.cpython-311.pyc": "pyc",
+             "hepbench-0.1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: hepbench\nVersion: 0.1.0\n",
+             "../../../bin/hepbench": "#!/bin/sh\n", "numpy/__init__.py": "", "../../../bin/pip": ""}
+    for name, text in files.items():
+        (site / name).parent.mkdir(parents=True, exist_ok=True)
+        (site / name).write_text(text)
+    record = [n for n in files if not n.startswith(("numpy", "../../../bin/pip"))] + ["hepbench-0.1.0.dist-info/RECORD"]
+    (site / "hepbench-0.1.0.dist-info" / "RECORD").write_text("".join(f"{n},,\n" for n in record))
+    (venv / "bin" / "python").write_text(f"#!/bin/sh\nexec {sys.executable} -S \"$@\"\n")
+    (venv / "bin" / "python").chmod(0o755)
+    for name in ("data/tfds/delphes_pf/1.1.0/checksums.json", "data/CHECKSUM", "src/pyproject.toml", "install.sh"):
+        (prefix / name).parent.mkdir(parents=True, exist_ok=True)
+        (prefix / name).write_text(name)
+
+    def layer_phase():
+        return subprocess.run(["sh", str(ROOT / "container" / "install.sh"), "layer"], capture_output=True, text=True,
+                              env={"PATH": "/usr/bin:/bin", "HEPBENCH_PREFIX": str(prefix),
+                                   "HEPBENCH_LAYER": str(layer), "PYTHONPATH": str(site)})
+
+    r = layer_phase()
+    assert r.returncode == 0, r.stderr
+    gathered = {str(p.relative_to(layer / prefix.relative_to("/"))) for p in layer.rglob("*") if p.is_file()}
+    installed = {"venv/lib/python3.11/site-packages/" + n for n in record if not n.startswith("..")}
+    assert gathered == installed | {"venv/bin/hepbench", "data/tfds/delphes_pf/1.1.0/checksums.json", "data/CHECKSUM",
+                                    "src/pyproject.toml", "install.sh"}
+    assert (layer / prefix.relative_to("/") / "src" / "pyproject.toml").read_text() == "src/pyproject.toml"
+
+    (site / "hepbench" / "__init__.py").unlink()  # a broken installation: the phase stops, naming the file
+    r = layer_phase()
+    assert r.returncode != 0 and f"installed file {site / 'hepbench' / '__init__.py'} is not in the venv" in r.stderr
 
 # A venv for the horovod phase of the gpu flavour: python answers install.sh's two questions (where
 # site-packages is, which CUDA 13 runtime is installed); pip records its arguments, lays out what
