@@ -310,15 +310,23 @@ EOF
       # big layer) stays cached across code changes, and this folder on top: the files of
       # hepbench's own installation (its RECORD) and everything under PREFIX but the venv (the
       # data, the source, this script), each at its own path below LAYER.
-      rm -rf "$LAYER"
       # -P: not the working directory's hepbench (a checkout's egg-info) but the venv's.
       "$VENV/bin/python" -P - "$PREFIX" "$VENV" "$LAYER" <<'EOF'
 import os
 import shutil
 import sys
-from importlib.metadata import distribution
+from importlib.metadata import PackageNotFoundError, distribution
 
 prefix, venv, layer = (os.path.abspath(p) for p in sys.argv[1:])
+if layer == prefix or layer.startswith(prefix + os.sep):
+    sys.exit(f"install.sh: HEPBENCH_LAYER={layer} must be outside the prefix {prefix} (the layer copies the prefix)")
+try:
+    dist = distribution("hepbench")
+except PackageNotFoundError:
+    sys.exit(f"install.sh: phase layer: hepbench is not installed in the venv {venv} (phase python first)")
+if dist.files is None:
+    sys.exit(f"install.sh: phase layer: hepbench's installation in {venv} lists no files (no RECORD)")
+shutil.rmtree(layer, ignore_errors=True)  # after the checks: never the prefix itself
 
 
 def put(path):
@@ -330,7 +338,6 @@ def put(path):
         shutil.copy2(path, target, follow_symlinks=False)
 
 
-dist = distribution("hepbench")
 for record in dist.files:
     path = os.path.normpath(dist.locate_file(record))
     if not path.startswith(venv + os.sep) or not os.path.lexists(path):

@@ -257,6 +257,14 @@ def test_the_layer_phase_gathers_hepbench_s_installed_files_and_the_prefix_but_n
     (site / "hepbench" / "__init__.py").unlink()  # a broken installation: the phase stops, naming the file
     r = layer_phase()
     assert r.returncode != 0 and f"installed file {site / 'hepbench' / '__init__.py'} is not in the venv" in r.stderr
+    layer = prefix / "layer"  # inside the prefix it would copy itself: refused, the prefix untouched
+    r = layer_phase()
+    assert r.returncode != 0 and f"HEPBENCH_LAYER={layer} must be outside the prefix" in r.stderr
+    assert (prefix / "install.sh").exists() and not layer.exists()
+    layer = tmp_path / "layer"
+    shutil.rmtree(site / "hepbench-0.1.0.dist-info")
+    r = layer_phase()
+    assert r.returncode != 0 and f"hepbench is not installed in the venv {venv}" in r.stderr
 
 # A venv for the horovod phase of the gpu flavour: python answers install.sh's two questions (where
 # site-packages is, which CUDA 13 runtime is installed); pip records its arguments, lays out what
