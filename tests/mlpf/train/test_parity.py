@@ -4,12 +4,18 @@ initial loss, gradient and first steps on the same batch (docs/engines.md, "Pari
 One process per backend (tests/mlpf/train/parity_check.py; Keras picks its backend once per
 process), all three at once: the default model, two events in one 640-element bin, dropout 0.
 
-Tolerances (relative to TensorFlow), and the largest differences measured on a CPU with
-TensorFlow 2.18, JAX 0.10 and PyTorch 2.13 (docs/engines.md):
-fp32   initial loss 1e-5 (measured: 0, the same float), gradient norm 1e-4 (2e-8), losses of 5
-       Adam steps and the eval loss after them 1e-3 (7e-8);
-bf16   initial loss 1e-3 (7e-5), gradient norm 3e-3 (3e-4), losses and eval loss 3e-3 (2e-4):
-       each backend rounds to bfloat16 at its own places.
+Tolerances (relative), and the largest differences measured on CPUs with TensorFlow 2.18, JAX 0.10
+and PyTorch 2.13 (docs/engines.md, "Parity"):
+fp32   against TensorFlow: initial loss 1e-5 (measured: 0, the same float), gradient norm 1e-4
+       (2e-8), losses of 5 Adam steps and the eval loss after them 1e-3 (7e-8).
+bf16   JAX against PyTorch: initial loss 1e-3 (9e-5), gradient norm 3e-3 (5e-5), losses and eval
+       loss 3e-3 (2e-5). Both round a bfloat16 matmul's result once.
+       Against TensorFlow: 1e-2, 3e-2, 1e-2. On the CPU where the test was first measured,
+       TensorFlow agreed as closely (7e-5, 3e-4, 2e-4). On an AVX2 AMD EPYC (no AVX-512) its
+       bfloat16 matmul has twice the error of one rounding (640x256 by 256x256: 0.28 % mean relative
+       error against 0.14 %, oneDNN on or off), and its initial loss lay 5.5e-3, its gradient norm
+       1.5e-2 and its step losses up to 5.5e-3 from the other two.
+       Each backend's bf16 loss differs from its own fp32 loss: the bf16 run really was bf16.
 """
 from __future__ import annotations
 
@@ -24,10 +30,11 @@ pytestmark = pytest.mark.slow
 
 BACKENDS = ("tensorflow", "jax", "torch")
 PRECISIONS = ("fp32", "bf16")
-TOLERANCES = {  # (initial loss, gradient norm, losses after the steps), relative
+TOLERANCES = {  # against TensorFlow: (initial loss, gradient norm, losses after the steps), relative
     "fp32": (1e-5, 1e-4, 1e-3),
-    "bf16": (1e-3, 3e-3, 3e-3),
+    "bf16": (1e-2, 3e-2, 1e-2),
 }
+BF16_JAX_TORCH = (1e-3, 3e-3, 3e-3)  # the same, JAX against PyTorch
 COMPILE = {"tensorflow": "tf.function", "jax": "jax.jit", "torch": "eager"}
 
 
@@ -57,19 +64,33 @@ def test_every_backend_starts_from_the_same_weights(results):
     assert len(set(digests.values())) == 1, digests  # the variables stay float32 in mixed precision
 
 
-@pytest.mark.parametrize("precision", PRECISIONS)
-@pytest.mark.parametrize("backend", ("jax", "torch"))
-def test_loss_gradient_and_first_steps_agree_with_tensorflow(results, backend, precision):
-    loss_tol, grad_tol, steps_tol = TOLERANCES[precision]
-    ref, got = results["tensorflow"][precision], results[backend][precision]
+def assert_agree(ref: dict, got: dict, tolerances: tuple[float, float, float]) -> None:
+    loss_tol, grad_tol, steps_tol = tolerances
     assert relative(got["initial_loss"], ref["initial_loss"]) < loss_tol
     assert relative(got["gradient_norm"], ref["gradient_norm"]) < grad_tol
-    # The first train step's loss is the initial loss: the step differentiates what was measured.
-    assert relative(got["losses"][0], got["initial_loss"]) < 1e-6
     for step, (a, b) in enumerate(zip(got["losses"], ref["losses"])):
         assert relative(a, b) < steps_tol, (step, a, b)
     assert relative(got["eval_loss"], ref["eval_loss"]) < steps_tol
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("backend", ("jax", "torch"))
+def test_loss_gradient_and_first_steps_agree_with_tensorflow(results, backend, precision):
+    got = results[backend][precision]
+    assert_agree(results["tensorflow"][precision], got, TOLERANCES[precision])
+    # The first train step's loss is the initial loss: the step differentiates what was measured.
+    assert relative(got["losses"][0], got["initial_loss"]) < 1e-6
     assert got["losses"][-1] < got["losses"][0]  # the steps train: the comparison is not of idle steps
+
+
+def test_jax_and_torch_agree_closely_in_bf16(results):
+    assert_agree(results["torch"]["bf16"], results["jax"]["bf16"], BF16_JAX_TORCH)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bf16_is_not_fp32(results, backend):
+    # A bf16 run that silently computed in float32 would give the fp32 loss to the last bit.
+    assert results[backend]["bf16"]["initial_loss"] != results[backend]["fp32"]["initial_loss"]
 
 
 def test_each_engine_says_what_ran(results):
