@@ -13,17 +13,21 @@ from __future__ import annotations
 from collections import OrderedDict
 
 SHARED = ("tests/container/image/",)
-# Longest first, from the module durations of the warm CI run of 3 December 2026 (2 cores, quiet):
-# a stale entry costs only balance, never a test.
+# Longest first, from the module durations of the CI runs of 3 December 2026 (2 cores; the image
+# package's figure warm, the others from a run with cold image caches): a stale entry costs only
+# balance, never a test.
 LONG = (
-    "tests/container/image/",                 # 722 s: the image build, the SIF, 11 container runs
-    "tests/mlpf/train/test_torch_engine.py",  # 328 s: torch.compile
-    "tests/hpo/test_search.py",               # 239 s
-    "tests/mlpf/run/test_run.py",             # 220 s
-    "tests/mlpf/train/test_parity.py",        # 158 s
-    "tests/mlpf/run/test_horovod.py",         # 154 s
-    "tests/mlpf/model/test_model.py",         # 140 s
-    "tests/mlpf/run/test_backends.py",        # 128 s
+    "tests/container/image/",                 # 722 s warm: the image build, the SIF, 11 container runs
+    "tests/hpo/test_search.py",               # 239-386 s
+    "tests/mlpf/train/test_parity.py",        # 262 s: three engines at once
+    "tests/mlpf/run/test_run.py",             # 212 s
+    "tests/mlpf/run/test_backends.py",        # 205 s
+    "tests/mlpf/run/test_horovod.py",         # 198 s
+    "tests/mlpf/model/test_model.py",         # 142 s
+    "tests/mlpf/train/test_torch_engine.py",  # 116 s: torch.compile
+    "tests/examples/test_slurm_examples.py",  # 104 s
+    "tests/mlpf/run/test_multihost.py",       # 102 s
+    "tests/mlpf/train/test_distributed.py",   # 100 s
 )
 
 
