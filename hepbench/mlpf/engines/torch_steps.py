@@ -13,8 +13,8 @@ and AOTAutograd, run by eager kernels), or one an accelerator vendor's package r
 breaks the graph in several places (its layers' input-structure traversal, ops.split's host list
 of sizes), so the compiled step is many graphs with eager Python between them. Shapes are
 torch.compile's default: the first batch shape compiles static graphs and a second shape compiles
-dynamic ones (`dynamic=True` from the start took 2.4 times as long to trace the test's small model
-on the CPU). Each (events, padded length) the run will see is traced before the timed windows
+dynamic ones (`dynamic=True` from the start took about twice as long to trace the test's small
+model on the CPU: 238 s against 122 s). Each (events, padded length) the run will see is traced before the timed windows
 (train/loop.py), and a run has one padded length with data.pad_to_max=true.
 
 The DDP step gives exactly the step of one process on the combined batch. Each rank's loss is
