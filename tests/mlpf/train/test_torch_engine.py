@@ -125,6 +125,8 @@ def test_torch_compile_traces_without_training_and_evaluates_like_eager():
     r = run_scenarios("compile", timeout=1800)["compile"]
     assert r["backend"]["compile"] == "torch.compile" and r["backend"]["compile_backend"] == "aot_eager"
     assert r["state_unchanged_by_tracing"]  # weights, optimizer, dropout's seed states
+    # Keras's per-assignment hook stays eager (most of the tracing time when Dynamo compiled it).
+    assert r["setattr_hook_name"] == "_setattr_hook" and not r["setattr_hook_compiled"]
     assert r["eval_loss"] == pytest.approx(r["eager_eval_loss"], rel=1e-5)
     assert all(math.isfinite(v) for v in r["losses"]) and r["changed"] == r["trainable"]
 
@@ -356,7 +358,15 @@ def scenario_compile() -> dict:
     eval_loss = engine.eval_step(b).loss
     initial = [np.asarray(v.value.detach()).copy() for v in engine.model.trainable_variables]
     losses = [engine.train_step(b).loss for _ in range(2)]
+    # Every code object Dynamo was handed: Keras's attribute hook must not be among them.
+    import inspect
+
+    from keras.src.backend.torch.layer import TorchLayer
+    from torch._dynamo.convert_frame import input_codes
+
+    hook = inspect.unwrap(TorchLayer._setattr_hook).__code__
     return {"backend": engine.backend(), "state_unchanged_by_tracing": unchanged,
+            "setattr_hook_compiled": hook in input_codes, "setattr_hook_name": hook.co_name,
             "eval_loss": eval_loss, "eager_eval_loss": eager_eval, "losses": losses,
             "changed": _changed(initial, engine), "trainable": len(initial)}
 
