@@ -63,11 +63,8 @@ def _keep_setattr_hook_eager() -> None:
     arithmetic, so it runs eagerly. Applied once per process, to Keras's class."""
     from keras.src.backend.torch.layer import TorchLayer
 
-    hook = TorchLayer._setattr_hook
-    if not getattr(hook, "_hepbench_eager", False):
-        eager = torch.compiler.disable(hook)
-        eager._hepbench_eager = True
-        TorchLayer._setattr_hook = eager
+    if not getattr(TorchLayer._setattr_hook, "_torchdynamo_disable", False):  # torch.compiler.disable's mark
+        TorchLayer._setattr_hook = torch.compiler.disable(TorchLayer._setattr_hook)
 
 
 def _compiled(function, cfg: TrainConfig):

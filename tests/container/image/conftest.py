@@ -6,8 +6,9 @@ Built with a smaller generated subset (200 + 20 events instead of 2,000 + 200) t
 everything else is the image `docker build .` gives. The build reads the host's pip cache and the
 Horovod wheel store (container/dev.sh), so Horovod is compiled only when the store has no wheel
 for this TensorFlow, Python and MPI. The Dockerfile's `deps` and `runtime` stages (everything that
-changes only with pyproject.toml or the install script, about 6.5 GB: runtime holds a copy of the venv) stay tagged on the machine
-as the next session's layer cache; the rest of what the build made is removed at the end.
+changes only with pyproject.toml or the install script, about 6.5 GB: runtime holds a copy of the
+venv) stay tagged on the machine as the next session's layer cache; the rest of what the build made
+is removed at the end.
 Apptainer: the one on the PATH, else the project's shared set-up script for Debian bookworm
 (root), else the Apptainer tests are skipped and say why.
 """

@@ -340,7 +340,11 @@ def scenario_device() -> dict:
 
 
 def scenario_compile() -> dict:
+    import inspect
+
     import numpy as np
+    from keras.src.backend.torch.layer import TorchLayer
+    from torch._dynamo.convert_frame import input_codes
 
     b = _batch()
     # Dropout: seed states that a training-mode forward pass advances. Few layers: each is a few
@@ -359,11 +363,6 @@ def scenario_compile() -> dict:
     initial = [np.asarray(v.value.detach()).copy() for v in engine.model.trainable_variables]
     losses = [engine.train_step(b).loss for _ in range(2)]
     # Every code object Dynamo was handed: Keras's attribute hook must not be among them.
-    import inspect
-
-    from keras.src.backend.torch.layer import TorchLayer
-    from torch._dynamo.convert_frame import input_codes
-
     hook = inspect.unwrap(TorchLayer._setattr_hook).__code__
     return {"backend": engine.backend(), "state_unchanged_by_tracing": unchanged,
             "setattr_hook_compiled": hook in input_codes, "setattr_hook_name": hook.co_name,
