@@ -4,7 +4,7 @@
 # (Horovod compiles under emulation) and never in CI; a site with a native node or docker buildx
 # builds it as on x86-64 (docs/architectures.md).
 #
-#   container/build-arch.sh tools                       qemu-user-static + binfmt-support (root, apt)
+#   container/build-arch.sh tools                       qemu-user-static + binfmt-support (root, apt), the QEMU entry enabled
 #   container/build-arch.sh base ARCH                   localhost/debian:bookworm-{arm64,amd64} from debootstrap (once)
 #   container/build-arch.sh build ARCH IMAGE [ARGS...]  container/dev.sh build on that base (ARGS: more buildah options)
 #   container/build-arch.sh facts ARCH IMAGE            container/dev.sh facts, plus `uname -m` inside
@@ -46,9 +46,16 @@ need_emulation() {
 
 case "${1:-}" in
   tools)
-    command -v qemu-aarch64-static >/dev/null && command -v update-binfmts >/dev/null && exit 0
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static binfmt-support ;;
+    if ! command -v qemu-aarch64-static >/dev/null || ! command -v update-binfmts >/dev/null; then
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static binfmt-support
+    fi
+    # The packages register their entries when installed; a machine that booted since (without
+    # systemd's binfmt units, as these VMs) has binfmt_misc unmounted and nothing registered.
+    mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+    foreign=aarch64; [[ $(uname -m) == aarch64 ]] && foreign=x86_64
+    update-binfmts --enable "qemu-$foreign" 2>/dev/null || true  # "already enabled" is fine
+    arch_names "$foreign"; need_emulation ;;
   base)
     [[ $# -eq 2 ]] || usage
     arch_names "$2"; need_emulation
