@@ -5,7 +5,10 @@ runs). The report's layout and validation are hepbench.mlpf.report.summary's.
 """
 from __future__ import annotations
 
+import importlib.util
+import re
 import time
+from pathlib import Path
 
 from hepbench.core.hostinfo import command_line, distribution_version, host_info, nvidia_gpus
 from hepbench.core.timestamps import now_iso
@@ -20,12 +23,28 @@ _DISTRIBUTIONS = {"tensorflow": ("tensorflow", "tensorflow-cpu"), "jax": ("jax",
 
 def requested_backend(name: str) -> dict:
     """The report's backend block of a run whose engine never said how it runs (it failed first):
-    the requested backend, its version from package metadata, and no compile mode."""
-    block = {"name": name, "version": distribution_version(*_DISTRIBUTIONS[name]),
+    the requested backend, its version as the engine would give it, and no compile mode."""
+    version = _torch_version() if name == "torch" else None
+    block = {"name": name, "version": version or distribution_version(*_DISTRIBUTIONS[name]),
              "keras": distribution_version("keras"), "compile": None}
     if name == "jax":
         block["jaxlib"] = distribution_version("jaxlib")
     return block
+
+
+def _torch_version() -> str | None:
+    """torch.__version__ without importing torch (the run failed; it may be what failed): its
+    torch/version.py. PyPI's CUDA wheels give the build there (2.13.0+cu130) and not in their
+    metadata (2.13.0), and a run's report names torch.__version__."""
+    spec = importlib.util.find_spec("torch")
+    if spec is None or spec.origin is None:
+        return None
+    try:
+        text = (Path(spec.origin).parent / "version.py").read_text()
+    except OSError:
+        return None
+    found = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", text, re.MULTILINE)
+    return found.group(1) if found else None
 
 
 def run_context(options: RunOptions, plan: Plan, context: dict, log: str | None, start_iso: str,

@@ -13,7 +13,7 @@ from hepbench.cli import main
 from hepbench.core.schema import load_report, validate_report
 from hepbench.mlpf.config import config_to_dict, load_config
 from hepbench.mlpf.data.built import describe_built
-from hepbench.mlpf.run.collect import collect
+from hepbench.mlpf.run.collect import collect, requested_backend
 from hepbench.mlpf.run.copy import failed_entry
 from hepbench.mlpf.run.plan import Outcome, Plan, RunOptions, plan_copies
 
@@ -97,6 +97,21 @@ def test_a_run_whose_engine_never_started_still_has_a_valid_report_naming_the_re
     assert backend["version"] == report["report"]["software"]["jax"] and "jaxlib" in backend
     assert config_to_dict(options.config) == report["report"]["config"]
 
+
+
+def test_a_failed_torch_run_names_torchs_own_version_not_its_metadatas(tmp_path, monkeypatch):
+    # PyPI's CUDA wheels: metadata 2.13.0, torch.__version__ 2.13.0+cu130 (what a run's report says).
+    fake = tmp_path / "site"
+    (fake / "torch").mkdir(parents=True)
+    (fake / "torch" / "__init__.py").write_text("raise ImportError('the report must not import torch')\n")
+    (fake / "torch" / "version.py").write_text("__version__ = '9.1.0+cu999'\ncuda = '99.9'\n")
+    (fake / "torch-9.1.0.dist-info").mkdir()
+    (fake / "torch-9.1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: torch\nVersion: 9.1.0\n")
+    monkeypatch.syspath_prepend(str(fake))
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
+    assert requested_backend("torch")["version"] == "9.1.0+cu999"
+    (fake / "torch" / "version.py").unlink()  # no version file: the metadata's
+    assert requested_backend("torch")["version"] == "9.1.0"
 
 def test_an_unknown_backend_is_a_usage_error(tmp_path, capsys, monkeypatch):
     with pytest.raises(SystemExit) as e:
