@@ -130,7 +130,8 @@ class Engine(ABC):
     @abstractmethod
     def state(self) -> list[np.ndarray]:
         """Every model and optimizer variable (dropout seed states and the optimizer's iteration
-        count included), in a fixed order: after load_state(state()) the next steps are the same."""
+        count included), in a fixed order, then any random generator state dropout draws from
+        (PyTorch's): after load_state(state()) the next steps are the same."""
 
     @abstractmethod
     def load_state(self, arrays: Sequence[np.ndarray]) -> None:

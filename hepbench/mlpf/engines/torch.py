@@ -187,25 +187,38 @@ class TorchEngine(Engine):
     # -- checkpoints ------------------------------------------------------------------------------
 
     def _variables(self) -> list:
-        # model.variables includes the dropout layers' seed states: with them, a resumed run draws
-        # the same dropout masks as an uninterrupted one.
+        # model.variables includes the dropout layers' seed states; Keras's torch dropout, though,
+        # draws from torch's global generator (its seeded path is much slower), whose state
+        # state() adds after the variables: with it, a resumed run draws the same masks.
         return [*self.model.variables, *self._train.optimizer.variables]
+
+    def _generators(self) -> list[tuple]:
+        """(get_state, set_state) of the generators dropout draws from: the CPU's, and the GPU's."""
+        pairs = [(torch.get_rng_state, torch.set_rng_state)]
+        if self._device is not None and self._device.type == "cuda":
+            index = self._device.index
+            pairs.append((lambda: torch.cuda.get_rng_state(index), lambda t: torch.cuda.set_rng_state(t, index)))
+        return pairs
 
     def state(self) -> list[np.ndarray]:
         with self._on_device():
-            return [keras.ops.convert_to_numpy(v.value) for v in self._variables()]
+            arrays = [keras.ops.convert_to_numpy(v.value) for v in self._variables()]
+        return [*arrays, *(get().numpy().copy() for get, _ in self._generators())]
 
     def load_state(self, arrays: Sequence[np.ndarray]) -> None:
-        variables = self._variables()
-        if len(arrays) != len(variables):
-            raise ValueError(f"holds {len(arrays)} variables, the model and optimizer {len(variables)}")
+        variables, generators = self._variables(), self._generators()
+        if len(arrays) != len(variables) + len(generators):
+            raise ValueError(f"holds {len(arrays)} arrays, the engine's state {len(variables) + len(generators)} "
+                             f"({len(variables)} model and optimizer variables, {len(generators)} "
+                             f"random generator state(s))")
         for i, (v, a) in enumerate(zip(variables, arrays)):
             if tuple(np.shape(a)) != tuple(v.shape):
                 raise ValueError(f"variable {i} ({v.path}): shape {np.shape(a)}, the model's {tuple(v.shape)}")
         with self._on_device():
             for v, a in zip(variables, arrays):
                 v.assign(np.asarray(a, dtype=v.dtype))
-
+        for (_, put), a in zip(generators, arrays[len(variables):]):
+            put(torch.from_numpy(np.array(a, dtype=np.uint8)))
 
 def _tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
     # from_numpy shares the batch's memory (no copy on a CPU); it needs a writable float32 array.

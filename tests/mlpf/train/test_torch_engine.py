@@ -70,12 +70,15 @@ def test_the_eval_step_is_inference_and_changes_nothing(results):
 
 def test_the_state_round_trips_in_tensorflows_order(results):
     r = results["state"]
-    assert r["count"] == r["model_variables"] + r["optimizer_variables"]
-    assert r["first_optimizer_variable"] == "adam/iteration"  # model.variables first, then the optimizer's
-    # A fresh engine (other initial weights) given the state continues exactly where the first one was.
+    # model.variables first, then the optimizer's, then torch's CPU generator (dropout's masks).
+    assert r["count"] == r["model_variables"] + r["optimizer_variables"] + 1
+    assert r["first_optimizer_variable"] == "adam/iteration"
+    # A fresh engine (other initial weights, another generator state) given the state continues
+    # exactly where the first one was, dropout masks included.
     assert r["resumed_loss"] == r["continued_loss"]
     assert r["max_difference_after"] == 0.0
-    assert r["too_few"] == f"holds {r['count'] - 1} variables, the model and optimizer {r['count']}"
+    assert r["too_few"] == (f"holds {r['count'] - 1} arrays, the engine's state {r['count']} ({r['count'] - 1} "
+                            f"model and optimizer variables, 1 random generator state(s))")
     assert r["wrong_shape"].startswith("variable 0 (pfnet_dense/") and "shape (1,)" in r["wrong_shape"]
 
 
@@ -255,12 +258,12 @@ def scenario_state() -> dict:
     import numpy as np
 
     b = _batch()
-    first = _engine()
+    first = _engine(_small(dropout=0.3))
     for _ in range(2):
         first.train_step(b)
     saved = first.state()
     continued = first.train_step(b).loss
-    second = _engine(seed=99)  # other initial weights, which the state replaces
+    second = _engine(_small(dropout=0.3), seed=99)  # other initial weights, which the state replaces
     second.load_state(saved)
     resumed = second.train_step(b).loss
     errors = {}
