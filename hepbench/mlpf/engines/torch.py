@@ -220,6 +220,7 @@ class TorchEngine(Engine):
         for (_, put), a in zip(generators, arrays[len(variables):]):
             put(torch.from_numpy(np.array(a, dtype=np.uint8)))
 
+
 def _tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
     # from_numpy shares the batch's memory (no copy on a CPU); it needs a writable float32 array.
     host = torch.from_numpy(np.require(array, np.float32, ["C_CONTIGUOUS", "WRITEABLE"]))

@@ -98,7 +98,6 @@ def test_a_run_whose_engine_never_started_still_has_a_valid_report_naming_the_re
     assert config_to_dict(options.config) == report["report"]["config"]
 
 
-
 def test_a_failed_torch_run_names_torchs_own_version_not_its_metadatas(tmp_path, monkeypatch):
     # PyPI's CUDA wheels: metadata 2.13.0, torch.__version__ 2.13.0+cu130 (what a run's report says).
     fake = tmp_path / "site"
@@ -112,6 +111,7 @@ def test_a_failed_torch_run_names_torchs_own_version_not_its_metadatas(tmp_path,
     assert requested_backend("torch")["version"] == "9.1.0+cu999"
     (fake / "torch" / "version.py").unlink()  # no version file: the metadata's
     assert requested_backend("torch")["version"] == "9.1.0"
+
 
 def test_an_unknown_backend_is_a_usage_error(tmp_path, capsys, monkeypatch):
     with pytest.raises(SystemExit) as e:
