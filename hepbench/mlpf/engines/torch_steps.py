@@ -126,10 +126,12 @@ class TrainStep:
         whose gradients are discarded, no optimizer update. Eager: nothing to compile."""
         if not self.compiled:
             return
-        # The forward pass advances dropout's seed states: put them back, so that tracing leaves the
-        # run exactly where it was.
+        # The forward pass advances dropout's seed states and torch's generators (which Keras's
+        # torch dropout draws from): put them back, so that tracing leaves the run where it was.
         saved = [v.value.detach().clone() for v in self.model.non_trainable_variables]
-        self.backward(X, y)
+        gpus = [torch.cuda.current_device()] if torch.cuda.is_available() and torch.cuda.is_initialized() else []
+        with torch.random.fork_rng(devices=gpus):
+            self.backward(X, y)
         self._clear_gradients()
         with torch.no_grad():
             for v, value in zip(self.model.non_trainable_variables, saved):

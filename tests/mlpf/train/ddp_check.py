@@ -49,8 +49,11 @@ def main() -> None:
     for _ in range(STEPS):
         result = parallel.train_step(mine)
 
-    state = parallel.state()
-    diff = max(float(np.max(np.abs(a - b))) for a, b in zip(state, reference.state()))
+    # The model's and optimizer's variables; state() ends with torch's generator state, which
+    # differs between the ranks (their seeds differ, and dropout masks need not agree).
+    variables = len(parallel.model.variables) + len(parallel.optimizer.variables)
+    state = parallel.state()[:variables]
+    diff = max(float(np.max(np.abs(a - b))) for a, b in zip(state, reference.state()[:variables]))
     root = [state]
     dist.broadcast_object_list(root, src=0)  # rank 0's state: DDP keeps every rank's equal
     between = max(float(np.max(np.abs(a - b))) for a, b in zip(state, root[0]))

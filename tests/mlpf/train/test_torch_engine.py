@@ -127,7 +127,7 @@ def test_torch_compile_traces_without_training_and_evaluates_like_eager():
     # kernels are PyTorch's to test; benchmarks/train_step_speed.py --torch-compile runs them).
     r = run_scenarios("compile", timeout=1800)["compile"]
     assert r["backend"]["compile"] == "torch.compile" and r["backend"]["compile_backend"] == "aot_eager"
-    assert r["state_unchanged_by_tracing"]  # weights, optimizer, dropout's seed states
+    assert r["state_unchanged_by_tracing"]  # weights, optimizer, dropout's seed states, torch's generator
     # Keras's per-assignment hook stays eager (most of the tracing time when Dynamo compiled it).
     assert r["setattr_hook_name"] == "_setattr_hook" and not r["setattr_hook_compiled"]
     assert r["eval_loss"] == pytest.approx(r["eager_eval_loss"], rel=1e-5)
