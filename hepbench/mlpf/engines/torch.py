@@ -187,9 +187,9 @@ class TorchEngine(Engine):
     # -- checkpoints ------------------------------------------------------------------------------
 
     def _variables(self) -> list:
-        # model.variables includes the dropout layers' seed states; Keras's torch dropout, though,
-        # draws from torch's global generator (its seeded path is much slower), whose state
-        # state() adds after the variables: with it, a resumed run draws the same masks.
+        # model.variables includes the dropout layers' seed states, but Keras's torch dropout draws
+        # from torch's global generators (its seeded path is much slower): state() appends their
+        # states (_generators), so that a resumed run draws the same masks.
         return [*self.model.variables, *self._train.optimizer.variables]
 
     def _generators(self) -> list[tuple]:
