@@ -73,13 +73,14 @@ def test_a_failed_run_or_a_single_run_cannot_pass():
     assert stability.run_line(2, 5, failed) == "run 2/5: FAILED after 1 s: exit 2, no report: bad option"
 
 
-def test_options_pass_through_to_hepbench_run():
+def test_options_pass_through_to_hepbench_run(capsys):
     args, extra = stability.parse(["--runs", "3", "--data-dir", "d", "--", "--set", "bench.windows=5"])
     assert args.runs == 3 and extra == ["--data-dir", "d", "--set", "bench.windows=5"]
-    with pytest.raises(SystemExit):
-        stability.parse(["--resultsdir", "x"])
-    with pytest.raises(SystemExit):
-        stability.parse(["--runs", "0"])
+    for argv, message in ((["--resultsdir", "x"], "--resultsdir is set by this script"),
+                          (["--runs", "0"], "--runs must be at least 1, not 0")):
+        with pytest.raises(SystemExit) as e:
+            stability.parse(argv)
+        assert e.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_main_prints_each_run_the_summary_and_the_verdict(monkeypatch, tmp_path, capsys):

@@ -169,8 +169,11 @@ def test_run_guarded_names_any_other_exception_and_prints_its_traceback(capsys):
 
 
 def test_run_guarded_lets_an_interrupt_through():
-    def work():
-        raise KeyboardInterrupt
+    interrupt = KeyboardInterrupt()
 
-    with pytest.raises(KeyboardInterrupt):
+    def work():
+        raise interrupt
+
+    with pytest.raises(KeyboardInterrupt) as e:
         run_guarded(work)
+    assert e.value is interrupt  # the very one, not a wrapper or another raised on the way out

@@ -16,20 +16,20 @@ class Boom(RuntimeError):
 
 def test_a_failing_write_leaves_neither_the_file_nor_a_temporary(tmp_path):
     target = tmp_path / "out.txt"
-    with pytest.raises(Boom):
+    with pytest.raises(Boom, match="mid-write"):  # the writer's own error, passed on
         with atomic_open(target, "w") as f:
             f.write("half")
-            raise Boom
+            raise Boom("mid-write")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_a_failing_write_keeps_the_previous_file(tmp_path):
     target = tmp_path / "out.txt"
     target.write_text("old\n")
-    with pytest.raises(Boom):
+    with pytest.raises(Boom, match="mid-write"):
         with atomic_open(target, "w") as f:
             f.write("new")
-            raise Boom
+            raise Boom("mid-write")
     assert target.read_text() == "old\n" and list(tmp_path.iterdir()) == [target]
 
 

@@ -66,7 +66,7 @@ def test_incomplete_beta_known_values():
     assert incomplete_beta(2.0, 1.0, 0.5) == pytest.approx(0.25)  # x^a for b = 1
     assert incomplete_beta(0.5, 0.5, 0.5) == pytest.approx(0.5)  # symmetric
     assert incomplete_beta(3.0, 4.0, 0.0) == 0.0 and incomplete_beta(3.0, 4.0, 1.0) == 1.0
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="0 <= x <= 1, not a=1.0, b=1.0, x=1.5"):
         incomplete_beta(1.0, 1.0, 1.5)
 
 

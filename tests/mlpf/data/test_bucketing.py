@@ -114,8 +114,8 @@ def test_deterministic_for_a_seed_and_new_for_other_seeds_and_epochs():
 
 
 def test_invalid_arguments():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="batch_size must be >= 1 and lookahead >= 0, not 0 and 2"):
         list(bucketed(range(3), [640] * 3, 0, 2))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not 2 and -1"):
         list(bucketed(range(3), [640] * 3, 2, -1))
     assert list(itertools.islice(bucketed(range(0), [], 2, 4), 1)) == []

@@ -199,7 +199,7 @@ class _Unpicklable:
 def test_failed_write_leaves_nothing(tmp_path, make_events):
     events = make_events(2)
     bad = events + [Event(events[0].X, events[0].ygen, _Unpicklable())]
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="cannot pickle this"):
         write_file(tmp_path / "out.pkl.bz2", bad)
     assert list(tmp_path.iterdir()) == []
 

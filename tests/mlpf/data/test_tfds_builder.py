@@ -168,7 +168,7 @@ def test_corrupt_file_fails_the_build_naming_it(tmp_path, write_events):
     (manual / published_name("ttbar", 0, 1)).write_bytes(b"BZh9 definitely not bz2")
     with pytest.raises(DataFormatError, match=published_name("ttbar", 0, 1)):
         build(manual, tmp_path / "data")
-    with pytest.raises(DataFormatError):  # nothing half-built is left to be mistaken for data
+    with pytest.raises(DataFormatError, match="no delphes_pf .* built there"):  # nothing half-built left as data
         load_builder(tmp_path / "data")
 
 

@@ -126,9 +126,13 @@ def test_the_single_step_honours_jit_compile(batch):
     np.testing.assert_allclose([engine.train_step(batch).loss for _ in range(2)], expected, rtol=1e-3)
 
 
-@pytest.mark.parametrize("kind, replicas, device", [("single", 2, "cpu"), ("mirrored", 2, None), ("fast", 1, "cpu")])
-def test_impossible_engines_are_refused(kind, replicas, device):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("kind, replicas, device, message", [
+    ("single", 2, "cpu", "2 replicas need the mirrored kind, not 'single'"),
+    ("mirrored", 2, None, "the mirrored kind needs device cpu or gpu, not None"),
+    ("fast", 1, "cpu", "engine kind must be one of .*, not 'fast'"),
+])
+def test_impossible_engines_are_refused(kind, replicas, device, message):
+    with pytest.raises(ValueError, match=message):
         TensorFlowEngine(kind=kind, device=device, replicas=replicas)
 
 

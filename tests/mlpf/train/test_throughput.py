@@ -98,7 +98,7 @@ def test_stats_block():
 
 
 def test_invalid_plan_is_refused():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"invalid plan Plan\(warmup_steps=0, windows=0, steps_per_window=1\)"):
         Plan(0, 0, 1)
 
 
