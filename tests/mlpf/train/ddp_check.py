@@ -1,6 +1,7 @@
 """Run under torchrun (each rank its own process, Gloo on the CPU): k DDP steps of the PyTorch engine
-against k single-process steps on the combined batch, printing per rank, as JSON, the largest difference
-of its weights and optimizer state from the single-process ones and from rank 0's, and both losses.
+against k single-process steps on the combined batch, reporting per rank (a file each:
+tests/worker_results.py) the largest difference of its weights and optimizer state from the
+single-process ones and from rank 0's, and both losses.
 
     torchrun --standalone --nproc-per-node 2 -m tests.mlpf.train.ddp_check
 
@@ -10,10 +11,11 @@ their model from another seed: the engine's broadcast must give every rank rank 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 
 import numpy as np
+
+from tests.worker_results import report
 
 os.environ["KERAS_BACKEND"] = "torch"  # before anything imports keras
 
@@ -57,9 +59,8 @@ def main() -> None:
     root = [state]
     dist.broadcast_object_list(root, src=0)  # rank 0's state: DDP keeps every rank's equal
     between = max(float(np.max(np.abs(a - b))) for a, b in zip(state, root[0]))
-    print(json.dumps({"rank": rank, "size": size, "events": result.events, "max_weight_difference": diff,
-                      "max_rank_difference": between, "loss": result.loss, "expected_loss": expected_loss}),
-          flush=True)
+    report(f"rank-{rank}", {"rank": rank, "size": size, "events": result.events, "max_weight_difference": diff,
+                            "max_rank_difference": between, "loss": result.loss, "expected_loss": expected_loss})
     dist.destroy_process_group()
 
 
