@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 import weakref
-from typing import TextIO
+from typing import Callable, TextIO
 
 from rich.console import Console
 from rich.table import Column
@@ -27,16 +27,19 @@ def _stop(bar: RichProgress) -> None:
 
 
 class Progress:
-    """`update(done, note)` after each item; the bar (on a terminal) ends its line at `total`."""
+    """`update(done, note)` after each item; the bar (on a terminal) ends its line at `total`.
+    `clock` (seconds, monotonic) is injectable for tests."""
 
-    def __init__(self, total: int, label: str, unit: str = "items", stream: TextIO | None = None, width: int = 30):
+    def __init__(self, total: int, label: str, unit: str = "items", stream: TextIO | None = None, width: int = 30,
+                 clock: Callable[[], float] = time.perf_counter):
         self.total, self.label, self.unit, self.width = total, label, unit, width
         self.stream = stream or sys.stderr
         self.tty = is_terminal(self.stream)
-        self.start = time.perf_counter()
+        self.clock = clock
+        self.start = clock()
         self.done = 0
         self._bar: RichProgress | None = None
-        self._drawn = -REDRAW_SECONDS  # perf_counter of the last redraw: the first update draws
+        self._drawn = -REDRAW_SECONDS  # clock() of the last redraw: the first update draws
         if self.tty:
             console = Console(file=self.stream, force_terminal=True, highlight=False, emoji=False)
             # No redirection of sys.stdout/sys.stderr: other code keeps writing where it writes.
@@ -45,7 +48,8 @@ class Progress:
             self._bar = RichProgress(BarColumn(bar_width=width, table_column=Column(width=width, no_wrap=True)),
                                      TimeElapsedColumn(table_column=Column(width=7, no_wrap=True)),
                                      TextColumn("{task.description}", markup=False, table_column=self._text_column),
-                                     console=console, auto_refresh=False, redirect_stdout=False, redirect_stderr=False)
+                                     console=console, auto_refresh=False, redirect_stdout=False, redirect_stderr=False,
+                                     get_time=clock)
             self._fit()
             self._task = self._bar.add_task(self.text(0), total=max(total, 1))
             self._bar.start()  # draws the empty bar
@@ -57,7 +61,7 @@ class Progress:
         self._text_column.max_width = max(self._bar.console.width - self.width - 9, 10)
 
     def text(self, done: int, note: str = "") -> str:
-        elapsed = time.perf_counter() - self.start
+        elapsed = self.clock() - self.start
         rate = done / elapsed if elapsed > 0 else 0.0
         text = f"{self.label} {done}/{self.total} {self.unit} ({rate:.1f} {self.unit}/s)"
         return f"{text}  {note}" if note else text
@@ -70,7 +74,7 @@ class Progress:
             self.stream.flush()
             return
         self._bar.update(self._task, completed=min(done, max(self.total, 1)), description=text)
-        now = time.perf_counter()
+        now = self.clock()
         if done >= self.total:
             self._fit()
             self.close()  # the last redraw, then the line ends
@@ -86,4 +90,4 @@ class Progress:
 
     @property
     def elapsed(self) -> float:
-        return time.perf_counter() - self.start
+        return self.clock() - self.start

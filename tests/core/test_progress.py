@@ -5,7 +5,7 @@ import io
 import re
 import threading
 
-from hepbench.core.progress import Progress
+from hepbench.core.progress import REDRAW_SECONDS, Progress
 
 LINE = re.compile(r"^window 1/2 (\d+)/3 steps \(\d+\.\d steps/s\)(  loss \d)?$")
 
@@ -58,11 +58,20 @@ def test_work_ended_early_still_gives_the_cursor_back():
 
 def test_quick_updates_redraw_the_bar_only_now_and_then():
     # A GPU step can take less than one redraw: between redraws an update only records the count.
+    now = 0.0
     out = FakeTerminal()
-    bar = Progress(1000, "window 1/2", "steps", out)
-    for done in range(1, 1000):
+    bar = Progress(1000, "window 1/2", "steps", out, clock=lambda: now)
+    for done in range(1, 499):
         bar.update(done)
-    redraws = out.getvalue().count("\r")
-    assert redraws < 20  # 999 updates in well under REDRAW_SECONDS x 20
+    assert out.getvalue().count("\r") == 1  # the first update drew; the others, at the same instant, did not
+    now = 0.99 * REDRAW_SECONDS
+    bar.update(499)
+    assert out.getvalue().count("\r") == 1
+    now = REDRAW_SECONDS
+    bar.update(500)
+    assert out.getvalue().count("\r") == 2 and "500/1000 steps (1000.0" in out.getvalue()  # the rate by the same clock
+    for done in range(501, 1000):
+        bar.update(done)
+    assert out.getvalue().count("\r") == 2
     bar.update(1000)
-    assert "1000/1000 steps" in out.getvalue()  # the total is always drawn
+    assert out.getvalue().count("\r") == 3 and "1000/1000 steps" in out.getvalue()  # the total is always drawn
