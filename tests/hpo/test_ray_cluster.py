@@ -42,9 +42,10 @@ ENV = {**{k: v for k, v in os.environ.items() if not k.startswith("RAY_")},
        "RAY_USAGE_STATS_ENABLED": "0", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
 
 # Waits until NODES nodes are alive and prints their ids, as the SLURM script does before the driver.
+# Writes the nodes to a file, not stdout, which Ray's driver shares with its own log lines.
 WAIT_FOR_NODES = """
-import json, sys, time, ray
-address, nodes, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+import json, os, sys, time, ray
+address, nodes, timeout, out = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
 ray.init(address=address, logging_level="ERROR", log_to_driver=False)
 end = time.monotonic() + timeout
 while True:
@@ -52,7 +53,9 @@ while True:
     if len(alive) >= nodes or time.monotonic() > end:
         break
     time.sleep(0.5)
-print(json.dumps([{"node_id": n["NodeID"], "cpus": n["Resources"].get("CPU", 0)} for n in alive]))
+with open(out + ".tmp", "w") as f:
+    json.dump([{"node_id": n["NodeID"], "cpus": n["Resources"].get("CPU", 0)} for n in alive], f)
+os.replace(out + ".tmp", out)
 """
 
 
@@ -158,12 +161,13 @@ def ray_cluster():
             # (both at once: the worker retries until the head's GCS answers)
         cluster = Cluster(f"127.0.0.1:{head_port}", set(), logs)
         try:
-            r = subprocess.run([str(BIN / "python"), "-c", WAIT_FOR_NODES, cluster.address, "2", str(START_TIMEOUT)],
-                               env=ENV, capture_output=True, text=True, timeout=START_TIMEOUT + 60)
+            r = subprocess.run([str(BIN / "python"), "-c", WAIT_FOR_NODES, cluster.address, "2", str(START_TIMEOUT),
+                                str(root / "nodes.json")], env=ENV, capture_output=True, text=True,
+                               timeout=START_TIMEOUT + 60)
         except subprocess.TimeoutExpired:
             pytest.fail("no answer from the Ray head\n" + cluster.log_tail())
         assert r.returncode == 0, r.stderr[-3000:] + cluster.log_tail()
-        nodes = json.loads(r.stdout.strip().splitlines()[-1])
+        nodes = json.loads((root / "nodes.json").read_text())
         assert len(nodes) == 2 and all(n["cpus"] == 1 for n in nodes), f"{nodes}\n{cluster.log_tail()}"
         cluster.node_ids = {n["node_id"] for n in nodes}
         yield cluster

@@ -1,5 +1,6 @@
 """Run as a script (its own process): k data-parallel steps of the TensorFlow engine against k
-single-process steps on the combined batch, printing the largest weight difference as JSON.
+single-process steps on the combined batch, reporting the largest weight difference and both losses
+(a file per process: tests/worker_results.py).
 
     python -m tests.mlpf.train.distributed_check mirrored      # 2 logical CPU devices, one process
     horovodrun -np 2 --gloo python -m tests.mlpf.train.distributed_check horovod
@@ -8,11 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import os
 import sys
 
 import numpy as np
+
+from tests.worker_results import report
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 STEPS, LEARNING_RATE = 3, 1e-3
@@ -76,7 +78,8 @@ def main(mode: str) -> None:
 
     diff = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
                for a, b in zip(parallel.model.trainable_variables, reference.model.trainable_variables))
-    print(json.dumps({**info, "max_weight_difference": diff, "loss": result.loss, "expected_loss": expected_loss}))
+    report(f"rank-{info['rank']}" if "rank" in info else mode,
+           {**info, "max_weight_difference": diff, "loss": result.loss, "expected_loss": expected_loss})
 
 
 if __name__ == "__main__":

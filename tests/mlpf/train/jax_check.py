@@ -2,18 +2,19 @@
 
     python -m tests.mlpf.train.jax_check
 
-Exercises the JAX engine on a small model and prints one JSON line of what it found;
-tests/mlpf/train/test_jax_engine.py asserts on it.
+Exercises the JAX engine on a small model and reports what it found in a file
+(tests/worker_results.py); tests/mlpf/train/test_jax_engine.py asserts on it.
 """
 from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import math
 import sys
 
 import numpy as np
+
+from tests.worker_results import report
 
 STEPS = 3
 EVENTS = [20, 7, 31, 0]  # an all-padding event too; mirrored: replica r gets events 2r, 2r+1
@@ -118,4 +119,4 @@ def main() -> dict:
 
 
 if __name__ == "__main__":
-    print("JAXCHECK " + json.dumps(main()), flush=True)
+    report("jax_check", main())

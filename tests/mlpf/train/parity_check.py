@@ -3,8 +3,8 @@
     python -m tests.mlpf.train.parity_check tensorflow|jax|torch [fp32 bf16 ...]
 
 For each precision: the default model through the backend's engine (make_engine, on the CPU) on
-one fixed batch of two events padded to one 640-element bin, seed SEED, dropout 0. Prints one
-JSON line per precision: a digest of the initial weights, the initial loss and the global norm of
+one fixed batch of two events padded to one 640-element bin, seed SEED, dropout 0. Reports a
+result file per precision (tests/worker_results.py): a digest of the initial weights, the initial loss and the global norm of
 its gradient (the backend's own autodiff, before any update), the losses of STEPS train steps
 through the engine, and the eval loss after them. tests/mlpf/train/test_parity.py compares the
 backends.
@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
 import sys
 
 import numpy as np
+
+from tests.worker_results import report
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 SEED, STEPS, LEARNING_RATE = 7, 5, 1e-4
@@ -106,7 +107,7 @@ def _weights(model) -> list[np.ndarray]:
 def main(argv: list[str]) -> None:
     backend, precisions = argv[0], argv[1:] or ["fp32"]
     for precision in precisions:
-        print("PARITY " + json.dumps(run(backend, precision)), flush=True)
+        report(f"{backend}-{precision}", run(backend, precision))
 
 
 if __name__ == "__main__":

@@ -7,12 +7,12 @@ has another backend, and JAX fixes its CPU devices when it starts.
 """
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 
 import pytest
+
+from tests.worker_results import run_workers
 
 pytestmark = pytest.mark.slow
 
@@ -21,11 +21,9 @@ pytestmark = pytest.mark.slow
 def found() -> dict:
     pytest.importorskip("jax", reason="the jax extra is not installed")
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-    r = subprocess.run([sys.executable, "-m", "tests.mlpf.train.jax_check"], capture_output=True, text=True,
-                       env=env, timeout=1200)
+    r, found = run_workers([sys.executable, "-m", "tests.mlpf.train.jax_check"], env=env, timeout=1200)
     assert r.returncode == 0, r.stderr[-3000:]
-    (line,) = [line for line in r.stdout.splitlines() if line.startswith("JAXCHECK ")]
-    return json.loads(line[len("JAXCHECK "):])
+    return found["jax_check"]
 
 
 def test_the_engine_says_what_it_is(found):

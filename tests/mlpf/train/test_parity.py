@@ -19,12 +19,13 @@ bf16   JAX against PyTorch: initial loss 1e-3 (9e-5), gradient norm 3e-3 (5e-5),
 """
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 
 import pytest
+
+from tests.worker_results import RESULTS_DIR, read_results
 
 pytestmark = pytest.mark.slow
 
@@ -39,20 +40,21 @@ COMPILE = {"tensorflow": "tf.function", "jax": "jax.jit", "torch": "eager"}
 
 
 @pytest.fixture(scope="module")
-def results() -> dict:
+def results(tmp_path_factory) -> dict:
     """{backend: {precision: the parity script's result}}, the backends run side by side."""
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    folder = tmp_path_factory.mktemp("parity")
     procs = {b: subprocess.Popen([sys.executable, "-m", "tests.mlpf.train.parity_check", b, *PRECISIONS],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 env={**env, RESULTS_DIR: str(folder)})
              for b in BACKENDS}
-    out = {}
     for backend, proc in procs.items():
-        stdout, stderr = proc.communicate(timeout=1200)
+        _, stderr = proc.communicate(timeout=1200)
         assert proc.returncode == 0, f"{backend}:\n{stderr[-3000:]}"
-        lines = [json.loads(line[len("PARITY "):]) for line in stdout.splitlines() if line.startswith("PARITY ")]
-        out[backend] = {r["precision"]: r for r in lines}
-    return out
+    found = read_results(folder)  # a file per backend and precision (tests/worker_results.py)
+    assert sorted(found) == sorted(f"{b}-{p}" for b in BACKENDS for p in PRECISIONS)
+    return {b: {p: found[f"{b}-{p}"] for p in PRECISIONS} for b in BACKENDS}
 
 
 def relative(a: float, b: float) -> float:
