@@ -157,7 +157,10 @@ class RankJob(ABC):
             except Interrupted:
                 raise
             except Exception as e:  # noqa: BLE001 - the library's error when another rank is gone
-                entry["status"], entry["log"] = "failed", f"gathering the ranks' results failed: {e}"
+                # A copy that failed already (its collective failed when another rank died) keeps that
+                # first cause in its log; gathering can only fail the same way after it.
+                if entry["status"] == "ok":
+                    entry["status"], entry["log"] = "failed", f"gathering the ranks' results failed: {e}"
         # Outside the handler above: the launcher's SIGTERM often follows a lost rank's error at once,
         # and may land while that error is being handled.
         except Interrupted as e:  # while gathering: the launcher is ending the job
