@@ -82,6 +82,7 @@ run: data
 	$(HEPBENCH) run --data-dir $(TFDS) --resultsdir $(RESULTS) $(RUN_ARGS)
 
 # The plugin prints each test module's total time at the end (tests/plugins/module_durations.py).
+# -rs: every skip with its reason in the summary (a missing shared folder, tests/shared_folder.py).
 # TEST_JOBS pytest-xdist workers, each taking one test module at a time (tests/plugins/xdist_units.py:
 # a module's fixtures are built once; the image package, whose modules share one image build, is
 # one unit): most tests wait on child processes, imports and image builds that use one core, so
@@ -89,7 +90,7 @@ run: data
 # children hold TensorFlow in memory. TEST_JOBS=0: one process.
 TEST_JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n < 4 ? n : 4 )))
 test: setup
-	$(PY) -m pytest -q -p tests.plugins.module_durations $(if $(filter-out 0,$(TEST_JOBS)),-n $(TEST_JOBS) -p tests.plugins.xdist_units) $(PYTEST_ARGS)
+	$(PY) -m pytest -q -rs -p tests.plugins.module_durations $(if $(filter-out 0,$(TEST_JOBS)),-n $(TEST_JOBS) -p tests.plugins.xdist_units) $(PYTEST_ARGS)
 
 # The container on a machine without a Docker engine (container/dev.sh); elsewhere: docker build -t mlpf-bmk .
 IMAGE ?= localhost/mlpf-bmk:latest

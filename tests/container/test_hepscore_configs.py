@@ -2,7 +2,8 @@
 configuration (hepscore/bmkrun.yaml) load in the real hep-score v1.5, the client the suite pins.
 
 The client is read from $HEPBENCH_SHARED/clients/hep-score-1.5 (default: the `shared` folder beside
-the repository); tests that need it skip where it is absent. No container runs here: HEPscore's
+the repository); tests that need it skip where it is absent, and fail under CI=true
+(tests/shared_folder.py). No container runs here: HEPscore's
 own replay mode (`hep-score -r`) scores summaries written in advance, which exercises validation,
 the image reference, the argument string and the score; the arguments go to entrypoint.sh with
 conftest.py's stand-in `hepbench`. Running the real image under HEPscore is the image test's job.
@@ -13,19 +14,18 @@ import copy
 import importlib
 import json
 import logging
-import os
 import platform
 import re
 import statistics
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.shared_folder import SHARED, need_shared
+
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("HEPBENCH_SHARED", ROOT.parent / "shared"))
 CLIENT = SHARED / "clients" / "hep-score-1.5"
 CONFIGS = sorted(p.name for p in (ROOT / "hepscore").glob("mlpf-bmk*.yaml"))
 HEPSCORE_CHARS = re.compile(r"^[a-zA-Z0-9\-_]*$")  # hep-score's check on names and argument values
@@ -55,16 +55,14 @@ def hepscore():
 
     Its package __init__ only reads its own version, through pbr (the test extra), which finds
     none in a source tree: pbr takes it from PBR_VERSION, set from the ChangeLog's top entry."""
-    if not (CLIENT / "hepscore" / "hepscore.py").is_file():
-        pytest.skip(f"hep-score 1.5 not found at {CLIENT} (set HEPBENCH_SHARED to the folder "
-                    "that holds clients/hep-score-1.5)")
+    need_shared(CLIENT / "hepscore" / "hepscore.py", "hep-score 1.5")
     version = (CLIENT / "ChangeLog").read_text().split()[0].lstrip("v")
+    assert version.split(".")[:2] == ["1", "5"], f"{CLIENT} holds hep-score {version}, not 1.5"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PBR_VERSION", version)
         mp.syspath_prepend(str(CLIENT))
         module = importlib.import_module("hepscore.hepscore")
     assert Path(module.__file__).resolve().is_relative_to(CLIENT.resolve())
-    assert sys.modules["hepscore"].__version__.startswith(version)
     return module
 
 

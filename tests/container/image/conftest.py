@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.shared_folder import SHARED, need_shared
+
 ROOT = Path(__file__).resolve().parents[3]
 DEV = str(ROOT / "container" / "dev.sh")
 # A tag of this session: two test sessions on one machine (a CI clone beside a checkout) must not
@@ -50,8 +52,8 @@ def sh(*args, check=True, timeout=3600, env=None):
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
-    """The project's shared folder beside the checkout (tools, third-party clients), or $HEPBENCH_SHARED."""
-    return Path(os.environ.get("HEPBENCH_SHARED", ROOT.parent / "shared"))
+    """The project's shared folder (tools, third-party clients): tests/shared_folder.py."""
+    return SHARED
 
 
 @pytest.fixture(name="sh", scope="session")
@@ -178,9 +180,7 @@ def apptainer_bin(shared_dir) -> Path:
     found = shutil.which("apptainer")
     if found:
         return Path(found).parent
-    script = shared_dir / "tools" / "apptainer-on-bookworm.sh"
-    if not script.is_file():
-        pytest.skip(f"no apptainer on the PATH and no set-up script {script}")
+    script = need_shared(shared_dir / "tools" / "apptainer-on-bookworm.sh", "no apptainer on the PATH, and its set-up script")
     if os.geteuid() != 0:
         pytest.skip("no apptainer on the PATH; setting one up on Debian bookworm needs root")
     base = Path(os.environ.get("APPTAINER_BASE", "/var/tmp/apptainer-sid"))

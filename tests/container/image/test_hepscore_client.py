@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from hepbench.core.schema import load_report, validate_report
+from tests.shared_folder import need_shared
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[3]
@@ -27,8 +28,7 @@ ROOT = Path(__file__).resolve().parents[3]
 @pytest.fixture(scope="module")
 def client(shared_dir):
     path = shared_dir / "clients" / "hep-score-1.5"
-    if not (path / "hepscore" / "main.py").is_file():
-        pytest.skip(f"the HEPscore v1.5 client is not in {path}")
+    need_shared(path / "hepscore" / "main.py", "the HEPscore v1.5 client")
     return path
 
 
