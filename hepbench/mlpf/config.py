@@ -24,6 +24,10 @@ TARGETS = ("gen", "cand")
 CACHES = ("none", "memory")
 NODE_UPDATE_MODES = ("concat", "additive")
 PRECISIONS = ("fp32", "bf16", "fp16")
+# float32 matrix products: IEEE float32 throughout, or TensorFloat-32 (10-bit mantissa inputs) where a
+# GPU has it. Each framework has its own default (docs/engines.md, "float32 matmul"): one setting
+# makes the engines' rows of one GPU the same arithmetic.
+FP32_MATMUL = ("highest", "tf32")
 ACTIVATIONS = ("elu", "relu", "gelu", "selu", "swish", "tanh")
 
 
@@ -141,6 +145,7 @@ class TrainConfig:
     jit_compile: bool = False  # XLA (TensorFlow); JAX always compiles its step with jax.jit
     compile: bool = False  # torch.compile of the PyTorch train step (the other backends ignore it)
     compile_backend: str = "inductor"  # torch.compile's backend: inductor, aot_eager, or a vendor's registered one
+    fp32_matmul: str = "highest"  # float32 matmuls: highest (IEEE float32) or tf32, on every engine
     seed: int = 42
     loss_weights: LossWeights = field(default_factory=LossWeights)
 
@@ -149,6 +154,8 @@ class TrainConfig:
         _positive(self, "train", ("lr_decay_steps", "lr_decay_rate"))
         if self.precision not in PRECISIONS:
             raise UsageError(f"train.precision must be one of {PRECISIONS}, not {self.precision!r}")
+        if self.fp32_matmul not in FP32_MATMUL:
+            raise UsageError(f"train.fp32_matmul must be one of {FP32_MATMUL}, not {self.fp32_matmul!r}")
 
 
 @dataclass(frozen=True)

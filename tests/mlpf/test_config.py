@@ -67,6 +67,7 @@ def test_bad_files(tmp_path, text, pattern):
         ("model.num_graph_layers_id=-1", "model.num_graph_layers_id must be >= 0, not -1"),
         ("model.node_update_mode=sum", "model.node_update_mode must be one of"),
         ("train.precision=fp8", r"train.precision must be one of \('fp32', 'bf16', 'fp16'\), not 'fp8'"),
+        ("train.fp32_matmul=high", r"train.fp32_matmul must be one of \('highest', 'tf32'\), not 'high'"),
         ("train.weight_decay=-1", "train.weight_decay must be >= 0"),
         ("train.learning_rate=0", "train.learning_rate must be positive"),
         ("train.loss_weights.cls=-1", "train.loss_weights.cls must be >= 0"),

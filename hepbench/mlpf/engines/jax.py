@@ -39,6 +39,7 @@ from hepbench.mlpf.train.optimizer import make_optimizer
 
 KINDS = ("single", "mirrored")
 _PLATFORMS = {"cpu": "cpu", "gpu": "gpu"}  # our device names → jax.devices() backend names
+_MATMUL_PRECISION = {"highest": "highest", "tf32": "tensorfloat32"}  # train.fp32_matmul → JAX's name
 
 
 class JaxEngine(Engine):
@@ -129,6 +130,9 @@ class JaxEngine(Engine):
     def build(self, model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
         if not self._devices:
             self._devices = jax.devices()[:1]  # not configured (a test process): JAX's default device
+        # jax.jit traces with the default precision of the moment: set before the steps are built
+        # (JAX's own default is TF32-class on NVIDIA GPUs; docs/engines.md, "float32 matmul").
+        jax.config.update("jax_default_matmul_precision", _MATMUL_PRECISION[train_cfg.fp32_matmul])
         set_random_seed(train_cfg.seed)
         with self._scope():
             self.model = build_model(model_cfg, train_cfg.precision)

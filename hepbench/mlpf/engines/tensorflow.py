@@ -139,6 +139,9 @@ class TensorFlowEngine(Engine):
     # -- model, optimizer, steps ------------------------------------------------------------------
 
     def build(self, model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
+        # TensorFlow runs float32 matmuls as TF32 on Ampere and newer unless told not to (before the
+        # steps are traced; docs/engines.md, "float32 matmul").
+        tf.config.experimental.enable_tensor_float_32_execution(train_cfg.fp32_matmul == "tf32")
         keras.utils.set_random_seed(train_cfg.seed)  # Python, NumPy and TensorFlow's global generators
         with self.strategy.scope() if self.strategy is not None else contextlib.nullcontext():
             self.model = build_model(model_cfg, train_cfg.precision)

@@ -118,6 +118,7 @@ class TorchEngine(Engine):
 
     def build(self, model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
         check_compile_backend(train_cfg)
+        set_fp32_matmul(train_cfg.fp32_matmul)
         set_random_seed(train_cfg.seed)  # dropout's seed states (then drawn again below)
         with self._on_device():
             self.model = build_model(model_cfg, train_cfg.precision)
@@ -225,6 +226,19 @@ def _tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
     # from_numpy shares the batch's memory (no copy on a CPU); it needs a writable float32 array.
     host = torch.from_numpy(np.require(array, np.float32, ["C_CONTIGUOUS", "WRITEABLE"]))
     return host if device.type == "cpu" else host.to(device, non_blocking=True)
+
+
+def set_fp32_matmul(setting: str) -> None:
+    """train.fp32_matmul for CUDA (and ROCm, which answers to the same settings) matmuls and cuDNN
+    convolutions: "ieee" or "tf32". PyTorch's own defaults differ between the two (matmuls IEEE,
+    convolutions TF32); the CPU's (oneDNN) are left as they are, IEEE float32."""
+    tf32 = setting == "tf32"
+    if hasattr(torch.backends.cuda.matmul, "fp32_precision"):  # PyTorch 2.9 and newer
+        torch.backends.cuda.matmul.fp32_precision = "tf32" if tf32 else "ieee"
+        torch.backends.cudnn.conv.fp32_precision = "tf32" if tf32 else "ieee"
+    else:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
 
 
 def _cudnn_version() -> str | None:

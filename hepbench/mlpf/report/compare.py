@@ -34,7 +34,7 @@ NOT_MODEL = ("report.protocol.fits", "report.protocol.warmup_fits", "report.prot
 NOISE = ("app.description", "app.devices", "report.timing", "report.command", "report.definition",
          "report.log", "report.benchmark.data_dir", "run_info.backend", "report.benchmark.copies",
          "report.benchmark.threads_per_copy", "report.config.train.precision",
-         "report.config.train.jit_compile", "report.host.gpus")
+         "report.config.train.fp32_matmul", "report.config.train.jit_compile", "report.host.gpus")
 MAX_PATHS = 5  # fields named in one not-like-for-like line (all are in the differences)
 MAX_CELL = 60  # a long value (a list, a command) is cut so that the table stays readable
 
@@ -162,7 +162,8 @@ def _text(value: Any) -> str:
 NAMES = {
     "report.status": "status", "app.version": "hepbench version",
     "report.backend.name": "backend", "report.backend.version": "backend version",
-    "report.backend.compile": "train step", "report.precision": "precision", "report.jit_compile": "XLA",
+    "report.backend.compile": "train step", "report.precision": "precision", "report.fp32_matmul": "fp32 matmul",
+    "report.jit_compile": "XLA",
     "report.benchmark.device": "device", "report.benchmark.strategy": "strategy",
     "run_info.copies": "copies (or ranks)", "run_info.threads_per_copy": "threads per copy",
     "report.config.data.batch_size": "batch size", "run_info.events_per_thread": "events per copy",

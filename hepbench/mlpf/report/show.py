@@ -125,7 +125,8 @@ def _context(report: dict) -> list[str]:
         xla = {True: "on", False: "off"}.get(rep.get("jit_compile"), "?")
         lines.append(f"run: {_copies(bench.get('copies', '?'))} x {bench.get('threads_per_copy', '?')} threads each on "
                      f"{bench.get('device', '?')}, {bench.get('windows', '?')} windows of {bench.get('events_per_window', '?')} "
-                     f"events, {bench.get('warmup_steps', '?')} warm-up steps; precision {rep.get('precision', '?')}, XLA {xla}")
+                     f"events, {bench.get('warmup_steps', '?')} warm-up steps; precision {rep.get('precision', '?')} "
+                     f"(fp32 matmul {rep.get('fp32_matmul', '?')}), XLA {xla}")
     backend = rep.get("backend")
     if isinstance(backend, dict):
         lines.append(_backend_line(backend))

@@ -133,6 +133,7 @@ def build_report(copies: list[dict], ctx: RunContext) -> dict:
             "config": cfg,
             "backend": ctx.backend,
             "precision": cfg["train"]["precision"],
+            "fp32_matmul": cfg["train"]["fp32_matmul"],
             "jit_compile": cfg["train"]["jit_compile"],
             "dataset": ctx.dataset,
             "model": ctx.model,

@@ -65,6 +65,15 @@ def test_scores_ratios_and_the_difference_that_explains_them(pair):
     assert rows_by_first_cell(differences) == {"threads per copy": ["threads per copy", "1", "2"]}
 
 
+def test_tf32_matmuls_are_named_as_a_difference_once(pair, tmp_path, ok_report):
+    # One GPU's rows of two engines (or two runs) are only the same arithmetic with the same setting.
+    other = json.loads(json.dumps(ok_report))
+    other["report"]["fp32_matmul"] = other["report"]["config"]["train"]["fp32_matmul"] = "tf32"
+    doc, _ = compare(load_entries([pair[0], write(tmp_path / "tf32" / "mlpf_summary.json", other)]))
+    _, _, differences = tables(doc)
+    assert rows_by_first_cell(differences) == {"fp32 matmul": ["fp32 matmul", "highest", "tf32"]}
+
+
 def test_a_ratio_within_the_intervals_is_not_beyond_noise(pair, tmp_path):
     report = json.loads(pair[1].read_text())
     report["report"]["wl-scores"]["train"] = 0.5320

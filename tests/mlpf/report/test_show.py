@@ -15,6 +15,7 @@ def test_ok_report_shows_score_copies_and_windows(ok_report):
     assert "de8ffb08a1b2c" not in text
     assert "tensorflow 2.18.1" in text and "cuda -" in text
     assert "backend: tensorflow 2.18.1 (keras 3.15.1), train step tf.function" in lines
+    assert "; precision fp32 (fp32 matmul highest), XLA off" in text
     assert "AMD EPYC 7B13 64-Core Processor" in text and "24.0 GiB" in text and "GPUs: none" in text
     rows = {line.split()[0]: line.split() for line in lines if line.startswith("  0 ") or line.startswith("  1 ")}
     assert rows["0"][6] == "0.2601" and rows["1"][6] == "0.2712"  # events/s column

@@ -36,7 +36,7 @@ def without_tensorflow(tmp_path_factory) -> dict:
 def test_a_run_on_each_backend_reports_through_the_same_path_without_tensorflow(
         hepbench_run, built, tiny_config, tmp_path, without_tensorflow, backend):
     r = hepbench_run("--backend", backend, "--data-dir", built, "--config", tiny_config, "-w", tmp_path,
-                     "--device", "cpu", env=without_tensorflow)
+                     "--device", "cpu", "--set", "train.fp32_matmul=tf32", env=without_tensorflow)
     assert r.returncode == 0, r.stderr
     report = load_report(tmp_path / "mlpf_summary.json")
     validate_report(report)
@@ -50,6 +50,7 @@ def test_a_run_on_each_backend_reports_through_the_same_path_without_tensorflow(
     (copy,) = rep["copies"]
     assert [w["events"] for w in copy["windows"]] == [4, 4] and copy["validation"]["events"] == 2
     assert rep["model"]["trainable_parameters"] > 0
+    assert rep["fp32_matmul"] == rep["config"]["train"]["fp32_matmul"] == "tf32"  # asked for (a CPU has no TF32)
     assert r.stdout.strip().endswith(f"(1 copy, cpu, fp32, {backend})")
     assert f"mlpf-bmk: 1 copy on cpu ({backend})" in r.stderr
 

@@ -51,6 +51,7 @@ def test_a_short_cpu_run_writes_a_valid_report_mllog_and_companions(hepbench_run
     # The default backend is the reference, and the report says how its step ran.
     assert report["run_info"]["backend"] == "tensorflow" and rep["backend"]["name"] == "tensorflow"
     assert rep["backend"]["compile"] == "tf.function" and rep["backend"]["version"] == rep["software"]["tensorflow"]
+    assert rep["precision"] == "fp32" and rep["fp32_matmul"] == "highest"  # the default: IEEE float32 matmuls
     assert r.stdout.strip().endswith("(1 copy, cpu, fp32, tensorflow)")
     assert "window 1/2: 4 events" in r.stderr and "window 2/2" in r.stderr
 

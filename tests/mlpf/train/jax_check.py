@@ -34,6 +34,8 @@ def main() -> dict:
 
     from hepbench.mlpf.config import ModelConfig, TrainConfig
     from hepbench.mlpf.engines.base import MissingDevices
+    import jax
+
     from hepbench.mlpf.engines.jax import JaxEngine
     from tests.mlpf.train.distributed_check import combined_batch
 
@@ -43,11 +45,16 @@ def main() -> dict:
     batch = combined_batch(EVENTS, LENGTH, seed=1)
     out: dict = {"devices": mirrored.devices(), "backend": mirrored.backend(), "software": mirrored.software()}
 
+    # train.fp32_matmul: each build sets JAX's default matmul precision, read after it.
+    JaxEngine(device="cpu").build(small, dataclasses.replace(cfg, fp32_matmul="tf32"))
+    out["matmul_precision_tf32"] = jax.config.jax_default_matmul_precision
+
     # One device: trace, train, evaluate.
     single = JaxEngine(device="cpu")
     single.configure()
     single.build(small, cfg)
     out["parameters"] = list(single.parameter_counts())
+    out["matmul_precision"] = jax.config.jax_default_matmul_precision
     initial = single.state()
     out["state_length"] = len(initial)
     out["variables"] = len(single.model.variables) + len(single.optimizer.variables)

@@ -84,6 +84,14 @@ def test_the_engine_starts_from_the_numpy_drawn_weights_and_says_how_it_runs():
     assert built_engine(dataclasses.replace(CFG, jit_compile=True)).backend()["compile"] == "tf.function+xla"
 
 
+def test_train_fp32_matmul_sets_tensorflows_tf32_switch():
+    # TensorFlow's own default is TF32 on: "highest" must turn it off before the steps are traced.
+    built_engine(dataclasses.replace(CFG, fp32_matmul="tf32"))
+    assert tf.config.experimental.tensor_float_32_execution_enabled()
+    built_engine()
+    assert not tf.config.experimental.tensor_float_32_execution_enabled()
+
+
 def test_the_eval_step_is_inference_and_changes_nothing(batch):
     engine = built_engine()
     before = engine.state()

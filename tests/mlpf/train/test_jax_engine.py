@@ -34,6 +34,8 @@ def test_the_engine_says_what_it_is(found):
     assert [d["type"] for d in found["devices"]] == ["cpu", "cpu"]
     assert found["parameters"] == [7907, 800]
     assert found["tensorflow_imported"] is False  # seeding included (keras.utils.set_random_seed would)
+    # train.fp32_matmul, set before jax.jit traces the steps (JAX's own default is neither)
+    assert (found["matmul_precision"], found["matmul_precision_tf32"]) == ("highest", "tensorfloat32")
 
 
 def test_tracing_compiles_without_training_and_the_steps_reuse_it(found):

@@ -38,7 +38,7 @@ def run_scenarios(*names: str, env: dict | None = None, timeout: int = 600) -> d
 
 @pytest.fixture(scope="module")
 def results() -> dict:
-    return run_scenarios("steps", "eval", "state", "precision", "refusals", "device")
+    return run_scenarios("steps", "eval", "state", "precision", "refusals", "device", "fp32_matmul")
 
 
 def test_the_train_step_is_the_plain_gradient_step(results):
@@ -109,6 +109,11 @@ def test_wrong_engines_are_refused(results):
     assert "inductor" in r["compile_backend"]
     if r["gpu"] != "a GPU is present":  # where there is one, the refusal cannot be seen (CI has none)
         assert r["gpu"].startswith("PyTorch sees no GPU")
+
+
+def test_train_fp32_matmul_sets_torchs_cuda_matmul_and_cudnn_precision(results):
+    # Set at build, whatever the device (a CPU run keeps oneDNN's IEEE float32 either way).
+    assert results["fp32_matmul"] == {"tf32": ["tf32", "tf32"], "highest": ["ieee", "ieee"]}
 
 
 def test_a_cpu_run_stays_on_the_cpu_whatever_keras_would_pick(results):
@@ -323,6 +328,16 @@ def scenario_refusals() -> dict:
             TorchEngine(device="gpu").configure()
         except MissingDevices as e:
             out["gpu"] = str(e)
+    return out
+
+
+def scenario_fp32_matmul() -> dict:
+    import torch
+
+    out = {}
+    for setting in ("tf32", "highest"):
+        _engine(fp32_matmul=setting)
+        out[setting] = [torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision]
     return out
 
 
