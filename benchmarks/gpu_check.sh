@@ -15,9 +15,9 @@
 #
 # --device gpu (default) runs hepbench's GPU defaults (batches of 32, bf16, events cached in memory;
 # docs/training.md, "The GPU workload") on a shorter workload: 6 windows of 2,000 events (--events)
-# after 2 warm-up steps, 400 validation events, the reference model, every event padded to 6,400 elements (one
-# shape: one compilation of the jitted JAX step; --no-pad keeps the benchmark's padding to the next
-# multiple of 640, several shapes). --device cpu runs a tiny model on a tiny data set, to test the
+# after 2 warm-up steps, 448 validation events, the reference model, on 1,024 + 224 events (whole
+# batches of 32 only) each padded to 6,400 elements: one shape per step, one compilation of each
+# jitted JAX step (--no-pad keeps the benchmark's padding to the next multiple of 640, several shapes). --device cpu runs a tiny model on a tiny data set, to test the
 # check itself on a CPU. RUN OPTIONS go to every `hepbench run` (--precision bf16, --set ...).
 # Environment: PYTHON (default python3), the interpreter that has torch and jax.
 set -uo pipefail
@@ -53,15 +53,16 @@ compgen -G "$wheels/*.whl" >/dev/null \
   || { echo "gpu_check: no wheels in $wheels: run benchmarks/gpu_check_wheels.sh --python-version ${tag:2:1}.${tag:3} first" >&2; exit 2; }
 
 # The workloads. GPU: hepbench's own GPU defaults with a fifth of the events per window (the check
-# runs two backends within 8 minutes), on a data set of 1,000 + 200 events (well under a minute to generate and
-# build on 16 cores: data synth makes about 11.5 events/s per core). CPU: a tiny model (the test
+# runs two backends within 6 minutes), on a data set of 1,024 + 224 events (well under a minute to generate and
+# build on 16 cores: data synth makes about 11.5 events/s per core). Both splits and the validation
+# events are whole batches of 32: a partial last batch would be a second shape, compiled again. CPU: a tiny model (the test
 # suite's) on 64-element events, one window of one step, so that the check itself is tested in a
 # minute or two. Every run starts from a new install and data set: what it made before goes.
 rm -rf "$work/site" "$work/manual" "$work/tfds" "$work/results" "$work/mpl" "$work/keras"
 mkdir -p "$work"
 if [[ "$device" == gpu ]]; then
-  train_events=${train_events:-1000} test_events=${test_events:-200}
-  workload=(--set bench.gpu_validation_events=400)
+  train_events=${train_events:-1024} test_events=${test_events:-224}
+  workload=(--set bench.gpu_validation_events=448)
   [[ -n "$events" ]] || events=2000
 else
   train_events=${train_events:-20} test_events=${test_events:-10}
