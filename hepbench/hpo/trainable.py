@@ -50,7 +50,7 @@ class Trial:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         # Here, not at the top: the search's driver imports this module (TrialSetup, train_mlpf) and
         # must not start TensorFlow; only a trial's process trains.
-        from hepbench.mlpf.engines.tensorflow import TensorFlowEngine
+        from hepbench.mlpf.engines.backends import DEFAULT_BACKEND, make_engine
         from hepbench.mlpf.train import loop
 
         self.setup = setup
@@ -60,7 +60,8 @@ class Trial:
         start = time.perf_counter()
         # The trial's devices are what Ray gave its process (device None); a reused Ray actor keeps
         # the threads of its first trial, and starts each trial from a clean graph.
-        self.engine = TensorFlowEngine(threads=setup.threads, graph_optimizer=setup.graph_optimizer)
+        # Trials train on the reference engine (the study's search ran on TensorFlow).
+        self.engine = make_engine(DEFAULT_BACKEND, threads=setup.threads, graph_optimizer=setup.graph_optimizer)
         loop.set_up(self.engine, cfg)
         source = loop.DataSource(setup.data_dir)
         # The same batches every epoch: cached after the first pass, so later epochs time the training.

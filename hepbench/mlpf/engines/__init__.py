@@ -1,7 +1,8 @@
 """Engines: the framework behind the training loop, one object per process.
 
-    backends.py           the backends (tensorflow, jax, torch), how a process selects one before
-                          Keras is imported, and make_engine
+    backends.py           the backends (tensorflow, jax, torch), one Backend record each (every fact
+                          about it that code outside its engine module needs), how a process
+                          selects one before Keras is imported, and make_engine
     base.py               the seam: Engine (configure, build, batches, trace, train/eval step,
                           devices, software, peak memory, state), StepResult, Part, MissingDevices
     tensorflow.py         TensorFlowEngine (single, mirrored, horovod) and configure_horovod_rank

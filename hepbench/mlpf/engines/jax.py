@@ -31,13 +31,14 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from hepbench.core.hostinfo import cpu_model
 from hepbench.mlpf.config import ModelConfig, TrainConfig
+from hepbench.mlpf.engines.backends import JAX
 from hepbench.mlpf.engines.base import Engine, MissingDevices, Part, StepResult
 from hepbench.mlpf.engines.jax_steps import CompiledStep, eval_function, train_function
 from hepbench.mlpf.model.init import assign_initial_weights, set_random_seed
 from hepbench.mlpf.model.mlpf import build_model, parameter_counts
 from hepbench.mlpf.train.optimizer import make_optimizer
 
-KINDS = ("single", "mirrored")
+KINDS = JAX.strategies
 _PLATFORMS = {"cpu": "cpu", "gpu": "gpu"}  # our device names → jax.devices() backend names
 _MATMUL_PRECISION = {"highest": "highest", "tf32": "tensorfloat32"}  # train.fp32_matmul → JAX's name
 
@@ -115,7 +116,7 @@ class JaxEngine(Engine):
                 "cuda": cuda, "cudnn": cudnn}
 
     def backend(self) -> dict:
-        return {"name": "jax", "version": jax.__version__, "jaxlib": jaxlib.__version__,
+        return {"name": JAX.name, "version": jax.__version__, "jaxlib": jaxlib.__version__,
                 "keras": keras.__version__, "compile": "jax.jit"}
 
     def peak_device_memory(self) -> int | None:

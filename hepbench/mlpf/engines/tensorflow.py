@@ -22,13 +22,14 @@ from absl import logging as absl_logging
 
 from hepbench.core.hostinfo import cpu_model
 from hepbench.mlpf.config import ModelConfig, TrainConfig
+from hepbench.mlpf.engines.backends import TENSORFLOW
 from hepbench.mlpf.engines.base import Engine, MissingDevices, Part, StepResult
 from hepbench.mlpf.data.format import NUM_X_FEATURES, NUM_Y_FEATURES
 from hepbench.mlpf.engines.tensorflow_steps import EvalStep, HorovodTrainStep, MirroredTrainStep, TrainStep
 from hepbench.mlpf.model.init import assign_initial_weights
 from hepbench.mlpf.model.mlpf import build_model, parameter_counts
 
-KINDS = ("single", "mirrored", "horovod")
+KINDS = TENSORFLOW.strategies
 # What the mirrored kind's tf.data wrapper of the NumPy batches yields: dynamic batch and element
 # axes, so one traced step serves every padded length.
 _BATCH_SIGNATURE = {
@@ -125,7 +126,7 @@ class TensorFlowEngine(Engine):
         }
 
     def backend(self) -> dict:
-        return {"name": "tensorflow", "version": tf.__version__, "keras": keras.__version__,
+        return {"name": TENSORFLOW.name, "version": tf.__version__, "keras": keras.__version__,
                 "compile": "tf.function+xla" if self._jit_compile else "tf.function"}
 
     def peak_device_memory(self) -> int | None:

@@ -20,12 +20,13 @@ import torch
 from hepbench.core.errors import HepbenchError
 from hepbench.core.hostinfo import cpu_model
 from hepbench.mlpf.config import ModelConfig, TrainConfig
+from hepbench.mlpf.engines.backends import TORCH
 from hepbench.mlpf.engines.base import Engine, MissingDevices, Part, StepResult
 from hepbench.mlpf.engines.torch_steps import DdpTrainStep, EvalStep, TrainStep, check_compile_backend
 from hepbench.mlpf.model.init import assign_initial_weights, set_random_seed
 from hepbench.mlpf.model.mlpf import build_model, parameter_counts
 
-KINDS = ("single", "ddp")
+KINDS = TORCH.strategies
 _LOCAL_RANK_VARIABLES = ("LOCAL_RANK", "SLURM_LOCALID")  # torchrun's, srun's
 
 
@@ -103,7 +104,7 @@ class TorchEngine(Engine):
 
     def backend(self) -> dict:
         """`compile` is the built steps' (eager before build)."""
-        out = {"name": "torch", "version": torch.__version__, "keras": keras.__version__,
+        out = {"name": TORCH.name, "version": torch.__version__, "keras": keras.__version__,
                "compile": "torch.compile" if self._compile else "eager"}
         if self._compile:
             out["compile_backend"] = self._compile_backend

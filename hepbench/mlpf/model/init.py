@@ -133,7 +133,7 @@ def _tensorflow_hidden_from_keras():
     from keras.src.utils import module_utils
 
     lazy = getattr(module_utils, "tensorflow", None)
-    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules or not hasattr(lazy, "_available"):
+    if "tensorflow" in sys.modules or not hasattr(lazy, "_available"):  # (Keras on TensorFlow imported it)
         yield
         return
     saved, lazy._available = lazy._available, False

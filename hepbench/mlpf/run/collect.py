@@ -13,34 +13,32 @@ from pathlib import Path
 from hepbench.core.hostinfo import command_line, distribution_version, host_info, nvidia_gpus
 from hepbench.core.timestamps import now_iso
 from hepbench.mlpf.config import config_to_dict
+from hepbench.mlpf.engines.backends import backend
 from hepbench.mlpf.model.flops import training_flops
 from hepbench.mlpf.report.summary import RunContext, build_report, software_versions
 from hepbench.mlpf.run.plan import Outcome, Plan, RunOptions
 
-# Distributions whose version is the backend's, for a run that never started an engine.
-_DISTRIBUTIONS = {"tensorflow": ("tensorflow", "tensorflow-cpu"), "jax": ("jax",), "torch": ("torch",)}
-
-
 def requested_backend(name: str) -> dict:
     """The report's backend block of a run whose engine never said how it runs (it failed first):
     the requested backend, its version as the engine would give it, and no compile mode."""
-    version = _torch_version() if name == "torch" else None
-    block = {"name": name, "version": version or distribution_version(*_DISTRIBUTIONS[name]),
+    facts = backend(name)
+    version = _file_version(facts.version_file) if facts.version_file else None
+    block = {"name": name, "version": version or distribution_version(*facts.distributions),
              "keras": distribution_version("keras"), "compile": None}
-    if name == "jax":
-        block["jaxlib"] = distribution_version("jaxlib")
+    block.update({package: distribution_version(package) for package in facts.companions})
     return block
 
 
-def _torch_version() -> str | None:
-    """torch.__version__ without importing torch (the run failed; it may be what failed): its
-    torch/version.py. PyPI's CUDA wheels give the build there (2.13.0+cu130) and not in their
-    metadata (2.13.0), and a run's report names torch.__version__."""
-    spec = importlib.util.find_spec("torch")
+def _file_version(path: str) -> str | None:
+    """__version__ from a package's file (Backend.version_file, "torch/version.py") without importing
+    the package (the run failed; it may be what failed): the engine's report names the module's
+    __version__, which can say more than the metadata (the CUDA build of a PyPI torch wheel)."""
+    package, _, name = path.partition("/")
+    spec = importlib.util.find_spec(package)
     if spec is None or spec.origin is None:
         return None
     try:
-        text = (Path(spec.origin).parent / "version.py").read_text()
+        text = (Path(spec.origin).parent / name).read_text()
     except OSError:
         return None
     found = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", text, re.MULTILINE)

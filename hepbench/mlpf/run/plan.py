@@ -15,31 +15,17 @@ from typing import Protocol, TextIO
 
 from hepbench.core.errors import UsageError
 from hepbench.mlpf.config import Config, ConfigSource, TrainConfig, config_to_dict
+from hepbench.mlpf.engines import backends
 from hepbench.mlpf.engines.backends import DEFAULT_BACKEND, check_strategy
 from hepbench.mlpf.run.copy import CopySpec
 
 DEVICES = ("auto", "cpu", "gpu")
 STRATEGIES = ("auto", "single", "mirrored", "horovod", "ddp")
-# The data-parallel strategy of a process that a launcher started as one of several ranks.
-_RANK_STRATEGY = {"tensorflow": "horovod", "torch": "ddp"}
-_LABELS = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
-# The train.* compile settings, each one backend's (key: (its compiler, its backend)), and how each backend compiles.
-_COMPILE_SETTINGS = {"jit_compile": ("XLA", "tensorflow"), "compile": ("torch.compile", "torch")}
-_COMPILES_WITH = {"tensorflow": "train.jit_compile=true (XLA)", "torch": "train.compile=true (torch.compile)",
-                  "jax": "jax.jit, always (nothing to set)"}
 
 # Job sizes as launchers export them: mpirun (OpenMPI), PMI/PMI-2 (MPICH, srun --mpi=pmi2), srun
 # itself (a job step's task count; the batch script's own step has 1 task, so it is not a rank)
 # and torchrun (WORLD_SIZE).
 _SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS", "WORLD_SIZE")
-
-# Each backend's GPU count, printed by a probe subprocess (the coordinating process imports no framework).
-_GPU_PROBES = {
-    "tensorflow": "import tensorflow as tf; n = len(tf.config.list_physical_devices('GPU'))",
-    "torch": "import torch; n = torch.cuda.device_count() if torch.cuda.is_available() else 0",
-    # jax.devices raises RuntimeError when no GPU platform (plugin, driver) is there.
-    "jax": "import jax\ntry:\n    n = len(jax.devices('gpu'))\nexcept RuntimeError:\n    n = 0",
-}
 
 
 @dataclass(frozen=True)
@@ -149,8 +135,8 @@ def resolve_strategy(requested: str, backend: str = DEFAULT_BACKEND) -> str:
     if requested == "auto":
         if not launched_as_rank():
             strategy = "single"
-        elif backend in _RANK_STRATEGY:
-            strategy = _RANK_STRATEGY[backend]
+        elif backends.backend(backend).rank_strategy is not None:
+            strategy = backends.backend(backend).rank_strategy
         else:
             raise UsageError(f"--backend {backend} runs one process over the local devices (--strategy mirrored), "
                              f"not one rank of a {launcher_size()}-process job: start one process")
@@ -162,8 +148,8 @@ def visible_gpus(backend: str = DEFAULT_BACKEND) -> list[str]:
     """CUDA indices of the GPUs `backend`'s framework can use here ([] without an NVIDIA driver)."""
     if not any(os.path.exists(p) for p in ("/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia")):
         return []  # no driver: no framework can see a GPU, no need to ask one (seconds saved)
-    # A subprocess: the coordinating process never imports a framework.
-    probe = f"{_GPU_PROBES[backend]}\nprint(n)"
+    # A subprocess (the coordinating process never imports a framework): the backend's probe.
+    probe = f"{backends.backend(backend).gpu_probe}\nprint(n)"
     env = {**os.environ, "CUDA_DEVICE_ORDER": "PCI_BUS_ID", "TF_CPP_MIN_LOG_LEVEL": "3",
            "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}  # JAX: counting devices must not claim their memory
     try:
@@ -185,7 +171,7 @@ def resolve_device(requested: str, gpus: list[str], backend: str = DEFAULT_BACKE
     if requested not in DEVICES:
         raise UsageError(f"--device must be one of {', '.join(DEVICES)}, not {requested!r}")
     if requested == "gpu" and not gpus:
-        raise DeviceUnavailable(f"--device gpu: {_LABELS[backend]} sees no GPU on this machine "
+        raise DeviceUnavailable(f"--device gpu: {backends.backend(backend).label} sees no GPU on this machine "
                                 "(no NVIDIA driver or device visible; use --device cpu or auto)")
     if requested == "auto":
         return "gpu" if gpus else "cpu"
@@ -203,10 +189,11 @@ def select_cpus(cpus: list[int], ncores: int | None) -> list[int]:
 
 def check_options(options: RunOptions, dataset: dict) -> None:
     cfg = options.config
-    for key, (compiler, owner) in _COMPILE_SETTINGS.items():
-        if getattr(cfg.train, key) and options.backend != owner:
-            raise UsageError(f"train.{key}=true ({compiler}) is for --backend {owner} only; --backend "
-                             f"{options.backend} compiles with {_COMPILES_WITH[options.backend]}")
+    mine = backends.backend(options.backend)
+    for owner in map(backends.backend, backends.BACKENDS):
+        if owner.compile_option and getattr(cfg.train, owner.compile_option) and owner is not mine:
+            raise UsageError(f"train.{owner.compile_option}=true ({owner.compiler}) is for --backend {owner.name} "
+                             f"only; --backend {mine.name} compiles with {mine.compiles_with}")
     if cfg.train.compile_backend != TrainConfig.compile_backend and not cfg.train.compile:
         raise UsageError(f"train.compile_backend={cfg.train.compile_backend} needs train.compile=true "
                          "(without it the PyTorch step runs eagerly)")
@@ -257,7 +244,8 @@ def plan_mirrored(options: RunOptions, device: str, gpus: list[str], cpus: list[
     `refused`, none assigned: see plan_copies)."""
     if options.copies != 1:
         raise UsageError("--strategy mirrored is one process over several devices: use --replicas, not --copies")
-    if options.backend == "tensorflow" and options.config.train.jit_compile:  # as engines.tensorflow_steps refuses
+    # As engines.tensorflow_steps refuses (check_options, run first, keeps jit_compile to TensorFlow).
+    if options.config.train.jit_compile:
         raise UsageError("train.jit_compile=true is not supported with --strategy mirrored: its optimizer update is "
                          "a cross-replica merge call, which XLA cannot compile (set train.jit_compile=false)")
     replicas = options.replicas or (len(gpus) if device == "gpu" and not refused else 1)

@@ -1,0 +1,65 @@
+"""Run as a script, one backend per process (Keras picks its backend once per process):
+
+    python -m tests.mlpf.train.engine_contract tensorflow|jax|torch
+
+What tests/mlpf/train/test_engine_contract.py holds every engine to, found through nothing but the
+backend's descriptor (hepbench.mlpf.engines.backends): make_engine builds it, it is an Engine whose
+kinds are the descriptor's strategies, it trains and evaluates a small model on the CPU, says which
+backend it is, and refuses the strategies it lacks. The result goes to a file (tests/worker_results.py).
+"""
+from __future__ import annotations
+
+import importlib
+import math
+import sys
+
+from tests.worker_results import report
+
+KINDS = ("single", "mirrored", "horovod", "ddp")  # every strategy `hepbench run` knows (run/plan.py)
+
+
+def main(name: str) -> None:
+    from hepbench.mlpf.engines.backends import backend, select_backend
+
+    select_backend(name)  # before anything imports keras
+    from hepbench.core.errors import UsageError
+    from hepbench.mlpf.config import ModelConfig, TrainConfig
+    from hepbench.mlpf.engines.backends import make_engine
+    from hepbench.mlpf.engines.base import Engine
+    from tests.mlpf.train.distributed_check import combined_batch
+
+    facts = backend(name)
+    engine = make_engine(name, device="cpu", threads=1)
+    engine.configure()
+    engine.build(ModelConfig(bin_size=16, distance_dim=8, ffn_dist_hidden_dim=8, output_dim=16, decoder_hidden_dim=16,
+                             num_graph_layers_id=1, num_graph_layers_reg=1), TrainConfig(learning_rate=1e-3, seed=2))
+    data = combined_batch([12, 5], 16, seed=3)
+    train = next(iter(engine.train_batches([data])))
+    engine.trace_train(train)
+    losses = [engine.train_step(train).loss for _ in range(3)]
+    evaluation = next(iter(engine.eval_batches([data])))
+    engine.trace_eval(evaluation)
+    refusals = {}
+    for kind in KINDS:
+        if kind not in facts.strategies:
+            try:
+                make_engine(name, kind=kind)
+            except UsageError as e:
+                refusals[kind] = str(e)
+    # The kinds the engine class itself takes (constructed only: nothing configured).
+    module, _, cls = facts.engine.partition(":")
+    engine_class, taken = getattr(importlib.import_module(module), cls), []
+    for kind in KINDS:
+        try:
+            engine_class(kind=kind, device="cpu")
+            taken.append(kind)
+        except ValueError:
+            pass
+    report(name, {"is_engine": isinstance(engine, Engine), "engine_kinds": taken,
+                  "backend": engine.backend(), "losses": losses, "eval_loss": engine.eval_step(evaluation).loss,
+                  "finite": all(math.isfinite(v) for v in losses), "devices": engine.devices(),
+                  "refusals": refusals})
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
