@@ -8,8 +8,9 @@ An engine is one object per process. In the order the loop calls it:
     build(model_cfg, train_cfg) seeded model, optimizer, train and eval steps (inside a strategy scope
                                 where the framework needs one)
     train_batches(dataset)      the data pipeline's batches, prepared for the train step (on the
-    eval_batches(dataset)       device, split per replica); the loop iterates each result once, and
-                                calls each again for all-padding batches of every shape of the run
+    eval_batches(dataset)       device, split per replica, the next one's copy issued before the
+                                current one is handed out: one_ahead); the loop iterates each result
+                                once, and calls each again for all-padding batches of every shape
     trace_train(batch), trace_eval(batch)
                                 compile the steps for these shapes without running them
     train_step(batch), eval_step(batch) -> StepResult
@@ -67,6 +68,21 @@ class StepResult:
         return sum(p.events * p.padded_length for p in self.parts)
 
 
+def one_ahead(items: Iterable) -> Iterator:
+    """`items` in order, each next one fetched before the current one is handed out.
+
+    An engine whose batches start their copy to the device as they are fetched (an asynchronous
+    copy: PyTorch's from pinned memory on a stream of its own, JAX's device_put) thereby has the
+    next batch travelling while the current step computes, off the step's critical path. A wait
+    for it, if the copy is slower than the step, still falls inside the next timed step."""
+    it = iter(items)
+    for current in it:
+        for following in it:  # fetched (its copy issued) before `current` is handed out
+            yield current
+            current = following
+        yield current
+
+
 class Engine(ABC):
     """A framework behind the training loop (see the module docstring for the call order)."""
 
@@ -101,7 +117,8 @@ class Engine(ABC):
 
     @abstractmethod
     def train_batches(self, dataset: Iterable) -> Iterator:
-        """The dataset's batches as the train step takes them (a mirrored step: split per replica)."""
+        """The dataset's batches as the train step takes them (a mirrored step: split per replica),
+        on the device, each next one on its way there before the current one is handed out (one_ahead)."""
 
     @abstractmethod
     def eval_batches(self, dataset: Iterable) -> Iterator:

@@ -32,7 +32,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 from hepbench.core.hostinfo import cpu_model
 from hepbench.mlpf.config import ModelConfig, TrainConfig
 from hepbench.mlpf.engines.backends import JAX
-from hepbench.mlpf.engines.base import Engine, MissingDevices, Part, StepResult
+from hepbench.mlpf.engines.base import Engine, MissingDevices, Part, StepResult, one_ahead
 from hepbench.mlpf.engines.jax_steps import CompiledStep, eval_function, train_function
 from hepbench.mlpf.model.init import assign_initial_weights, set_random_seed
 from hepbench.mlpf.model.mlpf import build_model, parameter_counts
@@ -160,11 +160,13 @@ class JaxEngine(Engine):
 
     # -- batches and steps ------------------------------------------------------------------------
 
+    # device_put returns at once and copies in the background: one_ahead has the next batch's copy
+    # issued before the current step is dispatched.
     def train_batches(self, dataset: Iterable) -> Iterator:
-        return (self._placed(batch, split=True) for batch in dataset)
+        return one_ahead(self._placed(batch, split=True) for batch in dataset)
 
     def eval_batches(self, dataset: Iterable) -> Iterator:
-        return (self._placed(batch, split=False) for batch in dataset)
+        return one_ahead(self._placed(batch, split=False) for batch in dataset)
 
     def _placed(self, batch: dict, split: bool) -> dict:
         """The batch with X and y on the device(s): split along events over the replicas (padded

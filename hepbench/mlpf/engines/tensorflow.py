@@ -23,7 +23,7 @@ from absl import logging as absl_logging
 from hepbench.core.hostinfo import cpu_model
 from hepbench.mlpf.config import ModelConfig, TrainConfig
 from hepbench.mlpf.engines.backends import TENSORFLOW
-from hepbench.mlpf.engines.base import Engine, MissingDevices, Part, StepResult
+from hepbench.mlpf.engines.base import Engine, MissingDevices, Part, StepResult, one_ahead
 from hepbench.mlpf.data.format import NUM_X_FEATURES, NUM_Y_FEATURES
 from hepbench.mlpf.engines.tensorflow_steps import EvalStep, HorovodTrainStep, MirroredTrainStep, TrainStep
 from hepbench.mlpf.model.init import assign_initial_weights
@@ -172,7 +172,7 @@ class TensorFlowEngine(Engine):
 
     def train_batches(self, dataset: Iterable) -> Iterator:
         if self.strategy is None:
-            return iter(dataset)  # NumPy batches: the steps' tf.function converts them
+            return one_ahead(self._placed(batch) for batch in dataset)
         # tf.distribute splits each global batch into one batch per replica; it takes a tf.data
         # dataset, so the NumPy batches pass through one. One process reads everything: no
         # sharding for tf.distribute to rewrite.
@@ -180,6 +180,7 @@ class TensorFlowEngine(Engine):
             lambda: ({k: batch[k] for k in _BATCH_SIGNATURE} for batch in dataset), output_signature=_BATCH_SIGNATURE)
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+        # (tf.distribute prefetches each replica's share to its device itself)
         distributed = self.strategy.experimental_distribute_dataset(wrapped.with_options(options))
         # The first dataset fixes the step's signature. Later ones (the loop's all-padding batches)
         # have the same element spec and must keep the traced step, not get a new one.
@@ -189,7 +190,16 @@ class TensorFlowEngine(Engine):
         return iter(distributed)
 
     def eval_batches(self, dataset: Iterable) -> Iterator:
-        return iter(dataset)  # the model's mirrored variables read as one on the default device
+        # the model's mirrored variables read as one on the default device
+        return one_ahead(self._placed(batch) for batch in dataset)
+
+    def _placed(self, batch: dict) -> dict:
+        """On a GPU, X and y copied to it as the batch is fetched (one_ahead: before the step before
+        it runs); on a CPU the NumPy batch as it is, which the steps' tf.function converts."""
+        if self.device != "gpu":
+            return batch
+        with tf.device("/GPU:0"):  # a Horovod rank sees its own GPU only (configure_horovod_rank)
+            return {**batch, "X": tf.identity(batch["X"]), "y": tf.identity(batch["y"])}
 
     def trace_train(self, batch) -> None:
         self._train.trace(batch["X"], batch["y"])

@@ -21,7 +21,7 @@ from hepbench.core.errors import HepbenchError
 from hepbench.core.hostinfo import cpu_model
 from hepbench.mlpf.config import ModelConfig, TrainConfig
 from hepbench.mlpf.engines.backends import TORCH
-from hepbench.mlpf.engines.base import Engine, MissingDevices, Part, StepResult
+from hepbench.mlpf.engines.base import Engine, MissingDevices, Part, StepResult, one_ahead
 from hepbench.mlpf.engines.torch_steps import DdpTrainStep, EvalStep, TrainStep, check_compile_backend
 from hepbench.mlpf.model.init import assign_initial_weights, set_random_seed
 from hepbench.mlpf.model.mlpf import build_model, parameter_counts
@@ -49,6 +49,7 @@ class TorchEngine(Engine):
             raise ValueError(f"threads must be >= 1, not {threads}")
         self.kind, self.device, self.threads, self.replicas = kind, device, threads, replicas
         self._device: torch.device | None = None
+        self._copies: torch.cuda.Stream | None = None  # a GPU's host-to-device copies (_placed)
         self.model: keras.Model | None = None
         self._train: TrainStep | None = None
         self._eval: EvalStep | None = None
@@ -149,20 +150,37 @@ class TorchEngine(Engine):
     # -- batches and steps ------------------------------------------------------------------------
 
     def train_batches(self, dataset: Iterable) -> Iterator:
-        return (self._placed(batch) for batch in dataset)
+        return one_ahead(self._placed(batch) for batch in dataset)
 
     def eval_batches(self, dataset: Iterable) -> Iterator:
-        return (self._placed(batch) for batch in dataset)
+        return one_ahead(self._placed(batch) for batch in dataset)
 
     def _placed(self, batch: dict) -> dict:
-        """X and y as tensors on the device, and the batch's work (counted on the host)."""
+        """X and y as tensors on the device, and the batch's work (counted on the host). On a GPU the
+        copy runs from pinned memory on a stream of its own, not waiting for the steps queued before
+        it; `ready` marks its end, which the step waits for (_ready)."""
         X, y, n = (np.asarray(batch[k]) for k in ("X", "y", "n_elements"))
         part = Part(events=int(X.shape[0]), padded_length=int(X.shape[1]), real_elements=int(n.sum()))
-        return {"X": _tensor(X, self._where()), "y": _tensor(y, self._where()), "parts": (part,)}
+        device = self._where()
+        if device.type == "cpu":  # from_numpy shares the batch's memory: nothing to copy
+            return {"X": _host_tensor(X), "y": _host_tensor(y), "parts": (part,)}
+        if self._copies is None:
+            self._copies = torch.cuda.Stream(device)
+        with torch.cuda.stream(self._copies):
+            X_d, y_d = (_host_tensor(a).pin_memory().to(device, non_blocking=True) for a in (X, y))
+            ready = self._copies.record_event()
+        return {"X": X_d, "y": y_d, "parts": (part,), "ready": ready}
 
     def _ready(self, batch: dict) -> dict:
-        """A batch from train_batches/eval_batches, or a raw pipeline batch (placed here)."""
-        return batch if "parts" in batch else self._placed(batch)
+        """A batch from train_batches/eval_batches, or a raw pipeline batch (placed here), its copy
+        to the device finished before the current stream uses it."""
+        batch = batch if "parts" in batch else self._placed(batch)
+        if "ready" in batch:
+            stream = torch.cuda.current_stream(self._where())
+            stream.wait_event(batch["ready"])
+            for tensor in (batch["X"], batch["y"]):
+                tensor.record_stream(stream)  # allocated on the copy stream, freed after this one's use
+        return batch
 
     def trace_train(self, batch) -> None:
         b = self._ready(batch)
@@ -223,10 +241,9 @@ class TorchEngine(Engine):
             put(torch.from_numpy(np.array(a, dtype=np.uint8)))
 
 
-def _tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
-    # from_numpy shares the batch's memory (no copy on a CPU); it needs a writable float32 array.
-    host = torch.from_numpy(np.require(array, np.float32, ["C_CONTIGUOUS", "WRITEABLE"]))
-    return host if device.type == "cpu" else host.to(device, non_blocking=True)
+def _host_tensor(array: np.ndarray) -> torch.Tensor:
+    # from_numpy shares the batch's memory; it needs a writable, contiguous float32 array.
+    return torch.from_numpy(np.require(array, np.float32, ["C_CONTIGUOUS", "WRITEABLE"]))
 
 
 def set_fp32_matmul(setting: str) -> None:

@@ -4,8 +4,8 @@
 
 What tests/mlpf/train/test_engine_contract.py holds every engine to, found through nothing but the
 backend's descriptor (hepbench.mlpf.engines.backends): make_engine builds it, it is an Engine whose
-kinds are the descriptor's strategies, it trains and evaluates a small model on the CPU, says which
-backend it is, and refuses the strategies it lacks. The result goes to a file (tests/worker_results.py).
+kinds are the descriptor's strategies, it trains and evaluates a small model on the CPU, hands out
+its batches one ahead and in order, says which backend it is, and refuses the strategies it lacks. The result goes to a file (tests/worker_results.py).
 """
 from __future__ import annotations
 
@@ -39,6 +39,18 @@ def main(name: str) -> None:
     losses = [engine.train_step(train).loss for _ in range(3)]
     evaluation = next(iter(engine.eval_batches([data])))
     engine.trace_eval(evaluation)
+    # Batches handed out one ahead (their copy to the device issued early), in the source's order.
+    fetched = []
+
+    def source():
+        for extra in range(3):
+            fetched.append(extra)
+            yield combined_batch([12, 5 + extra], 16, seed=3)
+
+    handed_out = engine.eval_batches(source())
+    first = next(handed_out)
+    fetched_at_first = len(fetched)
+    order = [engine.eval_step(b).real_elements for b in (first, *handed_out)]
     refusals = {}
     for kind in KINDS:
         if kind not in facts.strategies:
@@ -58,7 +70,7 @@ def main(name: str) -> None:
     report(name, {"is_engine": isinstance(engine, Engine), "engine_kinds": taken,
                   "backend": engine.backend(), "losses": losses, "eval_loss": engine.eval_step(evaluation).loss,
                   "finite": all(math.isfinite(v) for v in losses), "devices": engine.devices(),
-                  "refusals": refusals})
+                  "refusals": refusals, "fetched_at_first": fetched_at_first, "order": order})
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from hepbench.mlpf.engines.backends import BACKENDS, backend
+from hepbench.mlpf.engines.base import one_ahead
 from hepbench.mlpf.run.cli import run_parser
 from tests.worker_results import run_workers
 
@@ -39,11 +40,28 @@ def test_every_engine_keeps_the_contract_through_its_descriptor(name):
     assert out["backend"]["name"] == name and out["backend"]["compile"]
     assert out["finite"] and out["losses"][-1] < out["losses"][0]  # three Adam steps on one batch
     assert out["eval_loss"] > 0 and [d["type"] for d in out["devices"]] == ["cpu"]
+    # The next batch is fetched (its copy issued) before the current one is handed out; none lost.
+    assert out["fetched_at_first"] == 2 and out["order"] == [17, 18, 19]
     missing = [k for k in ("single", "mirrored", "horovod", "ddp") if k not in facts.strategies]
     assert sorted(out["refusals"]) == sorted(missing)
     for kind, message in out["refusals"].items():
         assert message == (f"--strategy {kind} is not available with --backend {name} "
                            f"(it has {', '.join(facts.strategies)})")
+
+
+def test_one_ahead_fetches_the_next_item_before_handing_out_the_current_one():
+    fetched = []
+
+    def source(n):
+        for i in range(n):
+            fetched.append(i)
+            yield i
+
+    it = one_ahead(source(3))
+    assert next(it) == 0 and fetched == [0, 1]
+    assert next(it) == 1 and fetched == [0, 1, 2]
+    assert list(it) == [2]
+    assert list(one_ahead(source(0))) == [] and list(one_ahead(source(1))) == [0]
 
 
 def test_the_schema_and_the_cli_know_the_backends_of_the_descriptors():
