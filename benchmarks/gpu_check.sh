@@ -17,8 +17,9 @@
 # docs/training.md, "The GPU workload") on a shorter workload: 6 windows of 2,000 events (--events)
 # after 2 warm-up steps, 448 validation events, the reference model, on 1,024 + 224 events (whole
 # batches of 32 only) each padded to 6,400 elements: one shape per step, one compilation of each
-# jitted JAX step (--no-pad keeps the benchmark's padding to the next multiple of 640, several shapes). --device cpu runs a tiny model on a tiny data set, to test the
-# check itself on a CPU. RUN OPTIONS go to every `hepbench run` (--precision bf16, --set ...).
+# jitted JAX step (--no-pad keeps the benchmark's padding to the next multiple of 640, several
+# shapes). --device cpu runs a tiny model on a tiny data set, to test the check itself on a CPU. RUN
+# OPTIONS go to every `hepbench run` (--precision bf16, --set ...).
 # Environment: PYTHON (default python3), the interpreter that has torch and jax.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,7 +38,7 @@ while [[ $# -gt 0 ]]; do
       shift 2 ;;
     --no-pad) pad=0; shift ;;
     --) shift; run_extra=("$@"); break ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "gpu_check: unknown option '$1' (hepbench run's options go after --)" >&2; exit 2 ;;
   esac
 done
@@ -53,11 +54,12 @@ compgen -G "$wheels/*.whl" >/dev/null \
   || { echo "gpu_check: no wheels in $wheels: run benchmarks/gpu_check_wheels.sh --python-version ${tag:2:1}.${tag:3} first" >&2; exit 2; }
 
 # The workloads. GPU: hepbench's own GPU defaults with a fifth of the events per window (the check
-# runs two backends within 6 minutes), on a data set of 1,024 + 224 events (well under a minute to generate and
-# build on 16 cores: data synth makes about 11.5 events/s per core). Both splits and the validation
-# events are whole batches of 32: a partial last batch would be a second shape, compiled again. CPU: a tiny model (the test
-# suite's) on 64-element events, one window of one step, so that the check itself is tested in a
-# minute or two. Every run starts from a new install and data set: what it made before goes.
+# runs two backends within 6 minutes), on a data set of 1,024 + 224 events (well under a minute to
+# generate and build on 16 cores: data synth makes about 11.5 events/s per core). Both splits and
+# the validation events are whole batches of 32: a partial last batch would be a second shape,
+# compiled again. CPU: a tiny model (the test suite's) on 64-element events, one window of one step,
+# so that the check itself is tested in a minute or two. Every run starts from a new install and
+# data set: what it made before goes.
 rm -rf "$work/site" "$work/manual" "$work/tfds" "$work/results" "$work/mpl" "$work/keras"
 mkdir -p "$work"
 if [[ "$device" == gpu ]]; then

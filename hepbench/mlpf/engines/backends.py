@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from hepbench.core.errors import MissingExtra, UsageError
 
+
 @dataclass(frozen=True)
 class Backend:
     """One framework behind the engine seam: every fact about it that code outside its engine module

@@ -180,7 +180,8 @@ def apptainer_bin(shared_dir) -> Path:
     found = shutil.which("apptainer")
     if found:
         return Path(found).parent
-    script = need_shared(shared_dir / "tools" / "apptainer-on-bookworm.sh", "no apptainer on the PATH, and its set-up script")
+    script = need_shared(shared_dir / "tools" / "apptainer-on-bookworm.sh",
+                         "no apptainer on the PATH, and its set-up script")
     if os.geteuid() != 0:
         pytest.skip("no apptainer on the PATH; setting one up on Debian bookworm needs root")
     base = Path(os.environ.get("APPTAINER_BASE", "/var/tmp/apptainer-sid"))

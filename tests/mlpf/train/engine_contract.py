@@ -5,7 +5,8 @@
 What tests/mlpf/train/test_engine_contract.py holds every engine to, found through nothing but the
 backend's descriptor (hepbench.mlpf.engines.backends): make_engine builds it, it is an Engine whose
 kinds are the descriptor's strategies, it trains and evaluates a small model on the CPU, hands out
-its batches one ahead and in order, says which backend it is, and refuses the strategies it lacks. The result goes to a file (tests/worker_results.py).
+its batches one ahead and in order, says which backend it is, and refuses the strategies it lacks.
+The result goes to a file (tests/worker_results.py).
 """
 from __future__ import annotations
 

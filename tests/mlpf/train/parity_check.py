@@ -2,12 +2,12 @@
 
     python -m tests.mlpf.train.parity_check tensorflow|jax|torch [fp32 bf16 ...]
 
-For each precision: the default model through the backend's engine (make_engine, on the CPU) on
-one fixed batch of two events padded to one 640-element bin, seed SEED, dropout 0. Reports a
-result file per precision (tests/worker_results.py): a digest of the initial weights, the initial loss and the global norm of
-its gradient (the backend's own autodiff, before any update), the losses of STEPS train steps
-through the engine, and the eval loss after them. tests/mlpf/train/test_parity.py compares the
-backends.
+For each precision: the default model through the backend's engine (make_engine, on the CPU) on one
+fixed batch of two events padded to one 640-element bin, seed SEED, dropout 0. Reports a result file
+per precision (tests/worker_results.py): a digest of the initial weights, the initial loss and the
+global norm of its gradient (the backend's own autodiff, before any update), the losses of STEPS
+train steps through the engine, and the eval loss after them. tests/mlpf/train/test_parity.py
+compares the backends.
 """
 from __future__ import annotations
 
