@@ -14,6 +14,7 @@ from hepbench.hpo.space import load_space
 from hepbench.hpo.trials import write_search
 from hepbench.mlpf.config import load_config
 from hepbench.mlpf.data.built import DATA_DIR_ENV, DEFAULT_DATA_DIR, default_data_dir
+from hepbench.mlpf.engines.backends import BACKEND_ENV, BACKENDS, DEFAULT_BACKEND, require_backend, resolve_backend
 
 
 def scheduler_name(text: str) -> str:
@@ -93,6 +94,8 @@ def register(commands) -> None:
                    help="where the results go (default: results-hpo); Ray's trial files go to DIR/ray")
     add_search_arguments(p, SchedulerSettings())
     add_data_arguments(p)
+    p.add_argument("--backend", choices=BACKENDS, default=None,
+                   help=f"the engine the trials train on (default: ${BACKEND_ENV}, else {DEFAULT_BACKEND})")
     p.add_argument("-q", "--quiet", action="store_true", help="no per-epoch lines")
     p.set_defaults(func=_run)
 
@@ -104,7 +107,7 @@ def search_config(args, **fixed):
                   space=load_space(args.space), cpus_per_trial=args.cpus_per_trial,
                   gpus_per_trial=args.gpus_per_trial, address=args.address, num_cpus=args.num_cpus,
                   train_events=args.train_events, val_events=args.val_events,
-                  graph_optimizer=args.graph_optimizer, quiet=args.quiet)
+                  graph_optimizer=args.graph_optimizer, quiet=args.quiet, backend=resolve_backend(args.backend))
     values.update(fixed)
     return SearchConfig(**values)
 
@@ -112,6 +115,7 @@ def search_config(args, **fixed):
 def _run(args) -> int:
     require_extra()
     cfg = search_config(args)
+    require_backend(cfg.backend)
     check_writable_dir(Path(args.resultsdir), "--resultsdir")
 
     result = run_search(cfg)

@@ -21,6 +21,7 @@ from hepbench.hpo.trainable import TrialSetup, train_mlpf
 from hepbench.hpo.trials import REPORTED, TrialRecord, record_from_result
 from hepbench.mlpf.config import config_to_dict
 from hepbench.mlpf.data.built import require_built
+from hepbench.mlpf.engines.backends import BACKEND_ENV, DEFAULT_BACKEND, resolve_backend
 
 
 @dataclass
@@ -40,6 +41,7 @@ class SearchConfig:
     val_events: int | None = None
     graph_optimizer: bool = True  # see hepbench.hpo.trainable.TrialSetup
     quiet: bool = False
+    backend: str = DEFAULT_BACKEND  # the engine the trials train on
 
     def __post_init__(self) -> None:
         check_scheduler(self.scheduler)
@@ -49,6 +51,7 @@ class SearchConfig:
             raise UsageError(f"--cpus-per-trial must be positive, not {self.cpus_per_trial}")
         if self.gpus_per_trial < 0:
             raise UsageError(f"--gpus-per-trial must be >= 0, not {self.gpus_per_trial}")
+        resolve_backend(self.backend)  # a UsageError naming --backend for an unknown one
 
 
 @dataclass
@@ -115,7 +118,9 @@ def _start_ray(cfg: SearchConfig) -> bool:
     # from the trials' own results, not from that state.
     logging.getLogger("ray.tune.execution.experiment_state").setLevel(logging.CRITICAL)
     # Ray's own stderr chatter is not ours to show; trial output stays in the trial logs.
-    kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=True, logging_level="ERROR")
+    # The trials' workers pick their Keras backend from the environment before they import Keras.
+    kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=True, logging_level="ERROR",
+                  runtime_env={"env_vars": {BACKEND_ENV: cfg.backend}})
     if cfg.address:
         try:
             ray.init(address=cfg.address, **kwargs)
@@ -149,7 +154,7 @@ def run_search(cfg: SearchConfig) -> SearchResult:
         setup = TrialSetup(data_dir=str(Path(cfg.data_dir).resolve()), config=config_to_dict(cfg.base),
                            space=cfg.space, train_events=cfg.train_events, val_events=cfg.val_events,
                            threads=max(1, int(cfg.cpus_per_trial)), max_epochs=cfg.settings.max_t,
-                           graph_optimizer=cfg.graph_optimizer)
+                           graph_optimizer=cfg.graph_optimizer, backend=cfg.backend)
         trainable = tune.with_resources(tune.with_parameters(train_mlpf, setup=setup),
                                         {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial})
         search_alg, param_space = make_searcher(cfg.scheduler, cfg.settings, cfg.space)

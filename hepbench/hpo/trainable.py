@@ -23,6 +23,7 @@ import numpy as np
 
 from hepbench.core.errors import HepbenchError
 from hepbench.mlpf.config import config_from_dict, with_hyperparameters
+from hepbench.mlpf.engines.backends import DEFAULT_BACKEND, backend, make_engine
 
 CHECKPOINT_STATE = "state.npz"  # model and optimizer variables, and the number of epochs done
 
@@ -36,11 +37,12 @@ class TrialSetup:
     space: object  # hepbench.hpo.space.SearchSpace
     train_events: int | None = None  # events per epoch (None: the whole train split)
     val_events: int | None = None  # validation events (None: the whole test split)
-    threads: int = 1  # TensorFlow threads (the trial's CPUs)
+    threads: int = 1  # the framework's threads (the trial's CPUs)
     max_epochs: int = 100  # a trial that no scheduler stops ends here (FIFO runs every trial this far)
     # TensorFlow's graph optimiser (Grappler) runs on a step's first call: ~20 s for MLPF on 2 CPU
     # cores, a large part of a short trial. Off: steps start at once and may run slower.
     graph_optimizer: bool = True
+    backend: str = DEFAULT_BACKEND  # the engine the trials train on (--backend)
 
 
 class Trial:
@@ -50,7 +52,6 @@ class Trial:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         # Here, not at the top: the search's driver imports this module (TrialSetup, train_mlpf) and
         # must not start TensorFlow; only a trial's process trains.
-        from hepbench.mlpf.engines.backends import DEFAULT_BACKEND, make_engine
         from hepbench.mlpf.train import loop
 
         self.setup = setup
@@ -60,8 +61,11 @@ class Trial:
         start = time.perf_counter()
         # The trial's devices are what Ray gave its process (device None); a reused Ray actor keeps
         # the threads of its first trial, and starts each trial from a clean graph.
-        # Trials train on the reference engine (the study's search ran on TensorFlow).
-        self.engine = make_engine(DEFAULT_BACKEND, threads=setup.threads, graph_optimizer=setup.graph_optimizer)
+        # make_engine selects the backend: before this process imports Keras (the search also sets
+        # $KERAS_BACKEND for its Ray workers); Grappler's switch goes to the engine that has one.
+        wanted = {"graph_optimizer": setup.graph_optimizer}
+        options = {k: v for k, v in wanted.items() if k in backend(setup.backend).engine_options}
+        self.engine = make_engine(setup.backend, threads=setup.threads, **options)
         loop.set_up(self.engine, cfg)
         source = loop.DataSource(setup.data_dir)
         # The same batches every epoch: cached after the first pass, so later epochs time the training.
@@ -116,7 +120,8 @@ def train_mlpf(config: dict, setup: TrialSetup) -> None:
     if checkpoint:
         with checkpoint.as_directory() as directory:
             trial.restore(Path(directory))
-    where = {"node_id": ray.get_runtime_context().get_node_id(), "hostname": socket.gethostname()}
+    where = {"node_id": ray.get_runtime_context().get_node_id(), "hostname": socket.gethostname(),
+             "backend": trial.engine.backend()["name"]}
     while trial.epochs_done < setup.max_epochs:
         metrics = {**trial.epoch(), **where}
         with tempfile.TemporaryDirectory(prefix="hepbench-trial-") as directory:

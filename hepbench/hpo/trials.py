@@ -35,6 +35,7 @@ class TrialRecord:
     train_events: list[int | None] = field(default_factory=list)  # events each epoch trained on
     node_id: str | None = None
     hostname: str | None = None
+    backend: str | None = None  # the engine the trial trained on, as it says (report.backend.name)
     error: str | None = None
 
     @property
@@ -56,7 +57,7 @@ def study_config(space, config: dict) -> dict:
 
 
 REPORTED = ("val_loss", "train_loss", "epoch", "events_per_second", "epoch_seconds", "train_events", "node_id",
-            "hostname")  # what the search keeps of each result (hepbench.hpo.trainable reports them)
+            "hostname", "backend")  # what the search keeps of each result (hepbench.hpo.trainable reports them)
 
 
 def _column(rows: list[dict], name: str) -> list:
@@ -88,6 +89,7 @@ def record_from_result(result, rows: list[dict], space, max_t: int) -> TrialReco
         train_events=_column(rows, "train_events"),
         node_id=metrics.get("node_id"),
         hostname=metrics.get("hostname"),
+        backend=metrics.get("backend"),
         error=error,
     )
 
@@ -135,6 +137,7 @@ def search_document(result, cfg) -> dict:
         "num_samples": cfg.num_samples,
         "resources_per_trial": {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial},
         "graph_optimizer": cfg.graph_optimizer,
+        "backend": cfg.backend,
         "space": cfg.space.source,
         "data_dir": str(cfg.data_dir),
         "cluster": result.cluster,

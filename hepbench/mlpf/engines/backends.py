@@ -38,6 +38,7 @@ class Backend:
     compiler: str  # what compiles its train step
     compile_option: str | None  # the train.* key that turns the compiler on (None: it always compiles)
     engine: str  # "module:Class" of its Engine
+    engine_options: tuple[str, ...] = ()  # what its engine takes beyond every engine's (kind, device, threads, replicas)
     version_file: str | None = None  # a module file that holds __version__ more exactly than the metadata
     companions: tuple[str, ...] = ()  # other packages whose versions report.backend names
 
@@ -53,7 +54,8 @@ TENSORFLOW = Backend(
     name="tensorflow", label="TensorFlow", modules=("tensorflow",), extra="cpu",
     distributions=("tensorflow", "tensorflow-cpu"), strategies=("single", "mirrored", "horovod"),
     rank_strategy="horovod", gpu_probe="import tensorflow as tf; n = len(tf.config.list_physical_devices('GPU'))",
-    compiler="XLA", compile_option="jit_compile", engine="hepbench.mlpf.engines.tensorflow:TensorFlowEngine")
+    compiler="XLA", compile_option="jit_compile", engine="hepbench.mlpf.engines.tensorflow:TensorFlowEngine",
+    engine_options=("graph_optimizer",))
 JAX = Backend(
     name="jax", label="JAX", modules=("jax", "jaxlib"), extra="jax", distributions=("jax",),
     strategies=("single", "mirrored"), rank_strategy=None,
