@@ -48,34 +48,6 @@ def test_schedulers_stop_some_trials(ray_local, built, tiny_config, tiny_space, 
     assert sum(t.epochs for t in trials) < num_samples * MAX_T
 
 
-def test_trials_train_on_the_backend_asked_for(built, tiny_config, tiny_space, tmp_path):
-    # PyTorch (JAX goes the same way: the engine comes from make_engine). Its own Ray instance, which
-    # the search starts: the workers get the backend in their environment.
-    backend = "torch"
-    pytest.importorskip(backend)
-    import ray
-
-    from hepbench.hpo.search import SearchConfig, run_search
-    from hepbench.hpo.trials import search_document
-
-    if ray.is_initialized():
-        ray.shutdown()
-    cfg = SearchConfig(data_dir=built, resultsdir=tmp_path, base=load_config(tiny_config), scheduler="fifo",
-                       num_samples=1, space=load_space(tiny_space), quiet=True, num_cpus=1, backend=backend,
-                       settings=SchedulerSettings(max_t=2, seed=4))
-    result = run_search(cfg)
-    assert [(t.status, t.epochs, t.backend) for t in result.trials] == [("completed", 2, backend)]
-    assert all(np.isfinite(t.val_loss).all() for t in result.trials)
-    assert search_document(result, cfg)["backend"] == backend
-
-
-def test_an_unknown_backend_is_refused_naming_the_option(built, tiny_config, tmp_path):
-    from hepbench.hpo.search import SearchConfig
-
-    with pytest.raises(UsageError, match=r"--backend: the backend must be one of tensorflow, jax, torch, not 'mxnet'"):
-        SearchConfig(data_dir=built, resultsdir=tmp_path, base=load_config(tiny_config), backend="mxnet")
-
-
 def test_run_writes_the_table_json_and_plot(ray_local, built, tiny_config, tiny_space, tmp_path, monkeypatch):
     from hepbench.cli import main
 
