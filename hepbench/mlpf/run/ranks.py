@@ -35,7 +35,7 @@ from hepbench.mlpf.report.summary import write_report
 from hepbench.mlpf.run.collect import collect
 from hepbench.mlpf.run.copy import CopySpec, failed_entry, run_copy
 from hepbench.mlpf.run.plan import Inputs, Outcome, Plan, RunOptions, check_options, rank_spec, resolve_device
-from hepbench.mlpf.run.signals import Interrupted
+from hepbench.mlpf.run.signals import Interrupted, deferred
 
 UNFINISHED = "rank 0: the job ended before the ranks reported their results (a rank died, or the job was killed)"
 
@@ -132,7 +132,8 @@ class RankJob(ABC):
 
         def write_failure(entries: list[dict], log: str) -> None:
             outcome = Outcome(entries=entries, context={}, log=log, exit_code=1, start_iso=start_iso, start=start)
-            write_report(collect(options, plan, outcome), Path(options.results_dir))
+            with deferred():  # a SIGTERM now (the launcher ending the job) waits for the report
+                write_report(collect(options, plan, outcome), Path(options.results_dir))
 
         def timed_out() -> None:
             message = f"rank {rank}: no training step finished for {options.rank_timeout:g} s (a rank died or hangs)"

@@ -7,6 +7,7 @@ failure report and exits with 128 + the signal number, the shell convention.
 from __future__ import annotations
 
 import signal
+import threading
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -39,3 +40,23 @@ def interruptible() -> Iterator[None]:
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Inside: a SIGTERM/SIGINT waits until the block has finished, then goes to the handler that was
+    in place (interruptible's raises Interrupted). For writing a report that a launcher's SIGTERM,
+    which often follows a lost rank's error at once, must not cut short. In another thread (a
+    watchdog's), where no signal handler runs, it changes nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in SIGNALS}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+    if caught and callable(previous[caught[0]]):
+        previous[caught[0]](caught[0], None)

@@ -10,7 +10,15 @@ from hepbench.core.schema import load_report, validate_report
 from hepbench.mlpf.run.ranks import UNFINISHED
 
 
-def check_killed_rank_report(results: Path, strategy: str) -> dict:
+def check_killed_rank_report(results: Path, strategy: str, output: str) -> dict:
+    """The report's checks; `output`, the launcher's, goes into a failure's message."""
+    try:
+        return _check(results, strategy)
+    except AssertionError as e:
+        raise AssertionError(f"{e}\nthe launcher's output:\n{output[-4000:]}") from None
+
+
+def _check(results: Path, strategy: str) -> dict:
     report = load_report(results / "mlpf_summary.json")
     validate_report(report)
     rep = report["report"]

@@ -152,7 +152,7 @@ def test_killing_one_rank_ends_the_job_with_a_failure_report(built, tiny_config,
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
     killed = time.monotonic()
-    proc.communicate(timeout=120)
+    out, _ = proc.communicate(timeout=120)
     assert proc.returncode != 0 and time.monotonic() - killed < 60
     # Rank 0 handled the loss and replaced its placeholder report (tests/mlpf/run/killed_rank.py).
-    check_killed_rank_report(tmp_path, "ddp")
+    check_killed_rank_report(tmp_path, "ddp", out)

@@ -98,7 +98,7 @@ def test_killing_one_rank_ends_the_job_with_a_failure_report(built, tiny_config,
     assert proc.returncode != 0 and time.monotonic() - killed < 60
     assert "Process 1 exit with status code 137" in out  # horovodrun saw rank 1 die of SIGKILL
     # Rank 0 handled the loss and replaced its placeholder report (tests/mlpf/run/killed_rank.py).
-    check_killed_rank_report(tmp_path, "horovod")
+    check_killed_rank_report(tmp_path, "horovod", out)
 
 
 def test_ranks_that_horovod_cannot_see_are_refused_before_anything_is_written(built, tmp_path):
