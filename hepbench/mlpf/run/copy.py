@@ -25,7 +25,7 @@ from hepbench.core.hostinfo import cpu_model
 from hepbench.core.progress import Progress
 from hepbench.core.stats import stats
 from hepbench.mlpf.config import config_from_dict
-from hepbench.mlpf.engines.backends import DEFAULT_BACKEND, make_engine, select_backend
+from hepbench.mlpf.engines.backends import BACKENDS, DEFAULT_BACKEND, backend, make_engine, select_backend
 from hepbench.mlpf.engines.base import MissingDevices
 from hepbench.mlpf.run.signals import Interrupted
 from hepbench.mlpf.train.throughput import Plan, TrainingTimer, Window, totals
@@ -62,7 +62,8 @@ class CopySpec:
         return dataclasses.asdict(self)
 
 
-RANK_STRATEGIES = ("horovod", "ddp")  # a copy is one rank of a job: its entry names the rank
+# A copy is one rank of a job (its entry names the rank): the backends' launcher strategies.
+RANK_STRATEGIES = tuple(b.rank_strategy for b in map(backend, BACKENDS) if b.rank_strategy)
 
 
 def failed_entry(spec: CopySpec, log: str) -> dict:

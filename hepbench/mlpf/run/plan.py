@@ -20,7 +20,8 @@ from hepbench.mlpf.engines.backends import DEFAULT_BACKEND, check_strategy
 from hepbench.mlpf.run.copy import CopySpec
 
 DEVICES = ("auto", "cpu", "gpu")
-STRATEGIES = ("auto", "single", "mirrored", "horovod", "ddp")
+# --strategy: auto, then every backend's strategies, each once, in the records' order.
+STRATEGIES = ("auto", *dict.fromkeys(s for name in backends.BACKENDS for s in backends.backend(name).strategies))
 
 # Job sizes as launchers export them: mpirun (OpenMPI), PMI/PMI-2 (MPICH, srun --mpi=pmi2), srun
 # itself (a job step's task count; the batch script's own step has 1 task, so it is not a rank)
