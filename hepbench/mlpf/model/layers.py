@@ -58,6 +58,8 @@ class FeedForward(keras.layers.Layer):
 
     def call(self, x, training=None):
         layers = [*self.hidden, self.out]
+        if isinstance(x, (list, tuple)) and len(x) == 1:  # (ops.split into one part fails on torch)
+            x = x[0]
         if isinstance(x, (list, tuple)):
             first = layers.pop(0)
             kernels = ops.split(first.kernel, _split_points([ops.shape(t)[-1] for t in x]), axis=0)
