@@ -1,16 +1,17 @@
-"""The PyTorch engine (hepbench.mlpf.engines.base.Engine): the Keras model on the torch backend, its
-steps eager PyTorch (or torch.compile with train.compile=true; hepbench.mlpf.engines.torch_steps).
-Kinds: "single" (one process, one device) and "ddp" (one rank of a DistributedDataParallel job
-whose process group the run layer has initialised: Gloo on a CPU, NCCL on a GPU).
+"""The PyTorch engine (hepbench.mlpf.engines.base.Engine): the MLPF model as a native torch.nn.Module
+(hepbench.mlpf.engines.torch_model: the Keras model's layers and initial weights, held to it by the
+parity tests), its steps eager PyTorch or, with train.compile=true, torch.compile'd whole
+(hepbench.mlpf.engines.torch_steps). Kinds: "single" (one process, one device) and "ddp" (one rank
+of a DistributedDataParallel job whose process group the run layer has initialised: Gloo on a CPU,
+NCCL on a GPU).
 
-Keras's torch backend creates variables and tensors on "cuda" whenever PyTorch sees a GPU; every
-build, step and state transfer here runs inside keras.device(<the engine's device>), so a CPU run
-stays on the CPU. On a GPU the engine uses the current CUDA device: a copy sees only its own GPU,
-a DDP rank uses the GPU of its local rank (LOCAL_RANK under torchrun, SLURM_LOCALID under srun).
+On a GPU the engine uses the current CUDA device: a copy sees only its own GPU, a DDP rank uses the
+GPU of its local rank (LOCAL_RANK under torchrun, SLURM_LOCALID under srun).
 """
 from __future__ import annotations
 
 import os
+import sys
 from typing import Iterable, Iterator, Sequence
 
 import keras
@@ -22,9 +23,10 @@ from hepbench.core.hostinfo import cpu_model
 from hepbench.mlpf.config import ModelConfig, TrainConfig
 from hepbench.mlpf.engines.backends import TORCH
 from hepbench.mlpf.engines.base import Engine, MissingDevices, Part, StepResult, one_ahead
-from hepbench.mlpf.engines.torch_steps import DdpTrainStep, EvalStep, TrainStep, check_compile_backend
-from hepbench.mlpf.model.init import assign_initial_weights, set_random_seed
-from hepbench.mlpf.model.mlpf import build_model, parameter_counts
+from hepbench.mlpf.engines.torch_model import PFNetDense, build_module, parameter_counts
+from hepbench.mlpf.engines.torch_steps import (DdpTrainStep, EvalStep, TrainStep, check_compile_backend,
+                                               compile_mode)
+from hepbench.mlpf.model.init import set_random_seed
 
 KINDS = TORCH.strategies
 _LOCAL_RANK_VARIABLES = ("LOCAL_RANK", "SLURM_LOCALID")  # torchrun's, srun's
@@ -50,10 +52,11 @@ class TorchEngine(Engine):
         self.kind, self.device, self.threads, self.replicas = kind, device, threads, replicas
         self._device: torch.device | None = None
         self._copies: torch.cuda.Stream | None = None  # a GPU's host-to-device copies (_placed)
-        self.model: keras.Model | None = None
+        self.model: PFNetDense | None = None
         self._train: TrainStep | None = None
         self._eval: EvalStep | None = None
         self._compile, self._compile_backend = False, None  # the built steps' (train_cfg.compile, .compile_backend)
+        self._compile_mode: str | None = None  # torch.compile's mode (CUDA graphs on an NVIDIA GPU)
 
     # -- the process ------------------------------------------------------------------------------
 
@@ -68,7 +71,8 @@ class TorchEngine(Engine):
             raise HepbenchError("the ddp engine needs an initialised torch.distributed process group "
                                 "(hepbench.mlpf.run.ddp joins the job before the engine is configured)")
         self._device = self._select_device()
-        keras.backend.clear_session()  # a reused process starts each run with fresh layer names
+        if "torch._dynamo" in sys.modules:  # a reused process (HPO trials): each run's steps compile afresh,
+            torch._dynamo.reset()  # not as recompilations of the last run's (Dynamo's limit is 8)
 
     def _select_device(self) -> torch.device:
         if self.device == "cpu":
@@ -89,10 +93,6 @@ class TorchEngine(Engine):
             self._device = self._select_device()
         return self._device
 
-    def _on_device(self):
-        """Keras's device scope: the variables and the tensors its ops create go to our device."""
-        return keras.device(str(self._where()))
-
     def devices(self) -> list[dict]:
         device = self._where()
         if device.type == "cuda":
@@ -104,11 +104,13 @@ class TorchEngine(Engine):
                 "cuda": torch.version.cuda or None, "cudnn": _cudnn_version()}
 
     def backend(self) -> dict:
-        """`compile` is the built steps' (eager before build)."""
+        """`compile` is the built steps' (eager before build); `model` says the forward pass is the
+        native module, not the Keras model (whose weights and arithmetic it has)."""
         out = {"name": TORCH.name, "version": torch.__version__, "keras": keras.__version__,
-               "compile": "torch.compile" if self._compile else "eager"}
+               "compile": "torch.compile" if self._compile else "eager", "model": "torch.nn"}
         if self._compile:
             out["compile_backend"] = self._compile_backend
+            out["compile_mode"] = self._compile_mode or "default"
         return out
 
     def peak_device_memory(self) -> int | None:
@@ -121,30 +123,27 @@ class TorchEngine(Engine):
     def build(self, model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
         check_compile_backend(train_cfg)
         set_fp32_matmul(train_cfg.fp32_matmul)
-        set_random_seed(train_cfg.seed)  # dropout's seed states (then drawn again below)
-        with self._on_device():
-            self.model = build_model(model_cfg, train_cfg.precision)
-            # NumPy-drawn: the same initial weights as the TensorFlow and JAX engines for this seed.
-            assign_initial_weights(self.model, train_cfg.seed)
-            if self.kind == "ddp":
-                dist = torch.distributed
-                device = self._where()
-                ids = [device.index] if device.type == "cuda" else None
-                # DDP's constructor broadcasts rank 0's parameters too; the broadcast here covers the
-                # optimizer's variables as well.
-                module = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
-                self._train = DdpTrainStep(self.model, train_cfg, module, dist)
-                self._train.broadcast_from_root()
-            else:
-                self._train = TrainStep(self.model, train_cfg)
-        self._eval = EvalStep(self.model, train_cfg)
-        self._compile, self._compile_backend = train_cfg.compile, train_cfg.compile_backend
+        set_random_seed(train_cfg.seed)  # torch's generators, which dropout draws from
+        device, ddp = self._where(), self.kind == "ddp"
+        # The Keras model's NumPy initial weights: the same as the TensorFlow and JAX engines' for this seed.
+        self.model = build_module(model_cfg, train_cfg.precision, train_cfg.seed, device)
+        mode = compile_mode(train_cfg, device, distributed=ddp)
+        if ddp:
+            ids = [device.index] if device.type == "cuda" else None
+            module = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+            self._train = DdpTrainStep(self.model, train_cfg, module, torch.distributed, mode)
+            self._train.broadcast_from_root()
+        else:
+            self._train = TrainStep(self.model, train_cfg, mode=mode)
+        self._eval = EvalStep(self.model, train_cfg, mode)
+        self._compile, self._compile_backend, self._compile_mode = train_cfg.compile, train_cfg.compile_backend, mode
 
     def parameter_counts(self) -> tuple[int, int]:
         return parameter_counts(self.model)
 
     @property
-    def optimizer(self) -> keras.optimizers.Optimizer:
+    def optimizer(self):
+        """The Adam (or AdamW, or the fp16 loss scale around it) of hepbench.mlpf.engines.torch_optimizer."""
         return self._train.optimizer
 
     # -- batches and steps ------------------------------------------------------------------------
@@ -184,33 +183,27 @@ class TorchEngine(Engine):
 
     def trace_train(self, batch) -> None:
         b = self._ready(batch)
-        with self._on_device():
-            self._train.trace(b["X"], b["y"])
+        self._train.trace(b["X"], b["y"])
 
     def trace_eval(self, batch) -> None:
         b = self._ready(batch)
-        with self._on_device():
-            self._eval.trace(b["X"], b["y"])
+        self._eval.trace(b["X"], b["y"])
 
     def train_step(self, batch) -> StepResult:
         b = self._ready(batch)
-        with self._on_device():
-            losses = self._train(b["X"], b["y"])
+        losses = self._train(b["X"], b["y"])
         return StepResult(losses["loss"].item(), b["parts"])  # .item() waits for the step
 
     def eval_step(self, batch) -> StepResult:
         b = self._ready(batch)
-        with self._on_device():
-            losses = self._eval(b["X"], b["y"])
+        losses = self._eval(b["X"], b["y"])
         return StepResult(losses["loss"].item(), b["parts"])
 
     # -- checkpoints ------------------------------------------------------------------------------
 
-    def _variables(self) -> list:
-        # model.variables includes the dropout layers' seed states, but Keras's torch dropout draws
-        # from torch's global generators (its seeded path is much slower): state() appends their
-        # states (_generators), so that a resumed run draws the same masks.
-        return [*self.model.variables, *self._train.optimizer.variables]
+    def _tensors(self) -> list[tuple[str, torch.Tensor]]:
+        """(name, tensor) of the module's parameters and buffers, by their Keras paths."""
+        return self.model.keras_named_tensors()
 
     def _generators(self) -> list[tuple]:
         """(get_state, set_state) of the generators dropout draws from: the CPU's, and the GPU's."""
@@ -221,23 +214,27 @@ class TorchEngine(Engine):
         return pairs
 
     def state(self) -> list[np.ndarray]:
-        with self._on_device():
-            arrays = [keras.ops.convert_to_numpy(v.value) for v in self._variables()]
-        return [*arrays, *(get().numpy().copy() for get, _ in self._generators())]
+        """The module's parameters and buffers, the optimizer's state (update count first), then torch's
+        generator states (dropout's masks)."""
+        arrays = [t.detach().cpu().numpy().copy() for _, t in self._tensors()]
+        return [*arrays, *self.optimizer.state(), *(get().numpy().copy() for get, _ in self._generators())]
 
     def load_state(self, arrays: Sequence[np.ndarray]) -> None:
-        variables, generators = self._variables(), self._generators()
-        if len(arrays) != len(variables) + len(generators):
-            raise ValueError(f"holds {len(arrays)} arrays, the engine's state {len(variables) + len(generators)} "
-                             f"({len(variables)} model and optimizer variables, {len(generators)} "
+        tensors, generators = self._tensors(), self._generators()
+        names = [*(name for name, _ in tensors), *self.optimizer.state_names()]
+        if len(arrays) != len(names) + len(generators):
+            raise ValueError(f"holds {len(arrays)} arrays, the engine's state {len(names) + len(generators)} "
+                             f"({len(names)} model and optimizer variables, {len(generators)} "
                              f"random generator state(s))")
-        for i, (v, a) in enumerate(zip(variables, arrays)):
-            if tuple(np.shape(a)) != tuple(v.shape):
-                raise ValueError(f"variable {i} ({v.path}): shape {np.shape(a)}, the model's {tuple(v.shape)}")
-        with self._on_device():
-            for v, a in zip(variables, arrays):
-                v.assign(np.asarray(a, dtype=v.dtype))
-        for (_, put), a in zip(generators, arrays[len(variables):]):
+        expected = [tuple(t.shape) for _, t in tensors] + [tuple(np.shape(a)) for a in self.optimizer.state()]
+        for i, (name, shape, a) in enumerate(zip(names, expected, arrays)):
+            if tuple(np.shape(a)) != shape:
+                raise ValueError(f"variable {i} ({name}): shape {np.shape(a)}, the model's {shape}")
+        with torch.no_grad():
+            for (_, t), a in zip(tensors, arrays):
+                t.copy_(torch.from_numpy(np.asarray(a, np.float32)))
+        self.optimizer.load_state(arrays[len(tensors):len(names)])
+        for (_, put), a in zip(generators, arrays[len(names):]):
             put(torch.from_numpy(np.array(a, dtype=np.uint8)))
 
 

@@ -1,21 +1,19 @@
-"""The PyTorch train and eval steps: the Keras model on the torch backend, in one process or as one
-rank of a DistributedDataParallel job.
+"""The PyTorch train and eval steps of the native module (hepbench.mlpf.engines.torch_model), in one
+process or as one rank of a DistributedDataParallel job.
 
-A train step is what Keras's own TorchTrainer does: the forward pass (training=True) and the MLPF
-loss, `loss.backward()`, then the Keras optimizer's update from the variables' `.grad`. With fp16
-the loss is scaled before `backward` and LossScaleOptimizer.apply unscales (and skips the update
-when a gradient is not finite), as on TensorFlow.
+A train step: the forward pass (training=True) and the MLPF loss, `loss.backward()`, then the
+multi-tensor Adam update (hepbench.mlpf.engines.torch_optimizer). With fp16 the loss is scaled
+before `backward` and the update unscales (and skips a step whose gradients are not finite).
 
-`train.compile=true` runs the forward pass and the loss through torch.compile (its backward pass
-is compiled with them by AOTAutograd); the optimizer update stays eager. `train.compile_backend`
-picks torch.compile's backend: inductor (code generation, the default), aot_eager (the same graphs
-and AOTAutograd, run by eager kernels), or one an accelerator vendor's package registers. Keras
-breaks the graph in several places (its layers' input-structure traversal, ops.split's host list
-of sizes), so the compiled step is many graphs with eager Python between them. Shapes are
-torch.compile's default: the first batch shape compiles static graphs and a second shape compiles
-dynamic ones (`dynamic=True` from the start took about twice as long to trace the test's small
-model on the CPU: 238 s against 122 s). Each (events, padded length) the run will see is traced before the timed windows
-(train/loop.py), and a run has one padded length with data.pad_to_max=true.
+`train.compile=true` hands the forward pass and the loss to `torch.compile(fullgraph=True,
+dynamic=False)`: one graph per padded length, or an error, never a silent graph break; AOTAutograd
+compiles its backward pass with it, so forward, loss and backward run as compiled code and only the
+update (a few multi-tensor kernels) stays eager. `train.compile_backend` picks the backend:
+inductor (code generation, the default), aot_eager (the same graphs run by eager kernels), or one
+an accelerator vendor's package registers. On an NVIDIA GPU, inductor's steps are also captured as
+CUDA graphs (mode "reduce-overhead"), replayed with one launch instead of one per kernel; a DDP
+rank keeps inductor's default mode (its gradient all-reduce runs between the backward's kernels).
+Each (events, padded length) the run will see is traced before the timed windows (train/loop.py).
 
 The DDP step gives exactly the step of one process on the combined batch. Each rank's loss is
 normalised by the real elements of the *combined* batch divided by the number of ranks (an
@@ -25,19 +23,14 @@ every rank (see HorovodTrainStep in tensorflow_steps.py).
 """
 from __future__ import annotations
 
-import keras
 import torch
 
 from hepbench.core.errors import UsageError
 from hepbench.mlpf.config import TrainConfig
-from hepbench.mlpf.model.losses import mlpf_losses, real_elements
-from hepbench.mlpf.train.optimizer import make_optimizer
+from hepbench.mlpf.engines.torch_model import PFNetDense, mlpf_losses, real_elements
+from hepbench.mlpf.engines.torch_optimizer import LossScale, make_optimizer
 
-
-# Dynamo's limit of compiled variants per code object. Keras's Layer.__call__ breaks the graph, so
-# Dynamo resumes its code (and the torch layer's `forward`) once per layer type and grad mode: at the
-# default limit of 8 most layers of the model would silently stay eager.
-_RECOMPILE_LIMIT = 64
+CUDA_GRAPHS_MODE = "reduce-overhead"  # inductor's mode that replays each compiled graph as a CUDA graph
 
 
 def compile_backends() -> list[str]:
@@ -55,40 +48,43 @@ def check_compile_backend(cfg: TrainConfig) -> None:
                          f"PyTorch; it has {', '.join(compile_backends())}")
 
 
-def _keep_setattr_hook_eager() -> None:
-    """Keras's torch layers route every attribute assignment through `TorchLayer._setattr_hook`
-    (Layer.__call__ sets `self._called` on each call). Dynamo compiled it as a frame of its own per
-    layer type, attribute name and grad mode: a quarter of the recompiles and most of the tracing
-    time of a small model (trace train + eval: 48 s instead of 122 s). It holds no tensor
-    arithmetic, so it runs eagerly. Applied once per process, to Keras's class."""
-    from keras.src.backend.torch.layer import TorchLayer
-
-    if not getattr(TorchLayer._setattr_hook, "_torchdynamo_disable", False):  # torch.compiler.disable's mark
-        TorchLayer._setattr_hook = torch.compiler.disable(TorchLayer._setattr_hook)
+def compile_mode(cfg: TrainConfig, device: torch.device, distributed: bool) -> str | None:
+    """torch.compile's mode for the steps: CUDA graphs for inductor on an NVIDIA GPU (not under DDP,
+    not on ROCm, whose graphs PyTorch treats apart), else the backend's default (None)."""
+    nvidia = device.type == "cuda" and torch.version.hip is None
+    if cfg.compile and cfg.compile_backend == "inductor" and nvidia and not distributed:
+        return CUDA_GRAPHS_MODE
+    return None
 
 
-def _compiled(function, cfg: TrainConfig):
+# Compiled variants per code object: one per padded length (static shapes) and grad mode. A run's
+# lengths are at most a few dozen; past the limit, Dynamo would silently run the step eagerly, so
+# reaching it is made an error instead.
+_RECOMPILE_LIMIT = 64
+
+
+def _compiled(function, cfg: TrainConfig, mode: str | None, fullgraph: bool = True):
     if not cfg.compile:
         return function
     import torch._dynamo  # noqa: F401  (its config; imported by torch.compile anyway)
 
     torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, _RECOMPILE_LIMIT)
-    _keep_setattr_hook_eager()
-    return torch.compile(function, backend=cfg.compile_backend)
+    torch._dynamo.config.fail_on_recompile_limit_hit = True
+    return torch.compile(function, backend=cfg.compile_backend, fullgraph=fullgraph, dynamic=False, mode=mode)
 
 
 class TrainStep:
-    """`step(X, y)` (torch tensors on the model's device) runs one optimisation step and returns the
+    """`step(X, y)` (tensors on the model's device) runs one optimisation step and returns the
     batch's losses (float32 scalar tensors, detached)."""
 
-    def __init__(self, model: keras.Model, cfg: TrainConfig, module: torch.nn.Module | None = None):
-        self.model, self.cfg = model, cfg
+    def __init__(self, model: PFNetDense, cfg: TrainConfig, module: torch.nn.Module | None = None,
+                 mode: str | None = None):
+        self.model, self.cfg, self.mode = model, cfg, mode
         self.module = model if module is None else module  # what the forward pass calls (DDP wraps the model)
-        self.optimizer = make_optimizer(cfg)
-        self.optimizer.build(model.trainable_variables)
-        self.variables = list(model.trainable_variables)
+        self.parameters = list(model.parameters())
+        self.optimizer = make_optimizer(self.parameters, cfg)
         self.compiled = cfg.compile
-        self._losses = _compiled(self._forward, cfg)
+        self._losses = _compiled(self._forward, cfg, mode)
 
     def _forward(self, X, y, normalizer):
         return mlpf_losses(X, y, self.module(X, training=True), self.cfg.loss_weights, normalizer=normalizer)
@@ -102,49 +98,53 @@ class TrainStep:
         return {k: v.detach() for k, v in losses.items()}
 
     def _clear_gradients(self) -> None:
-        for v in self.variables:
-            v.value.grad = None
+        for p in self.parameters:
+            p.grad = None
 
     def backward(self, X, y) -> dict:
-        """The batch's gradients into the variables' `.grad`; returns its losses."""
+        """The batch's gradients into the parameters' `.grad`; returns its losses."""
         self._clear_gradients()
+        if self.mode == CUDA_GRAPHS_MODE:
+            torch.compiler.cudagraph_mark_step_begin()  # the previous step's outputs are read already
         losses = self._losses(X, y, self.normalizer(X))
         loss = losses["loss"]
-        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+        if isinstance(self.optimizer, LossScale):
             loss = self.optimizer.scale_loss(loss)
         loss.backward()
         return losses
 
     def __call__(self, X, y) -> dict:
-        losses = self.backward(X, y)
-        with torch.no_grad():
-            self.optimizer.apply([v.value.grad for v in self.variables], self.variables)
-        return self.combine(losses)
+        losses = self.combine(self.backward(X, y))
+        self.optimizer.apply([p.grad for p in self.parameters])
+        return losses
 
     def trace(self, X, y) -> None:
         """Compile the step for these shapes without training on it: a forward and backward pass
         whose gradients are discarded, no optimizer update. Eager: nothing to compile."""
         if not self.compiled:
             return
-        # The forward pass advances dropout's seed states and torch's generators (which Keras's
-        # torch dropout draws from): put them back, so that tracing leaves the run where it was.
-        saved = [v.value.detach().clone() for v in self.model.non_trainable_variables]
+        # The forward pass draws dropout's masks from torch's generators: put them back, so that
+        # tracing leaves the run where it was.
         gpus = [torch.cuda.current_device()] if torch.cuda.is_available() and torch.cuda.is_initialized() else []
         with torch.random.fork_rng(devices=gpus):
             self.backward(X, y)
         self._clear_gradients()
-        with torch.no_grad():
-            for v, value in zip(self.model.non_trainable_variables, saved):
-                v.value.copy_(value)
 
 
 class DdpTrainStep(TrainStep):
     """TrainStep of one DDP rank: `module` is the model wrapped in DistributedDataParallel, whose
     backward pass averages the gradients over the ranks; returns the combined batch's losses."""
 
-    def __init__(self, model: keras.Model, cfg: TrainConfig, module: torch.nn.Module, dist):
+    def __init__(self, model: PFNetDense, cfg: TrainConfig, module: torch.nn.Module, dist, mode: str | None = None):
         self.dist = dist
-        super().__init__(model, cfg, module)
+        super().__init__(model, cfg, module, mode)
+        if cfg.compile:
+            # Dynamo cannot trace DDP's own forward (its logger) inside a function: the DDP module is
+            # compiled itself, as PyTorch documents it, which splits its graph at the gradient buckets
+            # so that each bucket's all-reduce starts as soon as its gradients are ready; the loss
+            # (a few element-wise operations) stays eager.
+            self.module = _compiled(module, cfg, mode, fullgraph=False)
+            self._losses = self._forward
 
     def normalizer(self, X):
         count = real_elements(X)
@@ -161,26 +161,33 @@ class DdpTrainStep(TrainStep):
         return {n: stacked[i] for i, n in enumerate(names)}
 
     def broadcast_from_root(self) -> None:
-        """Every rank starts from rank 0's weights and optimizer state."""
+        """Every rank starts from rank 0's weights and optimizer state (the update count is the same
+        on every rank: none yet)."""
         with torch.no_grad():
-            for v in [*self.model.variables, *self.optimizer.variables]:
-                self.dist.broadcast(v.value.detach(), src=0)
+            for t in [*self.model.parameters(), *self.model.buffers(), *self.optimizer_tensors()]:
+                self.dist.broadcast(t, src=0)
+
+    def optimizer_tensors(self) -> list[torch.Tensor]:
+        inner = self.optimizer.inner if isinstance(self.optimizer, LossScale) else self.optimizer
+        return inner.state_tensors()
 
 
 class EvalStep:
     """`step(X, y)` runs the model in inference mode and returns the batch's losses (no gradients,
     no update)."""
 
-    def __init__(self, model: keras.Model, cfg: TrainConfig):
-        self.model, self.cfg = model, cfg
+    def __init__(self, model: PFNetDense, cfg: TrainConfig, mode: str | None = None):
+        self.model, self.cfg, self.mode = model, cfg, mode
         self.compiled = cfg.compile
-        self._losses = _compiled(self._forward, cfg)
+        self._losses = _compiled(self._forward, cfg, mode)
 
     def _forward(self, X, y):
         return mlpf_losses(X, y, self.model(X, training=False), self.cfg.loss_weights)
 
     def __call__(self, X, y) -> dict:
         with torch.no_grad():
+            if self.mode == CUDA_GRAPHS_MODE:
+                torch.compiler.cudagraph_mark_step_begin()
             return self._losses(X, y)
 
     def trace(self, X, y) -> None:

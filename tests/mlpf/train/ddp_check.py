@@ -3,7 +3,9 @@ against k single-process steps on the combined batch, reporting per rank (a file
 tests/worker_results.py) the largest difference of its weights and optimizer state from the
 single-process ones and from rank 0's, and both losses.
 
-    torchrun --standalone --nproc-per-node 2 -m tests.mlpf.train.ddp_check
+    torchrun --standalone --nproc-per-node 2 -m tests.mlpf.train.ddp_check [COMPILE_BACKEND]
+
+With a torch.compile backend (aot_eager), both the single process and the ranks compile their steps.
 
 Rank r trains events r*share .. (r+1)*share-1 of the combined batch. Ranks other than 0 build
 their model from another seed: the engine's broadcast must give every rank rank 0's weights.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 
 import numpy as np
 
@@ -23,7 +26,7 @@ STEPS, LEARNING_RATE = 3, 1e-3
 EVENTS = [20, 7, 31, 12]  # the combined batch: replica r gets events r*2, r*2+1
 
 
-def main() -> None:
+def main(compile_backend: str | None) -> None:
     import torch.distributed as dist
 
     from hepbench.mlpf.config import ModelConfig, TrainConfig
@@ -34,7 +37,8 @@ def main() -> None:
     rank, size = dist.get_rank(), dist.get_world_size()
     small = ModelConfig(bin_size=16, distance_dim=8, ffn_dist_hidden_dim=8, output_dim=16, decoder_hidden_dim=16,
                         num_graph_layers_id=2, num_graph_layers_reg=2)
-    cfg = TrainConfig(learning_rate=LEARNING_RATE, seed=1)
+    compiled = {"compile": True, "compile_backend": compile_backend} if compile_backend else {}
+    cfg = TrainConfig(learning_rate=LEARNING_RATE, seed=1, **compiled)
     batch = combined_batch(EVENTS, 32)
 
     reference = TorchEngine(device="cpu", threads=1)
@@ -51,18 +55,19 @@ def main() -> None:
     for _ in range(STEPS):
         result = parallel.train_step(mine)
 
-    # The model's and optimizer's variables; state() ends with torch's generator state, which
+    # The model's tensors and the optimizer's state; state() ends with torch's generator state, which
     # differs between the ranks (their seeds differ, and dropout masks need not agree).
-    variables = len(parallel.model.variables) + len(parallel.optimizer.variables)
+    variables = len(parallel.model.keras_named_tensors()) + len(parallel.optimizer.state_names())
     state = parallel.state()[:variables]
     diff = max(float(np.max(np.abs(a - b))) for a, b in zip(state, reference.state()[:variables]))
     root = [state]
     dist.broadcast_object_list(root, src=0)  # rank 0's state: DDP keeps every rank's equal
     between = max(float(np.max(np.abs(a - b))) for a, b in zip(state, root[0]))
     report(f"rank-{rank}", {"rank": rank, "size": size, "events": result.events, "max_weight_difference": diff,
-                            "max_rank_difference": between, "loss": result.loss, "expected_loss": expected_loss})
+                            "max_rank_difference": between, "loss": result.loss, "expected_loss": expected_loss,
+                            "compile": parallel.backend()["compile"]})
     dist.destroy_process_group()
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1] if len(sys.argv) > 1 else None)

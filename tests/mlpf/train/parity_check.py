@@ -1,11 +1,15 @@
 """Run as a script, one backend per process (Keras picks its backend once per process):
 
-    python -m tests.mlpf.train.parity_check tensorflow|jax|torch [fp32 bf16 ...]
+    python -m tests.mlpf.train.parity_check tensorflow|jax|torch|torch-inductor [fp32 bf16 ...]
+
+torch-inductor: the PyTorch engine with its step compiled (train.compile=true, inductor: the fused
+kernels Inductor generates, not eager PyTorch's).
 
 For each precision: the default model through the backend's engine (make_engine, on the CPU) on one
 fixed batch of two events padded to one 640-element bin, seed SEED, dropout 0. Reports a result file
-per precision (tests/worker_results.py): a digest of the initial weights, the initial loss and the
-global norm of its gradient (the backend's own autodiff, before any update), the losses of STEPS
+per precision (tests/worker_results.py): a digest of the initial weights (by Keras variable path:
+the torch engine's native module carries them), the initial loss and the global norm of its
+gradient (the backend's own autodiff, before any update), the losses of STEPS
 train steps through the engine, and the eval loss after them. tests/mlpf/train/test_parity.py
 compares the backends.
 """
@@ -31,11 +35,12 @@ def batch() -> dict:
     return combined_batch(EVENTS, LENGTH, seed=SEED)
 
 
-def weights_digest(arrays) -> str:
-    """SHA-256 of the weights as float32 bytes, in model.weights order (no seed states)."""
+def weights_digest(named: dict) -> str:
+    """SHA-256 of the weights as float32 bytes, by Keras variable path (no seed states)."""
     h = hashlib.sha256()
-    for a in arrays:
-        h.update(np.ascontiguousarray(np.asarray(a, np.float32)).tobytes())
+    for path in sorted(named):
+        h.update(path.encode())
+        h.update(np.ascontiguousarray(np.asarray(named[path], np.float32)).tobytes())
     return h.hexdigest()
 
 
@@ -63,27 +68,30 @@ def loss_and_gradient_norm(backend: str, model, b: dict, train_cfg) -> tuple[flo
         loss, grads = jax.jit(jax.value_and_grad(f))([v.value for v in model.trainable_variables],
                                                     [v.value for v in model.non_trainable_variables], b["X"], b["y"])
         grads = [np.asarray(g) for g in grads]
-    else:
-        import keras
+    else:  # the native module (hepbench.mlpf.engines.torch_model), as the engine runs it
+        import torch
 
-        X, y = keras.ops.convert_to_tensor(b["X"]), keras.ops.convert_to_tensor(b["y"])
-        loss = total(model(X, training=True), X, y)
+        from hepbench.mlpf.engines.torch_model import mlpf_losses as torch_losses
+
+        X, y = torch.from_numpy(b["X"]), torch.from_numpy(b["y"])
+        loss = torch_losses(X, y, model(X, training=True), train_cfg.loss_weights)["loss"]
         loss.backward()
-        grads = [v.value.grad.detach().cpu().numpy() for v in model.trainable_variables]
-        for v in model.trainable_variables:
-            v.value.grad = None  # the engine's steps start from no gradient
+        grads = [p.grad.detach().cpu().numpy() for p in model.parameters()]
+        model.zero_grad(set_to_none=True)  # the engine's steps start from no gradient
         loss = loss.detach().cpu()
     norm = float(np.sqrt(sum(float(np.sum(np.square(g.astype(np.float64)))) for g in grads)))
     return float(np.asarray(loss)), norm
 
 
-def run(backend: str, precision: str) -> dict:
+def run(name: str, precision: str) -> dict:
     from hepbench.mlpf.config import ModelConfig, TrainConfig
     from hepbench.mlpf.engines.backends import make_engine
 
+    backend, _, compiler = name.partition("-")
     engine = make_engine(backend, device="cpu")
     engine.configure()
-    train_cfg = TrainConfig(learning_rate=LEARNING_RATE, seed=SEED, precision=precision)
+    compiled = {"compile": True, "compile_backend": compiler} if compiler else {}
+    train_cfg = TrainConfig(learning_rate=LEARNING_RATE, seed=SEED, precision=precision, **compiled)
     engine.build(dataclasses.replace(ModelConfig(), dropout=0.0), train_cfg)
     model, b = engine.model, batch()
     digest = weights_digest(_weights(model))
@@ -93,15 +101,18 @@ def run(backend: str, precision: str) -> dict:
     losses = [engine.train_step(next(iter(engine.train_batches([b])))).loss for _ in range(STEPS)]
     evaluation = next(iter(engine.eval_batches([b])))
     engine.trace_eval(evaluation)
-    return {"backend": backend, "precision": precision, "weights_sha256": digest, "initial_loss": loss0,
+    return {"backend": name, "precision": precision, "weights_sha256": digest, "initial_loss": loss0,
             "gradient_norm": grad_norm, "losses": losses, "eval_loss": engine.eval_step(evaluation).loss,
             "engine": engine.backend()}
 
 
-def _weights(model) -> list[np.ndarray]:
+def _weights(model) -> dict[str, np.ndarray]:
+    """{Keras variable path: value} of the Keras model's weights, or of the native torch module's."""
+    if hasattr(model, "keras_named_tensors"):  # the torch engine's module: its tensors carry Keras's paths
+        return {path: t.detach().cpu().numpy() for path, t in model.keras_named_tensors()}
     import keras
 
-    return [keras.ops.convert_to_numpy(w.value) for w in model.weights]
+    return {w.path: keras.ops.convert_to_numpy(w.value) for w in model.weights}
 
 
 def main(argv: list[str]) -> None:

@@ -2,7 +2,10 @@
 initial loss, gradient and first steps on the same batch (docs/engines.md, "Parity").
 
 One process per backend (tests/mlpf/train/parity_check.py; Keras picks its backend once per
-process), all three at once: the default model, two events in one 640-element bin, dropout 0.
+process), all at once: the default model, two events in one 640-element bin, dropout 0. PyTorch
+twice: its eager step and its step compiled by Inductor (torch-inductor), both of the engine's
+native module (hepbench.mlpf.engines.torch_model), which tests/mlpf/train/test_torch_engine.py also
+holds to the Keras model on Keras's torch backend bit for bit.
 
 Tolerances (relative), and the largest differences measured on CPUs with TensorFlow 2.18, JAX 0.10
 and PyTorch 2.13 (docs/engines.md, "Parity"):
@@ -29,14 +32,14 @@ from tests.worker_results import RESULTS_DIR, read_results
 
 pytestmark = pytest.mark.slow
 
-BACKENDS = ("tensorflow", "jax", "torch")
+BACKENDS = ("tensorflow", "jax", "torch", "torch-inductor")  # torch-inductor: the PyTorch step compiled
 PRECISIONS = ("fp32", "bf16")
 TOLERANCES = {  # against TensorFlow: (initial loss, gradient norm, losses after the steps), relative
     "fp32": (1e-5, 1e-4, 1e-3),
     "bf16": (1e-2, 3e-2, 1e-2),
 }
 BF16_JAX_TORCH = (1e-3, 3e-3, 3e-3)  # the same, JAX against PyTorch
-COMPILE = {"tensorflow": "tf.function", "jax": "jax.jit", "torch": "eager"}
+COMPILE = {"tensorflow": "tf.function", "jax": "jax.jit", "torch": "eager", "torch-inductor": "torch.compile"}
 
 
 @pytest.fixture(scope="module")
@@ -76,12 +79,15 @@ def assert_agree(ref: dict, got: dict, tolerances: tuple[float, float, float]) -
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)
-@pytest.mark.parametrize("backend", ("jax", "torch"))
+@pytest.mark.parametrize("backend", ("jax", "torch", "torch-inductor"))
 def test_loss_gradient_and_first_steps_agree_with_tensorflow(results, backend, precision):
     got = results[backend][precision]
     assert_agree(results["tensorflow"][precision], got, TOLERANCES[precision])
-    # The first train step's loss is the initial loss: the step differentiates what was measured.
-    assert relative(got["losses"][0], got["initial_loss"]) < 1e-6
+    # The first train step's loss is the initial loss: the step differentiates what was measured. The
+    # compiled bf16 step rounds less often than eager bf16 (Inductor keeps a fused kernel's
+    # intermediates in float32): 1e-4 measured, within the bf16 tolerance between engines.
+    same = BF16_JAX_TORCH[0] if backend == "torch-inductor" and precision == "bf16" else 1e-6
+    assert relative(got["losses"][0], got["initial_loss"]) < same
     assert got["losses"][-1] < got["losses"][0]  # the steps train: the comparison is not of idle steps
 
 
@@ -98,4 +104,4 @@ def test_bf16_is_not_fp32(results, backend):
 def test_each_engine_says_what_ran(results):
     for backend in BACKENDS:
         engine = results[backend]["fp32"]["engine"]
-        assert (engine["name"], engine["compile"]) == (backend, COMPILE[backend])
+        assert (engine["name"], engine["compile"]) == (backend.partition("-")[0], COMPILE[backend])
