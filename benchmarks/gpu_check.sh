@@ -2,14 +2,15 @@
 # The GPU check: hepbench's JAX and PyTorch engines on a machine that has a GPU, PyTorch and JAX but
 # no TensorFlow and no network (benchmarks/README.md: how to prepare it and what it prints).
 #
-#   benchmarks/gpu_check.sh [--device gpu|cpu] [--wheels DIR] [--work DIR] [--backends torch,jax]
+#   benchmarks/gpu_check.sh [--device gpu|cpu] [--wheels DIR] [--work DIR] [--backends torch,torch-compiled,jax]
 #                           [--train-events N] [--test-events N] [--events N] [--no-pad] [-- RUN OPTIONS...]
 #
 # 1. installs hepbench (--no-deps, from this checkout) and the wheels that gpu_check_wheels.sh
 #    downloaded into a target folder, without network; the machine's own torch, jax and numpy stay;
 # 2. generates a small data set (hepbench data synth) and builds it (hepbench data build, which
 #    needs no TensorFlow);
-# 3. runs `hepbench run --backend B --device gpu` for each backend, each into its own results folder;
+# 3. runs `hepbench run --backend B --device gpu` for each backend, each into its own results folder
+#    (torch-compiled: --backend torch with its step compiled, --set train.compile=true);
 # 4. prints, per backend, events/s, achieved TFLOP/s against the GPU's bf16 and fp32 dense peaks,
 #    peak device memory and the summary's path (benchmarks/gpu_check_report.py).
 #
@@ -25,7 +26,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PY=${PYTHON:-python3}
 
-device=gpu wheels="" work="" backends=torch,jax train_events="" test_events="" events="" pad=1
+device=gpu wheels="" work="" backends=torch,torch-compiled,jax train_events="" test_events="" events="" pad=1
 run_extra=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -44,7 +45,8 @@ while [[ $# -gt 0 ]]; do
 done
 case "$device" in gpu|cpu) ;; *) echo "gpu_check: --device must be gpu or cpu, not '$device'" >&2; exit 2 ;; esac
 for b in ${backends//,/ }; do
-  case "$b" in jax|torch|tensorflow) ;; *) echo "gpu_check: --backends: '$b' is not jax, torch or tensorflow" >&2; exit 2 ;; esac
+  case "$b" in jax|torch|torch-compiled|tensorflow) ;;
+    *) echo "gpu_check: --backends: '$b' is not jax, torch, torch-compiled or tensorflow" >&2; exit 2 ;; esac
 done
 tag=$("$PY" -c 'import sys; print(f"cp{sys.version_info.major}{sys.version_info.minor}")') \
   || { echo "gpu_check: no Python at '$PY' (set PYTHON)" >&2; exit 2; }
@@ -54,7 +56,7 @@ compgen -G "$wheels/*.whl" >/dev/null \
   || { echo "gpu_check: no wheels in $wheels: run benchmarks/gpu_check_wheels.sh --python-version ${tag:2:1}.${tag:3} first" >&2; exit 2; }
 
 # The workloads. GPU: hepbench's own GPU defaults with a fifth of the events per window (the check
-# runs two backends within 6 minutes), on a data set of 1,024 + 224 events (well under a minute to
+# runs three within about 6 minutes), on a data set of 1,024 + 224 events (well under a minute to
 # generate and build on 16 cores: data synth makes about 11.5 events/s per core). Both splits and
 # the validation events are whole batches of 32: a partial last batch would be a second shape,
 # compiled again. CPU: a tiny model (the test suite's) on 64-element events, one window of one step,
@@ -114,9 +116,16 @@ for b in ${backends//,/ }; do
   start=$SECONDS
   out=$work/results/$b
   mkdir -p "$out"
-  echo "gpu_check: hepbench run --backend $b --device $device ${workload[*]} ${run_extra[*]}"
-  "${hb[@]}" run --backend "$b" --device "$device" --data-dir "$work/tfds" --resultsdir "$out" \
-    "${workload[@]}" "${run_extra[@]}" 2>&1 | tee "$out/run.log" | sed "s/^/  $b: /"
+  compiled=()
+  if [[ "$b" == torch-compiled ]]; then
+    # Inductor on the GPU (Triton kernels, CUDA graphs); on the CPU aot_eager, which tests the check's
+    # compiled path without a minute of C++ compilation per shape.
+    compiled=(--set train.compile=true)
+    [[ "$device" == cpu ]] && compiled+=(--set train.compile_backend=aot_eager)
+  fi
+  echo "gpu_check: hepbench run --backend ${b%-compiled} --device $device ${workload[*]} ${compiled[*]} ${run_extra[*]}"
+  "${hb[@]}" run --backend "${b%-compiled}" --device "$device" --data-dir "$work/tfds" --resultsdir "$out" \
+    "${workload[@]}" "${compiled[@]}" "${run_extra[@]}" 2>&1 | tee "$out/run.log" | sed "s/^/  $b: /"
   rc=${PIPESTATUS[0]}
   echo "gpu_check: $b finished in $(elapsed $start) (exit $rc)"
   [[ -f "$out/mlpf_summary.json" ]] && summaries+=("$out/mlpf_summary.json")

@@ -82,7 +82,7 @@ def wheels() -> Path:
 
 
 @pytest.mark.slow
-def test_the_check_runs_both_backends_without_tensorflow_and_prints_the_table(frameworks_python, wheels, tmp_path):
+def test_the_check_runs_every_backend_without_tensorflow_and_prints_the_table(frameworks_python, wheels, tmp_path):
     has_tf = sh(frameworks_python, "-c", "import importlib.util as u; print(u.find_spec('tensorflow') is None)")
     assert has_tf.stdout.strip() == "True", "the stand-in venv must not have TensorFlow"
     work = tmp_path / "work"
@@ -91,15 +91,16 @@ def test_the_check_runs_both_backends_without_tensorflow_and_prints_the_table(fr
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-5000:]
     assert "frameworks here: torch yes, jax yes, tensorflow no" in out
-    for backend in ("torch", "jax"):
+    for backend, compile_ in (("torch", "eager"), ("torch-compiled", "torch.compile"), ("jax", "jax.jit")):
         summary = work / "results" / backend / "mlpf_summary.json"
         report = json.loads(summary.read_text())["report"]
         assert report["status"] == "ok", report["log"]
-        assert report["backend"]["name"] == backend
+        backend = backend.removesuffix("-compiled")
+        assert (report["backend"]["name"], report["backend"]["compile"]) == (backend, compile_)
         assert report["wl-scores"]["train"] > 0 and report["throughput"]["flops_per_second"] > 0
         assert report["config"]["data"]["pad_to_max"] is True
         # The table's row: the backend, its compile mode, and the summary's path.
-        assert any(line.startswith(backend) and str(summary) in line for line in out.splitlines()), out[-3000:]
+        assert any(line.split()[:2] == [backend, compile_] and str(summary) in line for line in out.splitlines()), out[-3000:]
     # hepbench came from this checkout, installed into the check's own folder.
     assert (work / "site" / "hepbench" / "mlpf" / "defaults.yaml").is_file()
 
@@ -146,7 +147,7 @@ def test_peaks_are_found_by_the_device_name(name, key):
 
 @pytest.mark.parametrize("args, message", [
     (["--device", "tpu"], "--device must be gpu or cpu, not 'tpu'"),
-    (["--backends", "torch,mxnet"], "--backends: 'mxnet' is not jax, torch or tensorflow"),
+    (["--backends", "torch,mxnet"], "--backends: 'mxnet' is not jax, torch, torch-compiled or tensorflow"),
     (["--frobnicate"], "unknown option '--frobnicate'"),
     (["--wheels", "/nonexistent"], "no wheels in /nonexistent: run benchmarks/gpu_check_wheels.sh"),
 ])
