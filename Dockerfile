@@ -11,7 +11,7 @@ ARG BASE_IMAGE=debian:bookworm-slim
 
 # Three stages before the image, each a layer-cache unit (a build's --target can name one): `deps`
 # (the big layers: every requirement, Horovod) and `runtime` (the run-time OS and deps' venv)
-# depend only on pyproject.toml and install.sh; `build` adds hepbench and its data. In this order,
+# depend only on pyproject.toml, container/constraints.txt and install.sh; `build` adds hepbench and its data. In this order,
 # because a builder that builds every stage up to its --target then builds no more than it needs.
 FROM ${BASE_IMAGE} AS deps
 ARG FLAVOUR=cpu
@@ -19,8 +19,10 @@ ARG BACKENDS=tensorflow
 ENV HEPBENCH_FLAVOUR=${FLAVOUR} HEPBENCH_BACKENDS=${BACKENDS}
 COPY container/install.sh /opt/hepbench/install.sh
 RUN sh /opt/hepbench/install.sh system-build
-# The requirements and Horovod from pyproject.toml alone, before the source is copied.
+# The requirements and Horovod from pyproject.toml and the reference constraints alone, before the
+# source is copied.
 COPY pyproject.toml README.md /opt/hepbench/src/
+COPY container/constraints.txt /opt/hepbench/src/container/constraints.txt
 RUN --mount=type=secret,id=pipcert sh /opt/hepbench/install.sh deps horovod
 
 # Runtime packages, no compilers or headers, and the venv as deps left it (without hepbench): a code

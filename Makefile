@@ -25,6 +25,8 @@ HEPBENCH := $(VENV)/bin/hepbench
 STAMP    := $(VENV)/.hepbench-installed
 RUNSTAMP := $(VENV)/.hepbench-run-installed
 HOROVOD  := $(VENV)/.horovod-installed
+# The reference environment's engine versions (the TensorFlow extras hold TensorFlow's own pins).
+CONSTRAINTS := container/constraints.txt
 MANUAL   := $(WORK)/manual-s$(SEED)
 TFDS     := $(WORK)/tfds-s$(SEED)
 # The last file a build writes (after the element counts): its presence means a complete, verifiable build.
@@ -34,24 +36,26 @@ BUILT    := $(TFDS)/delphes_pf/1.1.0/checksums.json
 
 setup: $(STAMP) $(if $(filter 1,$(WITH_HOROVOD)),$(HOROVOD))
 
-PYTHON_CHECK := $(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "hepbench needs Python 3.11; run make PYTHON=/path/to/python3.11")'
+PYTHON_CHECK := $(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "the reference environment (make setup, make run) is Python 3.11; run make PYTHON=/path/to/python3.11 (pip installs hepbench itself into 3.10-3.13: docs/installing.md)")'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	@$(PYTHON_CHECK)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	# One resolver run for everything (TensorFlow, TFDS, the qsvr and hpo extras and their pins solved together).
-	$(PY) -m pip install --quiet -e '.[cpu,jax,torch,test,qsvr,hpo]'
+	# One resolver run for everything (TensorFlow, TFDS, the qsvr and hpo extras and their pins solved
+	# together), the JAX and PyTorch engines at the reference's versions.
+	$(PY) -m pip install --quiet --constraint $(CONSTRAINTS) -e '.[cpu,jax,torch,test,qsvr,hpo]'
 	touch $@
 
 # `make run`'s own set-up: the TensorFlow reference engine alone, '.[cpu]' (no Horovod, JAX,
 # PyTorch, qsvr or hpo extras: 1.9 GB of site-packages instead of 3.6 GB, docs/containers.md),
 # unless `make setup` already installed everything for this pyproject.toml: that venv is reused.
-$(RUNSTAMP): pyproject.toml
+$(RUNSTAMP): pyproject.toml $(CONSTRAINTS)
 	@$(PYTHON_CHECK)
-	@if [ -f $(STAMP) ] && [ ! pyproject.toml -nt $(STAMP) ]; then echo "make run: reusing the venv of make setup"; else \
+	@if [ -f $(STAMP) ] && [ ! pyproject.toml -nt $(STAMP) ] && [ ! $(CONSTRAINTS) -nt $(STAMP) ]; then \
+	  echo "make run: reusing the venv of make setup"; else \
 	  set -e; $(PYTHON) -m venv $(VENV); $(PY) -m pip install --quiet --upgrade pip; \
-	  $(PY) -m pip install --quiet -e '.[cpu]'; fi
+	  $(PY) -m pip install --quiet --constraint $(CONSTRAINTS) -e '.[cpu]'; fi
 	touch $@
 
 # Second step: Horovod by the image's own install phase, compiled against the TensorFlow just

@@ -236,8 +236,9 @@ for phase in "$@"; do
       pip_setup
       python3 -m venv "$VENV"
       "$VENV/bin/pip" install --quiet --upgrade pip
-      # One resolver run: the engines (TensorFlow, JAX, PyTorch as BACKENDS asks), TFDS,
-      # protobuf<6, tensorflow-metadata<1.17, the qsvr extra (scikit-learn, dimod, dwave-samplers:
+      # One resolver run: the engines (TensorFlow, JAX, PyTorch as BACKENDS asks; their versions
+      # the reference's, container/constraints.txt), TFDS, protobuf<6, tensorflow-metadata<1.17
+      # (the TensorFlow extras'), the qsvr extra (scikit-learn, dimod, dwave-samplers:
       # the qsvr-bmk workload) and the hpo extra (Ray Tune, hpbandster, ConfigSpace: the hpo
       # workload) solved together. Read from pyproject.toml alone, before the source is copied, so
       # that an image build after a code change reuses this layer (the big one) and Horovod's.
@@ -265,7 +266,7 @@ while todo:  # an extra may name the project's own extras: name[a,b]
             out.append(req)
 print("\n".join(dict.fromkeys(out)))
 EOF
-      set -- --quiet
+      set -- --quiet --constraint "$SRC/container/constraints.txt"
       if has_backend torch && [ -n "$TORCH_INDEX" ]; then set -- "$@" --extra-index-url "$TORCH_INDEX"; fi
       while IFS= read -r req; do set -- "$@" "$req"; done < "$reqs"
       rm -f "$reqs"

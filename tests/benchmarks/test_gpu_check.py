@@ -57,16 +57,17 @@ def frameworks_python() -> Path:
     """The stand-in for the GPU machine's Python: torch and jax (CPU builds), no TensorFlow."""
     extras = PYPROJECT["optional-dependencies"]
     pins = [*extras["torch"], *extras["jax"]]
+    constraints = ROOT / "container" / "constraints.txt"  # the reference's engine versions (CPU torch here)
 
     def make(folder: Path):
         # Built in place (a venv cannot move): the scratch folder's name is in its scripts, but only
         # `python` is used, and the interpreter finds its site-packages relative to itself.
         r = sh(sys.executable, "-m", "venv", folder / "venv")
         assert r.returncode == 0, r.stderr
-        r = sh(folder / "venv" / "bin" / "python", "-m", "pip", "install", "--quiet", *pins)
+        r = sh(folder / "venv" / "bin" / "python", "-m", "pip", "install", "--quiet", "--constraint", constraints, *pins)
         assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
 
-    folder = cached(f"frameworks-cp311-{key(*pins)}", make)
+    folder = cached(f"frameworks-cp311-{key(*pins, constraints.read_text())}", make)
     return folder / "venv" / "bin" / "python"
 
 

@@ -73,7 +73,7 @@ def test_the_dependency_layers_come_before_the_source_for_the_layer_cache():
     by_name = {name: text for name, _, text in stages()}
     assert install_phases(by_name["deps"]) == ["system-build", "deps", "horovod"]
     copied = {w for line in by_name["deps"].splitlines() if line.startswith("COPY ") for w in shlex.split(line)[1:-1]}
-    assert copied == {"container/install.sh", "pyproject.toml", "README.md"}
+    assert copied == {"container/install.sh", "pyproject.toml", "container/constraints.txt", "README.md"}
     assert not re.search(r"^ARG (DATA_SOURCE|TRAIN_EVENTS|TEST_EVENTS|SEED)\b", by_name["deps"], re.M)
     build = by_name["build"]
     assert build.index("COPY hepbench") < build.index("install.sh python") < build.index("ARG TRAIN_EVENTS")
@@ -91,8 +91,8 @@ def test_both_definitions_copy_the_same_files():
         if line.startswith("COPY ") and "--from" not in line:
             copied |= set(shlex.split(line)[1:-1])
     files = {line.split()[0] for line in sections(DEFINITION)["files"]}
-    assert copied == files == {"container/install.sh", "pyproject.toml", "README.md", "results_schema", "hepbench",
-                               "entrypoint.sh"}
+    assert copied == files == {"container/install.sh", "pyproject.toml", "container/constraints.txt", "README.md",
+                               "results_schema", "hepbench", "entrypoint.sh"}
 
 
 def test_both_definitions_have_the_same_default_settings_base_and_entry_point():
@@ -174,7 +174,9 @@ def test_the_deps_phase_installs_the_requirements_of_the_flavour_and_backends_in
     assert r.returncode == 0, r.stderr
     assert calls[0] == ["install", "--quiet", "--upgrade", "pip"] and len(calls) == 2
     wanted = PYPROJECT["dependencies"] + [req for e in extras for req in PYPROJECT["optional-dependencies"][e]]
-    assert calls[1] == ["install", "--quiet", *options, *dict.fromkeys(wanted)]  # markers kept, each once
+    # The reference's engine versions as constraints; markers kept, each requirement once.
+    constraints = ["--constraint", str(ROOT / "container" / "constraints.txt")]
+    assert calls[1] == ["install", "--quiet", *constraints, *options, *dict.fromkeys(wanted)]
     assert "scikit-learn>=1.4" in calls[1] and not any("hepbench" in a for a in calls[1])
 
 
@@ -186,7 +188,8 @@ def test_the_deps_phase_follows_an_extra_that_names_the_projects_own_and_refuses
                                         'qsvr = ["dimod", "hepbench[cpu]"]\nhpo = ["ray", "dimod"]\n')
     r, calls = run_phase(tmp_path, "deps", {}, src)
     assert r.returncode == 0, r.stderr
-    assert calls[1] == ["install", "--quiet", "numpy", "tensorflow-cpu; os_name == 'posix'", "dimod", "ray"]
+    assert calls[1] == ["install", "--quiet", "--constraint", str(src / "container" / "constraints.txt"), "numpy",
+                        "tensorflow-cpu; os_name == 'posix'", "dimod", "ray"]
     (src / "pyproject.toml").write_text('[project]\nname = "hepbench"\ndependencies = []\n'
                                         '[project.optional-dependencies]\ncpu = []\nqsvr = []\n')
     r, calls = run_phase(tmp_path / "second", "deps", {}, src)
