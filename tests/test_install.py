@@ -1,40 +1,24 @@
 """hepbench installs into an accelerator node's own stack without changing it (docs/installing.md).
 
-The stack of the GPU machine that benchmarks/gpu_check.sh targets: Python 3.12, NumPy 2.5.2, jax
-0.11.2 and torch 2.11.0, installed first, as the node has them (torch with its CUDA libraries:
-PyPI's build, several GB; it does not import without them). pip's dry run of hepbench with the JAX
-and PyTorch extras must install hepbench and what it lacks, and none of those four; the same dry
-run with the TensorFlow extra (the reference's pins, NumPy 2.0.x) would replace NumPy, which shows
-the check can fail. The venv is cached under ~/.cache/hepbench/node-stack, keyed by the stack
-(about 2 minutes and 5 GB the first time).
+The stack of the GPU machine that benchmarks/gpu_check.sh targets (tests/node_stack.py: Python 3.12,
+NumPy 2.5.2, jax 0.11.2, torch 2.11.0, installed first). pip's dry run of hepbench with the JAX and
+PyTorch extras must install hepbench and what it lacks, and none of those four; the same dry run
+with the TensorFlow extra (the reference's pins, NumPy 2.0.x) would replace NumPy, which shows the
+check can fail.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests import node_stack
+from tests.node_stack import NODE_STACK
+
 ROOT = Path(__file__).resolve().parents[1]
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hepbench" / "node-stack"
-PYTHON = "3.12"
-NODE_STACK = {"numpy": "2.5.2", "jax": "0.11.2", "jaxlib": "0.11.2", "torch": "2.11.0"}
-
-
-def find_python(version: str) -> Path:
-    """An interpreter of `version` (pyenv's, or one on PATH that runs); fails, naming where it looked."""
-    candidates = sorted((Path.home() / ".pyenv" / "versions").glob(f"{version}.*/bin/python"), reverse=True)
-    if shutil.which(f"python{version}"):
-        candidates.append(Path(shutil.which(f"python{version}")))  # (a pyenv shim may name no installed version)
-    for candidate in candidates:
-        if subprocess.run([candidate, "-c", "pass"], capture_output=True).returncode == 0:
-            return candidate
-    pytest.fail(f"no Python {version}: neither ~/.pyenv/versions/{version}.* nor a python{version} on PATH that runs")
 
 
 def canonical(name: str) -> str:
@@ -43,17 +27,7 @@ def canonical(name: str) -> str:
 
 @pytest.fixture(scope="module")
 def node_python() -> Path:
-    pins = [f"{name}=={version}" for name, version in NODE_STACK.items()]
-    final = CACHE / f"py{PYTHON}-{hashlib.sha256(' '.join(pins).encode()).hexdigest()[:12]}"
-    if not (final / "complete").is_file():
-        shutil.rmtree(final, ignore_errors=True)  # a venv cannot move: built in place, marked when whole
-        r = subprocess.run([find_python(PYTHON), "-m", "venv", final / "venv"], capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr
-        r = subprocess.run([final / "venv" / "bin" / "python", "-m", "pip", "install", "--quiet",
-                            "--disable-pip-version-check", *pins], capture_output=True, text=True, timeout=1800)
-        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-        (final / "complete").touch()
-    return final / "venv" / "bin" / "python"
+    return node_stack.node_python()
 
 
 def dry_run(python: Path, target: str, tmp_path: Path) -> dict[str, str]:

@@ -1,22 +1,22 @@
 """The GPU check (benchmarks/gpu_check*.sh, gpu_check_report.py), end to end on the CPU.
 
-The GPU machine it is written for has PyTorch and JAX but no TensorFlow and no network. Here a venv
-with the same two frameworks and no TensorFlow stands in for that machine's Python, and the check
+The GPU machine it is written for has PyTorch and JAX but no TensorFlow and no network. The check
 runs exactly as it would there, in `--device cpu` mode (a tiny workload): it installs hepbench and
 the downloaded wheels into a fresh folder without network, generates and builds a data set, runs
-`hepbench run --backend torch` and `--backend jax`, and prints the table.
+`hepbench run --backend torch` (eager and compiled) and `--backend jax`, and prints the table. It
+runs on two stacks without TensorFlow: a stand-in venv (Python 3.11, the reference's torch and jax,
+CPU builds) and the GPU machine's own (tests/node_stack.py: Python 3.12, NumPy 2.5.2, jax 0.11.2,
+torch 2.11.0), whose versions the reports must name.
 
 What is cached under ~/.cache/hepbench/gpu-check, keyed by what it was made from: the stand-in venv
-(torch and jax as the pyproject extras pin them; the GPU machine has its own, preinstalled) and the
-wheel folder (made by gpu_check_wheels.sh --python-version 3.11 from pyproject's dependencies and
-the script itself). The install into the check's own folder, the data and the runs are never cached.
+and the wheel folders (made by gpu_check_wheels.sh --python-version 3.11 and 3.12 from pyproject's
+dependencies and the script itself). The install into the check's own folder, the data and the
+runs are never cached.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -24,32 +24,18 @@ from pathlib import Path
 
 import pytest
 
+from tests import node_stack
+from tests.node_stack import cached, key, wheels
+
 ROOT = Path(__file__).resolve().parents[2]
 CHECK = ROOT / "benchmarks" / "gpu_check.sh"
 WHEELS_SCRIPT = ROOT / "benchmarks" / "gpu_check_wheels.sh"
 REPORT = ROOT / "benchmarks" / "gpu_check_report.py"
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hepbench" / "gpu-check"
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 
 
 def sh(*args, env=None, timeout=1800):
     return subprocess.run([str(a) for a in args], capture_output=True, text=True, env=env, timeout=timeout)
-
-
-def key(*parts: str) -> str:
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
-
-
-def cached(name: str, make) -> Path:
-    """CACHE/name, made by make(folder) into a scratch folder first, so a failed make leaves nothing."""
-    final = CACHE / name
-    if not final.is_dir():
-        scratch = CACHE / f"{name}.partial"
-        shutil.rmtree(scratch, ignore_errors=True)
-        scratch.mkdir(parents=True)
-        make(scratch)
-        scratch.rename(final)
-    return final
 
 
 @pytest.fixture(scope="module")
@@ -71,24 +57,24 @@ def frameworks_python() -> Path:
     return folder / "venv" / "bin" / "python"
 
 
-@pytest.fixture(scope="module")
-def wheels() -> Path:
-    made_from = key(json.dumps(PYPROJECT["dependencies"]), WHEELS_SCRIPT.read_text())
-
-    def make(folder: Path):
-        r = sh(WHEELS_SCRIPT, "--python-version", "3.11", "--dest", folder)
-        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-
-    return cached(f"wheels-cp311-{made_from}", make)
+@pytest.fixture(scope="module", params=["stand-in", "node"])
+def stack(request) -> dict:
+    """The Python the check runs on, its wheel folder, and the framework versions it must report:
+    the stand-in (Python 3.11, the reference's torch and jax, CPU builds), and the GPU machine's own
+    stack (tests/node_stack.py: Python 3.12, NumPy 2.5.2, jax 0.11.2, torch 2.11.0)."""
+    if request.param == "stand-in":
+        return {"python": request.getfixturevalue("frameworks_python"), "wheels": wheels("3.11"), "versions": {}}
+    return {"python": node_stack.node_python(), "wheels": wheels(node_stack.PYTHON),
+            "versions": {name: node_stack.NODE_STACK[name] for name in ("numpy", "jax", "torch")}}
 
 
 @pytest.mark.slow
-def test_the_check_runs_every_backend_without_tensorflow_and_prints_the_table(frameworks_python, wheels, tmp_path):
-    has_tf = sh(frameworks_python, "-c", "import importlib.util as u; print(u.find_spec('tensorflow') is None)")
+def test_the_check_runs_every_backend_without_tensorflow_and_prints_the_table(stack, tmp_path):
+    has_tf = sh(stack["python"], "-c", "import importlib.util as u; print(u.find_spec('tensorflow') is None)")
     assert has_tf.stdout.strip() == "True", "the stand-in venv must not have TensorFlow"
     work = tmp_path / "work"
-    r = sh(CHECK, "--device", "cpu", "--wheels", wheels, "--work", work,
-           env={**os.environ, "PYTHON": str(frameworks_python)})
+    r = sh(CHECK, "--device", "cpu", "--wheels", stack["wheels"], "--work", work,
+           env={**os.environ, "PYTHON": str(stack["python"])})
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-5000:]
     assert "frameworks here: torch yes, jax yes, tensorflow no" in out
@@ -100,6 +86,10 @@ def test_the_check_runs_every_backend_without_tensorflow_and_prints_the_table(fr
         assert (report["backend"]["name"], report["backend"]["compile"]) == (backend, compile_)
         assert report["wl-scores"]["train"] > 0 and report["throughput"]["flops_per_second"] > 0
         assert report["config"]["data"]["pad_to_max"] is True
+        # Run on the stack's own NumPy and frameworks (the check installs none of them).
+        for name, version in stack["versions"].items():
+            if name in ("numpy", backend):
+                assert report["software"][name].split("+")[0] == version, (name, report["software"])
         # The table's row: the backend, its compile mode, and the summary's path.
         assert any(line.split()[:2] == [backend, compile_] and str(summary) in line for line in out.splitlines()), out[-3000:]
     # hepbench came from this checkout, installed into the check's own folder.

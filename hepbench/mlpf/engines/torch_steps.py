@@ -11,8 +11,10 @@ compiles its backward pass with it, so forward, loss and backward run as compile
 update (a few multi-tensor kernels) stays eager. `train.compile_backend` picks the backend:
 inductor (code generation, the default), aot_eager (the same graphs run by eager kernels), or one
 an accelerator vendor's package registers. On an NVIDIA GPU, inductor's steps are also captured as
-CUDA graphs (mode "reduce-overhead"), replayed with one launch instead of one per kernel; a DDP
-rank keeps inductor's default mode (its gradient all-reduce runs between the backward's kernels).
+CUDA graphs (mode "reduce-overhead"), replayed with one launch instead of one per kernel. A DDP
+rank compiles the DDP-wrapped module instead (Dynamo cannot trace DDP's forward inside a function;
+it splits the module's graph at DDP's gradient buckets), its loss eager, in inductor's default mode
+(the gradient all-reduce runs between the backward's kernels).
 Each (events, padded length) the run will see is traced before the timed windows (train/loop.py).
 
 The DDP step gives exactly the step of one process on the combined batch. Each rank's loss is
