@@ -106,9 +106,10 @@ def install_site(python: Path, site: Path) -> dict:
     """hepbench (this checkout) and the stack's wheels into `site` as gpu_check.sh installs them
     (offline, no dependencies resolved, the stack's own packages kept); the environment that runs
     `python` with them."""
-    r = subprocess.run([python, "-m", "pip", "install", "-qq", "--no-index", "--find-links", wheels(PYTHON),
+    folder = wheels(PYTHON)
+    r = subprocess.run([python, "-m", "pip", "install", "-qq", "--no-index", "--find-links", folder,
                         "--no-deps", "--no-cache-dir", "--no-compile", "--disable-pip-version-check",
-                        "--target", site, *sorted(wheels(PYTHON).glob("*.whl")), ROOT],
+                        "--target", site, *sorted(folder.glob("*.whl")), ROOT],
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     return {**os.environ, "PYTHONPATH": f"{site}:{ROOT}", "TF_CPP_MIN_LOG_LEVEL": "2"}

@@ -11,7 +11,6 @@ GPU of its local rank (LOCAL_RANK under torchrun, SLURM_LOCALID under srun).
 from __future__ import annotations
 
 import os
-import sys
 from typing import Iterable, Iterator, Sequence
 
 import keras
@@ -71,8 +70,10 @@ class TorchEngine(Engine):
             raise HepbenchError("the ddp engine needs an initialised torch.distributed process group "
                                 "(hepbench.mlpf.run.ddp joins the job before the engine is configured)")
         self._device = self._select_device()
-        if "torch._dynamo" in sys.modules:  # a reused process (HPO trials): each run's steps compile afresh,
-            torch._dynamo.reset()  # not as recompilations of the last run's (Dynamo's limit is 8)
+        # Fresh Keras state for the build's symbolic Keras model (the initial weights); on the torch
+        # backend it also resets Dynamo, so a reused process (HPO trials) compiles each run's steps
+        # afresh, not as recompilations of the last run's.
+        keras.backend.clear_session()
 
     def _select_device(self) -> torch.device:
         if self.device == "cpu":
@@ -226,7 +227,7 @@ class TorchEngine(Engine):
             raise ValueError(f"holds {len(arrays)} arrays, the engine's state {len(names) + len(generators)} "
                              f"({len(names)} model and optimizer variables, {len(generators)} "
                              f"random generator state(s))")
-        expected = [tuple(t.shape) for _, t in tensors] + [tuple(np.shape(a)) for a in self.optimizer.state()]
+        expected = [tuple(t.shape) for _, t in tensors] + self.optimizer.state_shapes()
         for i, (name, shape, a) in enumerate(zip(names, expected, arrays)):
             if tuple(np.shape(a)) != shape:
                 raise ValueError(f"variable {i} ({name}): shape {np.shape(a)}, the model's {shape}")

@@ -302,7 +302,8 @@ class PFNetDense(torch.nn.Module):
 
 def initial_weights(model_cfg: ModelConfig, seed: int) -> dict[str, np.ndarray]:
     """{Keras variable path: initial value} of the Keras model for `seed` (hepbench.mlpf.model.init),
-    dropout's seed states left out (torch's dropout draws from torch's generators)."""
+    dropout's seed states left out (torch's dropout draws from torch's generators). The engine's
+    configure() cleared Keras's session before."""
     import keras
 
     from hepbench.mlpf.model.init import initial_values
@@ -311,9 +312,7 @@ def initial_weights(model_cfg: ModelConfig, seed: int) -> dict[str, np.ndarray]:
     with keras.device("cpu"):  # the symbolic build creates the variables: no GPU memory for them
         model = build_model(model_cfg)
         values = initial_values(model, seed)
-    out = {v.path: a for v, a in zip(model.variables, values) if not v.path.endswith("seed_generator_state")}
-    keras.backend.clear_session()
-    return out
+    return {v.path: a for v, a in zip(model.variables, values) if not v.path.endswith("seed_generator_state")}
 
 
 def assign_weights(model: PFNetDense, values: dict[str, np.ndarray]) -> None:

@@ -70,7 +70,12 @@ class Adam:
         return [*self.momentums, *self.velocities]
 
     def state(self) -> list[np.ndarray]:
-        return [np.array(self.iterations, np.int64), *(t.detach().cpu().numpy().copy() for t in self.state_tensors())]  # (a CPU tensor's .numpy() shares its memory)
+        # (a CPU tensor's .numpy() shares its memory: copied, or the saved state would go on training)
+        return [np.array(self.iterations, np.int64), *(t.detach().cpu().numpy().copy() for t in self.state_tensors())]
+
+    def state_shapes(self) -> list[tuple[int, ...]]:
+        """The shapes of `state()`'s arrays, without copying them."""
+        return [(), *(tuple(t.shape) for t in self.state_tensors())]
 
     def load_state(self, arrays: Sequence[np.ndarray]) -> None:
         self.iterations = int(arrays[0])
@@ -113,6 +118,9 @@ class LossScale:
 
     def state(self) -> list[np.ndarray]:
         return [np.array(self.step_counter, np.int64), np.array(self.scale, np.float32), *self.inner.state()]
+
+    def state_shapes(self) -> list[tuple[int, ...]]:
+        return [(), (), *self.inner.state_shapes()]
 
     def load_state(self, arrays: Sequence[np.ndarray]) -> None:
         self.step_counter, self.scale = int(arrays[0]), float(arrays[1])

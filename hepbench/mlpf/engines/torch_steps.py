@@ -86,7 +86,11 @@ class TrainStep:
         self.parameters = list(model.parameters())
         self.optimizer = make_optimizer(self.parameters, cfg)
         self.compiled = cfg.compile
-        self._losses = _compiled(self._forward, cfg, mode)
+        self._losses = self._compile_losses(cfg, mode)
+
+    def _compile_losses(self, cfg: TrainConfig, mode: str | None):
+        """What computes the losses of a batch: the forward pass and loss, compiled whole."""
+        return _compiled(self._forward, cfg, mode)
 
     def _forward(self, X, y, normalizer):
         return mlpf_losses(X, y, self.module(X, training=True), self.cfg.loss_weights, normalizer=normalizer)
@@ -140,13 +144,14 @@ class DdpTrainStep(TrainStep):
     def __init__(self, model: PFNetDense, cfg: TrainConfig, module: torch.nn.Module, dist, mode: str | None = None):
         self.dist = dist
         super().__init__(model, cfg, module, mode)
-        if cfg.compile:
-            # Dynamo cannot trace DDP's own forward (its logger) inside a function: the DDP module is
-            # compiled itself, as PyTorch documents it, which splits its graph at the gradient buckets
-            # so that each bucket's all-reduce starts as soon as its gradients are ready; the loss
-            # (a few element-wise operations) stays eager.
-            self.module = _compiled(module, cfg, mode, fullgraph=False)
-            self._losses = self._forward
+
+    def _compile_losses(self, cfg: TrainConfig, mode: str | None):
+        # Dynamo cannot trace DDP's own forward (its logger) inside a function: the DDP module is
+        # compiled itself, as PyTorch documents it, which splits its graph at the gradient buckets so
+        # that each bucket's all-reduce starts as soon as its gradients are ready; the loss (a few
+        # element-wise operations) stays eager.
+        self.module = _compiled(self.module, cfg, mode, fullgraph=False)
+        return self._forward
 
     def normalizer(self, X):
         count = real_elements(X)
