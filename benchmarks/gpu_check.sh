@@ -91,7 +91,7 @@ unset KERAS_BACKEND  # --backend chooses
 echo "gpu_check: Python $("$PY" -c 'import platform; print(platform.python_version())') ($PY), device $device"
 start=$SECONDS
 # One pip run: the wheels and hepbench itself (built from the checkout in an isolated environment
-# whose setuptools comes from the wheel folder), on the machine's Python (3.10-3.13: requires-python).
+# whose setuptools comes from the wheel folder), on the machine's Python (3.11-3.13: requires-python).
 "$PY" -m pip install -qq --no-index --find-links "$wheels" --no-deps --no-cache-dir --no-compile \
   --disable-pip-version-check --target "$site" "$wheels"/*.whl "$ROOT" \
   || { echo "gpu_check: the install failed" >&2; exit 1; }

@@ -1,9 +1,10 @@
-"""The engines on the GPU machine's own stack (tests/node_stack.py: Python 3.12, NumPy 2.5.2, jax
-0.11.2, torch 2.11.0, no TensorFlow), hepbench installed into it as benchmarks/gpu_check.sh installs
-it (offline, the stack's packages kept): JAX and PyTorch agree on the default model as they do in
-the reference environment (tests/mlpf/train/parity_check.py, the same tolerances), and two DDP
-ranks equal one process on the combined batch (tests/mlpf/train/ddp_check.py). The GPU check itself
-runs on this stack in tests/benchmarks/test_gpu_check.py.
+"""The engines on each node stack (tests/node_stack.py: the GPU machine's, Python 3.12, NumPy 2.5.2,
+jax 0.11.2, torch 2.11.0; and the newest, Python 3.13; neither has TensorFlow), hepbench installed
+into it as benchmarks/gpu_check.sh installs it (offline, the stack's packages kept): JAX and PyTorch
+agree on the default model as they do in the reference environment (tests/mlpf/train/parity_check.py,
+the same tolerances), and two DDP ranks equal one process on the combined batch
+(tests/mlpf/train/ddp_check.py). The GPU check itself (data build, a `hepbench run` per engine) runs
+on these stacks in tests/benchmarks/test_gpu_check.py.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import node_stack
+from tests.node_stack import STACKS
 from tests.mlpf.train.test_parity import BF16_JAX_TORCH, TOLERANCES, assert_agree
 from tests.worker_results import RESULTS_DIR, read_results, run_workers
 
@@ -21,10 +22,11 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory) -> dict:
-    python = node_stack.node_python()
-    return {"python": python, "env": node_stack.install_site(python, tmp_path_factory.mktemp("node") / "site")}
+@pytest.fixture(scope="module", params=STACKS, ids=lambda s: s.name)
+def stack(request, tmp_path_factory) -> dict:
+    python = request.param.python()
+    return {"python": python, "packages": request.param.packages,
+            "env": request.param.install_site(python, tmp_path_factory.mktemp(request.param.name) / "site")}
 
 
 def test_jax_and_pytorch_agree_on_the_nodes_stack(stack, tmp_path):
@@ -40,8 +42,8 @@ def test_jax_and_pytorch_agree_on_the_nodes_stack(stack, tmp_path):
     assert_agree(found["jax-fp32"], found["torch-fp32"], TOLERANCES["fp32"])
     assert_agree(found["jax-bf16"], found["torch-bf16"], BF16_JAX_TORCH)
     # What ran was the node's jax and torch, not the reference's.
-    assert found["jax-fp32"]["engine"]["version"] == node_stack.NODE_STACK["jax"]
-    assert found["torch-fp32"]["engine"]["version"].split("+")[0] == node_stack.NODE_STACK["torch"]
+    assert found["jax-fp32"]["engine"]["version"] == stack["packages"]["jax"]
+    assert found["torch-fp32"]["engine"]["version"].split("+")[0] == stack["packages"]["torch"]
 
 
 def test_two_ddp_ranks_equal_one_process_on_the_nodes_stack(stack):

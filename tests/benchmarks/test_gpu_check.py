@@ -4,13 +4,13 @@ The GPU machine it is written for has PyTorch and JAX but no TensorFlow and no n
 runs exactly as it would there, in `--device cpu` mode (a tiny workload): it installs hepbench and
 the downloaded wheels into a fresh folder without network, generates and builds a data set, runs
 `hepbench run --backend torch` (eager and compiled) and `--backend jax`, and prints the table. It
-runs on two stacks without TensorFlow: a stand-in venv (Python 3.11, the reference's torch and jax,
-CPU builds) and the GPU machine's own (tests/node_stack.py: Python 3.12, NumPy 2.5.2, jax 0.11.2,
-torch 2.11.0), whose versions the reports must name.
+runs on three stacks without TensorFlow: a stand-in venv (Python 3.11, the reference's torch and jax,
+CPU builds), the GPU machine's own and the newest (tests/node_stack.py: Python 3.12 with NumPy 2.5.2,
+jax 0.11.2, torch 2.11.0; Python 3.13 with the newest), whose versions the reports must name.
 
 What is cached under ~/.cache/hepbench/gpu-check, keyed by what it was made from: the stand-in venv
-and the wheel folders (made by gpu_check_wheels.sh --python-version 3.11 and 3.12 from pyproject's
-dependencies and the script itself). The install into the check's own folder, the data and the
+and the wheel folders (made by gpu_check_wheels.sh --python-version 3.11, 3.12 and 3.13 from
+pyproject's dependencies and the script itself). The install into the check's own folder, the data and the
 runs are never cached.
 """
 from __future__ import annotations
@@ -24,8 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import node_stack
-from tests.node_stack import cached, key, wheels
+from tests.node_stack import STACKS, cached, key, wheels
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECK = ROOT / "benchmarks" / "gpu_check.sh"
@@ -57,15 +56,17 @@ def frameworks_python() -> Path:
     return folder / "venv" / "bin" / "python"
 
 
-@pytest.fixture(scope="module", params=["stand-in", "node"])
+@pytest.fixture(scope="module", params=["stand-in", *(s.name for s in STACKS)])
 def stack(request) -> dict:
     """The Python the check runs on, its wheel folder, and the framework versions it must report:
-    the stand-in (Python 3.11, the reference's torch and jax, CPU builds), and the GPU machine's own
-    stack (tests/node_stack.py: Python 3.12, NumPy 2.5.2, jax 0.11.2, torch 2.11.0)."""
+    the stand-in (Python 3.11, the reference's torch and jax, CPU builds), and each node stack
+    (tests/node_stack.py)."""
     if request.param == "stand-in":
-        return {"python": request.getfixturevalue("frameworks_python"), "wheels": wheels("3.11"), "versions": {}}
-    return {"python": node_stack.node_python(), "wheels": wheels(node_stack.PYTHON),
-            "versions": {name: node_stack.NODE_STACK[name] for name in ("numpy", "jax", "torch")}}
+        return {"python": request.getfixturevalue("frameworks_python"), "wheels": wheels("3.11"), "versions": {},
+                "python_version": "3.11"}
+    stack = next(s for s in STACKS if s.name == request.param)
+    return {"python": stack.python(), "wheels": stack.wheels(), "python_version": stack.python_version,
+            "versions": {name: stack.packages[name] for name in ("numpy", "jax", "torch")}}
 
 
 @pytest.mark.slow
@@ -78,6 +79,7 @@ def test_the_check_runs_every_backend_without_tensorflow_and_prints_the_table(st
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-5000:]
     assert "frameworks here: torch yes, jax yes, tensorflow no" in out
+    assert f"gpu_check: Python {stack['python_version']}." in out
     for backend, compile_ in (("torch", "eager"), ("torch-compiled", "torch.compile"), ("jax", "jax.jit")):
         summary = work / "results" / backend / "mlpf_summary.json"
         report = json.loads(summary.read_text())["report"]
@@ -86,7 +88,8 @@ def test_the_check_runs_every_backend_without_tensorflow_and_prints_the_table(st
         assert (report["backend"]["name"], report["backend"]["compile"]) == (backend, compile_)
         assert report["wl-scores"]["train"] > 0 and report["throughput"]["flops_per_second"] > 0
         assert report["config"]["data"]["pad_to_max"] is True
-        # Run on the stack's own NumPy and frameworks (the check installs none of them).
+        # Run on the stack's own Python, NumPy and frameworks (the check installs none of them).
+        assert report["software"]["python"].startswith(f"{stack['python_version']}."), report["software"]
         for name, version in stack["versions"].items():
             if name in ("numpy", backend):
                 assert report["software"][name].split("+")[0] == version, (name, report["software"])

@@ -58,11 +58,8 @@ def _listing(version_dir: Path) -> list[str]:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:  # (hashlib.file_digest is Python 3.11 and newer)
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _hash_all(version_dir: Path, names: list[str]) -> list[str]:
