@@ -1,10 +1,13 @@
-"""The driver fixture: entrypoint.sh with a stand-in `hepbench` that prints what it was given."""
+"""The driver fixture: entrypoint.sh with a stand-in `hepbench` that prints what it was given; and
+the HEP Benchmark Suite's venv (`suite_bin`)."""
 from __future__ import annotations
 
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests.container.clients import suite_bin as make_suite_bin
 
 ENTRYPOINT = Path(__file__).resolve().parents[2] / "entrypoint.sh"
 FAKE = """#!/usr/bin/env python3
@@ -27,3 +30,10 @@ def driver(tmp_path):
                               env={**base, **(env or {})})
 
     return run
+
+
+@pytest.fixture(scope="session")
+def suite_bin() -> Path:
+    """The bin folder of the cached venv with the HEP Benchmark Suite 3.1 (`bmkrun`) and hep-score
+    1.5 (tests/container/clients.py)."""
+    return make_suite_bin()

@@ -35,9 +35,10 @@ SUBSET = ["--build-arg", "TRAIN_EVENTS=200", "--build-arg", "TEST_EVENTS=20"]
 # last moves it; the stages' content depends only on pyproject.toml and install.sh).
 CACHE_STAGES = {"deps": "localhost/mlpf-bmk:test-cache-deps", "runtime": "localhost/mlpf-bmk:test-cache-runtime"}
 # `hepbench run` options of a run that exercises the container, not the model: one graph layer
-# each, one timed window, no warm-up or validation (with `--events 2`, which the driver takes as -e).
+# each, one timed window, no warm-up or validation, a short matmul ceiling (with `--events 2`, which
+# the driver takes as -e).
 TINY = ["--num-graph-layers-id", "1", "--num-graph-layers-reg", "1", "--windows", "1", "--warmup-steps", "0",
-        "--set", "bench.cpu_validation_events=0"]
+        "--set", "bench.cpu_validation_events=0", "--set", "bench.ceiling_seconds=0.2"]
 
 
 
