@@ -43,7 +43,8 @@ inputs.log and version.json into the results directory. No arguments give a vali
   -w, --resultsdir DIR  results directory (default: /results)
   -c, --copies N        independent copies side by side (disjoint CPU sets / one GPU each); default 1
   -t, --threads N       framework threads per copy (default: the copy's share of the CPUs)
-  -e, --events N        training events per copy in each timed window (default: 24 CPU, 1000 GPU)
+  -e, --events N        training events per copy in each timed window (hepbench's defaults.yaml,
+                        bench.cpu/gpu_events_per_window: 12 on a CPU, 10000 on a GPU)
   -n, --ncores N        use only N of the available cores
   -M MODE               device: cpu, gpu or auto (default: auto, a GPU if one is visible)
   -b, --backend NAME    the engine of the mlpf workload: tensorflow (default, the reference), jax or

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from hepbench.core.cliargs import non_negative_int, positive_float, positive_int
 from hepbench.core.hostinfo import extra_arguments
+from hepbench.mlpf.config import load_config
 from hepbench.mlpf.config_cli import add_config_arguments, config_source_from_args
 from hepbench.mlpf.data.built import DATA_DIR_ENV, DEFAULT_DATA_DIR, default_data_dir
 from hepbench.mlpf.engines.backends import BACKEND_ENV, BACKENDS, DEFAULT_BACKEND, resolve_backend
@@ -35,6 +36,8 @@ def run_parser() -> argparse.ArgumentParser:
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    # Defaults are stated from defaults.yaml itself (the GPU ones with its `gpu:` section), so the help cannot drift.
+    cpu, gpu = load_config(), load_config(device="gpu")
     p.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
                    help=f"built delphes_pf data set (default: ${DATA_DIR_ENV} or {DEFAULT_DATA_DIR})")
     p.add_argument("-w", "--resultsdir", type=Path, default=Path("results"), metavar="DIR",
@@ -46,10 +49,15 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="independent training processes side by side (disjoint CPU sets, one GPU each)")
     p.add_argument("-t", "--threads", type=positive_int, metavar="N", help="framework threads per copy (default: its CPU set)")
     p.add_argument("-e", "--events", type=positive_int, metavar="N",
-                   help="training events per copy and timed window (default: bench.cpu/gpu_events_per_window)")
-    p.add_argument("--windows", type=positive_int, metavar="N", help="timed windows (bench.windows, default 3)")
-    p.add_argument("--warmup-steps", type=non_negative_int, metavar="N", help="untimed steps before the first window")
-    p.add_argument("--batch-size", type=positive_int, metavar="N", help="events per step and copy (data.batch_size; default 2 on a CPU, 32 on a GPU)")
+                   help=f"training events per copy and timed window (bench.cpu/gpu_events_per_window; default "
+                        f"{cpu.bench.cpu_events_per_window} on a CPU, {gpu.bench.gpu_events_per_window} on a GPU)")
+    p.add_argument("--windows", type=positive_int, metavar="N",
+                   help=f"timed windows (bench.windows, default {cpu.bench.windows})")
+    p.add_argument("--warmup-steps", type=non_negative_int, metavar="N",
+                   help=f"untimed steps before the first window (bench.warmup_steps, default {cpu.bench.warmup_steps})")
+    p.add_argument("--batch-size", type=positive_int, metavar="N",
+                   help=f"events per step and copy (data.batch_size; default {cpu.data.batch_size} on a CPU, "
+                        f"{gpu.data.batch_size} on a GPU)")
     p.add_argument("-n", "--ncores", type=positive_int, metavar="N",
                    help="use only the first N of the CPUs this process may use (split between the copies)")
     p.add_argument("--mllog", type=Path, metavar="FILE", help="also write MLPerf-style :::MLLOG lines to this file")
