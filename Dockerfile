@@ -20,8 +20,9 @@ ENV HEPBENCH_FLAVOUR=${FLAVOUR} HEPBENCH_BACKENDS=${BACKENDS}
 COPY container/install.sh /opt/hepbench/install.sh
 RUN sh /opt/hepbench/install.sh system-build
 # The requirements and Horovod from pyproject.toml and the reference constraints alone, before the
-# source is copied.
-COPY pyproject.toml README.md /opt/hepbench/src/
+# source is copied (README.md, which only hepbench's own metadata reads, comes with the source: an
+# edit of it leaves this layer in the cache).
+COPY pyproject.toml /opt/hepbench/src/
 COPY container/constraints.txt /opt/hepbench/src/container/constraints.txt
 RUN --mount=type=secret,id=pipcert sh /opt/hepbench/install.sh deps horovod
 
@@ -38,6 +39,7 @@ RUN sh /opt/hepbench/install.sh system-runtime \
 COPY --from=deps /opt/hepbench/venv /opt/hepbench/venv
 
 FROM deps AS build
+COPY README.md /opt/hepbench/src/README.md
 COPY results_schema /opt/hepbench/src/results_schema
 COPY hepbench /opt/hepbench/src/hepbench
 RUN --mount=type=secret,id=pipcert sh /opt/hepbench/install.sh python

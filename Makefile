@@ -105,7 +105,7 @@ image:
 
 # The GPU flavour (tensorflow[and-cuda], jax[cuda13], PyTorch's CUDA build, Horovod with NCCL;
 # docs/containers.md, "The GPU flavour"): not in `make test` (about 11 GB; the figures of the run
-# here are in the README). BACKENDS_GPU: the engines it holds.
+# here are on that page too). BACKENDS_GPU: the engines it holds.
 IMAGE_GPU    ?= localhost/mlpf-bmk:gpu
 BACKENDS_GPU ?= tensorflow,jax,torch
 image-gpu:

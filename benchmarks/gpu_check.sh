@@ -11,8 +11,9 @@
 #    needs no TensorFlow);
 # 3. runs `hepbench run --backend B --device gpu` for each backend, each into its own results folder
 #    (torch-compiled: --backend torch with its step compiled, --set train.compile=true);
-# 4. prints, per backend, events/s, achieved TFLOP/s against the GPU's bf16 and fp32 dense peaks,
-#    peak device memory and the summary's path (benchmarks/gpu_check_report.py).
+# 4. prints, per backend, events/s, achieved TFLOP/s against the GPU's bf16, tf32 and fp32 dense
+#    peaks, the report's model FLOPs utilisation, peak device memory and the summary's path
+#    (benchmarks/gpu_check_report.py).
 #
 # --device gpu (default) runs hepbench's GPU defaults (batches of 32, bf16, events cached in memory;
 # docs/training.md, "The GPU workload") on a shorter workload: 6 windows of 2,000 events (--events)
@@ -74,7 +75,7 @@ else
 model: {bin_size: 16, distance_dim: 8, ffn_dist_hidden_dim: 8, output_dim: 16, decoder_hidden_dim: 16,
         num_graph_layers_id: 1, num_graph_layers_reg: 1}
 data: {max_elements: 64}
-bench: {windows: 1, warmup_steps: 1, cpu_validation_events: 2}
+bench: {windows: 1, warmup_steps: 1, cpu_validation_events: 2, ceiling_seconds: 0.2}
 EOF
   workload=(--config "$work/tiny.yaml")
   [[ -n "$events" ]] || events=2

@@ -6,8 +6,8 @@ localhost, 1 thread per rank), printing events/s per rank and the scaling effici
 
     python benchmarks/horovod_scaling.py DATA_DIR [--ranks 1,2] [--events 8] [--windows 2] [-- MORE RUN OPTIONS]
 
-A thin wrapper over `hepbench scale` with the settings of the figure in the README; the reports,
-table and PNG stay in --out (default: a temporary directory).
+A thin wrapper over `hepbench scale` with the settings of the figure in docs/development.md ("Weak
+scaling"); the reports, table and PNG stay in --out (default: a temporary directory).
 """
 from __future__ import annotations
 

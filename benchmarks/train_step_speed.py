@@ -15,9 +15,12 @@ Compilation/tracing and --warmup steps are excluded; the figure is the median ov
 first step's loss (before any update) is printed too: the engines start from the same weights, so
 it agrees across backends.
 GFLOP/s counts the model's matrix products (hepbench.mlpf.model.flops) over padded elements. Each
-backend measures a plain fp32 4096 x 4096 matmul first; the best of these is the machine's practical
+backend first measures its fp32 matmul ceiling as a CPU copy of `hepbench run` measures the peak of
+its model FLOPs utilisation (hepbench.mlpf.engines.ceiling, with bench.ceiling_seconds' default
+budget: up to 4096 x 4096 products, the fastest); the best of these is the machine's practical
 ceiling, and % is of it, so that figures from different machines and backends compare (the
-reference reached about 50 % of it).
+reference reached about 50 % of it). For an fp32 row on the backend whose ceiling is the best, % is
+the report's model_flops_utilisation of the same step; bf16 and fp16 rows are of the fp32 ceiling.
 
 A/B of environment settings (an allocator by LD_PRELOAD, thread or oneDNN variables): each
 --variant LABEL=NAME=VALUE[,NAME=VALUE...] (LABEL= alone: the environment as it is) runs every
@@ -74,32 +77,13 @@ def events_and_lengths(n_events: int, elements: int, bin_size: int):
     return events, {"fixed": elements, "multiplicity": -(-longest // bin_size) * bin_size}
 
 
-def matmul_ceiling(size: int = 4096, repeats: int = 10) -> float:
-    """GFLOP/s of a plain fp32 size x size matmul on this backend and device: the practical ceiling."""
-    import keras
-
-    a = keras.random.normal((size, size), seed=1)
-    b = keras.random.normal((size, size), seed=2)
-    matmul = keras.ops.matmul
-    if keras.backend.backend() == "jax":
-        import jax
-
-        matmul = jax.jit(keras.ops.matmul)
-    float(keras.ops.sum(matmul(a, b)))  # eager elsewhere: one large matmul, its dispatch is nothing beside it
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        float(keras.ops.sum(matmul(a, b)))
-        times.append(time.perf_counter() - start)
-    return 2 * size**3 / min(times) / 1e9  # the best of the repeats: a ceiling, not a typical value
-
-
 def worker(spec: dict) -> None:
     """Build the engine of spec's backend and variant, time its train step on every shape, print results."""
     select_backend(spec["backend"])  # before anything imports keras
     from hepbench.core.errors import HepbenchError
-    from hepbench.mlpf.config import ModelConfig, TrainConfig
+    from hepbench.mlpf.config import BenchConfig, ModelConfig, TrainConfig
     from hepbench.mlpf.engines.backends import make_engine
+    from hepbench.mlpf.engines.ceiling import measure
     from hepbench.mlpf.model.flops import training_flops
 
     def emit(**fields):
@@ -111,7 +95,9 @@ def worker(spec: dict) -> None:
     engine = make_engine(spec["backend"], device=spec["device"], threads=spec["threads"])
     engine.configure()
     if spec["ceiling"]:
-        emit(ceiling=matmul_ceiling(), device=engine.devices()[0]["name"])
+        device = engine.devices()[0]
+        ceiling = measure(spec["backend"], "fp32", BenchConfig().ceiling_seconds, device=device["type"])
+        emit(ceiling=ceiling.flops_per_second / 1e9, size=ceiling.size, device=device["name"])
     try:
         engine.build(model_cfg, cfg)
     except (HepbenchError, ValueError) as e:  # a precision this backend does not support: refused clearly
@@ -232,8 +218,8 @@ def main() -> None:
                         for r in run_worker(spec, env=env):
                             if "ceiling" in r:
                                 ceilings[backend] = r["ceiling"]
-                                print(f"{backend:>10}: plain fp32 4096 x 4096 matmul {r['ceiling']:.0f} GFLOP/s on "
-                                      f"{r['device']}", flush=True)
+                                print(f"{backend:>10}: fp32 matmul ceiling ({r['size']} x {r['size']}) "
+                                      f"{r['ceiling']:.0f} GFLOP/s on {r['device']}", flush=True)
                             elif "shape" in r:
                                 column = f"{backend} {r['mode']}" + (f" [{label}]" if label else "")
                                 if column not in columns:
@@ -251,7 +237,7 @@ def main() -> None:
     ceiling = max(ceilings.values(), default=None)
     if ceiling:
         best = max(ceilings, key=ceilings.get)
-        print(f"\nevents/s (% of the best plain fp32 matmul, {ceiling:.0f} GFLOP/s on {best}), side by side:")
+        print(f"\nevents/s (% of the best fp32 matmul ceiling, {ceiling:.0f} GFLOP/s on {best}), side by side:")
     else:
         print("\nevents/s, side by side (no matmul ceiling was measured):")
 

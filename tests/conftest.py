@@ -17,7 +17,7 @@ TINY = """
 model: {bin_size: 16, distance_dim: 8, ffn_dist_hidden_dim: 8, output_dim: 16, decoder_hidden_dim: 16,
         num_graph_layers_id: 1, num_graph_layers_reg: 1}
 data: {max_elements: 64}
-bench: {windows: 2, warmup_steps: 1, cpu_events_per_window: 4, cpu_validation_events: 2}
+bench: {windows: 2, warmup_steps: 1, cpu_events_per_window: 4, cpu_validation_events: 2, ceiling_seconds: 0.05}
 """
 
 

@@ -14,7 +14,8 @@ CHECKED_FILES = ("README.md", "entrypoint.sh", "Dockerfile", "Singularity.def", 
 OUTSIDE = re.compile(r"\.\./shared|shared/spec|shared/design")
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 DOCS = ("data-format.md", "model.md", "training.md", "hepscore-contract.md", "qubo.md", "hpo.md",
-        "containers.md", "development.md", "reports.md", "energy.md", "architectures.md")
+        "containers.md", "development.md", "reports.md", "energy.md", "architectures.md", "devices.md",
+        "engines.md", "installing.md", "running.md")
 
 
 def _text_files():

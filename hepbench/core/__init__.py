@@ -2,6 +2,7 @@
 
     checks           checks of a library call's parameters (ParameterError naming the parameter)
     cliargs          argparse types: positive_int, non_negative_int, finite_float, positive_float
+    devices          NVIDIA, AMD and Intel GPUs: the node's vendor, its GPUs, visibility variables, runtime
     energy           energy of timed windows from powercap (RAPL), NVML and amdsmi counters
     envelope         the HEPscore summary (app, run_info, report), its validation and its files
     errors           the errors the CLI turns into a message and an exit code; require_extra

@@ -10,6 +10,7 @@ span. Sources (docs/energy.md):
 - NVIDIA GPUs: NVML's total-energy counter (millijoules since the driver loaded), `pynvml` from
   the nvidia-ml-py distribution, imported only when asked for.
 - AMD GPUs: `amdsmi`'s energy accumulator times its counter resolution (microjoules).
+- Intel GPUs: not read yet; each is a source that says so (INTEL_ENERGY).
 
 A source that cannot be read says why (`status` "unavailable", `reason`); nothing here raises
 for a missing counter. The block's shape is the report's `energy` (results_schema/mlpf_summary.schema.json).
@@ -209,10 +210,26 @@ def amdsmi_sources(indices: list[int], amdsmi=None) -> list[Source]:
     return sources
 
 
-def gpu_sources(indices: list[int], nvml=None, amdsmi=None) -> list[Source]:
-    """The GPUs' sources from NVML, or from amdsmi where NVML is not there (an AMD machine); with
+INTEL_ENERGY = ("Intel GPU energy is not read: Level Zero Sysman's energy counter "
+                "(zesPowerGetEnergyCounter) would give it, and hepbench has no reader for it yet (docs/energy.md)")
+
+
+def intel_sources(indices: list[int]) -> list[Source]:
+    """An Intel GPU's source: not measured, and the report says so (INTEL_ENERGY)."""
+    return [missing(f"gpu{i}", "level_zero", "gpu", f"level_zero:{i}", INTEL_ENERGY) for i in indices]
+
+
+def gpu_sources(indices: list[int], nvml=None, amdsmi=None, vendor: str | None = None) -> list[Source]:
+    """The GPUs' sources for `vendor` (hepbench.core.devices: NVML for nvidia, amdsmi for amd, none
+    yet for intel); without a vendor, NVML, or amdsmi where NVML is not there (an AMD machine); with
     neither, each GPU is a `missing` source naming both reasons."""
+    if vendor == "intel":
+        return intel_sources(indices)
+    if vendor == "amd":
+        return amdsmi_sources(indices, amdsmi)
     sources = nvml_sources(indices, nvml)
+    if vendor == "nvidia":
+        return sources
     if not all(s.reason and s.reason.startswith("NVML not available") for s in sources):
         return sources
     amd = amdsmi_sources(indices, amdsmi)

@@ -1,7 +1,8 @@
 """Where a run ran: host CPU/memory/GPUs, package versions, containment, code checksum, command line.
 
-Nothing here imports TensorFlow: the coordinating process describes the machine while the copies
-(which have TensorFlow loaded) report its version and CUDA build themselves.
+Nothing here imports TensorFlow: the coordinating process describes the machine (its GPUs as
+hepbench.core.devices lists them) while the copies (which have TensorFlow loaded) report its
+version and CUDA build themselves.
 """
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ import functools
 import hashlib
 import os
 import platform
-import shutil
-import subprocess
 import sys
 from importlib import metadata, resources
 from typing import Iterable
@@ -35,28 +34,10 @@ def usable_cpus() -> list[int]:
     return sorted(os.sched_getaffinity(0))
 
 
-def nvidia_gpus() -> list[dict]:
-    """name, memory and index of every NVIDIA GPU nvidia-smi lists ([] without the driver)."""
-    if shutil.which("nvidia-smi") is None:
-        return []
-    try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=index,name,memory.total", "--format=csv,noheader,nounits"],
-            capture_output=True, text=True, timeout=30, check=True,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    gpus = []
-    for line in out.strip().splitlines():
-        parts = [p.strip() for p in line.split(",")]
-        if len(parts) == 3 and parts[0].isdigit():
-            memory = int(parts[2]) * 2**20 if parts[2].isdigit() else None
-            gpus.append({"index": int(parts[0]), "name": parts[1], "memory_bytes": memory})
-    return gpus
-
-
-def host_info(gpus: list[dict]) -> dict:
-    return {
+def host_info(gpus: list[dict], gpu_runtime: dict | None = None) -> dict:
+    """report.host: the machine, its GPUs (core.devices.Gpu.to_dict) and, only where there are GPUs,
+    their runtime and driver (core.devices.Listing.host_runtime), so that a CPU run's block keeps its keys."""
+    host = {
         "cpu_model": cpu_model(),
         "logical_cpus": os.cpu_count() or 1,
         "physical_cores": psutil.cpu_count(logical=False),
@@ -66,6 +47,9 @@ def host_info(gpus: list[dict]) -> dict:
         "machine": platform.machine(),
         "gpus": gpus,
     }
+    if gpu_runtime is not None:
+        host["gpu_runtime"] = gpu_runtime
+    return host
 
 
 def distribution_version(*distributions: str) -> str | None:

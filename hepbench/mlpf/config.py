@@ -174,9 +174,15 @@ class BenchConfig:
     gpu_validation_events: int = 2000
     energy: bool = True  # read energy counters at the windows' boundaries (docs/energy.md)
     powercap_dir: str = "/sys/class/powercap"  # the Linux powercap class directory (RAPL zones)
+    # A CPU copy's matmul ceiling, the peak its model FLOPs utilisation is of (hepbench.mlpf.engines.ceiling),
+    # measured for about this long before its clock; 0: not measured (the utilisation is then null).
+    ceiling_seconds: float = 3.0
 
     def __post_init__(self) -> None:
         _positive(self, "bench", ("windows", "cpu_events_per_window", "gpu_events_per_window"))
+        if not 0 <= self.ceiling_seconds <= 600:
+            raise UsageError(f"bench.ceiling_seconds must be between 0 (not measured) and 600, "
+                             f"not {self.ceiling_seconds}")
         if not self.powercap_dir:
             raise UsageError("bench.powercap_dir must name a directory (the powercap class, /sys/class/powercap)")
         for name in ("warmup_steps", "cpu_validation_events", "gpu_validation_events"):

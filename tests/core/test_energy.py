@@ -156,6 +156,31 @@ def test_no_gpu_library_names_both():
     assert "NVML Shared Library Not Found" in s.reason and "no amdgpu driver" in s.reason
 
 
+def test_a_known_vendor_reads_its_own_library_and_intel_says_it_is_not_read():
+    class Untouched:
+        def __getattr__(self, name):
+            pytest.fail(f"another vendor's library was asked for {name}")
+
+    class Amd:
+        def amdsmi_init(self):
+            pass
+
+        def amdsmi_get_processor_handles(self):
+            return ["h0", "h1"]
+
+        def amdsmi_get_energy_count(self, handle):
+            return {"energy_accumulator": 1_000, "counter_resolution": 15.3}
+
+    amd = gpu_sources([1], nvml=Untouched(), amdsmi=Amd(), vendor="amd")
+    assert [(s.kind, s.path, s.reason, s.read()) for s in amd] == [("amdsmi", "amdsmi:1", None, pytest.approx(0.0153))]
+    nvidia = gpu_sources([0], nvml=FakeNvml({0: 7}), amdsmi=Untouched(), vendor="nvidia")
+    assert [(s.kind, s.reason) for s in nvidia] == [("nvml", None)]
+    intel = gpu_sources([0, 1], nvml=Untouched(), amdsmi=Untouched(), vendor="intel")
+    assert [(s.kind, s.path, s.to_dict()["status"]) for s in intel] == [("level_zero", "level_zero:0", "unavailable"),
+                                                                        ("level_zero", "level_zero:1", "unavailable")]
+    assert "zesPowerGetEnergyCounter" in intel[0].reason and "docs/energy.md" in intel[0].reason
+
+
 def test_block_matches_the_schema(tree):
     schema = json.loads(SCHEMA.read_text())
     meter = EnergyMeter(powercap_sources(tree) + nvml_sources([0], FakeNvml({0: 10})))

@@ -132,6 +132,8 @@ CASES = [  # (script, settings): every launcher, with and without the optional p
     ("mlpf-apptainer.sbatch", {}),
     ("mlpf-apptainer.sbatch", {"MLPF_DEVICE": "cpu", "MLPF_THREADS": "16", "MLPF_DATA_DIR": "data", "MLPF_EXTRA_ARGS": "--windows 5 --rank-timeout 300"}),
     ("mlpf-apptainer.sbatch", {"MLPF_LAUNCHER": "mpirun", "SLURM_NTASKS": "8", "SLURM_CPUS_PER_TASK": "8"}),
+    ("mlpf-apptainer.sbatch", {"MLPF_GPU_VENDOR": "amd"}),
+    ("mlpf-apptainer.sbatch", {"MLPF_GPU_VENDOR": "amd", "MLPF_DEVICE": "cpu"}),
 ]
 
 
@@ -148,7 +150,8 @@ def test_hepbench_run_accepts_the_arguments_the_scripts_pass(name, env, tmp_path
     if name == "mlpf-apptainer.sbatch":
         # Results and data are paths inside the container, bound from the host's.
         assert args.resultsdir == Path("/results") and f"{tmp_path}/results/mlpf-42:/results" in words
-        assert ("--nv" in words) == (args.device != "cpu")
+        flag = {"nvidia": "--nv", "amd": "--rocm"}[env.get("MLPF_GPU_VENDOR", "nvidia")]
+        assert [w for w in words if w in ("--nv", "--rocm")] == ([flag] if args.device != "cpu" else [])
         if "MLPF_DATA_DIR" in env:
             assert args.data_dir == Path("/data") and f"{tmp_path}/data:/data:ro" in words
         else:
@@ -208,6 +211,7 @@ def test_a_wrong_option_is_caught(extra, message, tmp_path):
     ("mlpf-ddp.sbatch", {"MLPF_LAUNCHER": "mpirun"}, "MLPF_LAUNCHER must be srun or torchrun"),
     ("mlpf-apptainer.sbatch", {"MLPF_APPTAINER": "no-such-apptainer"}, "no 'no-such-apptainer' command"),
     ("mlpf-apptainer.sbatch", {"MLPF_APPTAINER": "true", "MLPF_IMAGE": "missing.sif"}, "no image"),
+    ("mlpf-apptainer.sbatch", {"MLPF_GPU_VENDOR": "intel"}, "MLPF_GPU_VENDOR must be nvidia or amd, not 'intel'"),
 ])
 def test_missing_inputs_are_refused_before_anything_starts(name, env, message, tmp_path):
     r = run_script(script(name), env, cwd=tmp_path)

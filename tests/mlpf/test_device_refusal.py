@@ -44,7 +44,7 @@ def test_a_refused_plan_keeps_the_gpu_device_and_assigns_none():
 
 @pytest.mark.parametrize("strategy", ["single", "mirrored"])
 def test_run_benchmark_writes_a_failure_report_and_starts_nothing(monkeypatch, built, tmp_path, strategy):
-    monkeypatch.setattr(benchmark, "visible_gpus", lambda backend: [])
+    monkeypatch.setattr(benchmark, "visible_gpus", lambda backend, vendor=None: [])
     monkeypatch.setattr(benchmark, "verify_data", lambda *a: pytest.fail("a refused run verifies nothing"))
     monkeypatch.setattr(benchmark, "_start", lambda *a: pytest.fail("a refused run starts no copy"))
     results, stream = tmp_path / "results", io.StringIO()
@@ -60,6 +60,6 @@ def test_run_benchmark_writes_a_failure_report_and_starts_nothing(monkeypatch, b
 
 
 def test_a_refusal_is_only_for_a_missing_device(monkeypatch, built, tmp_path):
-    monkeypatch.setattr(benchmark, "visible_gpus", lambda backend: [])
+    monkeypatch.setattr(benchmark, "visible_gpus", lambda backend, vendor=None: [])
     inputs = benchmark.LocalCopies("single").validate(options(device="auto", data_dir=built, results_dir=tmp_path))
     assert (inputs.device, inputs.refusal) == ("cpu", None)

@@ -16,7 +16,7 @@ SHARED = ("tests/container/image/",)
 # Longest first, from the module durations of CI runs on 2 cores (3 and 7 December 2026; the image
 # package's figure with its deps layer rebuilt): a stale entry costs only balance, never a test.
 LONG = (
-    "tests/container/image/",                 # 722-935 s: the image build, the SIF, 11 container runs
+    "tests/container/image/",                 # 722-935 s (+75 s, issue 33): the image build, the SIF, 12 container runs
     "tests/mlpf/train/test_parity.py",        # 328 s: four engine processes at once (PyTorch compiled by Inductor)
     "tests/hpo/test_search.py",               # 140-386 s
     "tests/benchmarks/test_gpu_check.py",     # 133 s: the check on two stacks

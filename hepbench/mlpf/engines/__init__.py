@@ -11,6 +11,8 @@
     jax_steps.py          the stateless jax.jit steps, compiled ahead once per batch shape (CompiledStep)
     torch.py              TorchEngine (single; ddp: one rank of a torch.distributed job)
     torch_steps.py        the PyTorch steps (eager or torch.compile; DDP)
+    ceiling.py            a CPU's practical matmul ceiling through the process's framework (the peak of
+                          a CPU copy's FLOPs utilisation)
 
 Importing this package imports no framework; each engine module imports its own.
 """

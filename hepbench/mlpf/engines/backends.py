@@ -34,7 +34,7 @@ class Backend:
     distributions: tuple[str, ...]  # whose installed version is the framework's (the first one found)
     strategies: tuple[str, ...]  # its engine kinds: "single" (one process, one device) and its data-parallel ones
     rank_strategy: str | None  # the kind of a process that a launcher started as one rank of several
-    gpu_probe: str  # Python that sets `n` to the GPUs the framework sees (run in a subprocess)
+    gpu_probe: str  # Python that sets `n` to the GPUs (NVIDIA, AMD or Intel) the framework sees (in a subprocess)
     compiler: str  # what compiles its train step
     compile_option: str | None  # the train.* key that turns the compiler on (None: it always compiles)
     engine: str  # "module:Class" of its Engine
@@ -65,7 +65,10 @@ JAX = Backend(
 TORCH = Backend(
     name="torch", label="PyTorch", modules=("torch",), extra="torch", distributions=("torch",),
     strategies=("single", "ddp"), rank_strategy="ddp",
-    gpu_probe="import torch; n = torch.cuda.device_count() if torch.cuda.is_available() else 0",
+    # CUDA's API is also ROCm's (HIP); Intel GPUs are torch.xpu's.
+    gpu_probe=("import torch\nif torch.cuda.is_available():\n    n = torch.cuda.device_count()\n"
+               "elif hasattr(torch, 'xpu') and torch.xpu.is_available():\n    n = torch.xpu.device_count()\n"
+               "else:\n    n = 0"),
     compiler="torch.compile", compile_option="compile", engine="hepbench.mlpf.engines.torch:TorchEngine",
     # PyPI's CUDA wheels give the build (2.13.0+cu130) in torch/version.py, not in their metadata.
     version_file="torch/version.py")

@@ -13,6 +13,10 @@ An engine is one object per process. In the order the loop calls it:
                                 once, and calls each again for all-padding batches of every shape
     trace_train(batch), trace_eval(batch)
                                 compile the steps for these shapes without running them
+    loss_and_gradient(batch), host_loss_and_gradient(batch), from_rank0(flag)
+                                the numerics check before the clock (hepbench.mlpf.train.numerics):
+                                the first batch's loss and gradient norm on the device and on the
+                                host CPU in float32, nothing updated; rank 0's verdict for every rank
     train_step(batch), eval_step(batch) -> StepResult
                                 one step; returns only once its loss is on the host
     state(), load_state(arrays) the loop runs one train step per shape before the clock starts
@@ -25,9 +29,10 @@ n_elements, ...) as `train_batches`/`eval_batches` hand it out.
 """
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -66,6 +71,28 @@ class StepResult:
     @property
     def padded_elements(self) -> int:
         return sum(p.events * p.padded_length for p in self.parts)
+
+
+@dataclass(frozen=True)
+class LossAndGradient:
+    """A batch's training-mode loss and the global L2 norm of its gradient over every trainable
+    variable (unscaled), on the host; `loss_scale`: what the loss was multiplied by before it was
+    differentiated (fp16), the norm divided by after."""
+
+    loss: float
+    grad_norm: float
+    loss_scale: float = 1.0
+
+
+def unscaled_gradient(compute: Callable[[float], tuple[float, float]], scale: float) -> LossAndGradient:
+    """compute(scale) -> (loss, norm of the gradient of loss x scale, divided by scale): fp16's
+    scaled gradient, with `scale` halved (down to 1) while its norm overflows, as a loss-scaling
+    optimizer answers an overflow, though without touching the optimizer's state."""
+    while True:
+        loss, norm = compute(scale)
+        if math.isfinite(norm) or scale <= 1.0:
+            return LossAndGradient(loss, norm, scale)
+        scale = max(scale / 2, 1.0)
 
 
 def one_ahead(items: Iterable) -> Iterator:
@@ -139,6 +166,24 @@ class Engine(ABC):
     @abstractmethod
     def eval_step(self, batch) -> StepResult:
         """The model in inference mode on one batch: its loss, no update."""
+
+    @abstractmethod
+    def loss_and_gradient(self, batch) -> LossAndGradient:
+        """The training-mode loss of the current weights on `batch` (a pipeline batch) and its
+        gradient's norm, on the run's (first) device in the run's precision, through the train
+        step's own forward pass and loss, compiled as the step is (one process on one device: the
+        step itself); no collective, and the run's state left as it was. fp16: the loss scaled as
+        the step scales it (unscaled_gradient)."""
+
+    @abstractmethod
+    def host_loss_and_gradient(self, batch) -> LossAndGradient:
+        """The same on the host CPU in float32 from the same weights: a fresh float32 copy of the
+        model, plain forward and backward passes of the framework (the reference)."""
+
+    def from_rank0(self, flag: bool) -> bool:
+        """Rank 0's `flag` on every rank of a job (a collective every rank calls at the same point);
+        in one process, the flag itself."""
+        return flag
 
     @abstractmethod
     def peak_device_memory(self) -> int | None:

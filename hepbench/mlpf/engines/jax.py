@@ -29,12 +29,15 @@ import keras
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
+from hepbench.core.devices import runtime_from_platform_version
 from hepbench.core.hostinfo import cpu_model
 from hepbench.mlpf.config import ModelConfig, TrainConfig
 from hepbench.mlpf.engines.backends import JAX
-from hepbench.mlpf.engines.base import Engine, MissingDevices, Part, StepResult, one_ahead
-from hepbench.mlpf.engines.jax_steps import CompiledStep, eval_function, train_function
+from hepbench.mlpf.engines.base import (Engine, LossAndGradient, MissingDevices, Part, StepResult, one_ahead,
+                                       unscaled_gradient)
+from hepbench.mlpf.engines.jax_steps import CompiledStep, eval_function, gradient_norm_function, train_function
 from hepbench.mlpf.model.init import assign_initial_weights, set_random_seed
+from hepbench.mlpf.model.losses import mlpf_losses
 from hepbench.mlpf.model.mlpf import build_model, parameter_counts
 from hepbench.mlpf.train.optimizer import make_optimizer
 
@@ -65,6 +68,8 @@ class JaxEngine(Engine):
         self._state = None  # (trainable, non_trainable, optimizer variables): jax arrays
         self._train: CompiledStep | None = None
         self._eval: CompiledStep | None = None
+        self._check: CompiledStep | None = None  # the numerics check's device side in a mirrored run
+        self._configs: tuple[ModelConfig, TrainConfig] | None = None  # build's (the check's host model)
 
     # -- the process ------------------------------------------------------------------------------
 
@@ -116,8 +121,12 @@ class JaxEngine(Engine):
                 "cuda": cuda, "cudnn": cudnn}
 
     def backend(self) -> dict:
-        return {"name": JAX.name, "version": jax.__version__, "jaxlib": jaxlib.__version__,
-                "keras": keras.__version__, "compile": "jax.jit"}
+        out = {"name": JAX.name, "version": jax.__version__, "jaxlib": jaxlib.__version__,
+               "keras": keras.__version__, "compile": "jax.jit"}
+        if self._devices and self._devices[0].platform != "cpu":  # CUDA or ROCm, as its GPU client says
+            found = runtime_from_platform_version(self._devices[0].client.platform_version)
+            out.update(found.to_backend() if found else {})
+        return out
 
     def peak_device_memory(self) -> int | None:
         if not self._devices or self._devices[0].platform == "cpu":
@@ -151,6 +160,8 @@ class JaxEngine(Engine):
             options["out_shardings"] = (jax.tree.map(lambda a: a.sharding, self._state), self._replicated())
         self._train = CompiledStep(train_function(self.model, self.optimizer, train_cfg), 1, donate_argnums=0, **options)
         self._eval = CompiledStep(eval_function(self.model, train_cfg), 2)
+        self._check = CompiledStep(gradient_norm_function(self.model, train_cfg), 2)
+        self._configs = (model_cfg, train_cfg)
 
     def _scope(self):
         return self.distribution.scope() if self.distribution is not None else contextlib.nullcontext()
@@ -226,6 +237,54 @@ class JaxEngine(Engine):
         with self._scope():
             losses = self._eval(self._state[0], self._state[1], b["X"], b["y"])
         return StepResult(float(losses["loss"]), b["parts"])
+
+    # -- the numerics check ------------------------------------------------------------------------
+
+    def loss_and_gradient(self, batch) -> LossAndGradient:
+        scaled = isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
+        # The Keras variable keeps the initial scale the step's state starts from.
+        scale = float(np.asarray(self.optimizer.dynamic_scale)) if scaled else 1.0
+        if self.distribution is None:
+            # The compiled train step itself, which reports its unscaled gradient's norm, from a copy
+            # of the state (it donates its input; the run's state is left as it is). fp16: a step that
+            # overflows skips its update and halves its scale, as unscaled_gradient does.
+            b, state = self._placed(batch, split=True), jax.tree.map(lambda a: a.copy(), self._state)
+
+            def step(_: float) -> tuple[float, float]:
+                nonlocal state
+                state, losses = self._train(state, b["X"], b["y"])
+                return float(losses["loss"]), float(losses["grad_norm"])
+
+            return unscaled_gradient(step, scale)
+        # A mirrored step takes the whole global batch: a function of its own, compiled now, on the
+        # share placed whole on every replica.
+        b = self._placed(batch, split=False)
+
+        def compute(s: float) -> tuple[float, float]:
+            with self._scope():
+                loss, norm = self._check(self._state[0], self._state[1], b["X"], b["y"], np.float32(s))
+            return float(loss), float(norm)
+
+        return unscaled_gradient(compute, scale)
+
+    def host_loss_and_gradient(self, batch) -> LossAndGradient:
+        model_cfg, train_cfg = self._configs
+        cpu = jax.devices("cpu")[0]
+        model = self.model  # a single float32 run on the CPU: its own model is the host's (stateless here)
+        if self.kind != "single" or train_cfg.precision != "fp32" or self.device != "cpu":
+            with keras.device(cpu):
+                model = build_model(model_cfg, "fp32")  # float32 whatever the run's dtype policy
+        trainable, non_trainable = ([jax.device_put(np.asarray(a), cpu) for a in part] for part in self._state[:2])
+
+        def loss(trainable, non_trainable, X, y):
+            outputs, _ = model.stateless_call(trainable, non_trainable, X, training=True)
+            return mlpf_losses(X, y, outputs, train_cfg.loss_weights)["loss"]
+
+        X, y = (jax.device_put(np.asarray(batch[k], np.float32), cpu) for k in ("X", "y"))
+        with jax.default_matmul_precision("highest"):  # the run's setting may be TF32's
+            value, grads = jax.jit(jax.value_and_grad(loss))(trainable, non_trainable, X, y)
+        norm = np.sqrt(sum(np.sum(np.square(np.asarray(g, np.float64))) for g in grads))
+        return LossAndGradient(float(value), float(norm))
 
     # -- checkpoints ------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Callable
 
 import jax
+import jax.numpy as jnp
 import keras
 
 from hepbench.mlpf.config import TrainConfig
@@ -27,13 +28,25 @@ from hepbench.mlpf.model.losses import mlpf_losses
 State = tuple[list, list, list]  # (trainable, non_trainable, optimizer variables) as jax arrays
 
 
+def training_losses(model: keras.Model, cfg: TrainConfig) -> Callable:
+    """losses(trainable, non_trainable, X, y) -> (the batch's losses, the new non-trainable state):
+    the forward pass in training mode and the MLPF loss, what the train step differentiates."""
+
+    def losses(trainable, non_trainable, X, y):
+        outputs, non_trainable = model.stateless_call(trainable, non_trainable, X, training=True)
+        return mlpf_losses(X, y, outputs, cfg.loss_weights), non_trainable
+
+    return losses
+
+
 def train_function(model: keras.Model, optimizer: keras.optimizers.Optimizer, cfg: TrainConfig) -> Callable:
-    """step(state, X, y) -> (new state, losses): one optimisation step on the batch."""
+    """step(state, X, y) -> (new state, losses): one optimisation step on the batch; the losses
+    include `grad_norm`, the global norm of its (unscaled) gradient."""
     scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+    training = training_losses(model, cfg)
 
     def forward(trainable, non_trainable, optimizer_vars, X, y):
-        outputs, non_trainable = model.stateless_call(trainable, non_trainable, X, training=True)
-        losses = mlpf_losses(X, y, outputs, cfg.loss_weights)
+        losses, non_trainable = training(trainable, non_trainable, X, y)
         loss = losses["loss"]
         if scaled:  # fp16: differentiate the scaled loss; stateless_apply unscales the gradients
             with keras.StatelessScope(state_mapping=list(zip(optimizer.variables, optimizer_vars))):
@@ -45,11 +58,42 @@ def train_function(model: keras.Model, optimizer: keras.optimizers.Optimizer, cf
     def step(state: State, X, y):
         trainable, non_trainable, optimizer_vars = state
         (_, (losses, non_trainable)), grads = gradient(trainable, non_trainable, optimizer_vars, X, y)
+        # The unscaled gradient's norm, for the numerics check (the scale before the update changes it).
+        scale = 1.0
+        if scaled:
+            with keras.StatelessScope(state_mapping=list(zip(optimizer.variables, optimizer_vars))):
+                scale = optimizer.dynamic_scale.value
+        losses = {**losses, "grad_norm": global_norm(grads) / scale}
         # A LossScaleOptimizer skips the update (and lowers its scale) when a gradient is not finite.
         trainable, optimizer_vars = optimizer.stateless_apply(optimizer_vars, grads, trainable)
         return (trainable, non_trainable, optimizer_vars), losses
 
     return step
+
+
+def gradient_norm_function(model: keras.Model, cfg: TrainConfig) -> Callable:
+    """check(trainable, non_trainable, X, y, scale) -> (loss, global norm of the gradient of loss x
+    scale, divided by scale): the train step's forward pass and loss differentiated, no update: the
+    numerics check's device side where the step itself cannot serve (a mirrored step takes the
+    whole global batch); fp16 gives its scale."""
+    training = training_losses(model, cfg)
+
+    def scaled(trainable, non_trainable, X, y, scale):
+        loss = training(trainable, non_trainable, X, y)[0]["loss"]
+        return loss * scale, loss
+
+    gradient = jax.grad(scaled, has_aux=True)
+
+    def check(trainable, non_trainable, X, y, scale):
+        grads, loss = gradient(trainable, non_trainable, X, y, scale)
+        return loss, global_norm(grads) / scale
+
+    return check
+
+
+def global_norm(arrays) -> jax.Array:
+    """The L2 norm of all the arrays' elements together, in float32."""
+    return jnp.sqrt(sum(jnp.sum(jnp.square(a.astype(jnp.float32))) for a in jax.tree.leaves(arrays)))
 
 
 def eval_function(model: keras.Model, cfg: TrainConfig) -> Callable:

@@ -20,13 +20,16 @@ import numpy as np
 import tensorflow as tf
 from absl import logging as absl_logging
 
+from hepbench.core.devices import runtime_from_build_info
 from hepbench.core.hostinfo import cpu_model
 from hepbench.mlpf.config import ModelConfig, TrainConfig
 from hepbench.mlpf.engines.backends import TENSORFLOW
-from hepbench.mlpf.engines.base import Engine, MissingDevices, Part, StepResult, one_ahead
+from hepbench.mlpf.engines.base import (Engine, LossAndGradient, MissingDevices, Part, StepResult, one_ahead,
+                                       unscaled_gradient)
 from hepbench.mlpf.data.format import NUM_X_FEATURES, NUM_Y_FEATURES
 from hepbench.mlpf.engines.tensorflow_steps import EvalStep, HorovodTrainStep, MirroredTrainStep, TrainStep
 from hepbench.mlpf.model.init import assign_initial_weights
+from hepbench.mlpf.model.losses import mlpf_losses
 from hepbench.mlpf.model.mlpf import build_model, parameter_counts
 
 KINDS = TENSORFLOW.strategies
@@ -77,6 +80,7 @@ class TensorFlowEngine(Engine):
         self._element_spec = None  # of the distributed training dataset (mirrored)
         self._configured = False
         self._jit_compile = False  # the built steps' (train_cfg.jit_compile)
+        self._configs: tuple[ModelConfig, TrainConfig] | None = None  # build's (the numerics check's host model)
 
     # -- the process ------------------------------------------------------------------------------
 
@@ -126,8 +130,11 @@ class TensorFlowEngine(Engine):
         }
 
     def backend(self) -> dict:
-        return {"name": TENSORFLOW.name, "version": tf.__version__, "keras": keras.__version__,
-                "compile": "tf.function+xla" if self._jit_compile else "tf.function"}
+        out = {"name": TENSORFLOW.name, "version": tf.__version__, "keras": keras.__version__,
+               "compile": "tf.function+xla" if self._jit_compile else "tf.function"}
+        if self.device == "gpu":  # the runtime its GPU build drives them with
+            out.update(runtime_from_build_info(tf.sysconfig.get_build_info()).to_backend())
+        return out
 
     def peak_device_memory(self) -> int | None:
         if self.device != "gpu" or not self._configured:
@@ -160,6 +167,7 @@ class TensorFlowEngine(Engine):
                 self._train = TrainStep(self.model, train_cfg)
         self._eval = EvalStep(self.model, train_cfg)
         self._jit_compile = train_cfg.jit_compile
+        self._configs = (model_cfg, train_cfg)
 
     def parameter_counts(self) -> tuple[int, int]:
         return parameter_counts(self.model)
@@ -217,6 +225,54 @@ class TensorFlowEngine(Engine):
     def eval_step(self, batch) -> StepResult:
         loss = float(self._eval(batch["X"], batch["y"])["loss"])
         return StepResult(loss, (_part(batch["X"], batch["n_elements"]),))
+
+    # -- the numerics check ------------------------------------------------------------------------
+
+    def loss_and_gradient(self, batch) -> LossAndGradient:
+        scaled = isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
+        scale = float(np.asarray(self.optimizer.dynamic_scale)) if scaled else 1.0
+        if self.kind == "single":
+            return self._through_the_step(batch, scale)
+        # A Horovod or mirrored step is a collective: a function of its own, traced now, converts the
+        # batch onto the first device (the rank's own GPU, a mirrored run's first replica).
+        b = {k: np.asarray(batch[k]) for k in ("X", "y")}
+        return unscaled_gradient(lambda s: self._train.loss_and_gradient_norm(b["X"], b["y"], s), scale)
+
+    def _through_the_step(self, batch, scale: float) -> LossAndGradient:
+        """The traced train step itself, which reports its unscaled gradient's norm; then the state
+        put back. fp16: a step that overflows skips its update and halves its scale, as
+        unscaled_gradient does, until one is finite."""
+        b, saved = self._placed(batch), self.state()
+
+        def step(_: float) -> tuple[float, float]:
+            out = self._train(b["X"], b["y"])
+            return float(out["loss"]), float(out["grad_norm"])
+
+        try:
+            return unscaled_gradient(step, scale)
+        finally:
+            self.load_state(saved)
+
+    def host_loss_and_gradient(self, batch) -> LossAndGradient:
+        model_cfg, train_cfg = self._configs
+        with tf.device("/CPU:0"):
+            # A float32 model of its own: the run's dtype policy is its model's, not a global one. A single
+            # float32 run on the CPU has one already (its variables are read, never written, here).
+            model = self.model
+            if self.kind != "single" or train_cfg.precision != "fp32" or self.device != "cpu":
+                model = build_model(model_cfg, "fp32")
+                model.set_weights(self.model.get_weights())
+            X, y = tf.constant(batch["X"], tf.float32), tf.constant(batch["y"], tf.float32)
+            with tf.GradientTape() as tape:
+                loss = mlpf_losses(X, y, model(X, training=True), train_cfg.loss_weights)["loss"]
+            grads = [g for g in tape.gradient(loss, model.trainable_variables) if g is not None]
+            return LossAndGradient(float(loss), float(tf.linalg.global_norm(grads)))
+
+    def from_rank0(self, flag: bool) -> bool:
+        if self.kind != "horovod":
+            return flag
+        hvd = self._train.hvd
+        return bool(hvd.broadcast(tf.constant(int(flag)), root_rank=0, name="hepbench.numerics").numpy())
 
     # -- checkpoints ------------------------------------------------------------------------------
 

@@ -31,13 +31,15 @@ _SIGNATURE = (
 
 
 class TrainStep:
-    """`step(X, y)` runs one optimisation step and returns the batch's losses (float32 scalars)."""
+    """`step(X, y)` runs one optimisation step and returns the batch's losses (float32 scalars) and
+    `grad_norm`, its unscaled gradient's global norm (the numerics check's device side)."""
 
     def __init__(self, model: keras.Model, cfg: TrainConfig):
         self.model, self.cfg = model, cfg
         self.optimizer = make_optimizer(cfg)
         self.optimizer.build(model.trainable_variables)
         self._step = tf.function(self._train_step, input_signature=_SIGNATURE, jit_compile=cfg.jit_compile)
+        self._check = None  # loss_and_gradient_norm's, traced on its first use
 
     def forward(self, X, y, normalizer=None):
         """(losses, the loss to differentiate): the latter scaled when fp16 uses loss scaling."""
@@ -52,9 +54,17 @@ class TrainStep:
         with tf.GradientTape() as tape:
             losses, loss = self.forward(X, y)
         grads = tape.gradient(loss, variables)
+        # The unscaled gradient's norm, for the numerics check (read before apply changes the scale).
+        losses = {**losses, "grad_norm": _global_norm(grads) / self.loss_scale()}
         # LossScaleOptimizer.apply unscales, and skips the update when a gradient is not finite.
         self.optimizer.apply(grads, variables)
         return losses
+
+    def loss_scale(self):
+        """What forward() multiplied the loss by: the fp16 optimizer's current scale, else 1."""
+        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            return tf.cast(tf.convert_to_tensor(self.optimizer.dynamic_scale), tf.float32)
+        return tf.constant(1.0)
 
     def __call__(self, X, y) -> dict:
         return self._step(X, y)
@@ -62,6 +72,31 @@ class TrainStep:
     def trace(self, X, y):
         """Compile the step for these shapes without running it (tracing is not training)."""
         return self._step.get_concrete_function(X, y)
+
+    def loss_and_gradient_norm(self, X, y, scale: float) -> tuple[float, float]:
+        """(loss, global norm of the gradient of loss x scale, divided by scale) of this process's
+        batch: the step's forward pass and loss compiled as the step is (XLA with jit_compile), no
+        collective (a Horovod or mirrored step's base forward), no update. For the steps that do
+        not report their gradient's norm themselves (the single step's output `grad_norm` does)."""
+        if self._check is None:
+            signature = (*_SIGNATURE, tf.TensorSpec((), tf.float32))
+            self._check = tf.function(self._loss_and_gradient_norm, input_signature=signature,
+                                      jit_compile=self.cfg.jit_compile)
+        loss, norm = self._check(X, y, tf.constant(scale, tf.float32))
+        return float(loss), float(norm)
+
+    def _loss_and_gradient_norm(self, X, y, scale):
+        variables = self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            losses, _ = self.forward(X, y)
+            loss = losses["loss"]
+            scaled = tf.cast(loss, tf.float32) * scale
+        return loss, _global_norm(tape.gradient(scaled, variables)) / scale
+
+
+def _global_norm(grads) -> tf.Tensor:
+    """The L2 norm of every gradient's elements together (float32)."""
+    return tf.linalg.global_norm([tf.cast(g, tf.float32) for g in grads if g is not None])
 
 
 class EvalStep:

@@ -3,10 +3,11 @@
 parity tests), its steps eager PyTorch or, with train.compile=true, torch.compile'd whole
 (hepbench.mlpf.engines.torch_steps). Kinds: "single" (one process, one device) and "ddp" (one rank
 of a DistributedDataParallel job whose process group the run layer has initialised: Gloo on a CPU,
-NCCL on a GPU).
+NCCL on an NVIDIA or AMD GPU (RCCL), XCCL on an Intel GPU).
 
-On a GPU the engine uses the current CUDA device: a copy sees only its own GPU, a DDP rank uses the
-GPU of its local rank (LOCAL_RANK under torchrun, SLURM_LOCALID under srun).
+On a GPU the engine uses the current device of torch.cuda (NVIDIA; AMD on a ROCm build) or, where
+there is none, torch.xpu (Intel) (hepbench.mlpf.engines.torch_devices): a copy sees only its own
+GPU, a DDP rank uses the GPU of its local rank (LOCAL_RANK under torchrun, SLURM_LOCALID under srun).
 """
 from __future__ import annotations
 
@@ -21,8 +22,11 @@ from hepbench.core.errors import HepbenchError
 from hepbench.core.hostinfo import cpu_model
 from hepbench.mlpf.config import ModelConfig, TrainConfig
 from hepbench.mlpf.engines.backends import TORCH
-from hepbench.mlpf.engines.base import Engine, MissingDevices, Part, StepResult, one_ahead
-from hepbench.mlpf.engines.torch_model import PFNetDense, build_module, parameter_counts
+from hepbench.mlpf.engines.base import (Engine, LossAndGradient, MissingDevices, Part, StepResult, one_ahead,
+                                       unscaled_gradient)
+from hepbench.mlpf.engines.torch_devices import accelerator, builds, runtime
+from hepbench.mlpf.engines.torch_model import PFNetDense, assign_weights, build_module, mlpf_losses, parameter_counts
+from hepbench.mlpf.engines.torch_optimizer import LossScale
 from hepbench.mlpf.engines.torch_steps import (DdpTrainStep, EvalStep, TrainStep, check_compile_backend,
                                                compile_mode)
 from hepbench.mlpf.model.init import set_random_seed
@@ -50,12 +54,13 @@ class TorchEngine(Engine):
             raise ValueError(f"threads must be >= 1, not {threads}")
         self.kind, self.device, self.threads, self.replicas = kind, device, threads, replicas
         self._device: torch.device | None = None
-        self._copies: torch.cuda.Stream | None = None  # a GPU's host-to-device copies (_placed)
+        self._copies: torch.Stream | None = None  # a GPU's host-to-device copies (_placed)
         self.model: PFNetDense | None = None
         self._train: TrainStep | None = None
         self._eval: EvalStep | None = None
         self._compile, self._compile_backend = False, None  # the built steps' (train_cfg.compile, .compile_backend)
         self._compile_mode: str | None = None  # torch.compile's mode (CUDA graphs on an NVIDIA GPU)
+        self._configs: tuple[ModelConfig, TrainConfig] | None = None  # build's (the numerics check's host model)
 
     # -- the process ------------------------------------------------------------------------------
 
@@ -78,16 +83,17 @@ class TorchEngine(Engine):
     def _select_device(self) -> torch.device:
         if self.device == "cpu":
             return torch.device("cpu")
-        if self.device is None and not torch.cuda.is_available():
+        kind = accelerator()  # cuda (NVIDIA; AMD on a ROCm build) or xpu (Intel)
+        if self.device is None and kind is None:
             return torch.device("cpu")
-        if not torch.cuda.is_available():
-            raise MissingDevices(f"PyTorch sees no GPU (torch {torch.__version__}, CUDA build "
-                                 f"{torch.version.cuda or 'none'})")
+        if kind is None:
+            raise MissingDevices(f"PyTorch sees no GPU (torch {torch.__version__}, built for {builds()})")
+        gpus = torch.get_device_module(kind)
         if self.kind == "ddp":
             local = next((os.environ[v] for v in _LOCAL_RANK_VARIABLES if os.environ.get(v, "").isdigit()), None)
-            if local is not None:  # the run layer chose the same one; NCCL needs it current
-                torch.cuda.set_device(int(local) % torch.cuda.device_count())
-        return torch.device("cuda", torch.cuda.current_device())
+            if local is not None:  # the run layer chose the same one; NCCL (XCCL) needs it current
+                gpus.set_device(int(local) % gpus.device_count())
+        return torch.device(kind, gpus.current_device())
 
     def _where(self) -> torch.device:
         if self._device is None:  # not configured (a test process): the device configure would choose
@@ -96,8 +102,8 @@ class TorchEngine(Engine):
 
     def devices(self) -> list[dict]:
         device = self._where()
-        if device.type == "cuda":
-            return [{"type": "gpu", "name": torch.cuda.get_device_name(device)}]
+        if device.type != "cpu":
+            return [{"type": "gpu", "name": torch.get_device_module(device).get_device_name(device)}]
         return [{"type": "cpu", "name": cpu_model()}]
 
     def software(self) -> dict:
@@ -106,18 +112,21 @@ class TorchEngine(Engine):
 
     def backend(self) -> dict:
         """`compile` is the built steps' (eager before build); `model` says the forward pass is the
-        native module, not the Keras model (whose weights and arithmetic it has)."""
+        native module, not the Keras model (whose weights and arithmetic it has); on a GPU, the
+        runtime this PyTorch drives it with (gpu_runtime, gpu_runtime_version)."""
         out = {"name": TORCH.name, "version": torch.__version__, "keras": keras.__version__,
                "compile": "torch.compile" if self._compile else "eager", "model": "torch.nn"}
         if self._compile:
             out["compile_backend"] = self._compile_backend
             out["compile_mode"] = self._compile_mode or "default"
+        if self._device is not None and self._device.type != "cpu":
+            out.update(runtime(self._device).to_backend())
         return out
 
     def peak_device_memory(self) -> int | None:
-        if self._device is None or self._device.type != "cuda":
+        if self._device is None or self._device.type == "cpu":
             return None
-        return int(torch.cuda.max_memory_allocated(self._device))
+        return int(torch.get_device_module(self._device).max_memory_allocated(self._device))
 
     # -- model, optimizer, steps ------------------------------------------------------------------
 
@@ -130,7 +139,7 @@ class TorchEngine(Engine):
         self.model = build_module(model_cfg, train_cfg.precision, train_cfg.seed, device)
         mode = compile_mode(train_cfg, device, distributed=ddp)
         if ddp:
-            ids = [device.index] if device.type == "cuda" else None
+            ids = [device.index] if device.type != "cpu" else None
             module = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
             self._train = DdpTrainStep(self.model, train_cfg, module, torch.distributed, mode)
             self._train.broadcast_from_root()
@@ -138,6 +147,7 @@ class TorchEngine(Engine):
             self._train = TrainStep(self.model, train_cfg, mode=mode)
         self._eval = EvalStep(self.model, train_cfg, mode)
         self._compile, self._compile_backend, self._compile_mode = train_cfg.compile, train_cfg.compile_backend, mode
+        self._configs = (model_cfg, train_cfg)
 
     def parameter_counts(self) -> tuple[int, int]:
         return parameter_counts(self.model)
@@ -164,9 +174,10 @@ class TorchEngine(Engine):
         device = self._where()
         if device.type == "cpu":  # from_numpy shares the batch's memory: nothing to copy
             return {"X": _host_tensor(X), "y": _host_tensor(y), "parts": (part,)}
+        gpus = torch.get_device_module(device)
         if self._copies is None:
-            self._copies = torch.cuda.Stream(device)
-        with torch.cuda.stream(self._copies):
+            self._copies = gpus.Stream(device)
+        with gpus.stream(self._copies):
             X_d, y_d = (_host_tensor(a).pin_memory().to(device, non_blocking=True) for a in (X, y))
             ready = self._copies.record_event()
         return {"X": X_d, "y": y_d, "parts": (part,), "ready": ready}
@@ -176,7 +187,7 @@ class TorchEngine(Engine):
         to the device finished before the current stream uses it."""
         batch = batch if "parts" in batch else self._placed(batch)
         if "ready" in batch:
-            stream = torch.cuda.current_stream(self._where())
+            stream = torch.get_device_module(self._where()).current_stream(self._where())
             stream.wait_event(batch["ready"])
             for tensor in (batch["X"], batch["y"]):
                 tensor.record_stream(stream)  # allocated on the copy stream, freed after this one's use
@@ -200,6 +211,33 @@ class TorchEngine(Engine):
         losses = self._eval(b["X"], b["y"])
         return StepResult(losses["loss"].item(), b["parts"])
 
+    # -- the numerics check ------------------------------------------------------------------------
+
+    def loss_and_gradient(self, batch) -> LossAndGradient:
+        b = self._ready(self._placed(batch))
+        scaled = isinstance(self.optimizer, LossScale)
+        return unscaled_gradient(lambda scale: self._train.loss_and_gradient_norm(b["X"], b["y"], scale),
+                                 self.optimizer.scale if scaled else 1.0)
+
+    def host_loss_and_gradient(self, batch) -> LossAndGradient:
+        model_cfg, train_cfg = self._configs
+        model = PFNetDense(model_cfg, "fp32")  # on the CPU, float32 whatever the run's precision
+        assign_weights(model, {path: t.detach().cpu().numpy() for path, t in self.model.keras_named_tensors()})
+        X, y = (_host_tensor(np.asarray(batch[k])) for k in ("X", "y"))
+        with torch.random.fork_rng(devices=[]):
+            loss = mlpf_losses(X, y, model(X, training=True), train_cfg.loss_weights)["loss"]
+        loss.backward()
+        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in model.parameters()
+                                                     if p.grad is not None]))
+        return LossAndGradient(float(loss.detach()), float(norm))
+
+    def from_rank0(self, flag: bool) -> bool:
+        if self.kind != "ddp":
+            return flag
+        value = torch.tensor([int(flag)])  # a host tensor: Gloo's, also beside NCCL on a GPU run
+        torch.distributed.broadcast(value, src=0)
+        return bool(value.item())
+
     # -- checkpoints ------------------------------------------------------------------------------
 
     def _tensors(self) -> list[tuple[str, torch.Tensor]]:
@@ -209,9 +247,9 @@ class TorchEngine(Engine):
     def _generators(self) -> list[tuple]:
         """(get_state, set_state) of the generators dropout draws from: the CPU's, and the GPU's."""
         pairs = [(torch.get_rng_state, torch.set_rng_state)]
-        if self._device is not None and self._device.type == "cuda":
-            index = self._device.index
-            pairs.append((lambda: torch.cuda.get_rng_state(index), lambda t: torch.cuda.set_rng_state(t, index)))
+        if self._device is not None and self._device.type != "cpu":
+            index, gpus = self._device.index, torch.get_device_module(self._device)
+            pairs.append((lambda: gpus.get_rng_state(index), lambda t: gpus.set_rng_state(t, index)))
         return pairs
 
     def state(self) -> list[np.ndarray]:

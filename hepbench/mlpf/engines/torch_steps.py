@@ -131,10 +131,34 @@ class TrainStep:
             return
         # The forward pass draws dropout's masks from torch's generators: put them back, so that
         # tracing leaves the run where it was.
-        gpus = [torch.cuda.current_device()] if torch.cuda.is_available() and torch.cuda.is_initialized() else []
-        with torch.random.fork_rng(devices=gpus):
+        with torch.random.fork_rng(devices=_gpus_in_use()):
             self.backward(X, y)
         self._clear_gradients()
+
+    def local_losses(self, X, y) -> dict:
+        """This process's losses of its own batch, no collective: the step's compiled forward pass."""
+        if self.mode == CUDA_GRAPHS_MODE:
+            torch.compiler.cudagraph_mark_step_begin()
+        return self._losses(X, y, None)
+
+    def loss_and_gradient_norm(self, X, y, scale: float) -> tuple[float, float]:
+        """(loss, global norm of the gradient of loss x scale, divided by scale) of the batch: the
+        step's forward pass and loss (local_losses) and backward pass, no update; the gradients and
+        the generators dropout draws from are left as they were."""
+        with torch.random.fork_rng(devices=_gpus_in_use()):
+            self._clear_gradients()
+            loss = self.local_losses(X, y)["loss"]
+            (loss * scale).backward()
+            grads = [p.grad for p in self.parameters if p.grad is not None]
+            norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))) / scale
+            result = float(loss.detach()), float(norm)
+        self._clear_gradients()
+        return result
+
+
+def _gpus_in_use() -> list[int]:
+    """The CUDA device whose generator a step draws from, where CUDA has started."""
+    return [torch.cuda.current_device()] if torch.cuda.is_available() and torch.cuda.is_initialized() else []
 
 
 class DdpTrainStep(TrainStep):
@@ -152,6 +176,10 @@ class DdpTrainStep(TrainStep):
         # element-wise operations) stays eager.
         self.module = _compiled(self.module, cfg, mode, fullgraph=False)
         return self._forward
+
+    def local_losses(self, X, y) -> dict:
+        # The model itself, eager: the DDP module's forward and backward passes are collectives.
+        return mlpf_losses(X, y, self.model(X, training=True), self.cfg.loss_weights)
 
     def normalizer(self, X):
         count = real_elements(X)

@@ -19,7 +19,7 @@ from typing import Any, Iterator
 
 from hepbench.core.schema import ReportError, load_report
 from hepbench.core.terminal import Document, Styled, Table
-from hepbench.mlpf.report.show import GIB, fixed, get, sig
+from hepbench.mlpf.report.show import GIB, fixed, get, percent, sig
 
 # Paths whose values must agree for scores to compare like for like, with the reason shown.
 # qsvr-bmk's and hpo-bmk's protocol is their model configuration; how many fits are timed and how
@@ -221,7 +221,7 @@ def _ratio(entry: Entry, first: Entry) -> tuple[float | None, float | None]:
     return ratio, math.hypot(*widths)
 
 
-OPTIONAL_COLUMNS = ("95 % interval", "± %", "ratio ± %", "beyond noise", "window CV %")
+OPTIONAL_COLUMNS = ("95 % interval", "± %", "ratio ± %", "beyond noise", "window CV %", "GFLOP/s", "MFU %")
 
 
 def _score_table(entries: list[Entry]) -> Table:
@@ -229,7 +229,8 @@ def _score_table(entries: list[Entry]) -> Table:
     others = sorted({k for e in entries for k in e.scores if k not in (e.score_key, "events_per_joule")})
     energy = any(e.events_per_joule is not None for e in entries)
     headers = ["report", f"{first.score_key} {first.unit}".strip(), "95 % interval", "± %", "ratio", "ratio ± %",
-               "beyond noise", "window CV %", *others] + (["events/J"] if energy else []) + ["status"]
+               "beyond noise", "window CV %", "GFLOP/s", "MFU %", *others] + (["events/J"] if energy else [])
+    headers.append("status")
     rows = []
     for e in entries:
         ci, (ratio, spread) = e.interval, _ratio(e, first)
@@ -239,6 +240,8 @@ def _score_table(entries: list[Entry]) -> Table:
         rows.append([e.label, sig(e.score), f"{sig(ci['low'])} to {sig(ci['high'])}" if ci else "-",
                      fixed(get(ci, "half_width_percent"), 1), fixed(ratio, 3), fixed(spread, 1), beyond,
                      fixed(get(e.report, "report", "throughput", "window_cv_percent"), 1),
+                     fixed(get(e.report, "report", "throughput", "flops_per_second"), 1, 1e9),
+                     percent(get(e.report, "report", "throughput", "model_flops_utilisation", "value")),
                      *(sig(e.scores.get(k)) for k in others)]
                     + ([sig(e.events_per_joule)] if energy else []) + [str(get(e.report, "report", "status") or "?")])
     # Columns no report has a value for (the interval of qsvr-bmk and hpo-bmk) are left out.

@@ -81,8 +81,33 @@ def _headline(report: dict) -> list[str]:
         if stats:
             line += (f"; per copy avg {sig(stats.get('avg'))}, median {sig(stats.get('median'))}, "
                      f"min {sig(stats.get('min'))}, max {sig(stats.get('max'))}")
-        return [line] + _trust(rep.get("throughput") or {})
+        throughput = rep.get("throughput") or {}
+        return [line, *_trust(throughput), *filter(None, [utilisation_line(throughput)])]
     return [f"FAILED: {rep.get('log') or 'no log message'}"]
+
+
+def percent(fraction: Any) -> str:
+    """A fraction as a percentage with one decimal ('13.6'); '-' if absent."""
+    return fixed(100 * fraction if _is_number(fraction) else None, 1)
+
+
+def utilisation_line(throughput: Any) -> str | None:
+    """'model FLOPs: 27.10 GFLOP/s, 13.6 % of the peak 200.0 GFLOP/s (fp32, 2 devices; SOURCE)', or the
+    reason there is no share; None for reports from before report.throughput.model_flops_utilisation."""
+    mfu = get(throughput, "model_flops_utilisation")
+    if not isinstance(mfu, dict):
+        return None
+    line = f"model FLOPs: {sig(_scaled(throughput.get('flops_per_second'), 1e9))} GFLOP/s"
+    if not _is_number(mfu.get("value")):
+        return line + f"; share of the peak unknown ({mfu.get('reason') or 'no reason given'})"
+    devices = mfu.get("devices")
+    return (line + f", {percent(mfu['value'])} % of the peak {sig(_scaled(mfu.get('peak_flops_per_second'), 1e9))} "
+            f"GFLOP/s ({mfu.get('precision') or '?'}, {devices} device{'' if devices == 1 else 's'}; "
+            f"{mfu.get('source') or 'source unknown'})")
+
+
+def _scaled(x: Any, scale: float) -> float | None:
+    return x / scale if _is_number(x) else None
 
 
 def _trust(throughput: dict) -> list[str]:
@@ -148,6 +173,10 @@ def _context(report: dict) -> list[str]:
         gpus = host.get("gpus") or []
         gpu_text = ", ".join(f"{g.get('name', '?')}" + (f" {fixed(g.get('memory_bytes'), 0, GIB)} GiB" if g.get("memory_bytes") else "")
                              for g in gpus if isinstance(g, dict)) or "none"
+        runtime = host.get("gpu_runtime")  # GPU runs only
+        if isinstance(runtime, dict):
+            gpu_text += (f" ({runtime.get('runtime', '?')} {runtime.get('version') or '-'}, "
+                         f"driver {runtime.get('driver_version') or '-'})")
         cores = host.get("physical_cores")
         lines.append(f"host: {host.get('cpu_model', '?')}, {host.get('logical_cpus', '?')} logical CPUs"
                      + (f" ({cores} physical cores)" if cores else "") + f", {host.get('usable_cpus', '?')} usable, "
@@ -159,7 +188,7 @@ def _context(report: dict) -> list[str]:
 
 
 COPY_HEADERS = ("copy", "device", "cpus", "threads", "events", "seconds", "events/s", "mean step s",
-                "compile s", "warm shapes", "val events/s", "peak host GiB", "status")
+                "compile s", "warm shapes", "val events/s", "GFLOP/s", "MFU %", "peak host GiB", "status")
 
 
 def _count(items: Any) -> str:
@@ -173,17 +202,22 @@ def _copy_row(copy: dict) -> list[str]:
             str(copy.get("threads", "-")), str(train.get("events", "-")), fixed(train.get("seconds"), 1),
             sig(train.get("events_per_second")), fixed(train.get("mean_step_seconds"), 3),
             fixed(copy.get("compile_seconds"), 1), _count(get(copy, "warmup", "shapes")),
-            sig(get(copy, "validation", "events_per_second")),
+            sig(get(copy, "validation", "events_per_second")), fixed(train.get("flops_per_second"), 1, 1e9),
+            percent(get(copy, "model_flops_utilisation", "value")),
             fixed(copy.get("peak_host_memory_bytes"), 2, GIB), str(copy.get("status", "?"))]
 
 
-WINDOW_HEADERS = ("window", "events", "seconds", "events/s", "real elem/s", "padded elem/s", "GFLOP/s", "loss")
+WINDOW_HEADERS = ("window", "events", "seconds", "events/s", "real elem/s", "padded elem/s", "GFLOP/s", "MFU %",
+                  "loss")
 
 
-def _window_row(w: dict) -> list[str]:
+def _window_row(w: dict, peak: Any = None) -> list[str]:
+    """A window's row; MFU % is its FLOP/s over its copy's peak (`peak`, FLOP/s)."""
+    flops = w.get("flops_per_second")
+    share = flops / peak if _is_number(flops) and _is_number(peak) and peak > 0 else None
     return [str(w.get("window", "?")), str(w.get("events", "-")), fixed(w.get("seconds"), 1),
             sig(w.get("events_per_second")), sig(w.get("real_elements_per_second")),
-            sig(w.get("padded_elements_per_second")), fixed(w.get("flops_per_second"), 1, 1e9), sig(w.get("loss"))]
+            sig(w.get("padded_elements_per_second")), fixed(flops, 1, 1e9), percent(share), sig(w.get("loss"))]
 
 
 ENERGY_HEADERS = ("source", "kind", "domain", "status", "joules", "mean W", "windows", "path or reason")
@@ -237,9 +271,31 @@ def energy_document(energy: Any) -> list[str | Table]:
     return doc
 
 
+def numerics_line(numerics: Any) -> str | None:
+    """'numerics: passed (fp32): loss 5.523 on the device, 5.523 on the host CPU in float32; gradient
+    norm ...; relative differences 0 and 2e-08 (tolerances 0.0001 and 0.001)', or why nothing was
+    compared; None for reports from before report.numerics."""
+    if not isinstance(numerics, dict):
+        return None
+    status, kind = numerics.get("status") or "?", numerics.get("arithmetic") or "?"
+    device, host, diff = (numerics.get(k) or {} for k in ("device", "host", "relative_difference"))
+    if not device or not host:
+        return f"numerics: {status} ({numerics.get('reason') or 'no reason given'})"
+    tolerance = numerics.get("tolerance") or {}
+
+    def g(x: Any) -> str:
+        return f"{x:.3g}" if _is_number(x) else "-"
+
+    return (f"numerics: {status} ({kind}): loss {sig(device.get('loss'), 7)} on the device, "
+            f"{sig(host.get('loss'), 7)} on the host CPU in float32; gradient norm {sig(device.get('grad_norm'), 7)} "
+            f"and {sig(host.get('grad_norm'), 7)}; relative differences {g(diff.get('loss'))} and "
+            f"{g(diff.get('grad_norm'))} (tolerances {g(tolerance.get('loss'))} and {g(tolerance.get('grad_norm'))})")
+
+
 def report_document(report: dict) -> Document:
     """The whole report as lines and tables; tolerates nulls and missing sections."""
     doc: list[str | Table] = [*_headline(report), *_context(report)]
+    doc += filter(None, [numerics_line(get(report, "report", "numerics"))])
     copies = [c for c in get(report, "report", "copies") or [] if isinstance(c, dict)]
     if copies:
         doc += ["", "copies:", Table(COPY_HEADERS, [_copy_row(c) for c in copies], left=3, indent=2)]
@@ -249,7 +305,8 @@ def report_document(report: dict) -> Document:
         if not windows:
             continue
         doc += ["", f"copy {c.get('copy', '?')} windows ({device_label(c.get('device'))}):",
-                Table(WINDOW_HEADERS, [_window_row(w) for w in windows], left=0, indent=2)]
+                Table(WINDOW_HEADERS, [_window_row(w, get(c, "model_flops_utilisation", "peak_flops_per_second"))
+                                       for w in windows], left=0, indent=2)]
     doc += energy_document(get(report, "report", "energy"))
     return doc
 

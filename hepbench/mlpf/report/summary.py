@@ -16,7 +16,9 @@ from hepbench.core.energy import energy_block
 from hepbench.core.envelope import RunInfo, Workload, build_summary, write_summary
 from hepbench.core.hostinfo import distribution_version
 from hepbench.core.stats import stats
+from hepbench.mlpf.train.numerics import arithmetic, not_run
 from hepbench.mlpf.train.throughput import DEFINITION, stability
+from hepbench.mlpf.train.utilisation import run_utilisation
 
 WORKLOAD = "mlpf-bmk"
 SUMMARY_FILE = "mlpf_summary.json"
@@ -44,6 +46,7 @@ class RunContext:
     command: list[str]
     extra_arguments: str = ""
     log: str | None = None  # overrides the log built from the copies (e.g. "interrupted by SIGTERM")
+    numerics: dict | None = None  # copy 0's numerics check (NumericsCheck.to_dict); None: it never ran
 
 
 _STABILITY_KEYS = ("confidence_interval", "window_cv_percent", "first_window_ratio", "real_element_fraction")
@@ -99,6 +102,7 @@ def build_report(copies: list[dict], ctx: RunContext) -> dict:
     trains = [c["train"] for c in copies] if ok else []
     all_windows = [w["events_per_second"] for c in copies for w in c["windows"]]
     cfg = ctx.config
+    flops = _sum(t["flops_per_second"] for t in trains)  # None on a failed run
     throughput = {
         "unit": "events/s",
         "train": score,
@@ -106,7 +110,9 @@ def build_report(copies: list[dict], ctx: RunContext) -> dict:
         if ok and any(c["validation"] for c in copies) else None,
         "real_elements_per_second": _sum(t["real_elements_per_second"] for t in trains),
         "padded_elements_per_second": _sum(t["padded_elements_per_second"] for t in trains),
-        "flops_per_second": _sum(t["flops_per_second"] for t in trains),
+        "flops_per_second": flops,
+        # Its share of the devices' peak at the precision that ran (docs/training.md).
+        "model_flops_utilisation": run_utilisation(copies, cfg["train"], flops).to_dict(),
         "windows": stats(all_windows) if ok else None,
         # How far to trust the score, from the same windows (hepbench.mlpf.train.throughput.stability).
         **(stability([c["windows"] for c in copies]) if ok else dict.fromkeys(_STABILITY_KEYS)),
@@ -138,6 +144,8 @@ def build_report(copies: list[dict], ctx: RunContext) -> dict:
             "dataset": ctx.dataset,
             "model": ctx.model,
             "energy": energy,
+            # The arithmetic checked before the clock (hepbench.mlpf.train.numerics), or why it was not.
+            "numerics": ctx.numerics or not_run(arithmetic(cfg["train"]["precision"], cfg["train"]["fp32_matmul"])),
         },
         bmkdata_checksum=ctx.dataset["checksum"],
         software=ctx.software, host=ctx.host, timing=ctx.timing, command=ctx.command,

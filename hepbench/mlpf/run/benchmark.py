@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from hepbench.core import devices
 from hepbench.core.errors import DataIntegrityError, UsageError
 from hepbench.core.files import check_writable_dir
 from hepbench.core.hostinfo import usable_cpus
@@ -71,24 +72,26 @@ class LocalCopies:
             raise UsageError(f"--copies must be at least 1, not {options.copies}")
         dataset = describe_built(options.data_dir)
         check_options(options, dataset)
-        gpus = visible_gpus(options.backend) if options.device != "cpu" else []
+        vendor = devices.node_vendor() if options.device != "cpu" else None
+        gpus = visible_gpus(options.backend, vendor) if vendor is not None else []
         cpus = select_cpus(usable_cpus(), options.ncores)
         try:
             device = resolve_device(options.device, gpus, options.backend)
         except DeviceUnavailable as e:  # reported as the GPU run it is, failed before anything starts
             return Inputs(dataset=dataset, device="gpu", gpus=[], cpus=cpus, refusal=e)
-        return Inputs(dataset=dataset, device=device, gpus=gpus, cpus=cpus)
+        return Inputs(dataset=dataset, device=device, gpus=gpus, cpus=cpus, vendor=vendor.name if gpus else None)
 
     def plan(self, options: RunOptions, inputs: Inputs) -> Plan:
         """The copies' specs; then the results (and --mllog) directory must be writable: the first write."""
+        refused = inputs.refusal is not None
         if self.strategy == "mirrored":
-            specs = [plan_mirrored(options, inputs.device, inputs.gpus, inputs.cpus, inputs.refusal is not None)]
+            specs = [plan_mirrored(options, inputs.device, inputs.gpus, inputs.cpus, refused, inputs.vendor)]
         else:
-            specs = plan_copies(options, inputs.device, inputs.gpus, inputs.cpus, refused=inputs.refusal is not None)
+            specs = plan_copies(options, inputs.device, inputs.gpus, inputs.cpus, refused, inputs.vendor)
         check_writable_dir(Path(options.results_dir), "results directory")
         if options.mllog is not None:
             check_writable_dir(Path(options.mllog).resolve().parent, "--mllog directory")
-        return Plan(specs=specs, dataset=inputs.dataset, copies=len(specs), gpus_present=bool(inputs.gpus),
+        return Plan(specs=specs, dataset=inputs.dataset, copies=len(specs), gpu_vendor=inputs.vendor,
                     mllog=options.mllog, refusal=inputs.refusal)
 
     def execute(self, options: RunOptions, plan: Plan, stream: TextIO) -> Outcome:
@@ -101,7 +104,7 @@ class LocalCopies:
         try:
             procs: list[subprocess.Popen] = []
             try:
-                procs = _start(plan.specs, workdir, plan.gpus_present)
+                procs = _start(plan.specs, workdir, plan.gpu_vendor)
                 stopped = _supervise(procs)
             except Interrupted as e:
                 log, exit_code = f"{e} after {time.perf_counter() - start:.0f} s", e.exit_code
@@ -126,23 +129,26 @@ def _announcement(options: RunOptions, plan: Plan) -> str:
             f"{dataset['train_events']} train events)\n")
 
 
-def _child_env(spec: CopySpec, gpus_present: bool) -> dict:
-    env = {**os.environ, "OMP_NUM_THREADS": str(spec.threads), "PYTHONUNBUFFERED": "1",
-           "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
+def _child_env(spec: CopySpec, vendor: str | None) -> dict:
+    """A copy's environment: its threads and, on a node with GPUs of `vendor`, its own GPUs through
+    the vendor's visibility variable (a GPU copy) or none of them (a CPU copy)."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(spec.threads), "PYTHONUNBUFFERED": "1"}
+    if vendor is None:
+        return env
     if spec.device == "gpu":
-        env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, spec.gpu_indices or [spec.gpu_index]))
-    elif gpus_present:
-        env["CUDA_VISIBLE_DEVICES"] = ""  # a CPU run must not touch (or allocate on) a GPU
+        devices.vendor(vendor).assign_env(env, [str(i) for i in spec.gpu_indices or [spec.gpu_index]])
+    else:
+        devices.vendor(vendor).hide_env(env)  # a CPU run must not touch (or allocate on) a GPU
     return env
 
 
-def _start(specs: list[CopySpec], workdir: Path, gpus_present: bool) -> list[subprocess.Popen]:
+def _start(specs: list[CopySpec], workdir: Path, vendor: str | None) -> list[subprocess.Popen]:
     procs = []
     for spec in specs:
         spec_path = workdir / f"copy{spec.copy}.spec.json"
         spec_path.write_text(json.dumps(spec.to_dict()))
         cmd = [sys.executable, "-m", "hepbench.mlpf.run.worker", str(spec_path), str(workdir / f"copy{spec.copy}.result.json")]
-        procs.append(subprocess.Popen(cmd, env=_child_env(spec, gpus_present)))
+        procs.append(subprocess.Popen(cmd, env=_child_env(spec, vendor)))
     return procs
 
 

@@ -10,12 +10,14 @@ import re
 import time
 from pathlib import Path
 
-from hepbench.core.hostinfo import command_line, distribution_version, host_info, nvidia_gpus
+from hepbench.core import devices
+from hepbench.core.hostinfo import command_line, distribution_version, host_info
 from hepbench.core.timestamps import now_iso
 from hepbench.mlpf.config import config_to_dict
 from hepbench.mlpf.engines.backends import backend
 from hepbench.mlpf.model.flops import training_flops
 from hepbench.mlpf.report.summary import RunContext, build_report, software_versions
+from hepbench.mlpf.run.copy import CopySpec
 from hepbench.mlpf.run.plan import Outcome, Plan, RunOptions
 
 def requested_backend(name: str) -> dict:
@@ -45,9 +47,33 @@ def _file_version(path: str) -> str | None:
     return found.group(1) if found else None
 
 
+def _entry_gpus(vendor: str, entries: list[dict]) -> list[devices.Gpu]:
+    """The GPUs the copies' frameworks said they trained on (each entry's device, a mirrored copy's
+    replica devices), once each: the host's GPUs where no management tool answered."""
+    found: dict[int, devices.Gpu] = {}
+    for entry in entries:
+        for device in entry.get("replica_devices") or [entry.get("device") or {}]:
+            if device.get("type") == "gpu" and isinstance(device.get("index"), int):
+                found.setdefault(device["index"], devices.Gpu(vendor, device["index"], device["name"]))
+    return [found[i] for i in sorted(found)]
+
+
+def host_gpus(first: CopySpec, entries: list[dict]) -> tuple[list[dict], dict | None]:
+    """report.host's GPUs of a GPU run and their runtime: as the vendor's management tool lists them,
+    else as the copies' frameworks named them; ([], None) on a CPU run, whose host block is unchanged."""
+    if first.device != "gpu":
+        return [], None
+    vendor = devices.vendor(first.gpu_vendor) if first.gpu_vendor else devices.node_vendor()
+    if vendor is None:
+        return [], None
+    listing = vendor.listing() or devices.Listing(_entry_gpus(vendor.name, entries), None, "framework")
+    return [g.to_dict() for g in listing.gpus], listing.host_runtime(vendor.name)
+
+
 def run_context(options: RunOptions, plan: Plan, context: dict, log: str | None, start_iso: str,
-                start: float) -> RunContext:
-    """Everything the report holds besides the copies' entries."""
+                start: float, entries: list[dict] | None = None) -> RunContext:
+    """Everything the report holds besides the copies' entries (which name the GPUs they trained on
+    where no management tool lists the host's)."""
     cfg, first = options.config, plan.specs[0]
     software = software_versions()
     software.update({k: v for k, v in context.get("software", {}).items() if v is not None})
@@ -62,9 +88,10 @@ def run_context(options: RunOptions, plan: Plan, context: dict, log: str | None,
                    **plan.benchmark},
         config=config_to_dict(cfg), dataset=plan.dataset, model=model, software=software,
         backend=context.get("backend") or requested_backend(first.backend),
-        host=host_info(nvidia_gpus() if first.device == "gpu" else []),
+        host=host_info(*host_gpus(first, entries or [])),
         timing={"start": start_iso, "end": now_iso(), "wall_seconds": time.perf_counter() - start},
         command=list(options.command or command_line()), extra_arguments=options.extra_arguments, log=log,
+        numerics=context.get("numerics"),
     )
 
 
@@ -72,5 +99,5 @@ def collect(options: RunOptions, plan: Plan, outcome: Outcome) -> dict | None:
     """The report of the run (None where this process does not write one: a Horovod rank > 0)."""
     if not outcome.publish:
         return None
-    ctx = run_context(options, plan, outcome.context, outcome.log, outcome.start_iso, outcome.start)
+    ctx = run_context(options, plan, outcome.context, outcome.log, outcome.start_iso, outcome.start, outcome.entries)
     return build_report(outcome.entries, ctx)

@@ -29,6 +29,7 @@ from hepbench.mlpf.engines.backends import BACKENDS, DEFAULT_BACKEND, backend, m
 from hepbench.mlpf.engines.base import MissingDevices
 from hepbench.mlpf.run.signals import Interrupted
 from hepbench.mlpf.train.throughput import Plan, TrainingTimer, Window, totals
+from hepbench.mlpf.train.utilisation import copy_peak, utilisation
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class CopySpec:
     replicas: int = 1  # mirrored: devices trained on at once (logical CPU devices on a CPU)
     gpu_indices: list[int] | None = None  # mirrored on GPUs: the physical indices made visible
     backend: str = DEFAULT_BACKEND  # the Keras backend: tensorflow, jax or torch
+    gpu_vendor: str | None = None  # a GPU copy's: hepbench.core.devices' vendor name (its energy source)
 
     @classmethod
     def from_dict(cls, data: dict) -> "CopySpec":
@@ -79,7 +81,7 @@ def failed_entry(spec: CopySpec, log: str) -> dict:
         "cpus": spec.cpus, "threads": spec.threads,
         "compile_seconds": None, "warmup": None, "train": None, "windows": [], "window_stats": None,
         "validation": None, "peak_host_memory_bytes": None, "peak_device_memory_bytes": None, "wall_seconds": None,
-        "energy_sources": [],
+        "energy_sources": [], "ceiling": None,
     }
 
 
@@ -116,7 +118,7 @@ def energy_meter(spec: CopySpec, powercap_dir: str) -> EnergyMeter:
     """This copy's counters: the node's packages where it reads them, and the GPUs it trains on."""
     sources = powercap_sources(powercap_dir) if reads_powercap(spec) else []
     if spec.device == "gpu":
-        sources += gpu_sources(spec.gpu_indices or [spec.gpu_index])
+        sources += gpu_sources(spec.gpu_indices or [spec.gpu_index], vendor=spec.gpu_vendor)
     host = socket.gethostname()
     for s in sources:
         s.host = host
@@ -157,7 +159,8 @@ def run_copy(spec: CopySpec, stream: TextIO = sys.stderr, heartbeat=lambda: None
         hooks = Hooks(say=lambda text: _say(spec, text, stream), heartbeat=heartbeat,
                       on_step=_progress_bar(spec, plan, stream))
         source = DataSource(spec.data_dir, num_workers=spec.num_workers, worker_index=spec.copy % spec.num_workers)
-        benchmark(engine, cfg, source, measured, spec.validation_events, hooks)
+        # Copy 0 (rank 0) checks the arithmetic before the clock; the job's other ranks follow its verdict.
+        benchmark(engine, cfg, source, measured, spec.validation_events, hooks, check_numerics=spec.copy == 0)
         entry["status"], entry["log"] = "ok", "ok"
     except Interrupted as e:
         context["signal"], entry["log"] = e.signum, str(e)
@@ -181,6 +184,10 @@ def run_copy(spec: CopySpec, stream: TextIO = sys.stderr, heartbeat=lambda: None
     if entry["status"] == "ok":
         entry["train"] = totals(timer.windows)
         entry["window_stats"] = stats(w.events_per_second for w in timer.windows)
+    # This copy's share of its devices' peak (its ceiling on a CPU); the run's is report.throughput's.
+    entry["model_flops_utilisation"] = utilisation(
+        (entry["train"] or {}).get("flops_per_second"), copy_peak(entry, cfg.train.precision, cfg.train.fp32_matmul),
+        failed="no FLOP/s achieved (the copy failed)").to_dict()
     # ru_maxrss is the kernel's exact high-water mark (KiB on Linux); sampling would miss peaks.
     entry["peak_host_memory_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     entry["peak_device_memory_bytes"] = engine.peak_device_memory() if engine is not None else None
@@ -215,5 +222,9 @@ def _record(spec: CopySpec, measured, entry: dict, context: dict) -> None:
         context["model"] = {"name": "PFNetDense", "trainable_parameters": trainable, "non_trainable_parameters": frozen}
     if measured.compile_seconds is not None:
         entry["compile_seconds"] = measured.compile_seconds
+    if measured.ceiling is not None:
+        entry["ceiling"] = measured.ceiling.to_dict()
     if measured.validation is not None:
         entry["validation"] = measured.validation
+    if measured.numerics is not None:  # copy 0's: the report's numerics block
+        context["numerics"] = measured.numerics.to_dict()

@@ -9,9 +9,10 @@ LOCAL_RANK, and MASTER_ADDR/MASTER_PORT of its rendezvous) or, without them, fro
 (SLURM_PROCID, the step's task count, SLURM_LOCALID), where MASTER_ADDR and MASTER_PORT must come
 from the job script (the first node and a free port); a process that no launcher started is a
 1-rank job. The process group (init_method env://) uses Gloo on a CPU; on a GPU, NCCL for CUDA
-tensors (DDP's gradient buckets) and Gloo for host objects (the ranks' entries), so gathering a
-report never touches a GPU. Its timeout is --rank-timeout: a collective waiting for a rank that is
-gone fails after that long at the latest (Gloo notices a closed connection at once).
+tensors (RCCL on a ROCm build; XCCL for Intel's xpu tensors: DDP's gradient buckets) and Gloo for
+host objects (the ranks' entries), so gathering a report never touches a GPU. Its timeout is
+--rank-timeout: a collective waiting for a rank that is gone fails after that long at the latest
+(Gloo notices a closed connection at once).
 """
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ from hepbench.mlpf.run.ranks import RankJob
 
 _TORCHRUN = ("RANK", "WORLD_SIZE")  # also torch.distributed.launch and other torchelastic agents
 _SRUN = ("SLURM_PROCID", "SLURM_LOCALID")
+# The collectives library of each GPU API: NCCL for CUDA (RCCL under that name on ROCm), XCCL for Intel's xpu.
+_GPU_GROUPS = {"cuda": "nccl", "xpu": "xccl"}
 
 
 def _integer(env: Mapping[str, str], name: str) -> int:
@@ -81,7 +84,10 @@ class DdpRank(RankJob):
         import torch
         import torch.distributed as dist
 
-        gpus = [str(i) for i in range(torch.cuda.device_count())] if options.device != "cpu" else []
+        from hepbench.mlpf.engines.torch_devices import accelerator
+
+        kind = accelerator() if options.device != "cpu" else None  # cuda (NVIDIA, AMD) or xpu (Intel)
+        gpus = [str(i) for i in range(torch.get_device_module(kind).device_count())] if kind else []
         try:
             device = resolve_device(options.device, gpus, options.backend)
         except UsageError:  # validate reports it after the join, so that all ranks stop together
@@ -89,10 +95,11 @@ class DdpRank(RankJob):
         if device == "gpu":
             # NCCL and the engine use the current device: the one of this rank's local rank (or the
             # only one, where the launcher gives each task its own GPU).
-            torch.cuda.set_device(self.local_rank % len(gpus))
-        self.process_group = "nccl" if device == "gpu" else "gloo"
+            torch.get_device_module(kind).set_device(self.local_rank % len(gpus))
+        self.process_group = _GPU_GROUPS[kind] if device == "gpu" else "gloo"
         os.environ.update(MASTER_ADDR=found["master_addr"], MASTER_PORT=found["master_port"])
-        dist.init_process_group(backend="cpu:gloo,cuda:nccl" if device == "gpu" else "gloo", init_method="env://",
+        groups = f"cpu:gloo,{kind}:{self.process_group}" if device == "gpu" else "gloo"
+        dist.init_process_group(backend=groups, init_method="env://",
                                 rank=self.rank, world_size=self.size,
                                 timeout=datetime.timedelta(seconds=options.rank_timeout))
         self.dist = dist

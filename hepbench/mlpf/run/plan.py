@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TextIO
 
+from hepbench.core import devices
 from hepbench.core.errors import UsageError
 from hepbench.mlpf.config import Config, ConfigSource, TrainConfig, config_to_dict
 from hepbench.mlpf.engines import backends
@@ -67,7 +68,8 @@ class Inputs:
 
     dataset: dict  # hepbench.mlpf.data.built.describe_built
     device: str  # "cpu" or "gpu"
-    gpus: list[str] = field(default_factory=list)  # CUDA indices visible here
+    gpus: list[str] = field(default_factory=list)  # the GPUs' physical indices (core.devices.Vendor.visible)
+    vendor: str | None = None  # their vendor (core.devices.VENDORS) when there are GPUs
     cpus: list[int] = field(default_factory=list)  # the CPUs this process may use (after --ncores)
     # Why the run stops before its copies start, with a failure report (a --device gpu that finds none).
     refusal: DeviceUnavailable | None = None
@@ -80,7 +82,7 @@ class Plan:
     specs: list[CopySpec]
     dataset: dict
     copies: int  # copies (or ranks) in the report
-    gpus_present: bool = False  # a CPU copy must then be kept off the GPUs
+    gpu_vendor: str | None = None  # the node's GPUs' vendor where it has GPUs: a CPU copy is kept off them
     benchmark: dict = field(default_factory=dict)  # more of the report's `benchmark` block (Horovod: controller)
     mllog: Path | None = None  # where `report` also writes :::MLLOG lines (copies on this machine only)
     refusal: DeviceUnavailable | None = None  # Inputs.refusal: the copies never start, the report says why
@@ -145,22 +147,22 @@ def resolve_strategy(requested: str, backend: str = DEFAULT_BACKEND) -> str:
     return strategy
 
 
-def visible_gpus(backend: str = DEFAULT_BACKEND) -> list[str]:
-    """CUDA indices of the GPUs `backend`'s framework can use here ([] without an NVIDIA driver)."""
-    if not any(os.path.exists(p) for p in ("/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia")):
+def visible_gpus(backend: str = DEFAULT_BACKEND, vendor: devices.Vendor | None = None) -> list[str]:
+    """Physical indices of the GPUs `backend`'s framework can use here, as `vendor`'s visibility
+    variables number them (default: the node's vendor; [] without any GPU driver)."""
+    vendor = vendor or devices.node_vendor()
+    if vendor is None:
         return []  # no driver: no framework can see a GPU, no need to ask one (seconds saved)
     # A subprocess (the coordinating process never imports a framework): the backend's probe.
     probe = f"{backends.backend(backend).gpu_probe}\nprint(n)"
-    env = {**os.environ, "CUDA_DEVICE_ORDER": "PCI_BUS_ID", "TF_CPP_MIN_LOG_LEVEL": "3",
+    env = {**os.environ, **vendor.order, "TF_CPP_MIN_LOG_LEVEL": "3",
            "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}  # JAX: counting devices must not claim their memory
     try:
         out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300)
         count = int(out.stdout.strip().splitlines()[-1])
     except (OSError, subprocess.SubprocessError, ValueError, IndexError):
         return []
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    indices = [v.strip() for v in visible.split(",") if v.strip()] if visible else [str(i) for i in range(count)]
-    return indices[:count]
+    return vendor.visible(os.environ, count)
 
 
 class DeviceUnavailable(UsageError):
@@ -173,7 +175,8 @@ def resolve_device(requested: str, gpus: list[str], backend: str = DEFAULT_BACKE
         raise UsageError(f"--device must be one of {', '.join(DEVICES)}, not {requested!r}")
     if requested == "gpu" and not gpus:
         raise DeviceUnavailable(f"--device gpu: {backends.backend(backend).label} sees no GPU on this machine "
-                                "(no NVIDIA driver or device visible; use --device cpu or auto)")
+                                "(no NVIDIA, AMD ROCm or Intel Level Zero driver or device visible; "
+                                "use --device cpu or auto)")
     if requested == "auto":
         return "gpu" if gpus else "cpu"
     return requested
@@ -220,9 +223,10 @@ def split_cpus(cpus: list[int], copies: int) -> list[list[int]]:
 
 
 def plan_copies(options: RunOptions, device: str, gpus: list[str], cpus: list[int],
-                refused: bool = False) -> list[CopySpec]:
+                refused: bool = False, vendor: str | None = None) -> list[CopySpec]:
     """Independent copies: a disjoint CPU set each, and one GPU each on a GPU run (none assigned
-    when `refused`: the copies of a run that stops before they start, for its failure report)."""
+    when `refused`: the copies of a run that stops before they start, for its failure report);
+    `vendor`: the GPUs' (core.devices.VENDORS)."""
     if device == "gpu" and options.copies > len(gpus) and not refused:
         raise UsageError(f"--copies {options.copies} needs {options.copies} GPUs (one per copy); {len(gpus)} visible")
     per_device, validation = options.config.bench.for_device(device)
@@ -235,12 +239,13 @@ def plan_copies(options: RunOptions, device: str, gpus: list[str], cpus: list[in
             cpus=cpu_set, threads=options.threads or len(cpu_set), events_per_window=options.events or per_device,
             validation_events=validation, quiet=options.quiet,
             bar=(i == 0 and options.copies == 1 and sys.stderr.isatty()), backend=options.backend,
+            gpu_vendor=vendor if device == "gpu" else None,
         ))
     return specs
 
 
 def plan_mirrored(options: RunOptions, device: str, gpus: list[str], cpus: list[int],
-                  refused: bool = False) -> CopySpec:
+                  refused: bool = False, vendor: str | None = None) -> CopySpec:
     """One process training on several devices: the GPUs, or logical devices of its CPU set (when
     `refused`, none assigned: see plan_copies)."""
     if options.copies != 1:
@@ -254,7 +259,7 @@ def plan_mirrored(options: RunOptions, device: str, gpus: list[str], cpus: list[
         raise UsageError(f"--replicas {replicas} needs {replicas} GPUs; {len(gpus)} visible")
     if device == "cpu" and replicas > len(cpus):
         raise UsageError(f"--replicas {replicas} needs at least {replicas} CPUs; this process may use {len(cpus)}")
-    (spec,) = plan_copies(options, device, gpus[:1], cpus, refused)
+    (spec,) = plan_copies(options, device, gpus[:1], cpus, refused, vendor)
     indices = [int(g) if g.isdigit() else i for i, g in enumerate(gpus[:replicas])] if device == "gpu" else None
     per_device, _ = options.config.bench.for_device(device)
     return dataclasses.replace(spec, strategy="mirrored", replicas=replicas, gpu_indices=indices,
@@ -262,9 +267,9 @@ def plan_mirrored(options: RunOptions, device: str, gpus: list[str], cpus: list[
 
 
 def rank_spec(options: RunOptions, device: str, rank: int, size: int, local_rank: int,
-              strategy: str = "horovod") -> CopySpec:
+              strategy: str = "horovod", vendor: str | None = None) -> CopySpec:
     """This rank of a Horovod or DDP job (`strategy`): shard `rank` of `size`, the GPU of its local
-    rank, the launcher's CPU binding."""
+    rank (of `vendor`), the launcher's CPU binding."""
     per_device, validation = options.config.bench.for_device(device)
     return CopySpec(
         copy=rank, copies=size, config=config_to_dict(options.config), data_dir=str(options.data_dir),
@@ -272,5 +277,5 @@ def rank_spec(options: RunOptions, device: str, rank: int, size: int, local_rank
         cpus=None,  # the launcher's binding (mpirun --bind-to, srun --cpu-bind) stays as it is
         threads=options.threads or len(os.sched_getaffinity(0)), events_per_window=options.events or per_device,
         validation_events=validation, quiet=options.quiet, strategy=strategy, local_rank=local_rank,
-        num_workers=size, backend=options.backend,
+        num_workers=size, backend=options.backend, gpu_vendor=vendor if device == "gpu" else None,
     )

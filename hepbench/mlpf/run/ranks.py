@@ -27,6 +27,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TextIO
 
+from hepbench.core.devices import node_vendor
 from hepbench.core.errors import HepbenchError, UsageError
 from hepbench.core.files import check_writable_dir
 from hepbench.core.timestamps import now_iso
@@ -119,10 +120,12 @@ class RankJob(ABC):
         if problems:
             self.leave()
             raise UsageError("; ".join(problems))
-        return Inputs(dataset=dataset, device=device, gpus=gpus)
+        vendor = node_vendor() if device == "gpu" else None
+        return Inputs(dataset=dataset, device=device, gpus=gpus, vendor=vendor.name if vendor else None)
 
     def plan(self, options: RunOptions, inputs: Inputs) -> Plan:
-        spec = rank_spec(options, inputs.device, self.rank, self.size, self.local_rank, strategy=self.strategy)
+        spec = rank_spec(options, inputs.device, self.rank, self.size, self.local_rank, strategy=self.strategy,
+                         vendor=inputs.vendor)
         return Plan(specs=[spec], dataset=inputs.dataset, copies=self.size, benchmark=self.benchmark())
 
     def execute(self, options: RunOptions, plan: Plan, stream: TextIO) -> Outcome:

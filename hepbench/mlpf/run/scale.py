@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from hepbench.core.devices import VISIBILITY_VARIABLES
 from hepbench.core.errors import UsageError
 from hepbench.core.files import atomic_open, check_writable_dir, write_json
 from hepbench.core.schema import validate_report
@@ -39,7 +40,7 @@ SCHEMA = "scaling.schema.json"
 _OWN_OPTIONS = ("-w", "--resultsdir", "--strategy", "-c", "--copies", "--replicas", "--backend")
 RDZV_PORT = 29400  # torchrun's c10d rendezvous on the first host (torchrun's own default port)
 # What a rank on another host gets of this environment (ssh starts a fresh one there), besides ScaleOptions.env.
-_FORWARDED = ("HEPBENCH_", "KERAS_", "TF_CPP_", "OMP_", "GLOO_", "NCCL_", "TORCH_", "CUDA_VISIBLE_DEVICES")
+_FORWARDED = ("HEPBENCH_", "KERAS_", "TF_CPP_", "OMP_", "GLOO_", "NCCL_", "TORCH_", *VISIBILITY_VARIABLES)
 _GRACE_SECONDS = 30  # after one host's torchrun failed, how long the others get to end on their own
 
 

@@ -1,5 +1,5 @@
-"""The training loop, top to bottom: set-up → tracing → warming → warm-up → timed windows →
-validation → result.
+"""The training loop, top to bottom: set-up → tracing → numerics check → warming → warm-up →
+timed windows → validation → result.
 
 `benchmark` is the loop of a benchmark copy, a Mirrored copy and a Horovod rank alike (they differ
 only in their engine, hepbench.mlpf.engines); an HPO trial (hepbench.hpo.trainable) uses the same
@@ -27,7 +27,9 @@ from hepbench.mlpf.config import Config, ModelConfig
 from hepbench.mlpf.data.format import NUM_X_FEATURES, NUM_Y_FEATURES
 from hepbench.mlpf.data.pipeline import Batches, EpochBatches
 from hepbench.mlpf.engines.base import Engine, StepResult
+from hepbench.mlpf.engines.ceiling import Ceiling, measure
 from hepbench.mlpf.model.flops import training_flops
+from hepbench.mlpf.train import numerics
 from hepbench.mlpf.train.throughput import NonFiniteLoss, StepOutcome, TrainingTimer, Window
 
 
@@ -72,6 +74,8 @@ class Measurement:
     warmed_shapes: list[tuple[int, int]] | None = None  # (events, padded length), each run once before the clock
     warm_seconds: float | None = None  # the all-padding steps that ran them (warm_train)
     validation: dict | None = None
+    numerics: numerics.NumericsCheck | None = None  # the arithmetic checked before the clock (copy 0, rank 0)
+    ceiling: Ceiling | None = None  # a CPU's matmul ceiling, measured before the clock (bench.ceiling_seconds)
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,14 @@ def warm_train(engine: Engine, shapes: Iterable[tuple[int, int]], heartbeat: Cal
         engine.train_step(batch)
         heartbeat()
     engine.load_state(saved)
+
+
+def first_share(source: DataSource, cfg: Config, replicas: int = 1) -> dict:
+    """The first training batch's first data.batch_size events (a mirrored run's: replica 0's share),
+    from a fresh pipeline, which yields the run's batches for a seed; read without prefetch threads."""
+    quiet = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, prefetch=0))
+    batch = next(iter(source.training(quiet, replicas)))
+    return {k: v[: cfg.data.batch_size] for k, v in batch.items()}
 
 
 def batch_shapes(batches, steps: int) -> list[tuple[int, int]]:
@@ -211,17 +223,23 @@ def validate(engine: Engine, batches, n_batches: int, clock: Callable[[], float]
 
 
 def benchmark(engine: Engine, cfg: Config, source: DataSource, measured: Measurement, validation_events: int,
-              hooks: Hooks = Hooks()) -> Measurement:
+              hooks: Hooks = Hooks(), check_numerics: bool = True) -> Measurement:
     """Train as `measured.timer`'s plan says and validate on `validation_events` test events.
+    `check_numerics`: this process checks the arithmetic before the clock (copy 0, rank 0); every
+    rank of a job then follows rank 0's verdict.
 
-    Raises on failure (NonFiniteLoss when a loss is NaN or infinite); `measured` keeps what was
-    measured until then.
+    Raises on failure (NumericsMismatch when the device's arithmetic is not the host's, NonFiniteLoss
+    when a loss is NaN or infinite); `measured` keeps what was measured until then.
     """
     timer, clock = measured.timer, measured.timer.clock
     plan = timer.plan
 
     # Set-up: framework, model, optimizer and steps; the data; every shape of the run.
     set_up(engine, cfg, measured)
+    # The peak of the copy's FLOPs utilisation on a CPU: its own framework, threads and CPUs, now.
+    if measured.devices[0]["type"] == "cpu" and cfg.bench.ceiling_seconds > 0:
+        measured.ceiling = measure(engine.backend()["name"], cfg.train.precision, cfg.bench.ceiling_seconds)
+        hooks.say(measured.ceiling.describe())
     batches = source.training(cfg, engine.replicas)
     t0 = clock()
     # data.cache "memory" (a GPU run's default): every event decoded now, none read inside a window.
@@ -239,6 +257,16 @@ def benchmark(engine: Engine, cfg: Config, source: DataSource, measured: Measure
     hooks.heartbeat()
     hooks.say(f"traced {len(shapes)} batch shape(s) in {measured.compile_seconds:.1f} s; "
               f"{plan.warmup_steps} warm-up step(s), then {plan.windows} windows of {plan.steps_per_window} steps")
+
+    # Numerics: the first warm-up batch on the device against the host CPU in float32, from the
+    # initial weights, before anything is timed.
+    if check_numerics:
+        measured.numerics = numerics.check(engine, first_share(source, cfg, engine.replicas), cfg, clock,
+                                           hooks.heartbeat)
+        hooks.heartbeat()
+        hooks.say(measured.numerics.describe())
+    if not engine.from_rank0(measured.numerics.passed if check_numerics else True):
+        raise numerics.refusal(measured.numerics)
 
     # Warming: each shape's first execution before the clock starts. A warm-up step runs its own
     # shape; every other shape runs once on an all-padding batch, undone.

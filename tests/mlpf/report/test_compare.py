@@ -59,6 +59,8 @@ def test_scores_ratios_and_the_difference_that_explains_them(pair):
     assert rows["t2"][1] == "0.5844" and rows["t2"][4] == "1.100"
     assert rows["t2"][5] == "1.7"  # 1.2 % and 1.2 % in quadrature
     assert rows["t2"][6] == "yes"  # 10 % is beyond that
+    # The model FLOP/s and their share of the devices' peak, beside the score.
+    assert scores.headers[8:10] == ["GFLOP/s", "MFU %"] and rows["t1"][8:10] == ["27.1", "12.3"]
     # Each window's rate summed over the two copies: 0.2606 + 0.2730 for window 1.
     assert windows.rows[0] == ["1", "0.5336", "0.5870"]
     assert "per-window rates (events/s, summed over copies):" in text

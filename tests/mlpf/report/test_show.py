@@ -24,6 +24,8 @@ def test_ok_report_shows_score_copies_and_windows(ok_report):
     window_rows = [line.split() for line in lines if line.startswith("       ")]
     assert [r[3] for r in window_rows] == ["0.2606", "0.2600", "0.2597", "0.2730", "0.2724", "0.2682"]
     assert window_rows[0][6] == "27.1"  # GFLOP/s
+    assert window_rows[0][7] == "24.7"  # MFU %: 27.15 GFLOP/s of copy 0's 110 GFLOP/s ceiling
+    assert rows["0"][11:13] == ["27.1", "24.6"] and rows["1"][11:13] == ["28.2", "25.7"]  # GFLOP/s, MFU %
     assert rows["0"][9] == "2" and rows["1"][9] == "-"  # shapes warmed before the clock (copy 1: not recorded)
 
 
@@ -34,9 +36,20 @@ def test_ok_report_shows_the_interval_the_spread_and_the_padding(ok_report):
     ok_report["report"]["throughput"].update(confidence_interval=None, first_window_ratio=None)
     assert format_report(ok_report).splitlines()[1].startswith(
         "interval: none (fewer than 2 windows per copy); window rates CV 2.4 %; first window / later -;")
-    for key in ("confidence_interval", "window_cv_percent", "first_window_ratio", "real_element_fraction"):
+    for key in ("confidence_interval", "window_cv_percent", "first_window_ratio", "real_element_fraction",
+                "model_flops_utilisation"):
         del ok_report["report"]["throughput"][key]  # a report from before these fields
     assert format_report(ok_report).splitlines()[1].startswith("app:")
+
+
+def test_the_share_of_the_peak_follows_the_interval_or_says_why_there_is_none(ok_report):
+    assert format_report(ok_report).splitlines()[2] == (
+        "model FLOPs: 27.10 GFLOP/s, 12.3 % of the peak 220.0 GFLOP/s (fp32, 2 devices; measured: each CPU copy's "
+        "own matmul ceiling before its clock, summed over the copies (copies[].ceiling))")
+    ok_report["report"]["throughput"]["model_flops_utilisation"].update(
+        value=None, peak_flops_per_second=None, reason="device 'NVIDIA T4' is not in the peaks table")
+    assert format_report(ok_report).splitlines()[2] == (
+        "model FLOPs: 27.10 GFLOP/s; share of the peak unknown (device 'NVIDIA T4' is not in the peaks table)")
 
 
 def test_failed_report_shows_the_failure(failed_report):
@@ -55,12 +68,12 @@ def test_sparse_reports_show_what_they_have_and_mark_the_rest_missing():
     lines = format_report({"app": {}, "run_info": {}, "report": {"status": "ok", "wl-scores": {"train": 5},
                                                                  "copies": [{"copy": 0}]}}).splitlines()
     assert lines[:2] == ["score: train = 5.000 events/s", "app: mlpf-bmk ?, containment ?"]
-    assert lines[-1].split() == ["0", "?", *["-"] * 10, "?"]  # its number; no device, figures or status
+    assert lines[-1].split() == ["0", "?", *["-"] * 12, "?"]  # its number; no device, figures or status
     copies = [{"train": None, "windows": None, "device": None}, "junk"]
     lines = format_report({"report": {"status": "ok", "copies": copies, "host": {"gpus": None}}}).splitlines()
     assert lines[0] == "FAILED: no log message"  # "ok" without a score is no result either
     assert "host: ?, ? logical CPUs, ? usable, - GiB, ?; GPUs: none" in lines
-    assert lines[-2].split()[0] == "copy" and lines[-1].split() == ["?", "?", *["-"] * 10, "?"]  # "junk" left out
+    assert lines[-2].split()[0] == "copy" and lines[-1].split() == ["?", "?", *["-"] * 12, "?"]  # "junk" left out
 
 
 def test_the_backend_line_names_the_framework_its_compilation_and_its_other_packages(ok_report):
@@ -79,6 +92,9 @@ def test_gpu_report(ok_report):
     text = format_report(ok_report)
     assert "gpu 1 (NVIDIA H100 80GB HBM3)" in text
     assert "GPUs: NVIDIA H100 80GB HBM3 80 GiB" in text
+    ok_report["report"]["host"]["gpu_runtime"] = {"vendor": "amd", "runtime": "hip", "version": "6.2.2",
+                                                  "driver_version": None, "source": "amd-smi"}
+    assert "GPUs: NVIDIA H100 80GB HBM3 80 GiB (hip 6.2.2, driver -)" in format_report(ok_report)
 
 
 @pytest.mark.parametrize("value, text", [
@@ -95,3 +111,18 @@ def test_cpu_ranges_and_device_label():
     assert cpu_ranges(None) == "-" and cpu_ranges([]) == "-"
     assert device_label({"type": "cpu", "name": "AMD EPYC", "index": None}) == "cpu"
     assert device_label(None) == "?"
+
+
+def test_the_numerics_check_is_one_line_with_both_sides_or_why_nothing_was_compared(ok_report):
+    assert ("numerics: passed (fp32): loss 58.19383 on the device, 58.19383 on the host CPU in float32; gradient "
+            "norm 412.7734 and 412.7734; relative differences 0 and 0 (tolerances 0.0005 and 0.001)"
+            in format_report(ok_report).splitlines())
+    n = ok_report["report"]["numerics"]
+    n.update(status="failed", device={"loss": 58.7757669, "grad_norm": None})
+    n["relative_difference"] = {"loss": 0.01, "grad_norm": None}
+    assert ("numerics: failed (fp32): loss 58.77577 on the device, 58.19383 on the host CPU in float32; gradient "
+            "norm - and 412.7734; relative differences 0.01 and - (tolerances 0.0005 and 0.001)") in format_report(ok_report)
+    n.update(status="not run", reason="the run ended before the check", device=None, host=None)
+    assert "numerics: not run (the run ended before the check)" in format_report(ok_report)
+    del ok_report["report"]["numerics"]  # a report from before the check
+    assert "numerics:" not in format_report(ok_report)

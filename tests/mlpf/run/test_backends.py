@@ -51,6 +51,11 @@ def test_a_run_on_each_backend_reports_through_the_same_path_without_tensorflow(
     assert [w["events"] for w in copy["windows"]] == [4, 4] and copy["validation"]["events"] == 2
     assert rep["model"]["trainable_parameters"] > 0
     assert rep["fp32_matmul"] == rep["config"]["train"]["fp32_matmul"] == "tf32"  # asked for (a CPU has no TF32)
+    numerics = rep["numerics"]  # held to TF32's tolerance, as asked; a CPU computes float32
+    assert (numerics["status"], numerics["arithmetic"]) == ("passed", "tf32") and numerics["device"]["grad_norm"] > 0
+    # The CPU's peak: a matmul ceiling measured with the run's own framework, in fp32 whatever was asked.
+    mfu = rep["throughput"]["model_flops_utilisation"]
+    assert copy["ceiling"]["framework"] == backend and mfu["precision"] == "fp32" and mfu["value"] > 0
     assert r.stdout.strip().endswith(f"(1 copy, cpu, fp32, {backend})")
     assert f"mlpf-bmk: 1 copy on cpu ({backend})" in r.stderr
 
@@ -82,6 +87,10 @@ def test_jax_mirrored_trains_one_process_over_two_cpu_devices(hepbench_run, buil
     (copy,) = rep["copies"]
     assert copy["replicas"] == 2 and [d["type"] for d in copy["replica_devices"]] == ["cpu", "cpu"]
     assert [(w["steps"], w["events"]) for w in copy["windows"]] == [(2, 8), (2, 8)]
+    # Checked on replica 0's share of the first batch (2 of its 4 events), by a function of its own.
+    assert (rep["numerics"]["status"], rep["numerics"]["events"]) == ("passed", 2)
+    mfu = rep["throughput"]["model_flops_utilisation"]  # the replicas share one CPU set: one ceiling
+    assert mfu["devices"] == 1 and mfu["peak_flops_per_second"] == copy["ceiling"]["flops_per_second"]
 
 
 def test_a_run_whose_engine_never_started_still_has_a_valid_report_naming_the_requested_backend(built, tmp_path):
@@ -97,6 +106,10 @@ def test_a_run_whose_engine_never_started_still_has_a_valid_report_naming_the_re
     assert (backend["name"], backend["compile"]) == ("jax", None)
     assert backend["version"] == report["report"]["software"]["jax"] and "jaxlib" in backend
     assert config_to_dict(options.config) == report["report"]["config"]
+    numerics = report["report"]["numerics"]
+    assert (numerics["status"], numerics["device"], numerics["arithmetic"]) == ("not run", None, "fp32")
+    mfu = report["report"]["throughput"]["model_flops_utilisation"]
+    assert mfu["value"] is None and mfu["reason"].startswith("no matmul ceiling measured on the CPU")
 
 
 def test_a_failed_torch_run_names_torchs_own_version_not_its_metadatas(tmp_path, monkeypatch):

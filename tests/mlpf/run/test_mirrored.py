@@ -22,4 +22,6 @@ def test_two_logical_cpu_devices_train_as_one_copy_and_report_two_devices(hepben
     assert rep["benchmark"]["events_per_window"] == 8
     assert [(w["steps"], w["events"]) for w in copy["windows"]] == [(2, 8), (2, 8)]
     assert copy["warmup"]["events"] == 4
+    # The numerics check on replica 0's share of the first batch (2 of its 4 events), outside the strategy.
+    assert (rep["numerics"]["status"], rep["numerics"]["events"]) == ("passed", 2)
     assert rep["wl-scores"]["train"] == pytest.approx(copy["train"]["events_per_second"])

@@ -151,8 +151,8 @@ def test_cpu_copies_get_their_cpu_sets_threads_and_the_cpu_sizes():
     assert [s.cpus for s in specs] == [[0, 1], [2, 3]] and [s.threads for s in specs] == [2, 2]
     assert {s.events_per_window for s in specs} == {12} and {s.validation_events for s in specs} == {8}
     assert [s.gpu_index for s in specs] == [None, None]
-    assert _child_env(specs[0], gpus_present=True)["CUDA_VISIBLE_DEVICES"] == ""
-    assert _child_env(specs[0], gpus_present=True)["OMP_NUM_THREADS"] == "2"
+    assert _child_env(specs[0], "nvidia")["CUDA_VISIBLE_DEVICES"] == ""
+    assert _child_env(specs[0], "nvidia")["OMP_NUM_THREADS"] == "2"
 
 
 def test_gpu_copies_get_one_gpu_each_and_the_gpu_sizes():
@@ -161,7 +161,7 @@ def test_gpu_copies_get_one_gpu_each_and_the_gpu_sizes():
     assert [s.gpu_index for s in specs] == [2, 5] and [s.threads for s in specs] == [3, 3]
     assert [s.cpus for s in specs] == [[0, 1, 2, 3], [4, 5, 6, 7]]
     assert {s.events_per_window for s in specs} == {500} and {s.validation_events for s in specs} == {2000}
-    assert [_child_env(s, gpus_present=True)["CUDA_VISIBLE_DEVICES"] for s in specs] == ["2", "5"]
+    assert [_child_env(s, "nvidia")["CUDA_VISIBLE_DEVICES"] for s in specs] == ["2", "5"]
     with pytest.raises(UsageError, match="needs 3 GPUs"):
         plan_copies(options(copies=3), "gpu", ["0", "1"], list(range(8)))
 
@@ -171,7 +171,7 @@ def test_a_mirrored_plan_is_one_process_whose_window_scales_with_the_replicas():
     assert (spec.strategy, spec.replicas, spec.cpus, spec.events_per_window) == ("mirrored", 2, [0, 1, 2, 3], 24)
     gpu = plan_mirrored(options(), "gpu", ["3", "6"], list(range(4)))
     assert gpu.replicas == 2 and gpu.gpu_indices == [3, 6] and gpu.events_per_window == 20000
-    assert _child_env(gpu, gpus_present=True)["CUDA_VISIBLE_DEVICES"] == "3,6"
+    assert _child_env(gpu, "nvidia")["CUDA_VISIBLE_DEVICES"] == "3,6"
     with pytest.raises(UsageError, match="use --replicas, not --copies"):
         plan_mirrored(options(copies=2), "cpu", [], [0, 1])
     with pytest.raises(UsageError, match="--replicas 3 needs 3 GPUs; 2 visible"):

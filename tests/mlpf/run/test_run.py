@@ -48,12 +48,25 @@ def test_a_short_cpu_run_writes_a_valid_report_mllog_and_companions(hepbench_run
     assert report["app"]["bmkdata_checksum"] == rep["dataset"]["checksum"] == manifest["combined"]
     assert "data set verified:" in r.stderr
     assert rep["config"]["model"]["bin_size"] == 16 and rep["software"]["tensorflow"]
+    # The arithmetic checked before the clock: the first batch's loss and gradient norm, device and host.
+    numerics = rep["numerics"]
+    assert (numerics["status"], numerics["arithmetic"], numerics["events"]) == ("passed", "fp32", 2)
+    assert numerics["relative_difference"]["loss"] <= numerics["tolerance"]["loss"] and numerics["host"]["loss"] > 0
+    assert "numerics check passed" in r.stderr.split("window 1/2")[0].split("traced")[1]
     # The default backend is the reference, and the report says how its step ran.
     assert report["run_info"]["backend"] == "tensorflow" and rep["backend"]["name"] == "tensorflow"
     assert rep["backend"]["compile"] == "tf.function" and rep["backend"]["version"] == rep["software"]["tensorflow"]
     assert rep["precision"] == "fp32" and rep["fp32_matmul"] == "highest"  # the default: IEEE float32 matmuls
     assert r.stdout.strip().endswith("(1 copy, cpu, fp32, tensorflow)")
     assert "window 1/2: 4 events" in r.stderr and "window 2/2" in r.stderr
+    # The share of the CPU's peak: the copy's own fp32 matmul ceiling, measured before its clock.
+    ceiling, mfu = copy["ceiling"], rep["throughput"]["model_flops_utilisation"]
+    assert (ceiling["framework"], ceiling["precision"]) == ("tensorflow", "fp32") and ceiling["flops_per_second"] > 0
+    assert (mfu["peak_flops_per_second"], mfu["precision"], mfu["devices"]) == (ceiling["flops_per_second"], "fp32", 1)
+    assert mfu["value"] == pytest.approx(rep["throughput"]["flops_per_second"] / ceiling["flops_per_second"])
+    assert mfu["source"].startswith("measured: ") and mfu["reason"] is None and mfu["table_entry"] is None
+    assert copy["model_flops_utilisation"] == mfu  # one copy: its share is the run's
+    assert "matmul ceiling" in r.stderr.split("tracing the training step")[0]
 
     # Companions, and nothing half-written left behind.
     assert files_in(results) == ["inputs.log", "mlpf_summary.json", "version.json"]
@@ -80,7 +93,12 @@ def test_two_copies_run_on_disjoint_cpus_and_their_rates_add_up(hepbench_run, bu
     cpus = [set(c["cpus"]) for c in rep["copies"]]
     assert cpus[0] and cpus[1] and not cpus[0] & cpus[1]
     assert [c["threads"] for c in rep["copies"]] == [1, 1]
+    # Each copy measured its own CPU's ceiling: the run's peak is their sum.
+    mfu = rep["throughput"]["model_flops_utilisation"]
+    assert mfu["devices"] == 2 and mfu["value"] > 0
+    assert mfu["peak_flops_per_second"] == pytest.approx(sum(c["ceiling"]["flops_per_second"] for c in rep["copies"]))
     assert report["run_info"]["copies"] == 2 and len(report["app"]["devices"]) == 2
+    assert rep["numerics"]["status"] == "passed"  # copy 0's check
 
 
 def test_an_xla_run_compiles_every_padded_length_before_the_clock(hepbench_run, built, tiny_config, tmp_path):
@@ -103,6 +121,10 @@ def test_a_nan_loss_fails_the_run_with_a_failure_report(hepbench_run, built, tin
     rep = report["report"]
     assert rep["status"] == "failed" and rep["wl-scores"] == {}
     assert "training loss became" in rep["log"] and "invalid" in rep["log"]
+    assert rep["numerics"]["status"] == "passed"  # the initial weights' arithmetic was right; the rate was not
+    mfu = rep["throughput"]["model_flops_utilisation"]  # the peak was measured; no FLOP/s to share
+    assert mfu["value"] is None and mfu["reason"] == "no FLOP/s achieved (the run failed)"
+    assert mfu["peak_flops_per_second"] == rep["copies"][0]["ceiling"]["flops_per_second"]
     assert "FAILED" in r.stdout
     assert files_in(tmp_path) == ["inputs.log", "mlpf_summary.json", "version.json"]
 

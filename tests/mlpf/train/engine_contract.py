@@ -14,6 +14,8 @@ import importlib
 import math
 import sys
 
+import numpy as np
+
 from tests.worker_results import report
 
 KINDS = ("single", "mirrored", "horovod", "ddp")  # every strategy `hepbench run` knows (run/plan.py)
@@ -28,13 +30,24 @@ def main(name: str) -> None:
     from hepbench.mlpf.engines.backends import make_engine
     from hepbench.mlpf.engines.base import Engine
     from tests.mlpf.train.distributed_check import combined_batch
+    from hepbench.mlpf.data.format import YCol
 
     facts = backend(name)
+    small = ModelConfig(bin_size=16, distance_dim=8, ffn_dist_hidden_dim=8, output_dim=16, decoder_hidden_dim=16,
+                        num_graph_layers_id=1, num_graph_layers_reg=1)
+    data = combined_batch([12, 5], 16, seed=3)
+    # The numerics check's two sides in fp16 (the loss scale's path), on an engine of its own.
+    half = make_engine(name, device="cpu", threads=1)
+    half.configure()
+    half.build(small, TrainConfig(learning_rate=1e-3, seed=2, precision="fp16"))
+    # Targets far off (regression columns x 100): a loss whose gradient overflows at the initial scale.
+    far = data["y"].copy()
+    far[..., YCol.TYPE + 1:] *= 100
+    fp16 = check_sides(half, {**data, "y": far})
     engine = make_engine(name, device="cpu", threads=1)
     engine.configure()
-    engine.build(ModelConfig(bin_size=16, distance_dim=8, ffn_dist_hidden_dim=8, output_dim=16, decoder_hidden_dim=16,
-                             num_graph_layers_id=1, num_graph_layers_reg=1), TrainConfig(learning_rate=1e-3, seed=2))
-    data = combined_batch([12, 5], 16, seed=3)
+    engine.build(small, TrainConfig(learning_rate=1e-3, seed=2))
+    fp32 = check_sides(engine, data)
     train = next(iter(engine.train_batches([data])))
     engine.trace_train(train)
     losses = [engine.train_step(train).loss for _ in range(3)]
@@ -68,10 +81,22 @@ def main(name: str) -> None:
             taken.append(kind)
         except ValueError:
             pass
-    report(name, {"is_engine": isinstance(engine, Engine), "engine_kinds": taken,
+    report(name, {"numerics": {"fp32": fp32, "fp16": fp16},
+                  "is_engine": isinstance(engine, Engine), "engine_kinds": taken,
                   "backend": engine.backend(), "losses": losses, "eval_loss": engine.eval_step(evaluation).loss,
                   "finite": all(math.isfinite(v) for v in losses), "devices": engine.devices(),
                   "refusals": refusals, "fetched_at_first": fetched_at_first, "order": order})
+
+
+def check_sides(engine, batch: dict) -> dict:
+    """The numerics check's device and host sides of `batch` as {"device", "host": [loss, gradient
+    norm, loss scale]}, and whether they left the engine's state as it was."""
+    before = engine.state()
+    device, host = engine.loss_and_gradient(batch), engine.host_loss_and_gradient(batch)
+    after = engine.state()
+    unchanged = len(before) == len(after) and all(np.array_equal(a, b) for a, b in zip(before, after))
+    return {"device": [device.loss, device.grad_norm, device.loss_scale],
+            "host": [host.loss, host.grad_norm, host.loss_scale], "state_unchanged": unchanged}
 
 
 if __name__ == "__main__":

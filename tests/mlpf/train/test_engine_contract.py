@@ -16,6 +16,7 @@ import pytest
 from hepbench.mlpf.engines.backends import BACKENDS, backend
 from hepbench.mlpf.engines.base import one_ahead
 from hepbench.mlpf.run.cli import run_parser
+from hepbench.mlpf.train.numerics import TOLERANCES, relative_difference
 from tests.worker_results import run_workers
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -39,6 +40,20 @@ def test_every_engine_keeps_the_contract_through_its_descriptor(name):
     assert out["is_engine"] and out["engine_kinds"] == list(facts.strategies)
     assert out["backend"]["name"] == name and out["backend"]["compile"]
     assert out["finite"] and out["losses"][-1] < out["losses"][0]  # three Adam steps on one batch
+    # The numerics check (hepbench.mlpf.train.numerics): both sides from the initial weights, the
+    # state left as it was; the first train step's loss is the device side's (the step's own forward).
+    fp32, fp16 = out["numerics"]["fp32"], out["numerics"]["fp16"]
+    assert fp32["state_unchanged"] and fp16["state_unchanged"]
+    assert relative_difference(fp32["device"][0], fp32["host"][0]) <= TOLERANCES["fp32"].loss
+    assert relative_difference(fp32["device"][1], fp32["host"][1]) <= TOLERANCES["fp32"].grad_norm
+    assert fp32["device"][1] > 0 and fp32["device"][2] == fp32["host"][2] == 1.0
+    assert out["losses"][0] == pytest.approx(fp32["device"][0], rel=1e-6)
+    # fp16, targets far off: the initial loss scale (2^15) overflows the gradient, halved until finite;
+    # within fp16's tolerance of the float32 host.
+    assert 1.0 < fp16["device"][2] < 2.0**15
+    assert relative_difference(fp16["device"][0], fp16["host"][0]) <= TOLERANCES["fp16"].loss
+    assert relative_difference(fp16["device"][1], fp16["host"][1]) <= TOLERANCES["fp16"].grad_norm
+    assert fp16["device"][:2] != fp16["host"][:2]  # float16 on the device, float32 on the host
     assert out["eval_loss"] > 0 and [d["type"] for d in out["devices"]] == ["cpu"]
     # The next batch is fetched (its copy issued) before the current one is handed out; none lost.
     assert out["fetched_at_first"] == 2 and out["order"] == [17, 18, 19]

@@ -4,6 +4,7 @@ of validation traced and run before its clock starts, validation after, failures
 measured; and with the real TensorFlow engine, a warmed run that trains exactly as an unwarmed one."""
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 
@@ -11,10 +12,13 @@ import numpy as np
 import pytest
 
 from hepbench.mlpf.config import BenchConfig, Config, DataConfig, ModelConfig, TrainConfig
-from hepbench.mlpf.engines.base import Engine, Part, StepResult
+from hepbench.mlpf.engines.base import Engine, LossAndGradient, Part, StepResult
+from hepbench.mlpf.engines.ceiling import Ceiling
 from hepbench.mlpf.model.flops import training_flops
+from hepbench.mlpf.train import loop
 from hepbench.mlpf.train.loop import (DataSource, Hooks, Measurement, batch_shapes, benchmark, describe, mean_loss,
                                       warm_train, zero_batch)
+from hepbench.mlpf.train.numerics import NumericsMismatch
 from hepbench.mlpf.train.throughput import NonFiniteLoss, Plan, TrainingTimer
 
 TRACE_SECONDS, WARMUP_SECONDS, PADDING_SECONDS, EVAL_SECONDS = 100.0, 30.0, 7.0, 0.5
@@ -48,6 +52,8 @@ class FakeEngine(Engine):
         self.calls: list = []
         self.train_steps = 0
         self.weights = np.zeros(1)  # what a step changes and state() holds
+        self.host_values, self.device_values = (2.5, 7.0), (2.5, 7.0)  # (loss, gradient norm) of the numerics check
+        self.rank0_flag: bool | None = None  # from_rank0's answer where set (another rank's verdict)
 
     def configure(self):
         self.calls.append("configure")
@@ -100,6 +106,18 @@ class FakeEngine(Engine):
         self.clock.now += EVAL_SECONDS
         return StepResult(self.eval_loss, (Part(events=2, padded_length=LENGTH, real_elements=25),))
 
+    def loss_and_gradient(self, batch):
+        self.calls.append(("loss_and_gradient", shape(batch)))
+        return LossAndGradient(*self.device_values)
+
+    def host_loss_and_gradient(self, batch):
+        self.calls.append(("host_loss_and_gradient", shape(batch)))
+        return LossAndGradient(*self.host_values)
+
+    def from_rank0(self, flag):
+        self.calls.append(("from_rank0", flag))
+        return flag if self.rank0_flag is None else self.rank0_flag
+
     def peak_device_memory(self):
         return None
 
@@ -134,12 +152,14 @@ class FakeSource:
         return FakeBatches("test", self.test)
 
 
-CFG = Config(model=ModelConfig(bin_size=16), bench=BenchConfig(windows=2, warmup_steps=2))
+# No matmul ceiling: the fake engine has no framework (test_a_cpu_copy_measures_its_ceiling_before_tracing fakes one).
+CFG = Config(model=ModelConfig(bin_size=16), bench=BenchConfig(windows=2, warmup_steps=2, ceiling_seconds=0))
 
 
-def run(engine, clock, plan, validation_events=4, source=None, **hooks):
+def run(engine, clock, plan, validation_events=4, source=None, check_numerics=True, **hooks):
     measured = Measurement(TrainingTimer(plan, clock=clock, wall_clock=clock))
-    return measured, benchmark(engine, CFG, source or FakeSource(), measured, validation_events, Hooks(**hooks))
+    return measured, benchmark(engine, CFG, source or FakeSource(), measured, validation_events, Hooks(**hooks),
+                               check_numerics=check_numerics)
 
 
 def test_phases_run_in_order_and_only_the_windows_are_timed():
@@ -151,8 +171,10 @@ def test_phases_run_in_order_and_only_the_windows_are_timed():
     # One shape: traced on the first batch, run first by the warm-up steps (no all-padding step).
     steps = [("train_step", (2, LENGTH), "data")] * 8
     evals = [("eval_step", (2, LENGTH), "padding"), ("eval_step", (2, LENGTH), "data"), ("eval_step", (2, LENGTH), "data")]
+    # The numerics check after tracing, before any step: replica 0's share of the first batch.
+    check = [("host_loss_and_gradient", (2, LENGTH)), ("loss_and_gradient", (2, LENGTH)), ("from_rank0", True)]
     assert engine.calls == ["configure", "devices", "build", ("train_batches", "train x2"), ("trace_train", (2, LENGTH)),
-                            *steps, ("eval_batches", "test"), ("eval_batches", "padding"), ("trace_eval", (2, LENGTH)),
+                            *check, *steps, ("eval_batches", "test"), ("eval_batches", "padding"), ("trace_eval", (2, LENGTH)),
                             *evals]
     # Tracing and the warm-up are measured apart, never inside a window.
     assert measured.compile_seconds == TRACE_SECONDS
@@ -169,14 +191,90 @@ def test_phases_run_in_order_and_only_the_windows_are_timed():
     assert v["events_per_second"] == pytest.approx(4.0)
     assert (measured.devices, measured.software, measured.parameters) == ([{"type": "cpu", "name": "Fake CPU"}] * 2,
                                                                           {"fake": "1.0"}, (10, 2))
-    # A heartbeat after tracing and after every step.
-    assert beats[0] == TRACE_SECONDS and len(beats) == 1 + 8
+    # A heartbeat after tracing, after each side of the numerics check and after every step.
+    assert beats[0] == TRACE_SECONDS and len(beats) == 1 + 2 + 8
     assert said[0] == "2 x Fake CPU: tracing the training step ..."
     assert said[1] == "traced 1 batch shape(s) in 100.0 s; 2 warm-up step(s), then 2 windows of 3 steps"
-    assert said[2] == "warmed 1 batch shape(s) (length 32): 1 by the warm-up steps"
-    assert said[3].startswith("window 1/2: 12 events in 6.00 s = 2 events/s  (mean step 2.000 s")
+    assert said[2].startswith(f"numerics check passed: the first batch (2 x {LENGTH}) on the device (fp32): loss 2.5,")
+    assert measured.numerics.status == "passed" and measured.numerics.seconds == 0.0
+    assert said[3] == "warmed 1 batch shape(s) (length 32): 1 by the warm-up steps"
+    assert said[4].startswith("window 1/2: 12 events in 6.00 s = 2 events/s  (mean step 2.000 s")
     assert said[-1].startswith("validation: 4 events in 1.00 s")
     assert said[-1].endswith("1 shape(s) warmed: length 32)")
+
+
+@pytest.mark.parametrize("device", ["cpu", "gpu"])
+def test_a_cpu_copy_measures_its_ceiling_before_tracing_outside_every_window(device, monkeypatch):
+    class Engine(FakeEngine):
+        def devices(self):
+            self.calls.append("devices")
+            return [{"type": device, "name": "Fake"}]
+
+    def measure(framework, precision, budget):
+        engine.calls.append(("ceiling", framework, precision, budget))
+        clock.now += 1000.0
+        return Ceiling(framework, precision, 256, 3, 1000.0, 2e9)
+
+    monkeypatch.setattr(loop, "measure", measure)
+    clock, said = FakeClock(), []
+    engine = Engine(clock, warmup=0, durations=[1.0, 2.0])
+    cfg = dataclasses.replace(CFG, train=TrainConfig(precision="bf16"),
+                              bench=dataclasses.replace(CFG.bench, ceiling_seconds=0.5))
+    measured = Measurement(TrainingTimer(Plan(0, 1, 2), clock=clock, wall_clock=clock))
+    benchmark(engine, cfg, FakeSource(), measured, 0, Hooks(say=said.append))
+    ceiling = [("ceiling", "fake", "bf16", 0.5)] if device == "cpu" else []
+    # With the engine's framework configured and the model built, before the data and the tracing.
+    expected = ["configure", "devices", "build", *ceiling, ("train_batches", "train x1")]
+    assert engine.calls[:len(expected)] == expected
+    assert measured.timer.windows[0].seconds == 3.0  # its time is in no window
+    if device == "cpu":
+        assert measured.ceiling.flops_per_second == 2e9
+        assert said[0] == "matmul ceiling 2.0 GFLOP/s (bf16, 256^2, fastest of 3, 1000.0 s)"
+    else:
+        assert measured.ceiling is None and not said[0].startswith("matmul ceiling")
+
+
+@pytest.mark.parametrize("fault", [(1.01, 1.0), (1.0, 1.01)])  # the loss, or the gradient, 1 % off
+def test_a_device_that_computes_wrongly_is_refused_before_any_step(fault):
+    clock, said = FakeClock(), []
+    engine = FakeEngine(clock, warmup=1, durations=[1.0] * 4)
+    engine.device_values = (2.5 * fault[0], 7.0 * fault[1])
+    measured = Measurement(TrainingTimer(Plan(1, 2, 2), clock=clock, wall_clock=clock))
+    with pytest.raises(NumericsMismatch, match="numerics check failed") as caught:
+        benchmark(engine, CFG, FakeSource(), measured, 2, Hooks(say=said.append))
+    # Both sides' values named; nothing stepped, nothing timed.
+    assert f"loss {2.5 * fault[0]:.9g}, gradient norm {7.0 * fault[1]:.9g}" in str(caught.value)
+    assert "on the host CPU in float32: loss 2.5, gradient norm 7" in str(caught.value)
+    assert measured.numerics.status == "failed" and ("from_rank0", False) in engine.calls
+    assert not any(c[0] == "train_step" for c in engine.calls) and measured.timer.windows == []
+    assert measured.timer.warmup.steps == 0
+
+
+def test_only_the_checking_process_computes_and_another_rank_follows_rank_0():
+    clock = FakeClock()
+    engine = FakeEngine(clock, warmup=0, durations=[1.0] * 2)
+    measured, _ = run(engine, clock, Plan(0, 1, 2), validation_events=0, check_numerics=False)
+    assert measured.numerics is None and ("from_rank0", True) in engine.calls
+    assert not any(c[0] in ("loss_and_gradient", "host_loss_and_gradient") for c in engine.calls)
+    # Rank 0 found the device wrong: this rank stops too, before any step.
+    engine = FakeEngine(clock, warmup=0, durations=[1.0] * 2)
+    engine.rank0_flag = False
+    with pytest.raises(NumericsMismatch, match="rank 0's numerics check failed"):
+        run(engine, clock, Plan(0, 1, 2), validation_events=0, check_numerics=False)
+    assert not any(c[0] == "train_step" for c in engine.calls)
+
+
+def test_the_check_takes_replica_0s_share_of_the_first_batch_and_is_skipped_with_dropout():
+    clock = FakeClock()
+    engine = FakeEngine(clock, warmup=0, durations=[1.0] * 2, replicas=2)
+    run(engine, clock, Plan(0, 1, 2), validation_events=0, source=FakeSource(train=((4, 48), (4, 16))))
+    assert ("loss_and_gradient", (2, 48)) in engine.calls  # batch_size 2 of the first batch's 4 events
+    engine = FakeEngine(clock, warmup=0, durations=[1.0] * 2)
+    cfg = dataclasses.replace(CFG, model=dataclasses.replace(CFG.model, dropout=0.1))
+    measured = Measurement(TrainingTimer(Plan(0, 1, 2), clock=clock, wall_clock=clock))
+    benchmark(engine, cfg, FakeSource(), measured, 0)
+    assert measured.numerics.status == "skipped" and "dropout" in measured.numerics.skipped
+    assert not any(c[0] in ("loss_and_gradient", "host_loss_and_gradient") for c in engine.calls)
 
 
 def test_no_validation_events_skips_validation():
@@ -246,7 +344,7 @@ def test_every_shape_the_windows_see_is_traced_and_run_before_the_clock_starts()
     assert before.index("load_state") > max(i for i, c in enumerate(before) if c[0] == "train_step" and c[2] == "padding")
     assert [c[2] for c in before if c[0] == "train_step"][-2:] == ["data", "data"]  # the warm-up, after the warming
     assert engine.weights[0] == plan.warmup_steps + 6  # the padding steps left nothing behind
-    assert said[2] == ("warmed 5 batch shape(s) (2 x 16, 2 x 48, 1 x 32, 2 x 64, 2 x 80): "
+    assert said[3] == ("warmed 5 batch shape(s) (2 x 16, 2 x 48, 1 x 32, 2 x 64, 2 x 80): "
                        "3 on all-padding steps in 21.0 s, 2 by the warm-up steps")
     # Validation: its 2 timed batches' shapes traced and run on padding before its first timed step.
     first_eval = next(i for i, c in enumerate(engine.calls) if c[0] == "eval_step" and c[2] == "data")
@@ -261,7 +359,7 @@ def test_without_warm_up_steps_every_shape_runs_on_padding_first():
     plan = Plan(warmup_steps=0, windows=2, steps_per_window=2)
     said = []
     measured, _ = run(engine, clock, plan, source=SHAPED, say=said.append)
-    assert said[2] == "warmed 3 batch shape(s) (2 x 16, 2 x 48, 1 x 32): 3 on all-padding steps in 21.0 s"
+    assert said[3] == "warmed 3 batch shape(s) (2 x 16, 2 x 48, 1 x 32): 3 on all-padding steps in 21.0 s"
     before, timed = split_at_first_window(engine, 0)
     assert [c[1] for c in before if c[0] == "train_step"] == measured.warmed_shapes == [(2, 16), (2, 48), (1, 32)]
     assert set(timed) == set(measured.warmed_shapes)
@@ -298,7 +396,8 @@ def test_the_warmed_shapes_cover_every_batch_of_the_real_pipeline(built, shuffle
     # of 5 holds 3 events, so every pass ends in a batch of 1. Shuffled and bucketed too: the
     # shapes the loop plans (Batches.shapes) are those the pipeline then yields.
     data = DataConfig(max_elements=64, shuffle_buffer=shuffle, bucket_lookahead=lookahead)
-    cfg = Config(model=ModelConfig(bin_size=16), data=data, bench=BenchConfig(windows=3, warmup_steps=1))
+    cfg = Config(model=ModelConfig(bin_size=16), data=data, bench=BenchConfig(windows=3, warmup_steps=1,
+                                                                              ceiling_seconds=0))
     clock = FakeClock()
     engine = RecordingEngine(clock, warmup=1, durations=[1.0] * 100)
     plan = Plan(warmup_steps=1, windows=3, steps_per_window=4)
