@@ -32,11 +32,11 @@ TFDS     := $(WORK)/tfds-s$(SEED)
 # The last file a build writes (after the element counts): its presence means a complete, verifiable build.
 BUILT    := $(TFDS)/delphes_pf/1.1.0/checksums.json
 
-.PHONY: setup data run test image image-gpu clean
+.PHONY: setup data run test lint image image-gpu clean
 
 setup: $(STAMP) $(if $(filter 1,$(WITH_HOROVOD)),$(HOROVOD))
 
-PYTHON_CHECK := $(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "the reference environment (make setup, make run) is Python 3.11; run make PYTHON=/path/to/python3.11 (pip installs hepbench itself into 3.10-3.13: docs/installing.md)")'
+PYTHON_CHECK := $(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "the reference environment (make setup, make run) is Python 3.11; run make PYTHON=/path/to/python3.11 (pip installs hepbench itself into 3.11-3.13: docs/installing.md)")'
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	@$(PYTHON_CHECK)
@@ -93,8 +93,14 @@ run: data
 # two workers keep CI's two cores busy (docs/development.md). At most 4: each worker and its
 # children hold TensorFlow in memory. TEST_JOBS=0: one process.
 TEST_JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n < 4 ? n : 4 )))
-test: setup
+test: setup lint
 	$(PY) -m pytest -q -rs -p tests.plugins.module_durations $(if $(filter-out 0,$(TEST_JOBS)),-n $(TEST_JOBS) -p tests.plugins.xdist_units) $(PYTEST_ARGS)
+
+# ruff's checks and formatter (configured in pyproject.toml) over hepbench/, tests/ and benchmarks/:
+# make test fails on a violation; `.venv/bin/ruff format` and `ruff check --fix` repair most.
+lint: setup
+	$(VENV)/bin/ruff check
+	$(VENV)/bin/ruff format --check
 
 # The container on a machine without a Docker engine (container/dev.sh); elsewhere: docker build -t mlpf-bmk .
 IMAGE ?= localhost/mlpf-bmk:latest
