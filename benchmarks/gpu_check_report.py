@@ -11,6 +11,7 @@ the report's throughput.flops_per_second: the model's matrix products over padde
 (hepbench.mlpf.model.flops), the same count on every backend; MFU is the report's own
 throughput.model_flops_utilisation, at the precision that ran.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -64,8 +65,10 @@ def percent(tflops: float | None, peak: float | None) -> str:
 
 def table(rows: list[dict], gpu: str | None = None) -> str:
     lines = []
-    header = (f"{'backend':<10} {'compile':<14} {'precision':<9} {'events/s':>9} {'TFLOP/s':>8} "
-              f"{'of bf16':>8} {'of tf32':>8} {'of fp32':>8} {'MFU':>8} {'peak mem':>9}  summary")
+    header = (
+        f"{'backend':<10} {'compile':<14} {'precision':<9} {'events/s':>9} {'TFLOP/s':>8} "
+        f"{'of bf16':>8} {'of tf32':>8} {'of fp32':>8} {'MFU':>8} {'peak mem':>9}  summary"
+    )
     lines.append(header)
     for r in rows:
         if r["status"] != "ok":
@@ -75,17 +78,18 @@ def table(rows: list[dict], gpu: str | None = None) -> str:
         key, peaks = peaks_of(name) if (gpu or r["device_type"] == "gpu") else (None, {})
         tflops = r["flops_per_second"] / 1e12 if r["flops_per_second"] is not None else None
         memory = f"{r['peak_device_memory_bytes'] / 2**30:.2f} GiB" if r["peak_device_memory_bytes"] else "-"
-        lines.append(f"{r['backend']:<10} {r['compile'] or '-':<14} {r['precision'] or '-':<9} "
-                     f"{r['events_per_second']:9.3f} {tflops:8.3f} {percent(tflops, peaks.get('bf16')):>8} "
-                     f"{percent(tflops, peaks.get('tf32')):>8} {percent(tflops, peaks.get('fp32')):>8} "
-                     f"{percent(r['model_flops_utilisation'], 1):>8} {memory:>9}  {r['path']}")
+        lines.append(
+            f"{r['backend']:<10} {r['compile'] or '-':<14} {r['precision'] or '-':<9} "
+            f"{r['events_per_second']:9.3f} {tflops:8.3f} {percent(tflops, peaks.get('bf16')):>8} "
+            f"{percent(tflops, peaks.get('tf32')):>8} {percent(tflops, peaks.get('fp32')):>8} "
+            f"{percent(r['model_flops_utilisation'], 1):>8} {memory:>9}  {r['path']}"
+        )
     devices = sorted({gpu or r["device"] or "unknown" for r in rows})
     for name in devices:
         key, peaks = peaks_of(name)
         if key:
             text = ", ".join(f"{p} {peaks[p]:g}" if peaks[p] else f"{p} -" for p in ("bf16", "tf32", "fp32"))
-            lines.append(f"device {name}: dense peaks of {key}: {text} TFLOP/s per device "
-                         "(docs/training.md: sources)")
+            lines.append(f"device {name}: dense peaks of {key}: {text} TFLOP/s per device (docs/training.md: sources)")
         else:
             lines.append(f"device {name}: no peaks known for it (hepbench/mlpf/peaks.yaml)")
     return "\n".join(lines)

@@ -9,6 +9,7 @@ localhost, 1 thread per rank), printing events/s per rank and the scaling effici
 A thin wrapper over `hepbench scale` with the settings of the figure in docs/development.md ("Weak
 scaling"); the reports, table and PNG stay in --out (default: a temporary directory).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,7 +23,7 @@ from hepbench.mlpf.run.scale import ScaleOptions, parse_ranks, run_scale
 
 def main() -> int:
     argv = sys.argv[1:]
-    extra = argv[argv.index("--") + 1:] if "--" in argv else []
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
     argv = argv[: argv.index("--")] if "--" in argv else argv
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data_dir")
@@ -32,8 +33,17 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     out = args.out or Path(tempfile.mkdtemp(prefix="hepbench-scaling-"))
-    run_args = ("--data-dir", args.data_dir, "--threads", "1", "--events", str(args.events),
-                "--windows", str(args.windows), *extra)
+    run_args = (
+        "--data-dir",
+        args.data_dir,
+        "--threads",
+        "1",
+        "--events",
+        str(args.events),
+        "--windows",
+        str(args.windows),
+        *extra,
+    )
     summary, code = run_scale(ScaleOptions(ranks=parse_ranks(args.ranks), results_dir=out, run_args=run_args))
     print(table(summary), end="")
     print(f"reports, scaling.png: {out}")

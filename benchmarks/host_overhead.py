@@ -28,6 +28,7 @@ memory, the GPU default), each padded to the longest event's bin, the second pas
     python benchmarks/host_overhead.py [--backends tensorflow,jax,torch] [--xla] [--torch-compile aot_eager,inductor]
         [--windows 3] [--steps 50] [--warmup 5] [--threads 1] [--data-dir work/tfds-s0]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,18 +43,27 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # runs from a checkout, installed or not
 sys.path.insert(1, str(Path(__file__).resolve().parent))  # train_step_speed's batches and worker plumbing
 
-from hepbench.mlpf.engines.backends import BACKENDS, require_backend, select_backend  # noqa: E402  (no framework)
 from train_step_speed import RESULT, batch, events_and_lengths, run_worker  # noqa: E402
 
+from hepbench.mlpf.engines.backends import BACKENDS, require_backend, select_backend  # noqa: E402  (no framework)
+
 # The test suite's tiny model (tests/conftest.py, benchmarks/gpu_check.sh --device cpu).
-TINY = {"bin_size": 16, "distance_dim": 8, "ffn_dist_hidden_dim": 8, "output_dim": 16, "decoder_hidden_dim": 16,
-        "num_graph_layers_id": 1, "num_graph_layers_reg": 1}
+TINY = {
+    "bin_size": 16,
+    "distance_dim": 8,
+    "ffn_dist_hidden_dim": 8,
+    "output_dim": 16,
+    "decoder_hidden_dim": 16,
+    "num_graph_layers_id": 1,
+    "num_graph_layers_reg": 1,
+}
 ELEMENTS, EVENTS = 64, 2
 JAX_NO_WORK = ("parameter", "get-tuple-element", "tuple", "constant", "bitcast")  # HLO that launches nothing
 _OPCODE = re.compile(r"(?:^|\s)([a-z][a-z0-9-]*)\(")
 
 
 # -- operations per step, one counter per framework ------------------------------------------------
+
 
 def tensorflow_operations(engine) -> int:
     """Nodes of the traced train step's graph and of the functions it calls."""
@@ -69,8 +79,8 @@ def jax_operations(engine) -> int:
 
 def entry_work(text: str) -> int:
     """Instructions of an HLO module's ENTRY computation other than JAX_NO_WORK's."""
-    entry = text[text.index("\nENTRY "):]
-    entry = entry[:entry.index("\n}")]
+    entry = text[text.index("\nENTRY ") :]
+    entry = entry[: entry.index("\n}")]
     count = 0
     for line in entry.splitlines()[1:]:
         _, eq, rhs = line.partition(" = ")
@@ -102,13 +112,19 @@ def torch_operations(engine, prepared) -> int:
 
 # -- the worker: one engine and compile mode --------------------------------------------------------
 
+
 def worker(spec: dict) -> None:
     select_backend(spec["backend"])  # before anything imports keras
     from hepbench.mlpf.config import ModelConfig, TrainConfig
     from hepbench.mlpf.engines.backends import make_engine
 
-    cfg = TrainConfig(learning_rate=1e-3, seed=1, jit_compile=spec["xla"], compile=bool(spec["torch_compile"]),
-                      compile_backend=spec["torch_compile"] or "inductor")
+    cfg = TrainConfig(
+        learning_rate=1e-3,
+        seed=1,
+        jit_compile=spec["xla"],
+        compile=bool(spec["torch_compile"]),
+        compile_backend=spec["torch_compile"] or "inductor",
+    )
     model_cfg = ModelConfig(**TINY)
     engine = make_engine(spec["backend"], device="cpu", threads=spec["threads"])
     engine.configure()
@@ -126,15 +142,22 @@ def worker(spec: dict) -> None:
         for _ in range(spec["steps"]):
             engine.train_step(prepared)  # returns once the loss is on the host
         windows.append(1e3 * (time.perf_counter() - start) / spec["steps"])
-    counters = {"tensorflow": lambda: tensorflow_operations(engine), "jax": lambda: jax_operations(engine),
-                "torch": lambda: torch_operations(engine, prepared)}
+    counters = {
+        "tensorflow": lambda: tensorflow_operations(engine),
+        "jax": lambda: jax_operations(engine),
+        "torch": lambda: torch_operations(engine, prepared),
+    }
     said = engine.backend()
     mode = f"{said['compile']} {said['compile_backend']}" if "compile_backend" in said else said["compile"]
-    print(RESULT + json.dumps({"mode": mode, "trace_s": trace_s, "ms": windows,
-                               "operations": counters[spec["backend"]]()}), flush=True)
+    print(
+        RESULT
+        + json.dumps({"mode": mode, "trace_s": trace_s, "ms": windows, "operations": counters[spec["backend"]]()}),
+        flush=True,
+    )
 
 
 # -- the input pipeline at the GPU batch size -------------------------------------------------------
+
 
 def pipeline_rate(data_dir: Path, batch_size: int = 32) -> tuple[float, int]:
     """(events/s of the second pass, events per pass) over the train split, cached in memory."""
@@ -153,8 +176,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backends", default="tensorflow,jax,torch")
     parser.add_argument("--xla", action="store_true", help="TensorFlow with XLA too")
-    parser.add_argument("--torch-compile", default="", metavar="BACKEND[,BACKEND]",
-                        help="PyTorch with torch.compile on these backends too (aot_eager, inductor)")
+    parser.add_argument(
+        "--torch-compile",
+        default="",
+        metavar="BACKEND[,BACKEND]",
+        help="PyTorch with torch.compile on these backends too (aot_eager, inductor)",
+    )
     parser.add_argument("--windows", type=int, default=3)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=5)
@@ -184,8 +211,11 @@ def main() -> None:
             specs.append({"backend": backend, "xla": True, "torch_compile": ""})
         if backend == "torch" and args.torch_compile:
             specs.extend({"backend": backend, "xla": False, "torch_compile": c} for c in args.torch_compile.split(","))
-    print(f"host time per training step: tiny model, {EVENTS} events of {ELEMENTS} elements, {args.threads} "
-          f"thread(s), {args.windows} windows of {args.steps} steps after {args.warmup}", flush=True)
+    print(
+        f"host time per training step: tiny model, {EVENTS} events of {ELEMENTS} elements, {args.threads} "
+        f"thread(s), {args.windows} windows of {args.steps} steps after {args.warmup}",
+        flush=True,
+    )
     print(f"{'backend':>10} {'mode':>23} {'ms/step (median)':>17} {'windows':>22} {'ops/step':>8} {'trace s':>8}")
     for spec in specs:
         common = {"windows": args.windows, "steps": args.steps, "warmup": args.warmup, "threads": args.threads}
@@ -194,12 +224,17 @@ def main() -> None:
                 print(f"{spec['backend']:>10}: {r['failed']}", flush=True)
                 continue
             windows = "-".join(f"{ms:.2f}" for ms in (min(r["ms"]), max(r["ms"])))
-            print(f"{spec['backend']:>10} {r['mode']:>23} {statistics.median(r['ms']):17.2f} {windows:>22} "
-                  f"{r['operations']:8d} {r['trace_s']:8.1f}", flush=True)
+            print(
+                f"{spec['backend']:>10} {r['mode']:>23} {statistics.median(r['ms']):17.2f} {windows:>22} "
+                f"{r['operations']:8d} {r['trace_s']:8.1f}",
+                flush=True,
+            )
     if (args.data_dir / "delphes_pf").is_dir():
         rate, events = pipeline_rate(args.data_dir)
-        print(f"input pipeline, batches of 32 cached in memory: {rate:.0f} events/s (a pass of {events} events, "
-              f"{args.data_dir})")
+        print(
+            f"input pipeline, batches of 32 cached in memory: {rate:.0f} events/s (a pass of {events} events, "
+            f"{args.data_dir})"
+        )
     else:
         print(f"input pipeline: no built data set at {args.data_dir} (make data, or --data-dir)")
 

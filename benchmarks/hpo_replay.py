@@ -24,6 +24,7 @@ PASS: 26.2 % fewer epochs, best final loss 0.16 % lower than Hyperband's (wall 2
 three schedulers). BOHB, seeds 0-2 only (`hepbench hpo replay --scheduler bohb --seeds 3`): 4106
 epochs each, best final loss mean 442.78, worst 443.09, mean rank 3.0 (354 s).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,9 +48,11 @@ def verdict(report: dict) -> tuple[bool, str]:
     loss_gap = p["best_final_mean"] / h["best_final_mean"] - 1
     saving = 1 - p["epochs_mean"] / h["epochs_mean"]
     ok = loss_gap <= LOSS_TOLERANCE and saving >= MIN_SAVING
-    return ok, (f"{'PASS' if ok else 'FAIL'}: predictive best final loss {p['best_final_mean']:.2f} vs hyperband "
-                f"{h['best_final_mean']:.2f} ({loss_gap:+.2%}, limit +{LOSS_TOLERANCE:.1%}); epochs "
-                f"{p['epochs_mean']:.0f} vs {h['epochs_mean']:.0f} ({saving:.1%} fewer, needed {MIN_SAVING:.0%})")
+    return ok, (
+        f"{'PASS' if ok else 'FAIL'}: predictive best final loss {p['best_final_mean']:.2f} vs hyperband "
+        f"{h['best_final_mean']:.2f} ({loss_gap:+.2%}, limit +{LOSS_TOLERANCE:.1%}); epochs "
+        f"{p['epochs_mean']:.0f} vs {h['epochs_mean']:.0f} ({saving:.1%} fewer, needed {MIN_SAVING:.0%})"
+    )
 
 
 def main() -> int:
@@ -64,8 +67,7 @@ def main() -> int:
     curves = load_curves()
     settings = SchedulerSettings(max_t=curves.epochs, predictor=args.predictor)
     start = time.perf_counter()
-    report = compare(curves, args.schedulers.split(","), settings,
-                     range(args.first_seed, args.first_seed + args.seeds))
+    report = compare(curves, args.schedulers.split(","), settings, range(args.first_seed, args.first_seed + args.seeds))
     wall = time.perf_counter() - start
     report["benchmark_wall_s"] = round(wall, 1)
     ok, line = verdict(report)

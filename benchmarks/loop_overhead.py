@@ -26,6 +26,7 @@ The cached variant repeats the same batches only without data.shuffle_buffer (ea
     python benchmarks/loop_overhead.py [--data-dir work/tfds-s0] [--backend tensorflow] [--device cpu]
         [--threads N] [--steps 12] [--rounds 3] [--set data.prefetch=2 --set train.precision=bf16 ...]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -83,7 +84,7 @@ class Figures:
     prepare: float = 0.0
     step: float = 0.0
 
-    def add(self, other: "Figures") -> None:
+    def add(self, other: Figures) -> None:
         for f in dataclasses.fields(self):
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
@@ -124,7 +125,7 @@ def step_only(engine, prepared: list, steps: int) -> Figures:
     """train_step_speed's way: the steps alone on batches prepared ahead (one untimed step first)."""
     engine.train_step(prepared[0])
     events, seconds = 0, 0.0
-    for batch in prepared[1:steps + 1]:
+    for batch in prepared[1 : steps + 1]:
         start = time.perf_counter()
         result = engine.train_step(batch)  # returns once the loss is on the host
         seconds += time.perf_counter() - start
@@ -137,8 +138,12 @@ def main() -> None:
     parser.add_argument("--data-dir", default=str(ROOT / "work" / "tfds-s0"))
     parser.add_argument("--backend", choices=BACKENDS, default="tensorflow")
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
-    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
-                        help="the framework's threads (default: this process's cores, as hepbench run)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=len(os.sched_getaffinity(0)),
+        help="the framework's threads (default: this process's cores, as hepbench run)",
+    )
     parser.add_argument("--steps", type=int, default=12, help="timed steps per variant and round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
@@ -159,9 +164,12 @@ def main() -> None:
     n = args.steps + 1  # the untimed step, then the timed ones
     batches = list(itertools.islice(iter(source.training(cfg)), n))
     shapes = distinct(batch_shapes(batches, n))
-    print(f"{args.backend} ({engine.backend()['compile']}) on {engine.devices()[0]['name']}, {args.threads} thread(s); "
-          f"{args.steps} timed steps of batch {cfg.data.batch_size}, {len(shapes)} shape(s) ({describe(shapes)}); "
-          f"prefetch {cfg.data.prefetch}, cache {cfg.data.cache}", flush=True)
+    print(
+        f"{args.backend} ({engine.backend()['compile']}) on {engine.devices()[0]['name']}, {args.threads} thread(s); "
+        f"{args.steps} timed steps of batch {cfg.data.batch_size}, {len(shapes)} shape(s) ({describe(shapes)}); "
+        f"prefetch {cfg.data.prefetch}, cache {cfg.data.cache}",
+        flush=True,
+    )
 
     def pipeline(**data):
         changed = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, **data))
@@ -177,7 +185,9 @@ def main() -> None:
     warm_train(engine, shapes)  # already run by the cold pass: this shows what warming costs when warm
     print(f"warmed {len(shapes)} shape(s) in {time.perf_counter() - start:.1f} s", flush=True)
     prepared = list(engine.train_batches(batches))
-    cached = DataSource(args.data_dir).training(dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, cache="memory")))
+    cached = DataSource(args.data_dir).training(
+        dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, cache="memory"))
+    )
     for _ in itertools.islice(iter(cached), n):  # read once: later passes reuse the decoded events
         pass
 
@@ -191,7 +201,7 @@ def main() -> None:
     warm_times: list[list[float]] = []
     names = list(variants)
     for r in range(args.rounds):
-        for name in names[r % len(names):] + names[:r % len(names)]:
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             engine.load_state(saved)  # the same weights, optimizer state and dropout masks every time
             figures, times = variants[name]()
             totals[name].add(figures)
@@ -200,15 +210,20 @@ def main() -> None:
             print(f"  round {r + 1} {name:<20} {figures.rate:.4g} events/s", flush=True)
 
     base = totals["step-only"]
-    print(f"\n{'variant':<20} {'events/s':>9} {'vs step-only':>12} {'input s':>8} {'prepare s':>9} "
-          f"{'step s':>8} {'other s':>8}")
+    print(
+        f"\n{'variant':<20} {'events/s':>9} {'vs step-only':>12} {'input s':>8} {'prepare s':>9} "
+        f"{'step s':>8} {'other s':>8}"
+    )
     for name, f in totals.items():
         other = f.seconds - f.input - f.prepare - f.step
         gap = f"{100 * (f.rate / base.rate - 1):+.1f} %" if name != "step-only" else "-"
         print(f"{name:<20} {f.rate:9.4g} {gap:>12} {f.input:8.2f} {f.prepare:9.2f} {f.step:8.2f} {other:8.2f}")
     loop = totals["loop"]
-    print(f"loop: the steps alone {loop.events / loop.step:.4g} events/s ({100 * (loop.events / loop.step / base.rate - 1):+.1f} % "
-          f"vs step-only: the engine step itself, slower beside the pipeline's threads or not)")
+    print(
+        f"loop: the steps alone {loop.events / loop.step:.4g} events/s "
+        f"({100 * (loop.events / loop.step / base.rate - 1):+.1f} % "
+        f"vs step-only: the engine step itself, slower beside the pipeline's threads or not)"
+    )
 
     # The cold pass against the warm loop, step by step (the same batches): one-time work per shape.
     typical = [statistics.median(times) for times in zip(*warm_times)]
@@ -218,9 +233,12 @@ def main() -> None:
         if shape not in seen:
             seen.add(shape)
             extra.append(cold_s - warm_s)
-    print(f"cold window {cold.rate:.4g} events/s, {100 * (cold.rate / (loop.events / loop.seconds) - 1):+.1f} % vs the warm "
-          f"loop; a shape's first execution cost {statistics.mean(extra) if extra else 0.0:.3f} s more than later ones "
-          f"({len(extra)} new shape(s) in the window)")
+    print(
+        f"cold window {cold.rate:.4g} events/s, "
+        f"{100 * (cold.rate / (loop.events / loop.seconds) - 1):+.1f} % vs the warm "
+        f"loop; a shape's first execution cost {statistics.mean(extra) if extra else 0.0:.3f} s more than later ones "
+        f"({len(extra)} new shape(s) in the window)"
+    )
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ pass over the split, as hepbench.mlpf.data.pipeline.Batches forms it:
     python benchmarks/padding.py [DATA_DIR] [--split train] [--batch-size 2] [--bin-size 640]
         [--lookaheads 0,2,4,8,16,32,64] [--quanta 64,128,320] [--window-events 12] [--shuffle-buffer 0]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,13 +51,17 @@ def figures(counts: np.ndarray, batches: list[list[int]], cfg: DataConfig, quant
     batch_real = np.array([real[b].sum() for b in batches])
     batch_padded = np.array([len(b) * lengths[b].max() for b in batches])
     per_window = max(1, window // cfg.batch_size)
-    shares = [batch_real[k:k + per_window].sum() / batch_padded[k:k + per_window].sum()
-              for k in range(0, len(batches) - per_window + 1, per_window)] or [batch_real.sum() / batch_padded.sum()]
+    shares = [
+        batch_real[k : k + per_window].sum() / batch_padded[k : k + per_window].sum()
+        for k in range(0, len(batches) - per_window + 1, per_window)
+    ] or [batch_real.sum() / batch_padded.sum()]
     return {
         "share": batch_real.sum() / batch_padded.sum(),
         "lengths": len({int(lengths[b].max()) for b in batches}),
         "mixed": sum(len(set(lengths[b].tolist())) > 1 for b in batches),
-        "first": shares[0], "low": min(shares), "high": max(shares),
+        "first": shares[0],
+        "low": min(shares),
+        "high": max(shares),
         "padded": int(batch_padded.sum()),
     }
 
@@ -70,8 +75,12 @@ def main() -> None:
     parser.add_argument("--max-elements", type=int, default=DataConfig.max_elements)
     parser.add_argument("--lookaheads", type=_ints, default=[0, 2, 4, 8, 16, 32, 64], help="in batches")
     parser.add_argument("--quanta", type=_ints, default=[64, 128, 320], help="finer padding quanta to estimate")
-    parser.add_argument("--window-events", type=int, default=BenchConfig.cpu_events_per_window,
-                        help="events per window (default: bench.cpu_events_per_window)")
+    parser.add_argument(
+        "--window-events",
+        type=int,
+        default=BenchConfig.cpu_events_per_window,
+        help="events per window (default: bench.cpu_events_per_window)",
+    )
     parser.add_argument("--shuffle-buffer", type=int, default=0)
     args = parser.parse_args()
 
@@ -82,15 +91,19 @@ def main() -> None:
         sys.exit(f"padding.py: {e}")
     base = DataConfig(max_elements=args.max_elements, batch_size=args.batch_size, shuffle_buffer=args.shuffle_buffer)
     real = int(np.minimum(counts, args.max_elements).sum())
-    print(f"{data_dir} {args.split}: {len(counts)} events, {real / len(counts):.0f} real elements per event "
-          f"(after truncation to {args.max_elements}); batch size {args.batch_size}, "
-          f"windows of {args.window_events} events; shuffle buffer {args.shuffle_buffer}")
+    print(
+        f"{data_dir} {args.split}: {len(counts)} events, {real / len(counts):.0f} real elements per event "
+        f"(after truncation to {args.max_elements}); batch size {args.batch_size}, "
+        f"windows of {args.window_events} events; shuffle buffer {args.shuffle_buffer}"
+    )
 
     for quantum in [args.bin_size, *args.quanta]:
         alone = event_lengths(counts, args.max_elements, quantum)
         note = "the model's bin size" if quantum == args.bin_size else "estimate: ragged last bin, not the model's"
-        print(f"\npadding quantum {quantum} ({note}): bound (every event alone) {100 * real / alone.sum():.2f} % "
-              f"real, {len(set(alone.tolist()))} distinct lengths")
+        print(
+            f"\npadding quantum {quantum} ({note}): bound (every event alone) {100 * real / alone.sum():.2f} % "
+            f"real, {len(set(alone.tolist()))} distinct lengths"
+        )
         for lookahead in args.lookaheads:
             cfg = dataclasses.replace(base, bucket_lookahead=lookahead)
             batches = index_batches(counts, cfg, quantum)
@@ -98,10 +111,12 @@ def main() -> None:
             if quantum == args.bin_size:  # the pipeline itself plans the same batches
                 planned = Batches(data_dir, args.split, cfg, bin_size=quantum).shapes()
                 assert f["padded"] == sum(events * length for events, length in planned), "pipeline disagrees"
-            print(f"  look-ahead {lookahead:3d} batches ({lookahead * args.batch_size:3d} events): "
-                  f"real {100 * f['share']:6.2f} % of padded slots, {f['lengths']:2d} distinct lengths, "
-                  f"{f['mixed']:4d} of {len(batches)} batches mix lengths; windows: first {100 * f['first']:.1f} %, "
-                  f"lowest {100 * f['low']:.1f} %, highest {100 * f['high']:.1f} %")
+            print(
+                f"  look-ahead {lookahead:3d} batches ({lookahead * args.batch_size:3d} events): "
+                f"real {100 * f['share']:6.2f} % of padded slots, {f['lengths']:2d} distinct lengths, "
+                f"{f['mixed']:4d} of {len(batches)} batches mix lengths; windows: first {100 * f['first']:.1f} %, "
+                f"lowest {100 * f['low']:.1f} %, highest {100 * f['high']:.1f} %"
+            )
 
 
 if __name__ == "__main__":

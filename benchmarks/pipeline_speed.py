@@ -8,6 +8,7 @@ pads every event of the split.
     python benchmarks/pipeline_speed.py DATA_DIR [--split train] [--batch-size 2] [--cache none|memory]
         [--prefetch -1] [--read-threads N] [--epochs 2] [--bin-size 640] [--bucket-lookahead 8]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,13 +28,22 @@ def main() -> None:
     parser.add_argument("--read-threads", type=int, default=None, help="threads that build batches (default: auto)")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--bin-size", type=int, default=640)
-    parser.add_argument("--bucket-lookahead", type=int, default=DataConfig.bucket_lookahead,
-                        help="length bucketing's look-ahead in batches (0: none; benchmarks/padding.py compares them)")
+    parser.add_argument(
+        "--bucket-lookahead",
+        type=int,
+        default=DataConfig.bucket_lookahead,
+        help="length bucketing's look-ahead in batches (0: none; benchmarks/padding.py compares them)",
+    )
     args = parser.parse_args()
 
     for pad_to_max in (False, True):
-        cfg = DataConfig(batch_size=args.batch_size, cache=args.cache, pad_to_max=pad_to_max, prefetch=args.prefetch,
-                         bucket_lookahead=args.bucket_lookahead)
+        cfg = DataConfig(
+            batch_size=args.batch_size,
+            cache=args.cache,
+            pad_to_max=pad_to_max,
+            prefetch=args.prefetch,
+            bucket_lookahead=args.bucket_lookahead,
+        )
         batches = Batches(args.data_dir, args.split, cfg, bin_size=args.bin_size, read_threads=args.read_threads)
         threads = batches.read_threads if cfg.prefetch != 0 else 0  # without prefetch the consumer builds them
         for epoch in range(1, args.epochs + 1):
@@ -44,9 +54,12 @@ def main() -> None:
                 r, p = element_counts(batch)
                 real, padded = real + r, padded + p
             seconds = time.perf_counter() - start
-            print(f"pad_to_max={pad_to_max!s:5}  epoch {epoch}: {events / seconds:8.1f} events/s  "
-                  f"({events} events, prefetch {cfg.prefetch}, {threads} threads, look-ahead {cfg.bucket_lookahead}, "
-                  f"real elements {100 * real / padded:.1f} % of padded)", flush=True)
+            print(
+                f"pad_to_max={pad_to_max!s:5}  epoch {epoch}: {events / seconds:8.1f} events/s  "
+                f"({events} events, prefetch {cfg.prefetch}, {threads} threads, look-ahead {cfg.bucket_lookahead}, "
+                f"real elements {100 * real / padded:.1f} % of padded)",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ op and its input shapes) instead of by type.
     python benchmarks/profile_step.py [--backends tensorflow,jax,torch] [--elements 6400] [--events 2]
         [--steps 3] [--precision fp32] [--top 15] [--by type|name] [--set model.KEY=VALUE] [--json FILE]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,15 +40,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # runs from a checkout, installed or not
 sys.path.insert(1, str(Path(__file__).resolve().parent))  # train_step_speed's batches and worker plumbing
 
+from train_step_speed import RESULT, batch, events_and_lengths, run_worker  # noqa: E402
+
 from hepbench.core.errors import HepbenchError  # noqa: E402
 from hepbench.core.files import write_json  # noqa: E402
 from hepbench.mlpf.engines.backends import BACKENDS, require_backend, select_backend  # noqa: E402  (no framework)
-from train_step_speed import RESULT, batch, events_and_lengths, run_worker  # noqa: E402
 
 _HLO_NUMBER = re.compile(r"\.\d+$")  # XLA's instruction numbering: fusion.12 and fusion.13 are one kind
 
 
 # -- parsing: pure functions over the profilers' records -----------------------------------------
+
 
 def self_times(events: list[tuple[int, int, str, str]]) -> list[tuple[str, str, int, int]]:
     """(type, name, self time, 1 call) of one thread's op events (start, duration, type, name): the
@@ -68,8 +71,10 @@ def load_xplane_module():
     """TensorFlow's generated xplane_pb2, loaded from the wheel's file without importing TensorFlow."""
     spec = importlib.util.find_spec("tensorflow")
     if spec is None or not spec.submodule_search_locations:
-        raise HepbenchError("reading a trace needs the xplane protobuf module of the TensorFlow wheel, and "
-                            "TensorFlow is not installed: pip install 'hepbench[cpu]'")
+        raise HepbenchError(
+            "reading a trace needs the xplane protobuf module of the TensorFlow wheel, and "
+            "TensorFlow is not installed: pip install 'hepbench[cpu]'"
+        )
     path = Path(next(iter(spec.submodule_search_locations))) / "tsl" / "profiler" / "protobuf" / "xplane_pb2.py"
     if not path.is_file():
         raise HepbenchError(f"{path}: TensorFlow's xplane protobuf module is not where it is expected")
@@ -134,13 +139,25 @@ def table(records, steps: int, by: str, top: int, only: frozenset = frozenset())
         key = kind if by == "type" else name
         time_ps[key] += ps
         calls[key] += count
-    rows = [{"op": key, "ms_per_step": ps / steps / 1e9, "share": ps / total if total else 0.0,
-             "calls_per_step": calls[key] / steps} for key, ps in time_ps.most_common(top)]
-    return {"rows": rows, "op_ms_per_step": total / steps / 1e9, "ops": len(time_ps),
-            "covered": sum(r["share"] for r in rows)}
+    rows = [
+        {
+            "op": key,
+            "ms_per_step": ps / steps / 1e9,
+            "share": ps / total if total else 0.0,
+            "calls_per_step": calls[key] / steps,
+        }
+        for key, ps in time_ps.most_common(top)
+    ]
+    return {
+        "rows": rows,
+        "op_ms_per_step": total / steps / 1e9,
+        "ops": len(time_ps),
+        "covered": sum(r["share"] for r in rows),
+    }
 
 
 # -- the worker: one backend ---------------------------------------------------------------------
+
 
 def profile_tensorflow(engine, prepared, steps: int) -> list:
     import tensorflow as tf
@@ -171,9 +188,15 @@ def profile_torch(engine, prepared, steps: int, by: str) -> list:
         for _ in range(steps):
             engine.train_step(prepared)
     # Self CPU time in µs (→ ps, as in the traces), one record per op (and input shapes) with its calls.
-    return [(avg.key, f"{avg.key} {avg.input_shapes}" if by == "name" else avg.key,
-             int(avg.self_cpu_time_total * 1e6), avg.count)
-            for avg in prof.key_averages(group_by_input_shape=by == "name")]
+    return [
+        (
+            avg.key,
+            f"{avg.key} {avg.input_shapes}" if by == "name" else avg.key,
+            int(avg.self_cpu_time_total * 1e6),
+            avg.count,
+        )
+        for avg in prof.key_averages(group_by_input_shape=by == "name")
+    ]
 
 
 def worker(spec: dict) -> None:
@@ -208,21 +231,38 @@ def worker(spec: dict) -> None:
     traced_s = (time.perf_counter() - start) / spec["steps"]  # profiling and reading the trace included
     result = table(records, spec["steps"], spec["by"], spec["top"], frozenset(spec["only"]))
     flops = training_flops(cfg.model, lengths["fixed"]) * spec["events"]
-    print(RESULT + json.dumps({"backend": spec["backend"], "mode": engine.backend()["compile"], "step_s": step_s,
-                               "traced_s": traced_s, "gflops": flops / step_s / 1e9, **result}), flush=True)
+    print(
+        RESULT
+        + json.dumps(
+            {
+                "backend": spec["backend"],
+                "mode": engine.backend()["compile"],
+                "step_s": step_s,
+                "traced_s": traced_s,
+                "gflops": flops / step_s / 1e9,
+                **result,
+            }
+        ),
+        flush=True,
+    )
 
 
 # -- the driver ----------------------------------------------------------------------------------
 
+
 def print_result(r: dict, by: str) -> None:
-    print(f"\n{r['backend']} ({r['mode']}): step {1e3 * r['step_s']:.0f} ms untraced ({r['gflops']:.1f} GFLOP/s), "
-          f"{1e3 * r['traced_s']:.0f} ms traced; op time {r['op_ms_per_step']:.0f} ms per step over {r['ops']} op "
-          f"{'types' if by == 'type' else 'names'}, the top {len(r['rows'])} cover {100 * r['covered']:.1f} %")
+    print(
+        f"\n{r['backend']} ({r['mode']}): step {1e3 * r['step_s']:.0f} ms untraced ({r['gflops']:.1f} GFLOP/s), "
+        f"{1e3 * r['traced_s']:.0f} ms traced; op time {r['op_ms_per_step']:.0f} ms per step over {r['ops']} op "
+        f"{'types' if by == 'type' else 'names'}, the top {len(r['rows'])} cover {100 * r['covered']:.1f} %"
+    )
     width = max([10, *(len(row["op"]) for row in r["rows"])])
     print(f"{'rank':>4}  {'op':<{width}} {'ms/step':>9} {'share':>7} {'calls/step':>10}")
     for i, row in enumerate(r["rows"], 1):
-        print(f"{i:>4}  {row['op']:<{width}} {row['ms_per_step']:9.1f} {100 * row['share']:6.1f}% "
-              f"{row['calls_per_step']:10.1f}")
+        print(
+            f"{i:>4}  {row['op']:<{width}} {row['ms_per_step']:9.1f} {100 * row['share']:6.1f}% "
+            f"{row['calls_per_step']:10.1f}"
+        )
 
 
 def main() -> None:
@@ -236,9 +276,16 @@ def main() -> None:
     parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--by", choices=("type", "name"), default="type")
-    parser.add_argument("--only", default="", metavar="TYPE,...", help="rows of these op types only (e.g. Mul with --by name)")
-    parser.add_argument("--set", action="append", default=[], metavar="model.KEY=VALUE",
-                        help="override a configuration value, e.g. --set model.bin_size=64 (repeatable)")
+    parser.add_argument(
+        "--only", default="", metavar="TYPE,...", help="rows of these op types only (e.g. Mul with --by name)"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="model.KEY=VALUE",
+        help="override a configuration value, e.g. --set model.bin_size=64 (repeatable)",
+    )
     parser.add_argument("--device", choices=("cpu", "gpu"), default=None, help="default: what the engine picks")
     parser.add_argument("--threads", type=int, default=None, help="framework threads (default: the engine's)")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
@@ -256,8 +303,10 @@ def main() -> None:
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1, not {getattr(args, name)}")
 
-    spec = {key: getattr(args, key) for key in ("elements", "events", "steps", "warmup", "precision", "top", "by",
-                                                "set", "device", "threads")}
+    spec = {
+        key: getattr(args, key)
+        for key in ("elements", "events", "steps", "warmup", "precision", "top", "by", "set", "device", "threads")
+    }
     spec["only"] = [t for t in args.only.split(",") if t]
     results, failed = [], False
     for backend in backends:

@@ -11,6 +11,7 @@ SVR(C=67.61, epsilon=0.02, gamma=0.1) on the same splits is the reference.
 
 The slowest row (1000 sweeps) takes ~10–20 s a fit: --splits 20 runs ~8 min.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,7 +41,7 @@ def scaled_study_data() -> tuple[np.ndarray, np.ndarray]:
 def split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(train, test) rows: test = 148 random curves, train = 20 of the others."""
     order = np.random.default_rng(seed).permutation(n)
-    return order[TEST_SIZE:TEST_SIZE + TRAIN_SIZE], order[:TEST_SIZE]
+    return order[TEST_SIZE : TEST_SIZE + TRAIN_SIZE], order[:TEST_SIZE]
 
 
 def main() -> None:
@@ -53,12 +54,15 @@ def main() -> None:
 
     X, y = scaled_study_data()
     splits = [split(len(X), seed) for seed in range(args.splits)]
-    svr = [r2_score(y[te], SVR(C=67.61, epsilon=0.02, gamma=0.1).fit(X[tr], y[tr]).predict(X[te]))
-           for tr, te in splits]
-    print(f"{len(X)} curves, {args.splits} splits (test {TEST_SIZE}, train {TRAIN_SIZE}), "
-          f"N={TRAIN_SIZE}, K=3 (120 variables), {args.reads} reads")
-    print(f"sklearn SVR(C=67.61, epsilon=0.02, gamma=0.1): mean R² {np.mean(svr):.3f} "
-          f"(min {np.min(svr):.3f}, max {np.max(svr):.3f})\n")
+    svr = [r2_score(y[te], SVR(C=67.61, epsilon=0.02, gamma=0.1).fit(X[tr], y[tr]).predict(X[te])) for tr, te in splits]
+    print(
+        f"{len(X)} curves, {args.splits} splits (test {TEST_SIZE}, train {TRAIN_SIZE}), "
+        f"N={TRAIN_SIZE}, K=3 (120 variables), {args.reads} reads"
+    )
+    print(
+        f"sklearn SVR(C=67.61, epsilon=0.02, gamma=0.1): mean R² {np.mean(svr):.3f} "
+        f"(min {np.min(svr):.3f}, max {np.max(svr):.3f})\n"
+    )
 
     short = {r: r.replace("softmax_", "sm_").replace("inverse_", "inv_") for r in RULES}
     print(f"{'sweeps':>6} {'s/fit':>6} {'min s':>6} {'fits/s':>6}  " + " ".join(f"{short[r]:>11}" for r in RULES))
@@ -73,13 +77,18 @@ def main() -> None:
             for rule, pred in model.predict_rules(X[te]).items():
                 r2[rule].append(r2_score(y[te], pred))
         t = float(np.median(seconds))  # the median and the min: the machine may be shared
-        print(f"{num_sweeps:>6} {t:6.2f} {min(seconds):6.2f} {1 / t:6.2f}  "
-              + " ".join(f"{np.mean(r2[r]):11.3f}" for r in RULES), flush=True)
+        print(
+            f"{num_sweeps:>6} {t:6.2f} {min(seconds):6.2f} {1 / t:6.2f}  "
+            + " ".join(f"{np.mean(r2[r]):11.3f}" for r in RULES),
+            flush=True,
+        )
         default_r2[num_sweeps] = np.array(r2[DEFAULT_RULE])
     print("\nmean R² over the splits per combination rule; s/fit: median wall time of one fit")
     reference = max(sweeps)
-    print(f"R² of the default rule ({DEFAULT_RULE}) minus that at {reference} sweeps, same splits "
-          "(mean ± standard error):")
+    print(
+        f"R² of the default rule ({DEFAULT_RULE}) minus that at {reference} sweeps, same splits "
+        "(mean ± standard error):"
+    )
     for num_sweeps in sweeps:
         diff = default_r2[num_sweeps] - default_r2[reference]
         error = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")

@@ -8,6 +8,7 @@ leak-free) and both R² argument orders (correct, swapped), the published rows b
 The same numbers as `hepbench qsvr study` (which writes qsvr_study.json/.md/.png); this script
 also checks the acceptance bounds of the issue (published scaling) and prints PASS/FAIL for each.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,11 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from hepbench.core.hostinfo import command_line, host_info
+from hepbench.core.timestamps import now_iso
 from hepbench.qsvr.curves import load_curves, study_features
 from hepbench.qsvr.study import MODELS, VARIANTS, Protocol, run_study, stderr_reporter
 from hepbench.qsvr.study_report import PUBLISHED, build_document, data_info, model_label, published_key, write_outputs
-from hepbench.core.hostinfo import command_line, host_info
-from hepbench.core.timestamps import now_iso
 
 # (variant, convention, model, statistic, comparison, bound)
 ACCEPTANCE = (
@@ -43,15 +44,25 @@ def main() -> int:
     parser.add_argument("--ensemble-repeats", type=int, default=10)
     parser.add_argument("--out", type=Path, default=None, help="where the study's JSON/markdown/PNG go")
     args = parser.parse_args()
-    protocol = Protocol(svr_repeats=args.svr_repeats, qsvr_repeats=args.qsvr_repeats,
-                        ensemble_repeats=args.ensemble_repeats, seed=args.seed)
+    protocol = Protocol(
+        svr_repeats=args.svr_repeats,
+        qsvr_repeats=args.qsvr_repeats,
+        ensemble_repeats=args.ensemble_repeats,
+        seed=args.seed,
+    )
     curves = load_curves()
     X, y = study_features(curves)
     start, t0 = now_iso(), time.perf_counter()
     run = run_study(X, y, protocol, curves.source, report=stderr_reporter())
     wall = time.perf_counter() - t0
-    doc = build_document(run, protocol, data_info(curves, X, None), {"start": start, "end": now_iso(), "wall_seconds": wall},
-                         command_line(), host_info([]))
+    doc = build_document(
+        run,
+        protocol,
+        data_info(curves, X, None),
+        {"start": start, "end": now_iso(), "wall_seconds": wall},
+        command_line(),
+        host_info([]),
+    )
     out = args.out or Path(tempfile.mkdtemp(prefix="hepbench-qsvr-study-"))
     write_outputs(doc, out)
 
@@ -60,13 +71,21 @@ def main() -> int:
         for convention in ("correct", "swapped"):
             for model in MODELS:
                 s = doc["results"][variant][convention][model]["stats"]
-                print(f"{variant:<10} {convention:<8} {model_label(model, 'simulated'):<32} {s['best']:6.3f} "
-                      f"{s['worst']:6.3f} {s['mean']:6.3f} {s['std']:6.3f} {s['trainings']:5d}")
+                print(
+                    f"{variant:<10} {convention:<8} {model_label(model, 'simulated'):<32} {s['best']:6.3f} "
+                    f"{s['worst']:6.3f} {s['mean']:6.3f} {s['std']:6.3f} {s['trainings']:5d}"
+                )
     for model in MODELS:
         p = PUBLISHED[published_key(model, "simulated")]
-        print(f"{'(paper)':<10} {'swapped':<8} {p['label']:<32} {p['best']:6.3f} {p['worst']:6.3f} {p['mean']:6.3f} "
-              f"{p['std']:6.3f} {p['trainings']:5d}")
-    print(f"wall time {wall:.0f} s (" + ", ".join(f"{m} {s:.0f} s" for m, s in run["seconds"].items()) + f"); files in {out}")
+        print(
+            f"{'(paper)':<10} {'swapped':<8} {p['label']:<32} {p['best']:6.3f} {p['worst']:6.3f} {p['mean']:6.3f} "
+            f"{p['std']:6.3f} {p['trainings']:5d}"
+        )
+    print(
+        f"wall time {wall:.0f} s ("
+        + ", ".join(f"{m} {s:.0f} s" for m, s in run["seconds"].items())
+        + f"); files in {out}"
+    )
     failed = 0
     for variant, convention, model, stat, comparison, bound in ACCEPTANCE:
         value = doc["results"][variant][convention][model]["stats"][stat]

@@ -16,6 +16,7 @@ its own directory (a temporary one, or --keep DIR/run-N) with its output in run.
 failed run ends the series. Exit 0 when every target is met, 1 when one is missed or a run failed.
 Run it on a quiet machine: on a shared one the CV measures the neighbours.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -95,12 +96,19 @@ def verdict(summary: dict) -> tuple[bool, str]:
     checks = [  # (name, value, limit, value in words, limit in words)
         ("score CV", cv, MAX_SCORE_CV_PERCENT, f"{_fmt(cv, '.2f')} %", f"{MAX_SCORE_CV_PERCENT:g} %"),
         ("longest wall", wall, MAX_WALL_SECONDS, f"{_fmt(wall, '.0f')} s", f"{MAX_WALL_SECONDS:g} s"),
-        ("first window off by", deviation, MAX_FIRST_WINDOW_DEVIATION,
-         f"{_fmt(100 * deviation if deviation is not None else None, '.2f')} %", f"{100 * MAX_FIRST_WINDOW_DEVIATION:g} %"),
+        (
+            "first window off by",
+            deviation,
+            MAX_FIRST_WINDOW_DEVIATION,
+            f"{_fmt(100 * deviation if deviation is not None else None, '.2f')} %",
+            f"{100 * MAX_FIRST_WINDOW_DEVIATION:g} %",
+        ),
     ]
     met = [value is not None and value <= limit for _, value, limit, _, _ in checks]
-    parts = [f"{name} {text} {'<=' if m else 'NOT <='} {limit_text}"
-             for m, (name, _, _, text, limit_text) in zip(met, checks)]
+    parts = [
+        f"{name} {text} {'<=' if m else 'NOT <='} {limit_text}"
+        for m, (name, _, _, text, limit_text) in zip(met, checks)
+    ]
     if summary["failed_runs"]:
         parts.append(f"{summary['failed_runs']} run(s) failed")
     ok = all(met) and summary["failed_runs"] == 0
@@ -114,15 +122,18 @@ def _fmt(x: float | None, spec: str) -> str:
 def run_line(index: int, total: int, run: dict) -> str:
     if run["status"] != "ok":
         return f"run {index}/{total}: FAILED after {run['wall_seconds']:.0f} s: {run['log']}"
-    return (f"run {index}/{total}: score {run['score']:.4g} events/s ± {_fmt(run['half_width_percent'], '.2f')} %, "
-            f"wall {run['wall_seconds']:.0f} s, first window / later {_fmt(run['first_window_ratio'], '.3f')}, "
-            f"window CV {_fmt(run['window_cv_percent'], '.2f')} %")
+    return (
+        f"run {index}/{total}: score {run['score']:.4g} events/s ± {_fmt(run['half_width_percent'], '.2f')} %, "
+        f"wall {run['wall_seconds']:.0f} s, first window / later {_fmt(run['first_window_ratio'], '.3f')}, "
+        f"window CV {_fmt(run['window_cv_percent'], '.2f')} %"
+    )
 
 
 def summary_lines(s: dict) -> list[str]:
     return [
         f"over {s['runs']} runs: mean score {_fmt(s['mean_score'], '.4g')} events/s, "
-        f"CV {_fmt(s['score_cv_percent'], '.2f')} % (min {_fmt(s['min_score'], '.4g')}, max {_fmt(s['max_score'], '.4g')})",
+        f"CV {_fmt(s['score_cv_percent'], '.2f')} % "
+        f"(min {_fmt(s['min_score'], '.4g')}, max {_fmt(s['max_score'], '.4g')})",
         f"{s['windows']} windows: {_fmt(s['window_min'], '.4g')} to {_fmt(s['window_max'], '.4g')} events/s "
         f"(spread {_fmt(s['window_spread_percent'], '.2f')} % of the mean), CV {_fmt(s['window_cv_percent'], '.2f')} %",
         f"first window / later: mean {_fmt(s['mean_first_window_ratio'], '.3f')}, "
@@ -147,10 +158,13 @@ def one_run(results: Path, run_args: list[str]) -> dict:
 
 
 def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     parser.add_argument("--runs", type=int, default=5, help="benchmark runs, one after the other (default 5)")
-    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the runs, the summary and the verdict here")
+    parser.add_argument(
+        "--json", type=Path, metavar="FILE", help="also write the runs, the summary and the verdict here"
+    )
     parser.add_argument("--keep", type=Path, metavar="DIR", help="keep each run's results in DIR/run-N")
     args, run_args = parser.parse_known_args(argv)
     run_args = [a for a in run_args if a != "--"]
@@ -177,9 +191,20 @@ def main(argv: list[str] | None = None) -> int:
     ok, line = verdict(summary)
     print("\n".join(summary_lines(summary) + [line]))
     if args.json is not None:
-        write_json(args.json, {"run_arguments": run_args, "runs": runs, "summary": summary, "pass": ok,
-                               "targets": {"score_cv_percent": MAX_SCORE_CV_PERCENT, "wall_seconds": MAX_WALL_SECONDS,
-                                           "first_window_deviation": MAX_FIRST_WINDOW_DEVIATION}})
+        write_json(
+            args.json,
+            {
+                "run_arguments": run_args,
+                "runs": runs,
+                "summary": summary,
+                "pass": ok,
+                "targets": {
+                    "score_cv_percent": MAX_SCORE_CV_PERCENT,
+                    "wall_seconds": MAX_WALL_SECONDS,
+                    "first_window_deviation": MAX_FIRST_WINDOW_DEVIATION,
+                },
+            },
+        )
     return 0 if ok else 1
 
 

@@ -9,6 +9,7 @@ Measures, in one run so the figures are comparable on a noisy machine:
 
     python benchmarks/synth_speed.py [--events 100] [--jobs 2] [--process ttbar]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,8 +61,10 @@ def main() -> None:
         synth.synthesize(args.process, many, seed=1, out_dir=tmp / "many", jobs=args.jobs)
         t_many = time.perf_counter() - t0
 
-    print(f"{args.process}: {args.events} events, {sizes.mean():.0f} elements/event on average, "
-          f"{megabytes / args.events * 1000:.0f} kB/event in the file")
+    print(
+        f"{args.process}: {args.events} events, {sizes.mean():.0f} elements/event on average, "
+        f"{megabytes / args.events * 1000:.0f} kB/event in the file"
+    )
     print(f"generate (physics + detector, 1 core)  {rate(args.events, t_gen)}")
     print(f"write    (pickle + bz2, 1 core)        {rate(args.events, t_write)}")
     print(f"read     (safe reader, 1 core)         {rate(args.events, t_read)}")

@@ -32,6 +32,7 @@ events/s and its median ratio to the first variant's in the same round.
         [--xla both|on|off] [--torch-compile off|on|both] [--device cpu|gpu] [--steps 5]
         [--variant LABEL=NAME=VALUE,... --variant ... --rounds 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,6 +54,7 @@ RESULT = "RESULT "  # a worker's result lines; everything else it prints is the 
 
 # -- the worker: one backend, one precision, one compile mode, every shape -------------------------
 
+
 def batch(events, length):
     """The data pipeline's batch of these events, padded (or truncated) to `length` elements."""
     import numpy as np
@@ -62,7 +64,7 @@ def batch(events, length):
     n = np.zeros(len(events), np.int32)
     for i, e in enumerate(events):
         n[i] = min(length, e.num_elements)
-        X[i, :n[i]], y[i, :n[i]] = e.X[:n[i]], e.ygen[:n[i]]
+        X[i, : n[i]], y[i, : n[i]] = e.X[: n[i]], e.ygen[: n[i]]
     orig = np.array([e.num_elements for e in events], np.int32)
     return {"X": X, "y": y, "n_elements": n, "n_elements_orig": orig}
 
@@ -90,8 +92,9 @@ def worker(spec: dict) -> None:
         print(RESULT + json.dumps(fields), flush=True)
 
     model_cfg = ModelConfig()
-    cfg = TrainConfig(precision=spec["precision"], jit_compile=spec["xla"], compile=spec["torch_compile"],
-                      learning_rate=1e-4, seed=1)
+    cfg = TrainConfig(
+        precision=spec["precision"], jit_compile=spec["xla"], compile=spec["torch_compile"], learning_rate=1e-4, seed=1
+    )
     engine = make_engine(spec["backend"], device=spec["device"], threads=spec["threads"])
     engine.configure()
     if spec["ceiling"]:
@@ -119,12 +122,20 @@ def worker(spec: dict) -> None:
             engine.train_step(prepared)  # returns once the loss is on the host: the step has finished
             times.append(time.perf_counter() - start)
         step_s = statistics.median(times)
-        emit(shape=shape, length=lengths[shape], mode=mode, compile_s=compile_s, step_s=step_s,
-             events_per_s=spec["batch"] / step_s,
-             gflops=training_flops(model_cfg, lengths[shape]) * spec["batch"] / step_s / 1e9, first_loss=first)
+        emit(
+            shape=shape,
+            length=lengths[shape],
+            mode=mode,
+            compile_s=compile_s,
+            step_s=step_s,
+            events_per_s=spec["batch"] / step_s,
+            gflops=training_flops(model_cfg, lengths[shape]) * spec["batch"] / step_s / 1e9,
+            first_loss=first,
+        )
 
 
 # -- the driver: one subprocess per backend and variant, then the table ---------------------------
+
 
 def variants(backend: str, args) -> list[dict]:
     """(xla, torch_compile) of each variant this backend runs; the others ignore both settings."""
@@ -139,9 +150,10 @@ def variants(backend: str, args) -> list[dict]:
 def run_worker(spec: dict, script: str = __file__, env: dict | None = None) -> list[dict]:
     """The RESULT lines of `script --worker spec` in a process of its own (environment: ours, plus `env`)."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"), **(env or {})}
-    proc = subprocess.run([sys.executable, script, "--worker", json.dumps(spec)], capture_output=True, text=True,
-                          env=env)
-    results = [json.loads(line[len(RESULT):]) for line in proc.stdout.splitlines() if line.startswith(RESULT)]
+    proc = subprocess.run(
+        [sys.executable, script, "--worker", json.dumps(spec)], capture_output=True, text=True, env=env
+    )
+    results = [json.loads(line[len(RESULT) :]) for line in proc.stdout.splitlines() if line.startswith(RESULT)]
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
         results.append({"failed": f"exit {proc.returncode}: {tail}"})
@@ -167,8 +179,12 @@ def main() -> None:
     parser.add_argument("--backends", default="tensorflow,jax,torch")
     parser.add_argument("--precisions", default="fp32,bf16,fp16")
     parser.add_argument("--xla", choices=("both", "on", "off"), default="both", help="TensorFlow's XLA")
-    parser.add_argument("--torch-compile", choices=("both", "on", "off"), default="off",
-                        help="torch.compile of the PyTorch step (off: eager)")
+    parser.add_argument(
+        "--torch-compile",
+        choices=("both", "on", "off"),
+        default="off",
+        help="torch.compile of the PyTorch step (off: eager)",
+    )
     parser.add_argument("--shapes", default="fixed,multiplicity")
     parser.add_argument("--elements", type=int, default=6400)
     parser.add_argument("--batch", type=int, default=2)
@@ -176,8 +192,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--device", choices=("cpu", "gpu"), default=None, help="default: what the engine picks")
     parser.add_argument("--threads", type=int, default=None, help="framework threads (default: the engine's)")
-    parser.add_argument("--variant", action="append", default=[], metavar="LABEL=NAME=VALUE,...",
-                        help="environment variant to compare (repeatable; the first is the baseline)")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="LABEL=NAME=VALUE,...",
+        help="environment variant to compare (repeatable; the first is the baseline)",
+    )
     parser.add_argument("--rounds", type=int, default=1, help="repetitions of every variant, alternating")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -195,12 +216,22 @@ def main() -> None:
     if unknown:
         parser.error(f"--backends: {', '.join(unknown)} not among {', '.join(BACKENDS)}")
     shapes = args.shapes.split(",")
-    common = {"shapes": shapes, "elements": args.elements, "batch": args.batch, "steps": args.steps,
-              "warmup": args.warmup, "device": args.device, "threads": args.threads}
+    common = {
+        "shapes": shapes,
+        "elements": args.elements,
+        "batch": args.batch,
+        "steps": args.steps,
+        "warmup": args.warmup,
+        "device": args.device,
+        "threads": args.threads,
+    }
     ceilings, rows = {}, {}  # rows[(shape, length, precision)][column] = the results of every round
     columns = []
-    print(f"{'backend':>10} {'mode':>16} {'shape':>12} {'length':>6} {'precision':>9} {'compile s':>9} "
-          f"{'step s':>7} {'events/s':>9} {'GFLOP/s':>8}  first loss", flush=True)
+    print(
+        f"{'backend':>10} {'mode':>16} {'shape':>12} {'length':>6} {'precision':>9} {'compile s':>9} "
+        f"{'step s':>7} {'events/s':>9} {'GFLOP/s':>8}  first loss",
+        flush=True,
+    )
     installed = []
     for backend in backends:
         try:
@@ -218,20 +249,27 @@ def main() -> None:
                         for r in run_worker(spec, env=env):
                             if "ceiling" in r:
                                 ceilings[backend] = r["ceiling"]
-                                print(f"{backend:>10}: fp32 matmul ceiling ({r['size']} x {r['size']}) "
-                                      f"{r['ceiling']:.0f} GFLOP/s on {r['device']}", flush=True)
+                                print(
+                                    f"{backend:>10}: fp32 matmul ceiling ({r['size']} x {r['size']}) "
+                                    f"{r['ceiling']:.0f} GFLOP/s on {r['device']}",
+                                    flush=True,
+                                )
                             elif "shape" in r:
                                 column = f"{backend} {r['mode']}" + (f" [{label}]" if label else "")
                                 if column not in columns:
                                     columns.append(column)
                                 cell = rows.setdefault((r["shape"], r["length"], precision), {})
                                 cell.setdefault(column, []).append({**r, "round": round_, "variant": e})
-                                print(f"{backend:>10} {r['mode']:>16} {r['shape']:>12} {r['length']:>6} {precision:>9} "
-                                      f"{r['compile_s']:9.1f} {r['step_s']:7.2f} {r['events_per_s']:9.3f} "
-                                      f"{r['gflops']:8.1f}  {r['first_loss']:.6f}" + (f"  [{label}]" if label else ""),
-                                      flush=True)
+                                print(
+                                    f"{backend:>10} {r['mode']:>16} {r['shape']:>12} {r['length']:>6} {precision:>9} "
+                                    f"{r['compile_s']:9.1f} {r['step_s']:7.2f} {r['events_per_s']:9.3f} "
+                                    f"{r['gflops']:8.1f}  {r['first_loss']:.6f}" + (f"  [{label}]" if label else ""),
+                                    flush=True,
+                                )
                             else:
-                                print(f"{backend:>10} {precision:>9}: {r.get('refused') or r.get('failed')}", flush=True)
+                                print(
+                                    f"{backend:>10} {precision:>9}: {r.get('refused') or r.get('failed')}", flush=True
+                                )
     if not rows:
         raise SystemExit("no backend ran")
     ceiling = max(ceilings.values(), default=None)
@@ -250,7 +288,9 @@ def main() -> None:
         if not runs:
             return "-"
         rate = statistics.median(r["events_per_s"] for r in runs)
-        text = f"{rate:.3f}" + (f" ({100 * statistics.median(r['gflops'] for r in runs) / ceiling:.0f} %)" if ceiling else "")
+        text = f"{rate:.3f}" + (
+            f" ({100 * statistics.median(r['gflops'] for r in runs) / ceiling:.0f} %)" if ceiling else ""
+        )
         base = {r["round"]: r["events_per_s"] for r in cells.get(baseline(column), [])}
         ratios = [r["events_per_s"] / base[r["round"]] for r in runs if r["round"] in base]
         if len(env_variants) > 1 and runs[0]["variant"] > 0 and ratios:

@@ -1,10 +1,10 @@
 """hepbench: the MLPF training benchmark (throughput on CPU, GPU and Horovod) for HEPscore.
 
-    core   what every workload shares (errors, files, the HEPscore envelope, CLI types, host info)
-    mlpf   the main workload, mlpf-bmk: data, model, training loop, engines, run, report
-    qsvr   SVR / quantum-SVR performance prediction and the qsvr-bmk workload
-    hpo    Ray Tune searches of MLPF and the hpo-bmk workload
-    cli    the `hepbench` command, which registers each workload's commands
+core   what every workload shares (errors, files, the HEPscore envelope, CLI types, host info)
+mlpf   the main workload, mlpf-bmk: data, model, training loop, engines, run, report
+qsvr   SVR / quantum-SVR performance prediction and the qsvr-bmk workload
+hpo    Ray Tune searches of MLPF and the hpo-bmk workload
+cli    the `hepbench` command, which registers each workload's commands
 """
 
 import os

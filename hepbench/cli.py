@@ -4,6 +4,7 @@ Each workload registers its own sub-commands: hepbench.mlpf.cli (run, scale, dat
 report), hepbench.qsvr.cli (qsvr) and hepbench.hpo.cli (hpo). None of them imports TensorFlow,
 Ray, scikit-learn or dimod before one of its commands runs, so `hepbench --help` starts quickly.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -1,6 +1,7 @@
 """Fixtures shared across the test packages: small valid events in the published layout (without
 running the generator), and a small built data set with a tiny model configuration, so that real
 benchmark runs (tests/mlpf/run, tests/hpo, tests/examples) take seconds."""
+
 from __future__ import annotations
 
 import os
@@ -80,4 +81,3 @@ def tiny_config(tmp_path_factory):
     path = tmp_path_factory.mktemp("config") / "tiny.yaml"
     path.write_text(TINY)
     return path
-

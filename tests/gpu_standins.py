@@ -7,6 +7,7 @@ with a given number of GPUs.
 `install(tmp_path, monkeypatch, vendor, gpus=2)` sets all of it up for one test; the outputs below
 are also the parsers' test inputs.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,51 +18,109 @@ from pathlib import Path
 from hepbench.core import devices
 
 # nvidia-smi --query-gpu=index,name,memory.total,pci.bus_id --format=csv,noheader,nounits (MiB), and --version
-NVIDIA_QUERY = ("0, NVIDIA A100-SXM4-80GB, 81920, 00000000:07:00.0\n"
-                "1, NVIDIA A100-SXM4-80GB, 81920, 00000000:0B:00.0\n")
-NVIDIA_VERSION = ("NVIDIA-SMI version  : 550.54.15\nNVML version        : 550.54\n"
-                  "DRIVER version      : 550.54.15\nCUDA Version        : 12.4\n")
+NVIDIA_QUERY = "0, NVIDIA A100-SXM4-80GB, 81920, 00000000:07:00.0\n1, NVIDIA A100-SXM4-80GB, 81920, 00000000:0B:00.0\n"
+NVIDIA_VERSION = (
+    "NVIDIA-SMI version  : 550.54.15\nNVML version        : 550.54\n"
+    "DRIVER version      : 550.54.15\nCUDA Version        : 12.4\n"
+)
 
 
 def _amd_gpu(index: int, bdf: str) -> dict:
-    return {"gpu": index,
-            "asic": {"market_name": "AMD Instinct MI250X", "vendor_id": "0x1002",
-                     "vendor_name": "Advanced Micro Devices", "device_id": "0x740c", "rev_id": "0x01",
-                     "asic_serial": "0x1A2B3C4D5E6F7081"},
-            "bus": {"bdf": bdf, "max_pcie_width": 16, "max_pcie_speed": {"value": 16, "unit": "GT/s"}},
-            "vram": {"type": "HBM", "vendor": "N/A", "size": {"value": 65520, "unit": "MB"}, "bit_width": 4096,
-                     "max_bandwidth": {"value": 1638, "unit": "GB/s"}}}
+    return {
+        "gpu": index,
+        "asic": {
+            "market_name": "AMD Instinct MI250X",
+            "vendor_id": "0x1002",
+            "vendor_name": "Advanced Micro Devices",
+            "device_id": "0x740c",
+            "rev_id": "0x01",
+            "asic_serial": "0x1A2B3C4D5E6F7081",
+        },
+        "bus": {"bdf": bdf, "max_pcie_width": 16, "max_pcie_speed": {"value": 16, "unit": "GT/s"}},
+        "vram": {
+            "type": "HBM",
+            "vendor": "N/A",
+            "size": {"value": 65520, "unit": "MB"},
+            "bit_width": 4096,
+            "max_bandwidth": {"value": 1638, "unit": "GB/s"},
+        },
+    }
 
 
 # amd-smi static --asic --bus --vram --json (the {"gpu_data": [...]} form of ROCm 6.4 and later), and version --json
 AMD_STATIC = json.dumps({"gpu_data": [_amd_gpu(0, "0000:c1:00.0"), _amd_gpu(1, "0000:c6:00.0")]}, indent=4)
-AMD_VERSION = json.dumps({"tool": "AMDSMI Tool", "version": "24.6.3+9578815", "amdsmi_library_version": "24.6.3",
-                          "rocm_version": "6.2.2", "amdgpu_version": "6.8.5"}, indent=4)
+AMD_VERSION = json.dumps(
+    {
+        "tool": "AMDSMI Tool",
+        "version": "24.6.3+9578815",
+        "amdsmi_library_version": "24.6.3",
+        "rocm_version": "6.2.2",
+        "amdgpu_version": "6.8.5",
+    },
+    indent=4,
+)
 # rocm-smi --showproductname --showmeminfo vram --showbus --showdriverversion --json
-ROCM_SMI = json.dumps({
-    **{f"card{i}": {"Card Series": "AMD Instinct MI250X", "Card Vendor": "Advanced Micro Devices, Inc. [AMD/ATI]",
-                    "VRAM Total Memory (B)": "68702699520", "VRAM Total Used Memory (B)": "10960896",
-                    "PCI Bus": bus} for i, bus in enumerate(("0000:C1:00.0", "0000:C6:00.0"))},
-    "system": {"Driver version": "6.8.5"}})
+ROCM_SMI = json.dumps(
+    {
+        **{
+            f"card{i}": {
+                "Card Series": "AMD Instinct MI250X",
+                "Card Vendor": "Advanced Micro Devices, Inc. [AMD/ATI]",
+                "VRAM Total Memory (B)": "68702699520",
+                "VRAM Total Used Memory (B)": "10960896",
+                "PCI Bus": bus,
+            }
+            for i, bus in enumerate(("0000:C1:00.0", "0000:C6:00.0"))
+        },
+        "system": {"Driver version": "6.8.5"},
+    }
+)
 # xpu-smi discovery -j, and discovery -d ID -j
-XPU_DISCOVERY = json.dumps({"device_list": [
-    {"device_id": i, "device_name": "Intel(R) Data Center GPU Max 1550", "device_type": "GPU",
-     "pci_bdf_address": bdf, "pci_device_id": "0xbd5", "uuid": f"00000000-0000-00{i}9-0000-000000bd58086",
-     "vendor_name": "Intel(R) Corporation"} for i, bdf in enumerate(("0000:29:00.0", "0000:3a:00.0"))]}, indent=4)
-XPU_DETAILS = {i: json.dumps({"device_id": i, "device_name": "Intel(R) Data Center GPU Max 1550",
-                              "driver_version": "I915_24.3.23_PSB_240416.31",
-                              "memory_physical_size_byte": "137438953472", "pci_bdf_address": bdf}, indent=4)
-               for i, bdf in enumerate(("0000:29:00.0", "0000:3a:00.0"))}
+XPU_DISCOVERY = json.dumps(
+    {
+        "device_list": [
+            {
+                "device_id": i,
+                "device_name": "Intel(R) Data Center GPU Max 1550",
+                "device_type": "GPU",
+                "pci_bdf_address": bdf,
+                "pci_device_id": "0xbd5",
+                "uuid": f"00000000-0000-00{i}9-0000-000000bd58086",
+                "vendor_name": "Intel(R) Corporation",
+            }
+            for i, bdf in enumerate(("0000:29:00.0", "0000:3a:00.0"))
+        ]
+    },
+    indent=4,
+)
+XPU_DETAILS = {
+    i: json.dumps(
+        {
+            "device_id": i,
+            "device_name": "Intel(R) Data Center GPU Max 1550",
+            "driver_version": "I915_24.3.23_PSB_240416.31",
+            "memory_physical_size_byte": "137438953472",
+            "pci_bdf_address": bdf,
+        },
+        indent=4,
+    )
+    for i, bdf in enumerate(("0000:29:00.0", "0000:3a:00.0"))
+}
 
 # What each stand-in tool prints, by its arguments (any other arguments: exit 2, as a tool refusing them).
 TOOLS = {
-    "nvidia-smi": {("--query-gpu=index,name,memory.total,pci.bus_id", "--format=csv,noheader,nounits"): NVIDIA_QUERY,
-                   ("--version",): NVIDIA_VERSION},
+    "nvidia-smi": {
+        ("--query-gpu=index,name,memory.total,pci.bus_id", "--format=csv,noheader,nounits"): NVIDIA_QUERY,
+        ("--version",): NVIDIA_VERSION,
+    },
     "amd-smi": {("static", "--asic", "--bus", "--vram", "--json"): AMD_STATIC, ("version", "--json"): AMD_VERSION},
-    "rocm-smi": {("--showproductname", "--showmeminfo", "vram", "--showbus", "--showdriverversion", "--json"):
-                 ROCM_SMI},
-    "xpu-smi": {("discovery", "-j"): XPU_DISCOVERY,
-                **{("discovery", "-d", str(i), "-j"): text for i, text in XPU_DETAILS.items()}},
+    "rocm-smi": {
+        ("--showproductname", "--showmeminfo", "vram", "--showbus", "--showdriverversion", "--json"): ROCM_SMI
+    },
+    "xpu-smi": {
+        ("discovery", "-j"): XPU_DISCOVERY,
+        **{("discovery", "-d", str(i), "-j"): text for i, text in XPU_DETAILS.items()},
+    },
 }
 VENDOR_TOOLS = {"nvidia": ("nvidia-smi",), "amd": ("amd-smi", "rocm-smi"), "intel": ("xpu-smi",)}
 FAKE_API = {"nvidia": "cuda", "amd": "hip", "intel": "xpu"}  # the fake torch's build on each vendor's node
@@ -99,8 +158,10 @@ def write_tool(folder: Path, name: str, outputs: dict | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
     table = {" ".join(k): v for k, v in (TOOLS[name] if outputs is None else outputs).items()}
-    path.write_text(f"#!{sys.executable}\nimport sys\nOUT = {table!r}\nkey = ' '.join(sys.argv[1:])\n"
-                    "if key not in OUT:\n    sys.exit(2)\nsys.stdout.write(OUT[key])\n")
+    path.write_text(
+        f"#!{sys.executable}\nimport sys\nOUT = {table!r}\nkey = ' '.join(sys.argv[1:])\n"
+        "if key not in OUT:\n    sys.exit(2)\nsys.stdout.write(OUT[key])\n"
+    )
     path.chmod(0o755)
     return path
 

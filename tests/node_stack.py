@@ -14,6 +14,7 @@ the GPU check on each, and tests/test_node_stack.py the parity and DDP checks, w
 wheels of gpu_check_wheels.sh (cached under ~/.cache/hepbench/gpu-check) installed as the check
 installs them.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -80,8 +81,12 @@ def wheels(python_version: str) -> Path:
     made_from = key(json.dumps(dependencies), WHEELS_SCRIPT.read_text())
 
     def make(folder: Path):
-        r = subprocess.run([WHEELS_SCRIPT, "--python-version", python_version, "--dest", folder],
-                           capture_output=True, text=True, timeout=1800)
+        r = subprocess.run(
+            [WHEELS_SCRIPT, "--python-version", python_version, "--dest", folder],
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
         assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
 
     return cached(f"wheels-cp{python_version.replace('.', '')}-{made_from}", make)
@@ -106,14 +111,28 @@ class Stack:
 
     def _make_venv(self, final: Path, pins: list[str]) -> None:
         shutil.rmtree(final, ignore_errors=True)  # a venv cannot move: built in place, marked when whole
-        r = subprocess.run([find_python(self.python_version), "-m", "venv", final / "venv"],
-                           capture_output=True, text=True)
+        r = subprocess.run(
+            [find_python(self.python_version), "-m", "venv", final / "venv"], capture_output=True, text=True
+        )
         assert r.returncode == 0, r.stderr
         # No pip configuration: this machine's caps a torch release (torch<=2.14.1) that a node may be
         # past; the stack is exactly its pins, from PyPI.
         env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
-        r = subprocess.run([final / "venv" / "bin" / "python", "-m", "pip", "install", "--quiet",
-                            "--disable-pip-version-check", *pins], capture_output=True, text=True, timeout=1800, env=env)
+        r = subprocess.run(
+            [
+                final / "venv" / "bin" / "python",
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                *pins,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            env=env,
+        )
         assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
         (final / "complete").touch()
 
@@ -125,10 +144,29 @@ class Stack:
         (offline, no dependencies resolved, the stack's own packages kept); the environment that runs
         `python` with them."""
         folder = self.wheels()
-        r = subprocess.run([python, "-m", "pip", "install", "-qq", "--no-index", "--find-links", folder,
-                            "--no-deps", "--no-cache-dir", "--no-compile", "--disable-pip-version-check",
-                            "--target", site, *sorted(folder.glob("*.whl")), ROOT],
-                           capture_output=True, text=True, timeout=900)
+        r = subprocess.run(
+            [
+                python,
+                "-m",
+                "pip",
+                "install",
+                "-qq",
+                "--no-index",
+                "--find-links",
+                folder,
+                "--no-deps",
+                "--no-cache-dir",
+                "--no-compile",
+                "--disable-pip-version-check",
+                "--target",
+                site,
+                *sorted(folder.glob("*.whl")),
+                ROOT,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
         return {**os.environ, "PYTHONPATH": f"{site}:{ROOT}", "TF_CPP_MIN_LOG_LEVEL": "2"}
 

@@ -5,6 +5,7 @@ A test that needs something from it and does not find it skips on a developer's 
 /tmp has no `shared` beside it; the skip's reason, printed by `make test`'s -rs, says how to point
 at it), but fails under CI=true: there a missing folder means conformance tests silently not run.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,7 @@ def need_shared(path: Path, what: str) -> Path:
     """`path` (under SHARED) if it exists; otherwise a skip, or under CI=true a failure, naming `what`."""
     if path.exists():
         return path
-    message = (f"{what} not found at {path}: set HEPBENCH_SHARED to the project's shared folder "
-               "(docs/development.md)")
+    message = f"{what} not found at {path}: set HEPBENCH_SHARED to the project's shared folder (docs/development.md)"
     if os.environ.get("CI") == "true":
         pytest.fail(f"{message}; CI=true, so this fails instead of skipping", pytrace=False)
     pytest.skip(message)

@@ -1,4 +1,5 @@
 """The `hepbench` command as a user runs it: exit codes, messages, and the whole data round trip."""
+
 from __future__ import annotations
 
 import itertools
@@ -33,8 +34,14 @@ def test_help_and_version():
     [
         (["data", "synth", "--process", "ttbar", "--events", "0", "--out", "x"], "expected a positive integer, got 0"),
         (["data", "synth", "--process", "wjets", "--events", "1", "--out", "x"], "invalid choice: 'wjets'"),
-        (["data", "synth", "--process", "qcd", "--events", "1", "--seed", "-3", "--out", "x"], "expected an integer >= 0"),
-        (["data", "synth", "--process", "qcd", "--events", "many", "--out", "x"], "expected a positive integer, got 'many'"),
+        (
+            ["data", "synth", "--process", "qcd", "--events", "1", "--seed", "-3", "--out", "x"],
+            "expected an integer >= 0",
+        ),
+        (
+            ["data", "synth", "--process", "qcd", "--events", "many", "--out", "x"],
+            "expected a positive integer, got 'many'",
+        ),
         (["data", "fetch", "--files", "-1", "--out", "x"], "expected an integer >= 0"),
         (["data", "frobnicate"], "invalid choice: 'frobnicate'"),
         (["data"], "required: COMMAND"),
@@ -124,9 +131,27 @@ def test_model_summary_prints_the_reference_counts_and_flops():
 
 
 def test_model_summary_takes_the_study_hyperparameters():
-    r = hepbench("model", "summary", "--num-graph-layers-id", 1, "--num-graph-layers-reg", 1, "--output-dim", 128,
-                 "--bin-size", 320, "--dropout", 0.1, "--learning-rate", 1e-4, "--weight-decay", 1e-5,
-                 "--elements", 1000, "--json")
+    r = hepbench(
+        "model",
+        "summary",
+        "--num-graph-layers-id",
+        1,
+        "--num-graph-layers-reg",
+        1,
+        "--output-dim",
+        128,
+        "--bin-size",
+        320,
+        "--dropout",
+        0.1,
+        "--learning-rate",
+        1e-4,
+        "--weight-decay",
+        1e-5,
+        "--elements",
+        1000,
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     info = json.loads(r.stdout)
     assert info["trainable"] == 656_713 and info["padded_elements"] == 1280

@@ -1,5 +1,6 @@
 """The repository is self-contained: no file cites a path outside it, and every relative link of the
 README and of docs/ resolves (the file exists, and a #fragment names a heading of that file)."""
+
 from __future__ import annotations
 
 import re
@@ -13,9 +14,23 @@ CHECKED = ("hepbench", "docs", "examples", "benchmarks", "results_schema", "cont
 CHECKED_FILES = ("README.md", "entrypoint.sh", "Dockerfile", "Singularity.def", "Makefile")
 OUTSIDE = re.compile(r"\.\./shared|shared/spec|shared/design")
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
-DOCS = ("data-format.md", "model.md", "training.md", "hepscore-contract.md", "qubo.md", "hpo.md",
-        "containers.md", "development.md", "reports.md", "energy.md", "architectures.md", "devices.md",
-        "engines.md", "installing.md", "running.md")
+DOCS = (
+    "data-format.md",
+    "model.md",
+    "training.md",
+    "hepscore-contract.md",
+    "qubo.md",
+    "hpo.md",
+    "containers.md",
+    "development.md",
+    "reports.md",
+    "energy.md",
+    "architectures.md",
+    "devices.md",
+    "engines.md",
+    "installing.md",
+    "running.md",
+)
 
 
 def _text_files():
@@ -88,6 +103,9 @@ def test_every_docs_page_cited_in_code_exists():
                     text = path.read_text(encoding="utf-8")
                 except UnicodeDecodeError:
                     continue
-                missing |= {f"{path.relative_to(ROOT)}: docs/{name}" for name in cited.findall(text)
-                            if not (ROOT / "docs" / name).is_file()}
+                missing |= {
+                    f"{path.relative_to(ROOT)}: docs/{name}"
+                    for name in cited.findall(text)
+                    if not (ROOT / "docs" / name).is_file()
+                }
     assert not missing, "cited but absent: " + ", ".join(sorted(missing))

@@ -4,6 +4,7 @@ The graph is read from the source (ast), not by importing: an edge is a module-l
 `import hepbench.x` / `from hepbench.x import y` (y counts as a module when it is one). Imports
 inside functions are left out on purpose: those are the deliberate lazy ones (TensorFlow, Ray, ...).
 """
+
 from __future__ import annotations
 
 import ast
@@ -71,7 +72,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         path.append(node)
         for child in sorted(graph[node]):
             if state.get(child) == 1:
-                return path[path.index(child):] + [child]
+                return path[path.index(child) :] + [child]
             if child not in state and (cycle := walk(child)):
                 return cycle
         path.pop()
@@ -127,8 +128,12 @@ def layer_violations(graph: dict[str, set[str]]) -> list[str]:
 
 
 def test_layer_rules_are_enforced_on_a_made_up_graph():
-    graph = {"hepbench.core.files": {"hepbench.mlpf.config"}, "hepbench.qsvr.model": {"hepbench.mlpf.run.plan"},
-             "hepbench.mlpf.run.cli": {"hepbench.cli"}, "hepbench.hpo.bench": {"hepbench.mlpf.config"}}
+    graph = {
+        "hepbench.core.files": {"hepbench.mlpf.config"},
+        "hepbench.qsvr.model": {"hepbench.mlpf.run.plan"},
+        "hepbench.mlpf.run.cli": {"hepbench.cli"},
+        "hepbench.hpo.bench": {"hepbench.mlpf.config"},
+    }
     assert layer_violations(graph) == [
         "hepbench.core.files imports hepbench.mlpf.config (core depends on nothing of hepbench's)",
         "hepbench.mlpf.run.cli imports hepbench.cli",
@@ -147,14 +152,27 @@ def _loaded_after(code: str, modules: tuple[str, ...]) -> list[str]:
     return eval(out.strip())  # a list literal printed by the probe
 
 
-HEAVY = ("tensorflow", "ray", "sklearn", "dimod", "matplotlib", "tensorflow_datasets", "keras", "horovod", "jax",
-         "torch")
+HEAVY = (
+    "tensorflow",
+    "ray",
+    "sklearn",
+    "dimod",
+    "matplotlib",
+    "tensorflow_datasets",
+    "keras",
+    "horovod",
+    "jax",
+    "torch",
+)
 
 
-@pytest.mark.parametrize("code", [
-    "import hepbench.cli",
-    "from hepbench.cli import build_parser; build_parser().format_help()",
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import hepbench.cli",
+        "from hepbench.cli import build_parser; build_parser().format_help()",
+    ],
+)
 def test_the_command_line_loads_no_heavy_library(code):
     assert _loaded_after(code, HEAVY) == []
 

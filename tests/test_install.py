@@ -7,6 +7,7 @@ must install hepbench and what it lacks, and none of the stack's packages; the s
 TensorFlow extra (the reference's pins, NumPy 2.0.x) would replace NumPy, which shows the check can
 fail.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,9 +39,24 @@ def node_python(stack) -> Path:
 
 def pip_dry_run(python: Path, target: str, report: Path) -> subprocess.CompletedProcess:
     # Without this machine's pip configuration: its cap on torch (torch<=2.14.1) is not a node's.
-    return subprocess.run([python, "-m", "pip", "install", "--dry-run", "--quiet", "--disable-pip-version-check",
-                           "--report", report, target], capture_output=True, text=True, timeout=900,
-                          env={**os.environ, "PIP_CONFIG_FILE": os.devnull})
+    return subprocess.run(
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "--dry-run",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--report",
+            report,
+            target,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "PIP_CONFIG_FILE": os.devnull},
+    )
 
 
 def dry_run(python: Path, target: str, tmp_path: Path) -> dict[str, str]:
@@ -48,13 +64,23 @@ def dry_run(python: Path, target: str, tmp_path: Path) -> dict[str, str]:
     report = tmp_path / f"report-{len(list(tmp_path.iterdir()))}.json"
     r = pip_dry_run(python, target, report)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    return {canonical(i["metadata"]["name"]): i["metadata"]["version"] for i in json.loads(report.read_text())["install"]}
+    return {
+        canonical(i["metadata"]["name"]): i["metadata"]["version"] for i in json.loads(report.read_text())["install"]
+    }
 
 
 def test_the_node_stack_is_what_the_node_has(stack, node_python):
-    r = subprocess.run([node_python, "-c", "import platform, numpy, jax, jaxlib, torch; print(platform.python_version(), "
-                        "numpy.__version__, jax.__version__, jaxlib.__version__, torch.__version__)"],
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            node_python,
+            "-c",
+            "import platform, numpy, jax, jaxlib, torch; print(platform.python_version(), "
+            "numpy.__version__, jax.__version__, jaxlib.__version__, torch.__version__)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     python, numpy, jax, jaxlib, torch = r.stdout.split()
     assert python.startswith(f"{stack.python_version}.")

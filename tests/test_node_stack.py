@@ -6,6 +6,7 @@ the same tolerances), and two DDP ranks equal one process on the combined batch
 (tests/mlpf/train/ddp_check.py). The GPU check itself (data build, a `hepbench run` per engine) runs
 on these stacks in tests/benchmarks/test_gpu_check.py.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -13,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.node_stack import STACKS
 from tests.mlpf.train.test_parity import BF16_JAX_TORCH, TOLERANCES, assert_agree
+from tests.node_stack import STACKS
 from tests.worker_results import RESULTS_DIR, read_results, run_workers
 
 pytestmark = pytest.mark.slow
@@ -25,15 +26,26 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module", params=STACKS, ids=lambda s: s.name)
 def stack(request, tmp_path_factory) -> dict:
     python = request.param.python()
-    return {"python": python, "packages": request.param.packages,
-            "env": request.param.install_site(python, tmp_path_factory.mktemp(request.param.name) / "site")}
+    return {
+        "python": python,
+        "packages": request.param.packages,
+        "env": request.param.install_site(python, tmp_path_factory.mktemp(request.param.name) / "site"),
+    }
 
 
 def test_jax_and_pytorch_agree_on_the_nodes_stack(stack, tmp_path):
     env = {**stack["env"], RESULTS_DIR: str(tmp_path)}
-    procs = [subprocess.Popen([stack["python"], "-m", "tests.mlpf.train.parity_check", backend, "fp32", "bf16"],
-                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for backend in ("jax", "torch")]
+    procs = [
+        subprocess.Popen(
+            [stack["python"], "-m", "tests.mlpf.train.parity_check", backend, "fp32", "bf16"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for backend in ("jax", "torch")
+    ]
     for proc in procs:
         _, stderr = proc.communicate(timeout=1200)
         assert proc.returncode == 0, stderr[-3000:]
@@ -47,8 +59,21 @@ def test_jax_and_pytorch_agree_on_the_nodes_stack(stack, tmp_path):
 
 
 def test_two_ddp_ranks_equal_one_process_on_the_nodes_stack(stack):
-    r, found = run_workers([stack["python"], "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                            "-m", "tests.mlpf.train.ddp_check"], cwd=ROOT, env=stack["env"], timeout=600)
+    r, found = run_workers(
+        [
+            stack["python"],
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "tests.mlpf.train.ddp_check",
+        ],
+        cwd=ROOT,
+        env=stack["env"],
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr[-4000:]
     assert sorted(found) == ["rank-0", "rank-1"]
     for out in found.values():

@@ -1,6 +1,7 @@
 """Every `with pytest.raises(...)` in tests/ checks which error it caught: a `match=`, or an `as NAME`
 that the function reads after the block. A bare type passes on any error of that type, the wrong one
 included (a ValueError from a typo, SystemExit(1) where 2 was meant)."""
+
 from __future__ import annotations
 
 import ast
@@ -10,15 +11,23 @@ TESTS = Path(__file__).resolve().parent
 
 
 def is_raises(node: ast.expr) -> bool:
-    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "raises"
-            and isinstance(node.func.value, ast.Name) and node.func.value.id == "pytest")
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "raises"
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "pytest"
+    )
 
 
 def read_after(scope: ast.AST, name: str, block: ast.With) -> bool:
     """Whether `scope` reads `name` after `block` and before anything binds it again."""
     end = (block.end_lineno, block.end_col_offset)
-    uses = sorted(((n.lineno, n.col_offset), isinstance(n.ctx, ast.Load)) for n in ast.walk(scope)
-                  if isinstance(n, ast.Name) and n.id == name and (n.lineno, n.col_offset) > end)
+    uses = sorted(
+        ((n.lineno, n.col_offset), isinstance(n.ctx, ast.Load))
+        for n in ast.walk(scope)
+        if isinstance(n, ast.Name) and n.id == name and (n.lineno, n.col_offset) > end
+    )
     return bool(uses) and uses[0][1]
 
 
@@ -53,7 +62,7 @@ def test_every_pytest_raises_checks_the_error_it_caught():
 
 
 def test_the_check_tells_a_checked_raises_from_an_unchecked_one():
-    source = '''
+    source = """
 def checked():
     with pytest.raises(ValueError, match="bad"):
         f()
@@ -79,5 +88,5 @@ def reads_it_elsewhere():
 
 def f():
     return e
-'''
+"""
     assert unchecked(ast.parse(source)) == [10, 12, 17, 22]

@@ -13,6 +13,7 @@
   "`section.key` N" in README.md and docs/. A phrase a check looks for that is no longer there fails
   too, so that a reworded README cannot leave a check with nothing to check.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -90,8 +91,11 @@ def _check_options(parser, words: list[str], where: str, scale: bool = False) ->
             continue
         value = words[k + 1].strip("[]") if k + 1 < len(words) else ""
         if action.choices and value and not value.startswith("-") and not value.isupper() and "..." not in value:
-            problems += [f"{where}: {parser.prog} {option} has no choice {alt!r} (choices: {list(action.choices)})"
-                         for alt in value.split("|") if alt not in action.choices]
+            problems += [
+                f"{where}: {parser.prog} {option} has no choice {alt!r} (choices: {list(action.choices)})"
+                for alt in value.split("|")
+                if alt not in action.choices
+            ]
     return problems
 
 
@@ -136,8 +140,11 @@ def _check_driver(words: list[str], options: dict[str, str], where: str) -> list
             if word not in options:
                 problems.append(f"{where}: entrypoint.sh --help has no option {word}")
             elif "|" in value:
-                problems += [f"{where}: entrypoint.sh --help does not name {alt!r} for {word}"
-                             for alt in value.split("|") if not re.search(rf"\b{re.escape(alt)}\b", options[word])]
+                problems += [
+                    f"{where}: entrypoint.sh --help does not name {alt!r} for {word}"
+                    for alt in value.split("|")
+                    if not re.search(rf"\b{re.escape(alt)}\b", options[word])
+                ]
         k += 1
     return problems
 
@@ -163,16 +170,16 @@ def _problems(text: str, driver_options: dict[str, str]) -> list[str]:
         for k, word in enumerate(words):
             name = Path(word).name
             if name == "hepbench":
-                problems += _check_hepbench(words[k + 1:], where)
+                problems += _check_hepbench(words[k + 1 :], where)
                 break
             if name == "entrypoint.sh":
-                problems += _check_driver(words[k + 1:], driver_options, where)
+                problems += _check_driver(words[k + 1 :], driver_options, where)
                 break
             if word == "make" and k == 0:
                 problems += _check_make(words[1:], where)
                 break
             if IMAGE.search(word) and any(w in RUNTIMES for w in words[:k]) and "run" in words[:k]:
-                problems += _check_driver(words[k + 1:], driver_options, where)
+                problems += _check_driver(words[k + 1 :], driver_options, where)
                 break
         else:
             if "entrypoint.sh --help" in paragraph and code.startswith("-"):
@@ -184,8 +191,9 @@ def _problems(text: str, driver_options: dict[str, str]) -> list[str]:
 def entrypoint_help(tmp_path_factory) -> str:
     tmp = tmp_path_factory.mktemp("driver")
     env = {"PATH": os.environ["PATH"], "HEPBENCH_HOME": str(tmp / "opt"), "TMPDIR": str(tmp)}
-    r = subprocess.run(["/bin/bash", str(ROOT / "entrypoint.sh"), "--help"], capture_output=True, text=True,
-                       env=env, timeout=60)
+    r = subprocess.run(
+        ["/bin/bash", str(ROOT / "entrypoint.sh"), "--help"], capture_output=True, text=True, env=env, timeout=60
+    )
     assert r.returncode == 0, r.stderr
     return r.stdout
 
@@ -196,15 +204,37 @@ def test_every_command_and_option_in_the_readme_exists(entrypoint_help):
 
 def test_the_check_finds_what_a_readme_could_get_wrong(entrypoint_help):
     # The same check on lines that are wrong in each way it looks for, one problem each.
-    wrong = "\n".join([
-        "```sh", "hepbench run --windowz 3", "hepbench data synthesize --out DIR", "hepbench run --device tpu",
-        "hepbench scale --ranks 1,2 -- --copiez 2", "docker run --rm -v $PWD:/results mlpf-bmk -W -q",
-        "apptainer run -B x:/results mlpf-bmk.sif -M cpu|tpu", "entrypoint.sh -x '--precision fp8'",
-        "make runn", "make run TRAIN_EVENT=20", "```", "", "`entrypoint.sh --help` lists `-Z` too.", ""])
+    wrong = "\n".join(
+        [
+            "```sh",
+            "hepbench run --windowz 3",
+            "hepbench data synthesize --out DIR",
+            "hepbench run --device tpu",
+            "hepbench scale --ranks 1,2 -- --copiez 2",
+            "docker run --rm -v $PWD:/results mlpf-bmk -W -q",
+            "apptainer run -B x:/results mlpf-bmk.sif -M cpu|tpu",
+            "entrypoint.sh -x '--precision fp8'",
+            "make runn",
+            "make run TRAIN_EVENT=20",
+            "```",
+            "",
+            "`entrypoint.sh --help` lists `-Z` too.",
+            "",
+        ]
+    )
     problems = _problems(wrong, _driver_options(entrypoint_help))
-    expected = ["no option --windowz", "no command 'synthesize'", "no choice 'tpu'", "no option --copiez",
-                "no option -q", "does not name 'tpu' for -M", "no choice 'fp8'", "no target 'runn'",
-                "no variable TRAIN_EVENT", "no option -Z"]
+    expected = [
+        "no option --windowz",
+        "no command 'synthesize'",
+        "no choice 'tpu'",
+        "no option --copiez",
+        "no option -q",
+        "does not name 'tpu' for -M",
+        "no choice 'fp8'",
+        "no target 'runn'",
+        "no variable TRAIN_EVENT",
+        "no option -Z",
+    ]
     assert len(problems) == len(expected), problems
     for problem, text in zip(problems, expected):
         assert text in problem
@@ -221,10 +251,14 @@ README_DEFAULTS = [
     (r"(\d+) warm-up step", [BENCH["warmup_steps"]]),
     (r"(\d+) timed windows", [BENCH["windows"]]),
     (r"(\d+) windows of \d+ (?:events|steps)", [BENCH["windows"]]),
-    (r"of ([\d,]+) events on a CPU \(([\d,]+) on a GPU\)", [BENCH["cpu_events_per_window"],
-                                                            BENCH["gpu_events_per_window"]]),
-    (r"in batches of (\d+) events \((\d+) in (\w+) on a GPU\)", [DATA["batch_size"], GPU["data"]["batch_size"],
-                                                                 GPU["train"]["precision"]]),
+    (
+        r"of ([\d,]+) events on a CPU \(([\d,]+) on a GPU\)",
+        [BENCH["cpu_events_per_window"], BENCH["gpu_events_per_window"]],
+    ),
+    (
+        r"in batches of (\d+) events \((\d+) in (\w+) on a GPU\)",
+        [DATA["batch_size"], GPU["data"]["batch_size"], GPU["train"]["precision"]],
+    ),
     (r"window \d+/(\d+): (\d+) events", [BENCH["windows"], BENCH["cpu_events_per_window"]]),
     (r"validation: (\d+) events", [BENCH["cpu_validation_events"]]),
     (r"([\d,]+) ttbar events", [int(_makefile_value("TRAIN_EVENTS"))]),
@@ -244,8 +278,9 @@ def test_the_defaults_the_readme_states_are_defaults_yaml_s(pattern, expected):
 def test_the_driver_help_states_the_runs_defaults(entrypoint_help):
     run = {a.dest: a for a in run_parser()._actions}
     text = re.sub(r"\s+", " ", entrypoint_help)
-    assert _stated(text, r"(\d+) on a CPU, (\d+) on a GPU") == [[BENCH["cpu_events_per_window"],
-                                                                BENCH["gpu_events_per_window"]]]
+    assert _stated(text, r"(\d+) on a CPU, (\d+) on a GPU") == [
+        [BENCH["cpu_events_per_window"], BENCH["gpu_events_per_window"]]
+    ]
     assert _stated(text, r"--copies N .*?default (\d+)") == [[run["copies"].default]]
     assert _stated(text, r"-M MODE .*?\(default: (\w+)") == [[run["device"].default]]
 
@@ -253,19 +288,26 @@ def test_the_driver_help_states_the_runs_defaults(entrypoint_help):
 def test_hepbench_run_help_states_defaults_yaml_s_values():
     helps = {a.dest: re.sub(r"\s+", " ", a.help or "") for a in run_parser()._actions}
     assert _stated(helps["events"], r"default (\d+) on a CPU, (\d+) on a GPU") == [
-        [BENCH["cpu_events_per_window"], BENCH["gpu_events_per_window"]]]
+        [BENCH["cpu_events_per_window"], BENCH["gpu_events_per_window"]]
+    ]
     assert _stated(helps["batch_size"], r"default (\d+) on a CPU, (\d+) on a GPU") == [
-        [DATA["batch_size"], GPU["data"]["batch_size"]]]
+        [DATA["batch_size"], GPU["data"]["batch_size"]]
+    ]
     assert _stated(helps["windows"], r"default (\d+)") == [[BENCH["windows"]]]
     assert _stated(helps["warmup_steps"], r"default (\d+)") == [[BENCH["warmup_steps"]]]
 
 
-@pytest.mark.parametrize("page", [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))],
-                         ids=lambda p: p.name if p.parent.name == "docs" else "README.md")
+@pytest.mark.parametrize(
+    "page",
+    [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))],
+    ids=lambda p: p.name if p.parent.name == "docs" else "README.md",
+)
 def test_a_setting_named_with_a_value_has_defaults_yaml_s_value(page):
     # "`bench.windows` (6)", "`data.batch_size` = 2", "`bench.gpu_events_per_window` 10,000".
     pattern = r"`(bench|data|train|model)\.([a-z_]+)`\s*(?:=\s*)?\(?(\d[\d,]*)(?![\w.])"
-    wrong = [f"{m.group(0)!r}: defaults.yaml says {DEFAULTS[m.group(1)].get(m.group(2))}"
-             for m in re.finditer(pattern, page.read_text(encoding="utf-8"))
-             if _number(m.group(3)) != DEFAULTS[m.group(1)].get(m.group(2))]
+    wrong = [
+        f"{m.group(0)!r}: defaults.yaml says {DEFAULTS[m.group(1)].get(m.group(2))}"
+        for m in re.finditer(pattern, page.read_text(encoding="utf-8"))
+        if _number(m.group(3)) != DEFAULTS[m.group(1)].get(m.group(2))
+    ]
     assert not wrong, f"{page.name}: " + "; ".join(wrong)

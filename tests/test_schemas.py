@@ -1,10 +1,11 @@
 """Every schema in results_schema/: valid draft 2020-12, loadable through the package, every property described."""
+
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -85,7 +86,9 @@ class Walk:
 
 def test_results_schema_holds_exactly_the_schemas_the_code_names():
     # Also keeps the parametrised test below from passing on an empty list.
-    named = {m for path in (ROOT / "hepbench").rglob("*.py") for m in re.findall(r"\w+\.schema\.json", path.read_text())}
+    named = {
+        m for path in (ROOT / "hepbench").rglob("*.py") for m in re.findall(r"\w+\.schema\.json", path.read_text())
+    }
     assert named and sorted(named) == [p.name for p in SCHEMAS]
 
 
@@ -105,19 +108,30 @@ def test_schema_is_valid_and_every_property_described(path):
     assert list(Walk(schema).undescribed(schema)) == []
 
 
-@pytest.mark.parametrize("schema, expected", [
-    ({"properties": {"a": {"type": "string"}}}, ["(top level).a"]),
-    ({"properties": {"a": {"description": "A.", "properties": {"b": {}}}}}, ["(top level).a.b"]),
-    ({"$defs": {"d": {"items": {"properties": {"x": {}}}}}}, ["(top level).$defs.d.items.x"]),
-    ({"additionalProperties": {"patternProperties": {"^x": {}}}}, ["(top level).additionalProperties.^x"]),
-    ({"anyOf": [{"properties": {"new": {}}}]}, ["(top level).anyOf[0].new"]),
-    # A branch may restrict a described property without repeating its description, at any depth...
-    ({"properties": {"s": {"description": "S.", "properties": {"t": {"$ref": "#/$defs/t"}}}},
-      "$defs": {"t": {"description": "T.", "type": "object", "properties": {"u": {"description": "U."}}}},
-      "if": {"properties": {"s": {"const": 1}}}, "then": {"properties": {"s": {"properties": {"t": {"properties": {"u": {"type": "number"}}}}}}}},
-     []),
-    # ...but a property it adds must be described.
-    ({"properties": {"s": {"description": "S."}}, "then": {"properties": {"s": {}, "extra": {}}}}, ["(top level).then.extra"]),
-])
+@pytest.mark.parametrize(
+    "schema, expected",
+    [
+        ({"properties": {"a": {"type": "string"}}}, ["(top level).a"]),
+        ({"properties": {"a": {"description": "A.", "properties": {"b": {}}}}}, ["(top level).a.b"]),
+        ({"$defs": {"d": {"items": {"properties": {"x": {}}}}}}, ["(top level).$defs.d.items.x"]),
+        ({"additionalProperties": {"patternProperties": {"^x": {}}}}, ["(top level).additionalProperties.^x"]),
+        ({"anyOf": [{"properties": {"new": {}}}]}, ["(top level).anyOf[0].new"]),
+        # A branch may restrict a described property without repeating its description, at any depth...
+        (
+            {
+                "properties": {"s": {"description": "S.", "properties": {"t": {"$ref": "#/$defs/t"}}}},
+                "$defs": {"t": {"description": "T.", "type": "object", "properties": {"u": {"description": "U."}}}},
+                "if": {"properties": {"s": {"const": 1}}},
+                "then": {"properties": {"s": {"properties": {"t": {"properties": {"u": {"type": "number"}}}}}}},
+            },
+            [],
+        ),
+        # ...but a property it adds must be described.
+        (
+            {"properties": {"s": {"description": "S."}}, "then": {"properties": {"s": {}, "extra": {}}}},
+            ["(top level).then.extra"],
+        ),
+    ],
+)
 def test_the_walk_finds_every_undescribed_property(schema, expected):
     assert list(Walk(schema).undescribed(schema)) == expected

@@ -6,6 +6,7 @@ through util-linux's setpriv with those two capabilities removed from its boundi
 still root, owns what root owns and reads what its mode lets root read, but the kernel refuses it a
 file whose mode has no read bit for it, exactly as it refuses another user.
 """
+
 from __future__ import annotations
 
 import os

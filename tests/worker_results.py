@@ -5,6 +5,7 @@ output: two torchrun ranks' JSON lines once arrived as one line (`{"rank": 0, â€
 failed CI. A file per worker, written whole and renamed into place (hepbench's own atomic write),
 cannot interleave, and a worker that died before writing is missing, not half-read.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,14 @@ def run_workers(cmd: list[str], *, env: dict, timeout: float, **kwargs) -> tuple
     """Runs `cmd` (capturing its output for failure messages) with a fresh results folder; returns the
     process and {name: result} of every file its workers wrote."""
     with tempfile.TemporaryDirectory(prefix="hepbench-workers-") as folder:
-        r = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout,
-                           env={**env, RESULTS_DIR: folder}, **kwargs)
+        r = subprocess.run(
+            [str(c) for c in cmd],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**env, RESULTS_DIR: folder},
+            **kwargs,
+        )
         return r, read_results(Path(folder))
 
 

@@ -1,5 +1,6 @@
 """Checks of a library call's parameters: each returns the value, or raises ParameterError naming the
 parameter and what is wrong. (The CLI's converters of option text are hepbench.core.cliargs.)"""
+
 from __future__ import annotations
 
 import math

@@ -1,9 +1,10 @@
 """argparse `type=` converters: a bad value becomes argparse's usage error (exit 2) naming the option."""
+
 from __future__ import annotations
 
 import argparse
 import math
-from typing import Callable
+from collections.abc import Callable
 
 
 def _int_at_least(minimum: int, wording: str) -> Callable[[str], int]:

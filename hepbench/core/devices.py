@@ -11,14 +11,15 @@ Numbering: a GPU's `index` is the vendor's physical index, the one its visibilit
 A copy is given its GPUs through the vendor's variable (`assign_env`), never by an index inside a
 framework, so every framework in the copy sees exactly those GPUs.
 """
+
 from __future__ import annotations
 
 import json
 import shutil
 import subprocess
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, MutableMapping
 
 ROOT = Path("/")  # where /dev, /proc and /sys are looked for (a test's stand-in node: another folder)
 _TOOL_SECONDS = 30  # a management tool that takes longer is treated as absent
@@ -36,8 +37,13 @@ class Gpu:
 
     def to_dict(self) -> dict:
         """The report's host.gpus entry (results_schema/mlpf_summary.schema.json)."""
-        return {"index": self.index, "name": self.name, "memory_bytes": self.memory_bytes, "vendor": self.vendor,
-                "bus_id": self.bus_id}
+        return {
+            "index": self.index,
+            "name": self.name,
+            "memory_bytes": self.memory_bytes,
+            "vendor": self.vendor,
+            "bus_id": self.bus_id,
+        }
 
 
 @dataclass(frozen=True)
@@ -66,8 +72,13 @@ class Listing:
         if not self.gpus:
             return None
         runtime = self.runtime or GpuRuntime(VENDORS[vendor].runtime)
-        return {"vendor": vendor, "runtime": runtime.name, "version": runtime.version,
-                "driver_version": runtime.driver_version, "source": self.source}
+        return {
+            "vendor": vendor,
+            "runtime": runtime.name,
+            "version": runtime.version,
+            "driver_version": runtime.driver_version,
+            "source": self.source,
+        }
 
 
 @dataclass(frozen=True)
@@ -142,6 +153,7 @@ class Vendor:
 
 # -- the management tools -----------------------------------------------------------------------------
 
+
 def _run(*command: str) -> str | None:
     """The tool's standard output; None where it is not installed, fails or hangs."""
     if shutil.which(command[0]) is None:
@@ -186,8 +198,15 @@ def parse_nvidia_smi(query: str, version: str | None) -> Listing:
         parts = [p.strip() for p in line.split(",")]
         if len(parts) >= 3 and parts[0].isdigit():
             memory = _integer(parts[2])
-            gpus.append(Gpu("nvidia", int(parts[0]), parts[1], memory * 2**20 if memory is not None else None,
-                            _text(parts[3]) if len(parts) > 3 else None))
+            gpus.append(
+                Gpu(
+                    "nvidia",
+                    int(parts[0]),
+                    parts[1],
+                    memory * 2**20 if memory is not None else None,
+                    _text(parts[3]) if len(parts) > 3 else None,
+                )
+            )
     facts = {}
     for line in (version or "").splitlines():
         key, sep, value = line.partition(":")
@@ -232,8 +251,9 @@ def parse_amd_smi(static: str, version: str | None) -> Listing:
     facts = _json(version)
     facts = facts[0] if isinstance(facts, list) and facts else facts
     facts = facts if isinstance(facts, dict) else {}
-    runtime = GpuRuntime("hip", _text(facts.get("rocm_version")),
-                         _text(facts.get("amdgpu_version", facts.get("kernel_version"))))
+    runtime = GpuRuntime(
+        "hip", _text(facts.get("rocm_version")), _text(facts.get("amdgpu_version", facts.get("kernel_version")))
+    )
     return Listing(gpus, runtime, "amd-smi")
 
 
@@ -256,8 +276,15 @@ def parse_rocm_smi(text: str) -> Listing:
     for key, fields in data.items():
         if key.startswith("card") and key[4:].isdigit() and isinstance(fields, dict):
             name = _text(field_of(fields, "Card Series", "Card series", "Device Name", "Card model"))
-            gpus.append(Gpu("amd", int(key[4:]), name or "AMD GPU", _integer(field_of(fields, "VRAM Total Memory (B)")),
-                            _text(field_of(fields, "PCI Bus"))))
+            gpus.append(
+                Gpu(
+                    "amd",
+                    int(key[4:]),
+                    name or "AMD GPU",
+                    _integer(field_of(fields, "VRAM Total Memory (B)")),
+                    _text(field_of(fields, "PCI Bus")),
+                )
+            )
     system = data.get("system") if isinstance(data.get("system"), dict) else {}
     runtime = GpuRuntime("hip", None, _text(field_of(system, "Driver version")))
     return Listing(sorted(gpus, key=lambda g: g.index), runtime, "rocm-smi")
@@ -280,8 +307,15 @@ def parse_xpu_smi(discovery: str, details: Mapping[int, str | None]) -> Listing:
             continue
         detail = _json(details.get(index))
         detail = detail if isinstance(detail, dict) else {}
-        gpus.append(Gpu("intel", index, _text(device.get("device_name")) or "Intel GPU",
-                        _integer(detail.get("memory_physical_size_byte")), _text(device.get("pci_bdf_address"))))
+        gpus.append(
+            Gpu(
+                "intel",
+                index,
+                _text(device.get("device_name")) or "Intel GPU",
+                _integer(detail.get("memory_physical_size_byte")),
+                _text(device.get("pci_bdf_address")),
+            )
+        )
         drivers.append(_text(detail.get("driver_version")))
     return Listing(gpus, GpuRuntime("level_zero", None, next((d for d in drivers if d), None)), "xpu-smi")
 
@@ -297,22 +331,44 @@ def _xpu_smi() -> Listing | None:
 # -- the vendors ----------------------------------------------------------------------------------------
 
 NVIDIA = Vendor(
-    name="nvidia", runtime="cuda",
-    driver_paths=("/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia"), render_vendor=None,
-    layers=(("CUDA_VISIBLE_DEVICES",),), assign="CUDA_VISIBLE_DEVICES", cleared=(),
-    order={"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}, hidden={"CUDA_VISIBLE_DEVICES": ""}, listers=(_nvidia_smi,))
+    name="nvidia",
+    runtime="cuda",
+    driver_paths=("/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia"),
+    render_vendor=None,
+    layers=(("CUDA_VISIBLE_DEVICES",),),
+    assign="CUDA_VISIBLE_DEVICES",
+    cleared=(),
+    order={"CUDA_DEVICE_ORDER": "PCI_BUS_ID"},
+    hidden={"CUDA_VISIBLE_DEVICES": ""},
+    listers=(_nvidia_smi,),
+)
 # ROCr applies ROCR_VISIBLE_DEVICES first; HIP_VISIBLE_DEVICES (or CUDA_VISIBLE_DEVICES, its alias)
 # indexes what ROCr left. A copy gets its GPUs in ROCR_VISIBLE_DEVICES, AMD's advice on Linux, and
 # no HIP-level variable, which would index them again.
 AMD = Vendor(
-    name="amd", runtime="hip", driver_paths=("/dev/kfd",), render_vendor=None,
+    name="amd",
+    runtime="hip",
+    driver_paths=("/dev/kfd",),
+    render_vendor=None,
     layers=(("ROCR_VISIBLE_DEVICES",), ("HIP_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES")),
-    assign="ROCR_VISIBLE_DEVICES", cleared=("HIP_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES"),
-    order={}, hidden={"HIP_VISIBLE_DEVICES": "-1"}, listers=(_amd_smi, _rocm_smi))
+    assign="ROCR_VISIBLE_DEVICES",
+    cleared=("HIP_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES"),
+    order={},
+    hidden={"HIP_VISIBLE_DEVICES": "-1"},
+    listers=(_amd_smi, _rocm_smi),
+)
 INTEL = Vendor(
-    name="intel", runtime="level_zero", driver_paths=(), render_vendor="0x8086",
-    layers=(("ZE_AFFINITY_MASK",),), assign="ZE_AFFINITY_MASK", cleared=(),
-    order={"ZE_ENABLE_PCI_ID_DEVICE_ORDER": "1"}, hidden={}, listers=(_xpu_smi,))
+    name="intel",
+    runtime="level_zero",
+    driver_paths=(),
+    render_vendor="0x8086",
+    layers=(("ZE_AFFINITY_MASK",),),
+    assign="ZE_AFFINITY_MASK",
+    cleared=(),
+    order={"ZE_ENABLE_PCI_ID_DEVICE_ORDER": "1"},
+    hidden={},
+    listers=(_xpu_smi,),
+)
 
 VENDORS = {v.name: v for v in (NVIDIA, AMD, INTEL)}  # in the order a node's driver is looked for
 # Every vendor's visibility variables: what a launcher passes on to a rank on another host.

@@ -15,19 +15,22 @@ span. Sources (docs/energy.md):
 A source that cannot be read says why (`status` "unavailable", `reason`); nothing here raises
 for a missing counter. The block's shape is the report's `energy` (results_schema/mlpf_summary.schema.json).
 """
+
 from __future__ import annotations
 
 import importlib
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 DEFAULT_POWERCAP_DIR = "/sys/class/powercap"
-PERMISSION_HINT = ("needs root since the 2020 RAPL side-channel fix (CVE-2020-8694), or a bind mount "
-                   "inside the container; docs/energy.md")
+PERMISSION_HINT = (
+    "needs root since the 2020 RAPL side-channel fix (CVE-2020-8694), or a bind mount "
+    "inside the container; docs/energy.md"
+)
 _PACKAGE = re.compile(r"^intel-rapl:(\d+)$")
 _SUBZONE = re.compile(r"^intel-rapl:(\d+):(\d+)$")
 
@@ -65,10 +68,15 @@ class Source:
         joules = sum(w["joules"] for w in self.windows) if self.windows and self.reason is None else None
         seconds = sum(w["seconds"] for w in self.windows)
         return {
-            "name": self.name, "kind": self.kind, "domain": self.domain, "path": self.path, "host": self.host,
+            "name": self.name,
+            "kind": self.kind,
+            "domain": self.domain,
+            "path": self.path,
+            "host": self.host,
             "status": "measured" if joules is not None else "unavailable",
             "reason": self.reason if joules is None else None,
-            "joules": joules, "mean_watts": joules / seconds if joules is not None and seconds > 0 else None,
+            "joules": joules,
+            "mean_watts": joules / seconds if joules is not None and seconds > 0 else None,
             "windows": self.windows if joules is not None else [],
         }
 
@@ -95,8 +103,10 @@ def _zone_name(zone: Path) -> str:
 
 def missing(name: str, kind: str, domain: str, path: str | None, reason: str) -> Source:
     """A source that was looked for and cannot be read: the report says so and why."""
+
     def read() -> float:
         raise Unreadable(reason)
+
     return Source(name=name, kind=kind, domain=domain, path=path, read=read, reason=reason)
 
 
@@ -118,8 +128,15 @@ def powercap_sources(directory: str | Path = DEFAULT_POWERCAP_DIR) -> list[Sourc
     and so is the whole interface when it has no package zone."""
     root = Path(directory)
     if not root.is_dir():
-        return [missing("powercap", "powercap", "package", str(root), f"powercap not readable: {root} does not "
-                        "exist (no RAPL driver, or not mounted in the container)")]
+        return [
+            missing(
+                "powercap",
+                "powercap",
+                "package",
+                str(root),
+                f"powercap not readable: {root} does not exist (no RAPL driver, or not mounted in the container)",
+            )
+        ]
     zones, dirs = [], _zone_dirs(root)  # walked once: a dram zone's package is looked up among these
     for zone in dirs:
         package, sub = _PACKAGE.match(zone.name), _SUBZONE.match(zone.name)
@@ -130,8 +147,15 @@ def powercap_sources(directory: str | Path = DEFAULT_POWERCAP_DIR) -> list[Sourc
             parent = next((z for z in dirs if z.name == f"intel-rapl:{sub.group(1)}"), zone.parent)
             zones.append((zone, name, "dram", f"{_zone_name(parent)}/dram"))
     if not zones:
-        return [missing("powercap", "powercap", "package", str(root),
-                        f"powercap not readable: no intel-rapl package zone under {root}")]
+        return [
+            missing(
+                "powercap",
+                "powercap",
+                "package",
+                str(root),
+                f"powercap not readable: no intel-rapl package zone under {root}",
+            )
+        ]
     sources = []
     for zone, _, domain, label in zones:
         counter = zone / "energy_uj"
@@ -141,8 +165,16 @@ def powercap_sources(directory: str | Path = DEFAULT_POWERCAP_DIR) -> list[Sourc
         except Unreadable as e:
             sources.append(missing(label, "powercap", domain, str(counter), f"powercap not readable: {e}"))
             continue
-        sources.append(Source(name=label, kind="powercap", domain=domain, path=str(counter),
-                              read=lambda c=counter: _read_number(c) / 1e6, span=span))
+        sources.append(
+            Source(
+                name=label,
+                kind="powercap",
+                domain=domain,
+                path=str(counter),
+                read=lambda c=counter: _read_number(c) / 1e6,
+                span=span,
+            )
+        )
     return sources
 
 
@@ -168,14 +200,16 @@ def nvml_sources(indices: list[int], nvml=None) -> list[Source]:
             name = nvml.nvmlDeviceGetName(handle)
             name = name.decode() if isinstance(name, bytes) else name
 
-            def read(h=handle) -> float:
+            def read(h=handle, i=index) -> float:
                 try:
                     return nvml.nvmlDeviceGetTotalEnergyConsumption(h) / 1e3  # mJ
                 except Exception as e:  # noqa: BLE001 - NVMLError_NotSupported before Volta
-                    raise Unreadable(f"NVML total energy of GPU {index}: {e}") from None
+                    raise Unreadable(f"NVML total energy of GPU {i}: {e}") from None
 
             read()
-            sources.append(Source(name=f"gpu{index} {name}", kind="nvml", domain="gpu", path=f"nvml:{index}", read=read))
+            sources.append(
+                Source(name=f"gpu{index} {name}", kind="nvml", domain="gpu", path=f"nvml:{index}", read=read)
+            )
         except Exception as e:  # noqa: BLE001 - NVMLError or Unreadable: this GPU is unmeasured
             sources.append(missing(f"gpu{index}", "nvml", "gpu", f"nvml:{index}", f"NVML energy not readable: {e}"))
     return sources
@@ -194,24 +228,30 @@ def amdsmi_sources(indices: list[int], amdsmi=None) -> list[Source]:
         try:
             handle = handles[index]
 
-            def read(h=handle) -> float:
+            def read(h=handle, i=index) -> float:
                 try:
                     count = amdsmi.amdsmi_get_energy_count(h)
                 except Exception as e:  # noqa: BLE001
-                    raise Unreadable(f"amdsmi energy of GPU {index}: {e}") from None
+                    raise Unreadable(f"amdsmi energy of GPU {i}: {e}") from None
                 # The accumulator's key changed between ROCm releases.
                 ticks = count.get("energy_accumulator", count.get("power"))
                 return ticks * count["counter_resolution"] / 1e6
 
             read()
-            sources.append(Source(name=f"gpu{index} AMD", kind="amdsmi", domain="gpu", path=f"amdsmi:{index}", read=read))
+            sources.append(
+                Source(name=f"gpu{index} AMD", kind="amdsmi", domain="gpu", path=f"amdsmi:{index}", read=read)
+            )
         except Exception as e:  # noqa: BLE001 - this GPU is unmeasured
-            sources.append(missing(f"gpu{index}", "amdsmi", "gpu", f"amdsmi:{index}", f"amdsmi energy not readable: {e}"))
+            sources.append(
+                missing(f"gpu{index}", "amdsmi", "gpu", f"amdsmi:{index}", f"amdsmi energy not readable: {e}")
+            )
     return sources
 
 
-INTEL_ENERGY = ("Intel GPU energy is not read: Level Zero Sysman's energy counter "
-                "(zesPowerGetEnergyCounter) would give it, and hepbench has no reader for it yet (docs/energy.md)")
+INTEL_ENERGY = (
+    "Intel GPU energy is not read: Level Zero Sysman's energy counter "
+    "(zesPowerGetEnergyCounter) would give it, and hepbench has no reader for it yet (docs/energy.md)"
+)
 
 
 def intel_sources(indices: list[int]) -> list[Source]:
@@ -258,6 +298,7 @@ class EnergyMeter:
     def start(self, window: int) -> None:
         def begin(s: Source) -> None:
             s._start = s.read()
+
         self._each(begin)
         self._t0 = self.clock()
 
@@ -266,8 +307,15 @@ class EnergyMeter:
 
         def end(s: Source) -> None:
             joules = s.delta(s._start, s.read())
-            s.windows.append({"window": window, "joules": joules, "seconds": seconds,
-                              "watts": joules / seconds if seconds > 0 else 0.0})
+            s.windows.append(
+                {
+                    "window": window,
+                    "joules": joules,
+                    "seconds": seconds,
+                    "watts": joules / seconds if seconds > 0 else 0.0,
+                }
+            )
+
         self._each(end)
 
     def to_list(self) -> list[dict]:
@@ -281,12 +329,22 @@ def energy_block(sources: list[dict], events: int | None) -> dict:
     measured = [s for s in sources if s["status"] == "measured"]
     if not measured:
         why = [s["reason"] for s in sources if s.get("reason")]
-        return {"status": "unavailable", "reason": "; ".join(dict.fromkeys(why)) or "no energy counter was read",
-                "joules": None, "seconds": None, "mean_watts": None, "events_per_joule": None, "sources": sources}
+        return {
+            "status": "unavailable",
+            "reason": "; ".join(dict.fromkeys(why)) or "no energy counter was read",
+            "joules": None,
+            "seconds": None,
+            "mean_watts": None,
+            "events_per_joule": None,
+            "sources": sources,
+        }
     joules = sum(s["joules"] for s in measured)
     seconds = max(sum(w["seconds"] for w in s["windows"]) for s in measured)
     return {
-        "status": "measured", "reason": None, "joules": joules, "seconds": seconds,
+        "status": "measured",
+        "reason": None,
+        "joules": joules,
+        "seconds": seconds,
         "mean_watts": sum(s["mean_watts"] or 0.0 for s in measured),
         "events_per_joule": events / joules if events and joules > 0 else None,
         "sources": sources,

@@ -11,12 +11,14 @@ builds that summary with `build_summary`, ok or failed alike, and writes it with
 
 `run_guarded` is the shape of a workload run: whatever fails, there is still a summary to write.
 """
+
 from __future__ import annotations
 
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 from hepbench.core.errors import HepbenchError
 from hepbench.core.files import atomic_open, write_json
@@ -51,13 +53,30 @@ class RunInfo:
     extras: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"copies": self.copies, "threads_per_copy": self.threads_per_copy,
-                "events_per_thread": self.events_per_thread, "extra_arguments": self.extra_arguments, **self.extras}
+        return {
+            "copies": self.copies,
+            "threads_per_copy": self.threads_per_copy,
+            "events_per_thread": self.events_per_thread,
+            "extra_arguments": self.extra_arguments,
+            **self.extras,
+        }
 
 
-def build_summary(workload: Workload, run_info: RunInfo, *, failure: str | None, scores: dict | None,
-                  stats: dict | None, fields: dict, bmkdata_checksum: str | None, software: dict, host: dict,
-                  timing: dict, command: list[str] | tuple[str, ...], app_extra: dict | None = None) -> dict:
+def build_summary(
+    workload: Workload,
+    run_info: RunInfo,
+    *,
+    failure: str | None,
+    scores: dict | None,
+    stats: dict | None,
+    fields: dict,
+    bmkdata_checksum: str | None,
+    software: dict,
+    host: dict,
+    timing: dict,
+    command: list[str] | tuple[str, ...],
+    app_extra: dict | None = None,
+) -> dict:
     """The summary of one run: ok when `failure` is None (then `scores` and `stats` are its
     wl-scores and wl-stats), otherwise failed with `failure` as its log and empty scores and stats.
 
@@ -92,8 +111,9 @@ def build_summary(workload: Workload, run_info: RunInfo, *, failure: str | None,
     }
 
 
-def write_summary(summary: dict, results_dir: str | Path, workload: Workload, *, source: str | None = None,
-                  inputs_extra: str = "") -> Path:
+def write_summary(
+    summary: dict, results_dir: str | Path, workload: Workload, *, source: str | None = None, inputs_extra: str = ""
+) -> Path:
     """Validate `summary` against the workload's schema (ReportError, nothing written, if it does not
     match), then write inputs.log, version.json (= app) and the summary into `results_dir`, each
     atomically; the summary last, so its presence means the others are complete. `inputs_extra`:
@@ -102,8 +122,10 @@ def write_summary(summary: dict, results_dir: str | Path, workload: Workload, *,
     results_dir = Path(results_dir)
     info = summary["run_info"]
     with atomic_open(results_dir / INPUTS_FILE, "w") as f:  # as the HEP-workloads write beside the summary
-        f.write(f"NCOPIES={info['copies']}\nNTHREADS={info['threads_per_copy']}\n"
-                f"NEVENTS_THREAD={info['events_per_thread']}\nEXTRA_ARGS={info['extra_arguments']}\n{inputs_extra}")
+        f.write(
+            f"NCOPIES={info['copies']}\nNTHREADS={info['threads_per_copy']}\n"
+            f"NEVENTS_THREAD={info['events_per_thread']}\nEXTRA_ARGS={info['extra_arguments']}\n{inputs_extra}"
+        )
     write_json(results_dir / VERSION_FILE, summary["app"])
     path = results_dir / workload.summary_file
     write_json(path, summary)

@@ -43,5 +43,6 @@ def require_extra(extra: str, modules: tuple[str, ...], what: str) -> None:
         try:
             importlib.import_module(name)
         except ImportError as e:
-            raise MissingExtra(f"{what} need the `{extra}` extra ({e.name or name} is missing): "
-                               f"pip install 'hepbench[{extra}]'") from None
+            raise MissingExtra(
+                f"{what} need the `{extra}` extra ({e.name or name} is missing): pip install 'hepbench[{extra}]'"
+            ) from None

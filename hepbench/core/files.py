@@ -1,13 +1,15 @@
 """Writing result files: atomically (a failed or interrupted write never leaves a partial file),
 JSON that is really JSON (no NaN), and the check that a directory can be written before work starts."""
+
 from __future__ import annotations
 
 import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 from hepbench.core.errors import UsageError
 

@@ -4,6 +4,7 @@ Nothing here imports TensorFlow: the coordinating process describes the machine 
 hepbench.core.devices lists them) while the copies (which have TensorFlow loaded) report its
 version and CUDA build themselves.
 """
+
 from __future__ import annotations
 
 import functools
@@ -11,8 +12,8 @@ import hashlib
 import os
 import platform
 import sys
+from collections.abc import Iterable
 from importlib import metadata, resources
-from typing import Iterable
 
 import psutil
 
@@ -64,8 +65,11 @@ def distribution_version(*distributions: str) -> str | None:
 
 def package_versions(hepbench_version: str, names: Iterable[str]) -> dict:
     """hepbench's (as given) and Python's versions, then each distribution's in `names` (None: not installed)."""
-    return {"hepbench": hepbench_version, "python": platform.python_version(),
-            **{n: distribution_version(n) for n in names}}
+    return {
+        "hepbench": hepbench_version,
+        "python": platform.python_version(),
+        **{n: distribution_version(n) for n in names},
+    }
 
 
 def containment() -> str:

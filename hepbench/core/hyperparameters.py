@@ -11,6 +11,7 @@ same way everywhere.
 is the order of the learning-curve table's columns, which the QSVR features and
 `hpo_trials.csv` follow.
 """
+
 from __future__ import annotations
 
 import math
@@ -68,10 +69,12 @@ class Hyperparameter:
 
 HYPERPARAMETERS = (
     Hyperparameter("learning_rate", "train", "--learning-rate", "lr", "lr", float, 0.0, False),
-    Hyperparameter("num_graph_layers_id", "model", "--num-graph-layers-id", "num_graph_layers_id", "n_glayers_id",
-                   int, 0, True),
-    Hyperparameter("num_graph_layers_reg", "model", "--num-graph-layers-reg", "num_graph_layers_reg", "n_glayers_reg",
-                   int, 0, True),
+    Hyperparameter(
+        "num_graph_layers_id", "model", "--num-graph-layers-id", "num_graph_layers_id", "n_glayers_id", int, 0, True
+    ),
+    Hyperparameter(
+        "num_graph_layers_reg", "model", "--num-graph-layers-reg", "num_graph_layers_reg", "n_glayers_reg", int, 0, True
+    ),
     Hyperparameter("dropout", "model", "--dropout", "dropout", "dropout", float, 0.0, True, 1.0),
     Hyperparameter("bin_size", "model", "--bin-size", "bin_size", "bin_size", int, 0, False),
     Hyperparameter("output_dim", "model", "--output-dim", "output_dim", "output_dim", int, 0, False),

@@ -6,16 +6,19 @@ thread is off (no thread competes with the step for the CPU), and `update` redra
 every REDRAW_SECONDS and at the total, since one redraw costs milliseconds (docs/reports.md) where a
 GPU step may take less.
 """
+
 from __future__ import annotations
 
 import sys
 import time
 import weakref
-from typing import Callable, TextIO
+from collections.abc import Callable
+from typing import TextIO
 
 from rich.console import Console
+from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichProgress
 from rich.table import Column
-from rich.progress import BarColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
 
 from hepbench.core.terminal import is_terminal
 
@@ -30,8 +33,15 @@ class Progress:
     """`update(done, note)` after each item; the bar (on a terminal) ends its line at `total`.
     `clock` (seconds, monotonic) is injectable for tests."""
 
-    def __init__(self, total: int, label: str, unit: str = "items", stream: TextIO | None = None, width: int = 30,
-                 clock: Callable[[], float] = time.perf_counter):
+    def __init__(
+        self,
+        total: int,
+        label: str,
+        unit: str = "items",
+        stream: TextIO | None = None,
+        width: int = 30,
+        clock: Callable[[], float] = time.perf_counter,
+    ):
         self.total, self.label, self.unit, self.width = total, label, unit, width
         self.stream = stream or sys.stderr
         self.tty = is_terminal(self.stream)
@@ -45,11 +55,16 @@ class Progress:
             # No redirection of sys.stdout/sys.stderr: other code keeps writing where it writes.
             # The bar and the clock keep their width; on a narrow terminal the text is cut (_fit), not the bar.
             self._text_column = Column(no_wrap=True, overflow="ellipsis")
-            self._bar = RichProgress(BarColumn(bar_width=width, table_column=Column(width=width, no_wrap=True)),
-                                     TimeElapsedColumn(table_column=Column(width=7, no_wrap=True)),
-                                     TextColumn("{task.description}", markup=False, table_column=self._text_column),
-                                     console=console, auto_refresh=False, redirect_stdout=False, redirect_stderr=False,
-                                     get_time=clock)
+            self._bar = RichProgress(
+                BarColumn(bar_width=width, table_column=Column(width=width, no_wrap=True)),
+                TimeElapsedColumn(table_column=Column(width=7, no_wrap=True)),
+                TextColumn("{task.description}", markup=False, table_column=self._text_column),
+                console=console,
+                auto_refresh=False,
+                redirect_stdout=False,
+                redirect_stderr=False,
+                get_time=clock,
+            )
             self._fit()
             self._task = self._bar.add_task(self.text(0), total=max(total, 1))
             self._bar.start()  # draws the empty bar

@@ -1,14 +1,16 @@
 """The JSON Schemas of the reports (hepbench/results_schema/): load one, read a report file, and list
 a report's violations as readable lines. Without a schema name, mlpf_summary.schema.json."""
+
 from __future__ import annotations
 
 import functools
 import json
 import re
+from collections.abc import Iterable
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
@@ -29,7 +31,7 @@ def schema_path(name: str = SCHEMA_FILE) -> Path:
     return Path(str(resources.files("hepbench") / "results_schema" / name))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_schema(name: str = SCHEMA_FILE) -> dict:
     """The parsed schema (cached: callers must not modify it)."""
     path = schema_path(name)
@@ -65,7 +67,7 @@ def format_checker() -> FormatChecker:
     return checker
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _validator(name: str) -> Draft202012Validator:
     # Built once per schema: the run validates every report before writing it.
     return Draft202012Validator(load_schema(name), format_checker=format_checker())

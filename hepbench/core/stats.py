@@ -9,13 +9,14 @@ For intervals: Student's t quantiles (`t_quantile`), the coefficient of variatio
 the ratio estimator of a rate Σ amount / Σ seconds with its standard error (`ratio_estimate`) and
 the interval of a sum of independent rates (`sum_interval`).
 """
+
 from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -39,8 +40,14 @@ def stats_with_std(values: Iterable[float]) -> dict:
     v = np.asarray(list(values), dtype=float)
     if v.size == 0:
         raise ValueError("stats_with_std of no values")
-    return {"avg": float(v.mean()), "median": float(np.median(v)), "min": float(v.min()), "max": float(v.max()),
-            "count": int(v.size), "std": float(v.std(ddof=0))}
+    return {
+        "avg": float(v.mean()),
+        "median": float(np.median(v)),
+        "min": float(v.min()),
+        "max": float(v.max()),
+        "count": int(v.size),
+        "std": float(v.std(ddof=0)),
+    }
 
 
 # --- Confidence intervals -------------------------------------------------------------------------
@@ -56,8 +63,10 @@ def _beta_continued_fraction(a: float, b: float, x: float) -> float:
     d = 1.0 / (d if abs(d) > _TINY else _TINY)
     h = d
     for m in range(1, 100_000):
-        for numerator in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-                          -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+        for numerator in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
             d = 1.0 + numerator * d
             d = 1.0 / (d if abs(d) > _TINY else _TINY)
             c = 1.0 + numerator / c
@@ -180,11 +189,11 @@ def sum_interval(estimates: Sequence[RatioEstimate], level: float = 0.95) -> Int
         raise ValueError("sum_interval of no estimates")
     if not 0.0 < level < 1.0:
         raise ValueError(f"confidence level must be between 0 and 1, not {level}")
-    variance = sum(e.standard_error ** 2 for e in estimates)
-    spread = sum(e.standard_error ** 4 / e.degrees_of_freedom for e in estimates)
+    variance = sum(e.standard_error**2 for e in estimates)
+    spread = sum(e.standard_error**4 / e.degrees_of_freedom for e in estimates)
     if len(estimates) == 1 or spread == 0:
         df = float(sum(e.degrees_of_freedom for e in estimates))
     else:
-        df = variance ** 2 / spread
+        df = variance**2 / spread
     half = t_quantile(0.5 + level / 2.0, df) * math.sqrt(variance)
     return Interval(level=level, centre=sum(e.rate for e in estimates), half_width=half, degrees_of_freedom=df)

@@ -1,17 +1,20 @@
 """Text documents (lines and tables) through rich: framed and styled on a terminal, plain in logs.
 
-A command builds a document, a list of plain lines (str, or `Styled` for a line in colour) and `Table`s, and hands it to `emit`. On a
-terminal rich draws the tables with a rule under the header and a bold header row, sized to the
-window; anywhere else (a log, a pipe, a file, `--quiet` runs) `plain_text` writes the same cells in
-columns padded to width and separated by spaces (two unless the table says otherwise), with no framing, no colour and no wrapping, so
-the text is stable to read and to grep. The plain form is what tests compare.
+A command builds a document, a list of plain lines (str, or `Styled` for a line in colour) and
+`Table`s, and hands it to `emit`. On a terminal rich draws the tables with a rule under the header
+and a bold header row, sized to the window; anywhere else (a log, a pipe, a file, `--quiet` runs)
+`plain_text` writes the same cells in columns padded to width and separated by spaces (two unless
+the table says otherwise), with no framing, no colour and no wrapping, so the text is stable to
+read and to grep. The plain form is what tests compare.
 """
+
 from __future__ import annotations
 
 import io
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence, TextIO, Union
+from typing import TextIO
 
 from rich import box
 from rich.cells import cell_len
@@ -40,10 +43,13 @@ class Table:
         for i, row in enumerate(self.rows):
             if len(row) != len(self.headers):
                 raise ValueError(f"table row {i} has {len(row)} cells, the header {len(self.headers)}")
-        if self.justify is not None and (len(self.justify) != len(self.headers)
-                                         or not set(self.justify) <= {"left", "right"}):
-            raise ValueError(f"table justify must name 'left' or 'right' for each of {len(self.headers)} columns, "
-                             f"not {list(self.justify)}")
+        if self.justify is not None and (
+            len(self.justify) != len(self.headers) or not set(self.justify) <= {"left", "right"}
+        ):
+            raise ValueError(
+                f"table justify must name 'left' or 'right' for each of {len(self.headers)} columns, "
+                f"not {list(self.justify)}"
+            )
 
     def column_justify(self, i: int) -> str:
         return self.justify[i] if self.justify is not None else ("left" if i < self.left else "right")
@@ -57,17 +63,27 @@ class Styled:
     style: str
 
 
-Document = Sequence[Union[str, Styled, Table]]
+Document = Sequence[str | Styled | Table]
 
 
 def _rich_table(t: Table, terminal: bool) -> RichTable:
     # Cells are Text, never markup: report values may hold brackets ("[rank 1] ...").
-    table = RichTable(box=box.SIMPLE_HEAD if terminal and t.header else None, show_header=t.header,
-                      header_style="bold" if terminal else "", show_edge=False, pad_edge=False,
-                      padding=(0, t.gap, 0, 0), expand=False)
+    table = RichTable(
+        box=box.SIMPLE_HEAD if terminal and t.header else None,
+        show_header=t.header,
+        header_style="bold" if terminal else "",
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, t.gap, 0, 0),
+        expand=False,
+    )
     for i, head in enumerate(t.headers):
-        table.add_column(Text(head), justify=t.column_justify(i),  # type: ignore[arg-type]
-                         style=t.styles.get(i, "") if terminal else "", no_wrap=not terminal)
+        table.add_column(
+            Text(head),
+            justify=t.column_justify(i),  # type: ignore[arg-type]
+            style=t.styles.get(i, "") if terminal else "",
+            no_wrap=not terminal,
+        )
     for row in t.rows:
         table.add_row(*(Text(str(c)) for c in row))
     return table
@@ -82,8 +98,16 @@ def table_lines(t: Table) -> list[str]:
     """The table as plain lines: columns padded to width, `gap` spaces apart, no trailing spaces."""
     buffer = io.StringIO()
     # Wide enough that rich never wraps or shrinks a column (logs are read whole, not in a window).
-    console = Console(file=buffer, width=_natural_width(t) + 8, color_system=None, force_terminal=False,
-                      no_color=True, highlight=False, emoji=False, legacy_windows=False)
+    console = Console(
+        file=buffer,
+        width=_natural_width(t) + 8,
+        color_system=None,
+        force_terminal=False,
+        no_color=True,
+        highlight=False,
+        emoji=False,
+        legacy_windows=False,
+    )
     console.print(Padding(_rich_table(t, terminal=False), (0, 0, 0, t.indent), expand=False))
     return [line.rstrip() for line in buffer.getvalue().splitlines()]
 
@@ -92,7 +116,9 @@ def plain_text(doc: Document) -> str:
     """The document as plain text (no final newline)."""
     lines: list[str] = []
     for part in doc:
-        lines.extend(table_lines(part) if isinstance(part, Table) else [part.text if isinstance(part, Styled) else part])
+        lines.extend(
+            table_lines(part) if isinstance(part, Table) else [part.text if isinstance(part, Styled) else part]
+        )
     return "\n".join(lines)
 
 

@@ -1,4 +1,5 @@
 """The timestamps of every report: UTC, ISO 8601 with milliseconds (a JSON Schema "date-time")."""
+
 from __future__ import annotations
 
 import datetime
@@ -7,7 +8,7 @@ import time
 
 def now_iso() -> str:
     """Now, e.g. '2026-11-27T09:00:00.123+00:00'."""
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
 
 
 class Stopwatch:
@@ -23,5 +24,8 @@ class Stopwatch:
     def timing(self, ndigits: int | None = None) -> dict:
         """{"start", "end" (now), "wall_seconds"}; wall_seconds rounded to `ndigits` when given."""
         seconds = self.seconds()
-        return {"start": self.start, "end": now_iso(),
-                "wall_seconds": seconds if ndigits is None else round(seconds, ndigits)}
+        return {
+            "start": self.start,
+            "end": now_iso(),
+            "wall_seconds": seconds if ndigits is None else round(seconds, ndigits),
+        }

@@ -8,6 +8,7 @@ Score: `trial_epochs_per_hour`, the epochs all trials ran divided by the wall ti
 (Ray's scheduling, trial start-up, training and validation: what a site's HPO throughput is).
 ASHA decides asynchronously, so how many epochs run can vary between runs; the score is a rate.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,12 +36,20 @@ SCHEDULER = "asha"
 EPOCHS, GRACE_PERIOD, REDUCTION_FACTOR = 4, 1, 2
 TRAIN_EVENTS, VAL_EVENTS = 8, 4
 DESCRIPTION = f"Ray Tune ASHA search of MLPF hyperparameters (the CoE RAISE search space); hepbench {__version__}"
-DEFINITION = (f"trial_epochs_per_hour: epochs run by all trials of a seeded ASHA search (max {EPOCHS} epochs, grace "
-              f"{GRACE_PERIOD}, reduction factor {REDUCTION_FACTOR}; an epoch = {TRAIN_EVENTS} training events "
-              f"+ validation on {VAL_EVENTS}) divided by the search's wall time in hours; events_per_second: "
-              "training events of all trials divided by the same wall time")
-BMK = Workload(name=WORKLOAD, version=__version__, description=DESCRIPTION, definition=DEFINITION,
-               summary_file=SUMMARY_FILE, schema=SCHEMA)
+DEFINITION = (
+    f"trial_epochs_per_hour: epochs run by all trials of a seeded ASHA search (max {EPOCHS} epochs, grace "
+    f"{GRACE_PERIOD}, reduction factor {REDUCTION_FACTOR}; an epoch = {TRAIN_EVENTS} training events "
+    f"+ validation on {VAL_EVENTS}) divided by the search's wall time in hours; events_per_second: "
+    "training events of all trials divided by the same wall time"
+)
+BMK = Workload(
+    name=WORKLOAD,
+    version=__version__,
+    description=DESCRIPTION,
+    definition=DEFINITION,
+    summary_file=SUMMARY_FILE,
+    schema=SCHEMA,
+)
 
 
 @dataclass(frozen=True)
@@ -61,12 +70,21 @@ class BenchOptions:
 
 
 def search_config(options: BenchOptions) -> SearchConfig:
-    settings = SchedulerSettings(max_t=EPOCHS, grace_period=GRACE_PERIOD, reduction_factor=REDUCTION_FACTOR,
-                                 seed=options.seed)
-    return SearchConfig(data_dir=options.data_dir, resultsdir=options.results_dir, base=load_config(options.config),
-                        scheduler=SCHEDULER, num_samples=options.trials, settings=settings,
-                        cpus_per_trial=options.cpus_per_trial, num_cpus=options.num_cpus or _cpus(),
-                        train_events=TRAIN_EVENTS, val_events=VAL_EVENTS)
+    settings = SchedulerSettings(
+        max_t=EPOCHS, grace_period=GRACE_PERIOD, reduction_factor=REDUCTION_FACTOR, seed=options.seed
+    )
+    return SearchConfig(
+        data_dir=options.data_dir,
+        resultsdir=options.results_dir,
+        base=load_config(options.config),
+        scheduler=SCHEDULER,
+        num_samples=options.trials,
+        settings=settings,
+        cpus_per_trial=options.cpus_per_trial,
+        num_cpus=options.num_cpus or _cpus(),
+        train_events=TRAIN_EVENTS,
+        val_events=VAL_EVENTS,
+    )
 
 
 def measure(result) -> dict:
@@ -82,12 +100,19 @@ def measure(result) -> dict:
     best = best_trial(trials)
     return {
         "wl-scores": {"trial_epochs_per_hour": epochs / hours, "events_per_second": events / result.seconds},
-        "wl-stats": {"epoch_events_per_second": stats_with_std(rates) if rates else None,
-                     "epochs_per_trial": stats_with_std([t.epochs for t in trials])},
-        "search": {"trials": len(trials), "epochs": epochs, "seconds": result.seconds,
-                   "counts": {s: sum(t.status == s for t in trials) for s in STATUSES},
-                   "best_val_loss": None if best is None else best.final_loss,
-                   "best_config": None if best is None else best.config, "cluster": result.cluster},
+        "wl-stats": {
+            "epoch_events_per_second": stats_with_std(rates) if rates else None,
+            "epochs_per_trial": stats_with_std([t.epochs for t in trials]),
+        },
+        "search": {
+            "trials": len(trials),
+            "epochs": epochs,
+            "seconds": result.seconds,
+            "counts": {s: sum(t.status == s for t in trials) for s in STATUSES},
+            "best_val_loss": None if best is None else best.final_loss,
+            "best_config": None if best is None else best.config,
+            "cluster": result.cluster,
+        },
     }
 
 
@@ -100,20 +125,35 @@ def build_summary(options: BenchOptions, measured: dict | None, log: str | None,
     ok = measured is not None
     # The CPUs the search had: Ray's count once it ran (an existing instance may have fewer).
     threads = int(measured["search"]["cluster"]["resources"].get("CPU", 1)) if ok else options.num_cpus or _cpus()
-    protocol = {"scheduler": SCHEDULER, "trials": options.trials, "max_epochs": EPOCHS,
-                "grace_period": GRACE_PERIOD, "reduction_factor": REDUCTION_FACTOR,
-                "train_events": TRAIN_EVENTS, "val_events": VAL_EVENTS, "seed": options.seed,
-                "cpus_per_trial": options.cpus_per_trial,
-                "config": str(options.config) if options.config else "packaged defaults"}
+    protocol = {
+        "scheduler": SCHEDULER,
+        "trials": options.trials,
+        "max_epochs": EPOCHS,
+        "grace_period": GRACE_PERIOD,
+        "reduction_factor": REDUCTION_FACTOR,
+        "train_events": TRAIN_EVENTS,
+        "val_events": VAL_EVENTS,
+        "seed": options.seed,
+        "cpus_per_trial": options.cpus_per_trial,
+        "config": str(options.config) if options.config else "packaged defaults",
+    }
     return envelope.build_summary(
-        BMK, RunInfo(copies=1, threads_per_copy=threads, events_per_thread=options.trials,
-                     extra_arguments=options.extra_arguments),
+        BMK,
+        RunInfo(
+            copies=1,
+            threads_per_copy=threads,
+            events_per_thread=options.trials,
+            extra_arguments=options.extra_arguments,
+        ),
         failure=None if ok else log,
         scores=measured["wl-scores"] if ok else None,
         stats=measured["wl-stats"] if ok else None,
         fields={**({"search": measured["search"]} if ok else {}), "protocol": protocol},
-        bmkdata_checksum=_data_checksum(options.data_dir), software=_software(), host=host_info([]),
-        timing=timing, command=options.command,
+        bmkdata_checksum=_data_checksum(options.data_dir),
+        software=_software(),
+        host=host_info([]),
+        timing=timing,
+        command=options.command,
     )
 
 
@@ -162,5 +202,7 @@ def score_line(summary: dict) -> str:
     if r["status"] != "ok":
         return f"{WORKLOAD}: FAILED: {r['log']}"
     s, search = r["wl-scores"], r["search"]
-    return (f"{WORKLOAD} score: {s['trial_epochs_per_hour']:.4g} trial-epochs/hour, {s['events_per_second']:.3g} "
-            f"events/s ({search['trials']} trials, {search['epochs']} epochs, {search['seconds']:.0f} s)")
+    return (
+        f"{WORKLOAD} score: {s['trial_epochs_per_hour']:.4g} trial-epochs/hour, {s['events_per_second']:.3g} "
+        f"events/s ({search['trials']} trials, {search['epochs']} epochs, {search['seconds']:.0f} s)"
+    )

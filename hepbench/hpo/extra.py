@@ -1,4 +1,5 @@
 """The `hpo` extra: the commands check for it before any work, with a message that says how to install it."""
+
 from __future__ import annotations
 
 from hepbench.core.errors import require_extra as _require

@@ -5,6 +5,7 @@ space's bounds, after the transform under which the study sampled it: log for lr
 weight_decay (loguniform), log2 for bin_size and output_dim (powers of two), linear for dropout
 and the numbers of graph layers. Ties go to the lower row, so the mapping is deterministic.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,8 +31,10 @@ class NearestCurve:
         table = curves.hyperparameters[:, columns]
         for j, name in enumerate(self.names):
             if name in LOG and np.any(table[:, j] <= 0):
-                raise DataFormatError(f"{curves.source}: column {by_study_name(name).csv_column} must be positive "
-                                      f"(it is compared on a log scale)")
+                raise DataFormatError(
+                    f"{curves.source}: column {by_study_name(name).csv_column} must be positive "
+                    f"(it is compared on a log scale)"
+                )
         self._lo, self._span = [], []
         for name in self.names:
             bounds = _transform(name, space[name].bounds())

@@ -1,5 +1,6 @@
 """Learning curves of a search as a PNG: every trial's validation loss per epoch, stopped trials
 ending in a cross, failed ones in a circle, the best trial drawn thick."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,8 +32,13 @@ def plot_curves(trials, out: str | Path, title: str, best=None) -> Path:
         if counts[status]:
             ax.plot([], [], color=colour, marker=marker, label=f"{status} ({counts[status]})")
     if best is not None:
-        ax.plot(range(1, len(best.val_loss) + 1), best.val_loss, color="black", linewidth=2.5,
-                label=f"best: {best.final_loss:.4g} ({best.trial_id})")
+        ax.plot(
+            range(1, len(best.val_loss) + 1),
+            best.val_loss,
+            color="black",
+            linewidth=2.5,
+            label=f"best: {best.final_loss:.4g} ({best.trial_id})",
+        )
     positive = [v for t in trials for v in t.val_loss if v is not None]
     if positive and min(positive) > 0 and max(positive) / min(positive) > 20:
         ax.set_yscale("log")  # diverging trials would squash the others

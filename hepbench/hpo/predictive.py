@@ -9,6 +9,7 @@ rule decides (stop when worse than the top 1/rf of the trials recorded at the ru
 Every decision is kept in `decisions` (trial, rung, rule, prediction, threshold, action) so
 reports and tests can see why a trial stopped.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -38,7 +39,7 @@ class Decision:
 def rungs(grace_period: int, max_t: int, reduction_factor: float) -> list[int]:
     """The decision points grace·rf^k below max_t (a decision at max_t would stop nothing)."""
     out, k = [], 0
-    while (t := int(round(grace_period * reduction_factor ** k))) < max_t:
+    while (t := int(round(grace_period * reduction_factor**k))) < max_t:
         if not out or t > out[-1]:
             out.append(t)
         k += 1
@@ -49,10 +50,19 @@ class PredictiveScheduler(FIFOScheduler):
     """Stops a trial at a rung when its predicted final metric is worse than the `quantile` of the
     final metrics of the trials completed so far; ASHA's rule until `min_curves` have completed."""
 
-    def __init__(self, time_attr: str = "training_iteration", metric: str | None = None,
-                 mode: str | None = None, max_t: int = 100, grace_period: int = 5,
-                 reduction_factor: float = 4, quantile: float = 0.25, min_curves: int = 8,
-                 predictor: str = "svr", seed: int = 0):
+    def __init__(
+        self,
+        time_attr: str = "training_iteration",
+        metric: str | None = None,
+        mode: str | None = None,
+        max_t: int = 100,
+        grace_period: int = 5,
+        reduction_factor: float = 4,
+        quantile: float = 0.25,
+        min_curves: int = 8,
+        predictor: str = "svr",
+        seed: int = 0,
+    ):
         if not (isinstance(max_t, int) and max_t >= 1):
             raise UsageError(f"max_t must be an integer >= 1, not {max_t!r}")
         if not (isinstance(grace_period, int) and 1 <= grace_period <= max_t):
@@ -92,8 +102,10 @@ class PredictiveScheduler(FIFOScheduler):
 
     def on_trial_add(self, tune_controller, trial) -> None:
         if not self._metric or self._mode not in ("min", "max"):
-            raise UsageError(f"{type(self).__name__} needs a metric and a mode ('min' or 'max'): pass them to "
-                             f"tune.TuneConfig (got metric={self._metric!r}, mode={self._mode!r})")
+            raise UsageError(
+                f"{type(self).__name__} needs a metric and a mode ('min' or 'max'): pass them to "
+                f"tune.TuneConfig (got metric={self._metric!r}, mode={self._mode!r})"
+            )
         self._observed.setdefault(trial.trial_id, {})
         self._decided.setdefault(trial.trial_id, set())
 
@@ -125,8 +137,10 @@ class PredictiveScheduler(FIFOScheduler):
 
     def debug_string(self) -> str:
         stops = sum(d.action == "stop" for d in self.decisions)
-        return (f"Using PredictiveScheduler ({self._predictor_kind}): {len(self._completed)} completed, "
-                f"{stops} of {len(self.decisions)} rung decisions stopped")
+        return (
+            f"Using PredictiveScheduler ({self._predictor_kind}): {len(self._completed)} completed, "
+            f"{stops} of {len(self.decisions)} rung decisions stopped"
+        )
 
     # --- the rule ---------------------------------------------------------------------------
 
@@ -152,8 +166,7 @@ class PredictiveScheduler(FIFOScheduler):
             finals = [self._loss(v) for v in self._completed.values()]
             threshold = float(np.quantile(finals, self._quantile))
             stop, rule = predicted > threshold, "predicted"
-            shown = (predicted if self._mode == "min" else -predicted,
-                     threshold if self._mode == "min" else -threshold)
+            shown = (predicted if self._mode == "min" else -predicted, threshold if self._mode == "min" else -threshold)
         else:
             # ASHA: stop when worse than the (1 - 1/rf) best fraction of those recorded at the rung.
             cutoff = float(np.percentile(list(recorded.values()), 100 / self._rf)) if recorded else None
@@ -161,8 +174,7 @@ class PredictiveScheduler(FIFOScheduler):
             shown = (None, None if cutoff is None else (cutoff if self._mode == "min" else -cutoff))
         recorded[trial_id] = loss
         action = TrialScheduler.STOP if stop else TrialScheduler.CONTINUE
-        self.decisions.append(Decision(trial_id, rung, rule, value, shown[0], shown[1],
-                                       "stop" if stop else "continue"))
+        self.decisions.append(Decision(trial_id, rung, rule, value, shown[0], shown[1], "stop" if stop else "continue"))
         return action
 
     def _features(self, trial_id: str, rung: int) -> np.ndarray:

@@ -8,6 +8,7 @@ two between good and diverging runs while the good ones differ by 0.1 %; a log k
 Features and target are standardised on the training rows (the QSVR's fixed γ and ε assume
 values of order one).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -61,7 +62,7 @@ class FinalLossPredictor:
         if kind == "qsvr":
             _qsvr_class()  # fail at construction, not at the first rung, when the extra is missing
 
-    def fit(self, X: np.ndarray, finals: np.ndarray) -> "FinalLossPredictor":
+    def fit(self, X: np.ndarray, finals: np.ndarray) -> FinalLossPredictor:
         X, finals = np.asarray(X, dtype=float), np.asarray(finals, dtype=float)
         if self.kind == "qsvr" and len(X) > QSVR_MAX_TRAIN:
             X, finals = X[-QSVR_MAX_TRAIN:], finals[-QSVR_MAX_TRAIN:]
@@ -92,6 +93,8 @@ def _qsvr_class():
     try:  # the qsvr extra (scikit-learn, dimod) is optional for hpo: loaded only for this predictor
         from hepbench.qsvr.model import QSVR
     except ImportError as e:
-        raise UsageError(f"predictor 'qsvr' needs the `qsvr` extra ({e.name} is missing): "
-                         "pip install 'hepbench[qsvr]', or use the predictor 'svr'") from None
+        raise UsageError(
+            f"predictor 'qsvr' needs the `qsvr` extra ({e.name} is missing): "
+            "pip install 'hepbench[qsvr]', or use the predictor 'svr'"
+        ) from None
     return QSVR

@@ -12,6 +12,7 @@ Ray instance: `ray_session()` starts one with 1 CPU for the duration of a call (
 comparison) and shuts it down after; an already running 1-CPU instance is used as is, anything
 else is refused because it would break the determinism.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -27,15 +28,17 @@ import numpy as np
 
 from hepbench.core.errors import UsageError
 from hepbench.hpo.nearest import NearestCurve
-from hepbench.hpo.schedulers import (METRIC, MODE, SchedulerSettings, check_scheduler, make_scheduler,
-                                      make_searcher)
+from hepbench.hpo.schedulers import METRIC, MODE, SchedulerSettings, check_scheduler, make_scheduler, make_searcher
 from hepbench.hpo.space import load_space
 
 # Tune's automatic CSV/JSON/TensorBoard loggers write every result to disk; the replay collects
 # results in the driver instead (ReplayRecorder), so they only cost time. Set for the replay only
 # (ray_session): `hpo run` in the same process reads its trials' results through those loggers.
-_TUNE_ENV = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "RAY_DEDUP_LOGS": "0",
-             "RAY_AIR_NEW_OUTPUT": "0"}  # verbose=0 silences the old reporter, not the new one
+_TUNE_ENV = {
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+    "RAY_DEDUP_LOGS": "0",
+    "RAY_AIR_NEW_OUTPUT": "0",
+}  # verbose=0 silences the old reporter, not the new one
 # With those loggers off, the ResultGrid warns that it cannot read any trial's metrics: expected.
 logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
 PAUSING = ("hyperband", "bohb")  # schedulers that pause trials: the trainable must checkpoint
@@ -62,8 +65,19 @@ class ReplayRun:
 
     def summary(self) -> dict:
         """The JSON row (without the per-trial lists and decisions)."""
-        keys = ("scheduler", "seed", "trials", "epochs", "best_final", "best_curve", "rank", "completed",
-                "stopped", "restarts", "wall_s")
+        keys = (
+            "scheduler",
+            "seed",
+            "trials",
+            "epochs",
+            "best_final",
+            "best_curve",
+            "rank",
+            "completed",
+            "stopped",
+            "restarts",
+            "wall_s",
+        )
         row = {k: getattr(self, k) for k in keys}
         if self.decisions:
             row["predicted_stops"] = sum(d["rule"] == "predicted" and d["action"] == "stop" for d in self.decisions)
@@ -100,8 +114,10 @@ def _ray_instance():
     if ray.is_initialized():
         cpus = ray.cluster_resources().get("CPU")
         if cpus != 1:
-            raise UsageError(f"replay needs a Ray instance with exactly 1 CPU (one trial at a time, so the order "
-                             f"of results and the decisions are reproducible); the running one has {cpus}")
+            raise UsageError(
+                f"replay needs a Ray instance with exactly 1 CPU (one trial at a time, so the order "
+                f"of results and the decisions are reproducible); the running one has {cpus}"
+            )
         yield
         return
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, configure_logging=False)
@@ -189,8 +205,14 @@ def _recorder():
     return ReplayRecorder()
 
 
-def replay(curves, scheduler: str, settings: SchedulerSettings | None = None, seed: int = 0,
-           num_samples: int | None = None, space=None) -> ReplayRun:
+def replay(
+    curves,
+    scheduler: str,
+    settings: SchedulerSettings | None = None,
+    seed: int = 0,
+    num_samples: int | None = None,
+    space=None,
+) -> ReplayRun:
     """Replay `curves` (hepbench.qsvr.curves.Curves) through `scheduler` with the trial order (and
     BOHB's sampling) drawn from `seed`. max_t of `settings` (default: the curves' length) ends a trial."""
     from ray import tune
@@ -213,8 +235,9 @@ def replay(curves, scheduler: str, settings: SchedulerSettings | None = None, se
     else:
         search_alg, param_space = None, {"curve": tune.grid_search(order)}
     checkpoint_at = pause_points(sched, max_t) if scheduler in PAUSING else frozenset()
-    trainable = tune.with_parameters(_trainable, losses=curves.losses, nearest=nearest, max_t=max_t,
-                                     checkpoint_at=checkpoint_at)
+    trainable = tune.with_parameters(
+        _trainable, losses=curves.losses, nearest=nearest, max_t=max_t, checkpoint_at=checkpoint_at
+    )
     recorder = _recorder()
     storage = tempfile.mkdtemp(prefix="hepbench-replay-")
     if scheduler == "bohb":
@@ -224,11 +247,18 @@ def replay(curves, scheduler: str, settings: SchedulerSettings | None = None, se
     try:
         with ray_session():
             tuner = tune.Tuner(
-                trainable, param_space=param_space,
-                tune_config=tune.TuneConfig(metric=METRIC, mode=MODE, scheduler=sched, search_alg=search_alg,
-                                            num_samples=len(order) if scheduler == "bohb" else 1,
-                                            reuse_actors=True),
-                run_config=tune.RunConfig(storage_path=storage, name="replay", verbose=0, callbacks=[recorder]))
+                trainable,
+                param_space=param_space,
+                tune_config=tune.TuneConfig(
+                    metric=METRIC,
+                    mode=MODE,
+                    scheduler=sched,
+                    search_alg=search_alg,
+                    num_samples=len(order) if scheduler == "bohb" else 1,
+                    reuse_actors=True,
+                ),
+                run_config=tune.RunConfig(storage_path=storage, name="replay", verbose=0, callbacks=[recorder]),
+            )
             tuner.fit()
     finally:
         shutil.rmtree(storage, ignore_errors=True)
@@ -252,9 +282,22 @@ def _run(scheduler, seed, recorder, finals, max_t, wall, sched) -> ReplayRun:
     for d in sched.decisions_as_dicts() if hasattr(sched, "decisions_as_dicts") else []:
         tid = d.pop("trial_id")
         decisions.append({"trial": index.get(tid), "curve": recorder.curve.get(tid), **d})
-    return ReplayRun(scheduler, seed, len(ids), int(sum(epochs)), best_final, best_curve, rank, len(reached),
-                     len(ids) - len(reached), round(wall, 3), recorder.restarts, epochs,
-                     [recorder.curve[t] for t in ids], decisions)
+    return ReplayRun(
+        scheduler,
+        seed,
+        len(ids),
+        int(sum(epochs)),
+        best_final,
+        best_curve,
+        rank,
+        len(reached),
+        len(ids) - len(reached),
+        round(wall, 3),
+        recorder.restarts,
+        epochs,
+        [recorder.curve[t] for t in ids],
+        decisions,
+    )
 
 
 def _with(settings: SchedulerSettings, **changes) -> SchedulerSettings:

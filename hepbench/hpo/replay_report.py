@@ -1,4 +1,5 @@
 """Compare schedulers by replay over several seeds: the JSON report, its table and its plot."""
+
 from __future__ import annotations
 
 import math
@@ -18,8 +19,9 @@ REPORT_NAME = "hpo_replay"
 SCHEMA = "hpo_replay.schema.json"
 
 
-def compare(curves, schedulers, settings: SchedulerSettings, seeds, num_samples: int | None = None,
-            progress=sys.stderr) -> dict:
+def compare(
+    curves, schedulers, settings: SchedulerSettings, seeds, num_samples: int | None = None, progress=sys.stderr
+) -> dict:
     """Replay `curves` through each scheduler for each seed (one Ray instance for all runs)."""
     schedulers = [check_scheduler(s) for s in schedulers]
     seeds = [int(s) for s in seeds]
@@ -32,17 +34,31 @@ def compare(curves, schedulers, settings: SchedulerSettings, seeds, num_samples:
                 run = replay(curves, scheduler, settings, seed=seed, num_samples=num_samples)
                 runs.append(run.summary())
                 if progress is not None:
-                    best = ("none reached max_t" if run.best_final is None
-                            else f"best {run.best_final:.2f} (rank {run.rank})")
-                    print(f"replay {scheduler} seed {seed}: {run.trials} trials, {run.epochs} epochs, {best}, "
-                          f"{run.wall_s:.1f} s", file=progress, flush=True)
+                    best = (
+                        "none reached max_t"
+                        if run.best_final is None
+                        else f"best {run.best_final:.2f} (rank {run.rank})"
+                    )
+                    print(
+                        f"replay {scheduler} seed {seed}: {run.trials} trials, {run.epochs} epochs, {best}, "
+                        f"{run.wall_s:.1f} s",
+                        file=progress,
+                        flush=True,
+                    )
     finals = curves.losses[:, settings.max_t - 1]
     return {
-        "data": {"source": curves.source, "curves": len(curves), "epochs": curves.epochs,
-                 "best_final": float(finals.min())},
+        "data": {
+            "source": curves.source,
+            "curves": len(curves),
+            "epochs": curves.epochs,
+            "best_final": float(finals.min()),
+        },
         # settings.seed is replaced by each run's seed: not reported
-        "settings": {**{k: v for k, v in asdict(settings).items() if k != "seed"}, "seeds": seeds,
-                     "num_samples": num_samples},
+        "settings": {
+            **{k: v for k, v in asdict(settings).items() if k != "seed"},
+            "seeds": seeds,
+            "num_samples": num_samples,
+        },
         "schedulers": {s: aggregate([r for r in runs if r["scheduler"] == s]) for s in schedulers},
         "runs": runs,
     }
@@ -55,7 +71,8 @@ def aggregate(rows: list[dict]) -> dict:
     ranks = np.array([r["rank"] for r in rows if r["rank"] is not None], dtype=float)
     return {
         "runs": len(rows),
-        "epochs_mean": float(epochs.mean()), "epochs_std": float(epochs.std()),
+        "epochs_mean": float(epochs.mean()),
+        "epochs_std": float(epochs.std()),
         "best_final_mean": float(bests.mean()) if len(bests) else None,
         "best_final_worst": float(bests.max()) if len(bests) else None,
         "rank_mean": float(ranks.mean()) if len(ranks) else None,
@@ -70,18 +87,24 @@ def _fmt(value, digits=2) -> str:
 
 def table(report: dict) -> str:
     """The comparison as a markdown table (one row per scheduler)."""
-    lines = ["| scheduler | runs | epochs (mean ± std) | best final loss (mean) | worst | mean rank | wall s |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| scheduler | runs | epochs (mean ± std) | best final loss (mean) | worst | mean rank | wall s |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, a in report["schedulers"].items():
-        lines.append(f"| {name} | {a['runs']} | {a['epochs_mean']:.0f} ± {a['epochs_std']:.0f} | "
-                     f"{_fmt(a['best_final_mean'])} | {_fmt(a['best_final_worst'])} | {_fmt(a['rank_mean'], 1)} | "
-                     f"{a['wall_s']:.0f} |")
+        lines.append(
+            f"| {name} | {a['runs']} | {a['epochs_mean']:.0f} ± {a['epochs_std']:.0f} | "
+            f"{_fmt(a['best_final_mean'])} | {_fmt(a['best_final_worst'])} | {_fmt(a['rank_mean'], 1)} | "
+            f"{a['wall_s']:.0f} |"
+        )
     d = report["data"]
     lines.append("")
-    lines.append(f"{d['curves']} curves of {d['source']}; best final loss in the table {d['best_final']:.2f}; "
-                 f"seeds {report['settings']['seeds'][0]}..{report['settings']['seeds'][-1]}; "
-                 f"max_t {report['settings']['max_t']}, rf {report['settings']['reduction_factor']}, "
-                 f"grace {report['settings']['grace_period']}")
+    lines.append(
+        f"{d['curves']} curves of {d['source']}; best final loss in the table {d['best_final']:.2f}; "
+        f"seeds {report['settings']['seeds'][0]}..{report['settings']['seeds'][-1]}; "
+        f"max_t {report['settings']['max_t']}, rf {report['settings']['reduction_factor']}, "
+        f"grace {report['settings']['grace_period']}"
+    )
     return "\n".join(lines)
 
 
@@ -113,8 +136,11 @@ def write(report: dict, results_dir: Path) -> dict[str, Path]:
     last: its presence means the others are complete)."""
     validate_report(report, SCHEMA, source="the replay report")
     results_dir = Path(results_dir)
-    paths = {"md": results_dir / f"{REPORT_NAME}.md", "png": results_dir / f"{REPORT_NAME}.png",
-             "json": results_dir / f"{REPORT_NAME}.json"}
+    paths = {
+        "md": results_dir / f"{REPORT_NAME}.md",
+        "png": results_dir / f"{REPORT_NAME}.png",
+        "json": results_dir / f"{REPORT_NAME}.json",
+    }
     with atomic_open(paths["md"], "w") as f:
         f.write(table(report) + "\n")
     plot(report, paths["png"])

@@ -3,6 +3,7 @@ with the study's settings (docs/hpo.md).
 
 Metric and mode go to `tune.TuneConfig` only: Ray refuses them in both places.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,8 +35,9 @@ class SchedulerSettings:
         if self.grace_period is None:
             object.__setattr__(self, "grace_period", min(DEFAULT_GRACE_PERIOD, self.max_t))
         if int(self.grace_period) != self.grace_period or not 1 <= self.grace_period <= self.max_t:
-            raise UsageError(f"grace period must be a whole number in [1, max epochs = {self.max_t}], "
-                             f"not {self.grace_period}")
+            raise UsageError(
+                f"grace period must be a whole number in [1, max epochs = {self.max_t}], not {self.grace_period}"
+            )
         if not self.reduction_factor > 1:
             raise UsageError(f"reduction factor must be > 1, not {self.reduction_factor}")
         if not 0 < self.quantile < 1:
@@ -54,14 +56,18 @@ def check_scheduler(name: str) -> str:
 
 def make_scheduler(name: str, settings: SchedulerSettings):
     """The Ray Tune TrialScheduler called `name`."""
-    from ray.tune.schedulers import (AsyncHyperBandScheduler, FIFOScheduler, HyperBandForBOHB,
-                                     HyperBandScheduler)
+    from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, HyperBandForBOHB, HyperBandScheduler
 
     check_scheduler(name)
     s = settings
     if name == "asha":
-        return AsyncHyperBandScheduler(time_attr=TIME_ATTR, max_t=s.max_t, grace_period=s.grace_period,
-                                       reduction_factor=s.reduction_factor, brackets=1)
+        return AsyncHyperBandScheduler(
+            time_attr=TIME_ATTR,
+            max_t=s.max_t,
+            grace_period=s.grace_period,
+            reduction_factor=s.reduction_factor,
+            brackets=1,
+        )
     if name == "hyperband":
         # Synchronous: pauses trials at the rungs, so the trainable must checkpoint.
         return HyperBandScheduler(time_attr=TIME_ATTR, max_t=s.max_t, reduction_factor=s.reduction_factor)
@@ -70,9 +76,16 @@ def make_scheduler(name: str, settings: SchedulerSettings):
     if name == "predictive":
         from hepbench.hpo.predictive import PredictiveScheduler  # imports Ray, as the lines above
 
-        return PredictiveScheduler(time_attr=TIME_ATTR, max_t=s.max_t, grace_period=s.grace_period,
-                                   reduction_factor=s.reduction_factor, quantile=s.quantile,
-                                   min_curves=s.min_curves, predictor=s.predictor, seed=s.seed)
+        return PredictiveScheduler(
+            time_attr=TIME_ATTR,
+            max_t=s.max_t,
+            grace_period=s.grace_period,
+            reduction_factor=s.reduction_factor,
+            quantile=s.quantile,
+            min_curves=s.min_curves,
+            predictor=s.predictor,
+            seed=s.seed,
+        )
     return FIFOScheduler()
 
 

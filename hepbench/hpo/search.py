@@ -4,6 +4,7 @@
 hepbench.hpo.trainable under the chosen scheduler, and returns one TrialRecord per trial; the
 files are written by hepbench.hpo.trials. Ray is imported here only.
 """
+
 from __future__ import annotations
 
 import logging
@@ -79,9 +80,12 @@ def _progress_callback(num_samples: int):
 
         def on_trial_result(self, iteration, trials, trial, result, **info):
             rate = result.get("events_per_second")
-            print(f"hpo: {self._n(trial)} epoch {result.get('epoch')}: val_loss {result.get(METRIC):.4g}, "
-                  f"train_loss {result.get('train_loss'):.4g}" + (f", {rate:.3g} events/s" if rate else ""),
-                  file=sys.stderr, flush=True)
+            print(
+                f"hpo: {self._n(trial)} epoch {result.get('epoch')}: val_loss {result.get(METRIC):.4g}, "
+                f"train_loss {result.get('train_loss'):.4g}" + (f", {rate:.3g} events/s" if rate else ""),
+                file=sys.stderr,
+                flush=True,
+            )
 
         def on_trial_complete(self, iteration, trials, trial, **info):
             print(f"hpo: {self._n(trial)} ended", file=sys.stderr, flush=True)
@@ -119,8 +123,13 @@ def _start_ray(cfg: SearchConfig) -> bool:
     logging.getLogger("ray.tune.execution.experiment_state").setLevel(logging.CRITICAL)
     # Ray's own stderr chatter is not ours to show; trial output stays in the trial logs.
     # The trials' workers pick their Keras backend from the environment before they import Keras.
-    kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=True, logging_level="ERROR",
-                  runtime_env={"env_vars": {BACKEND_ENV: cfg.backend}})
+    kwargs = dict(
+        include_dashboard=False,
+        log_to_driver=False,
+        configure_logging=True,
+        logging_level="ERROR",
+        runtime_env={"env_vars": {BACKEND_ENV: cfg.backend}},
+    )
     if cfg.address:
         try:
             ray.init(address=cfg.address, **kwargs)
@@ -133,11 +142,15 @@ def _start_ray(cfg: SearchConfig) -> bool:
 
 def _check_resources(cfg: SearchConfig, resources: dict) -> None:
     """A trial that needs more than the whole cluster has would wait forever: refuse it up front."""
-    for name, per_trial, option in (("CPU", cfg.cpus_per_trial, "--cpus-per-trial"),
-                                    ("GPU", cfg.gpus_per_trial, "--gpus-per-trial")):
+    for name, per_trial, option in (
+        ("CPU", cfg.cpus_per_trial, "--cpus-per-trial"),
+        ("GPU", cfg.gpus_per_trial, "--gpus-per-trial"),
+    ):
         if per_trial > resources.get(name, 0):
-            raise UsageError(f"{option} {per_trial:g}: the Ray cluster has {resources.get(name, 0):g} {name}(s), "
-                             "so no trial could start")
+            raise UsageError(
+                f"{option} {per_trial:g}: the Ray cluster has {resources.get(name, 0):g} {name}(s), "
+                "so no trial could start"
+            )
 
 
 def run_search(cfg: SearchConfig) -> SearchResult:
@@ -149,14 +162,24 @@ def run_search(cfg: SearchConfig) -> SearchResult:
     try:
         resources = ray.cluster_resources()
         _check_resources(cfg, resources)
-        cluster = {"nodes": [n["NodeID"] for n in ray.nodes() if n.get("Alive")],
-                   "resources": {k: resources[k] for k in ("CPU", "GPU") if k in resources}}
-        setup = TrialSetup(data_dir=str(Path(cfg.data_dir).resolve()), config=config_to_dict(cfg.base),
-                           space=cfg.space, train_events=cfg.train_events, val_events=cfg.val_events,
-                           threads=max(1, int(cfg.cpus_per_trial)), max_epochs=cfg.settings.max_t,
-                           graph_optimizer=cfg.graph_optimizer, backend=cfg.backend)
-        trainable = tune.with_resources(tune.with_parameters(train_mlpf, setup=setup),
-                                        {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial})
+        cluster = {
+            "nodes": [n["NodeID"] for n in ray.nodes() if n.get("Alive")],
+            "resources": {k: resources[k] for k in ("CPU", "GPU") if k in resources},
+        }
+        setup = TrialSetup(
+            data_dir=str(Path(cfg.data_dir).resolve()),
+            config=config_to_dict(cfg.base),
+            space=cfg.space,
+            train_events=cfg.train_events,
+            val_events=cfg.val_events,
+            threads=max(1, int(cfg.cpus_per_trial)),
+            max_epochs=cfg.settings.max_t,
+            graph_optimizer=cfg.graph_optimizer,
+            backend=cfg.backend,
+        )
+        trainable = tune.with_resources(
+            tune.with_parameters(train_mlpf, setup=setup), {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial}
+        )
         search_alg, param_space = make_searcher(cfg.scheduler, cfg.settings, cfg.space)
         if cfg.scheduler == "bohb":
             np.random.seed(cfg.settings.seed)  # hpbandster draws from numpy's global generator
@@ -165,17 +188,30 @@ def run_search(cfg: SearchConfig) -> SearchResult:
         tuner = tune.Tuner(
             trainable,
             param_space=param_space,
-            tune_config=tune.TuneConfig(metric=METRIC, mode=MODE, scheduler=make_scheduler(cfg.scheduler, cfg.settings),
-                                        search_alg=search_alg, num_samples=cfg.num_samples, reuse_actors=True),
-            run_config=tune.RunConfig(storage_path=str(Path(cfg.resultsdir).resolve() / "ray"), verbose=0,
-                                      callbacks=callbacks,
-                                      checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
+            tune_config=tune.TuneConfig(
+                metric=METRIC,
+                mode=MODE,
+                scheduler=make_scheduler(cfg.scheduler, cfg.settings),
+                search_alg=search_alg,
+                num_samples=cfg.num_samples,
+                reuse_actors=True,
+            ),
+            run_config=tune.RunConfig(
+                storage_path=str(Path(cfg.resultsdir).resolve() / "ray"),
+                verbose=0,
+                callbacks=callbacks,
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            ),
         )
         start = time.perf_counter()
         grid = tuner.fit()
         seconds = time.perf_counter() - start
-        trials = [record_from_result(r, recorder.rows.get(str((r.metrics or {}).get("trial_id")), []), cfg.space,
-                                     cfg.settings.max_t) for r in grid]
+        trials = [
+            record_from_result(
+                r, recorder.rows.get(str((r.metrics or {}).get("trial_id")), []), cfg.space, cfg.settings.max_t
+            )
+            for r in grid
+        ]
     finally:
         if started:
             ray.shutdown()

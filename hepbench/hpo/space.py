@@ -7,6 +7,7 @@ draw a value the model would refuse is an error. `to_hyperparameters` maps a sam
 configuration to hepbench's names with the right types. NAMES and CSV_COLUMNS are the table's
 views keyed by study name, for callers that work in the study's names.
 """
+
 from __future__ import annotations
 
 import math
@@ -119,8 +120,13 @@ def _dimension(name: str, entry: Any, where: str) -> Dimension:
     sampler = entry.get("sampler")
     if sampler not in SAMPLERS:
         raise SpaceError(f"{where}: sampler must be one of {', '.join(SAMPLERS)}, not {sampler!r}")
-    allowed = {"loguniform": {"low", "high"}, "uniform": {"low", "high"}, "quniform": {"low", "high", "q"},
-               "choice": {"values"}, "constant": {"value"}}[sampler] | {"sampler"}
+    allowed = {
+        "loguniform": {"low", "high"},
+        "uniform": {"low", "high"},
+        "quniform": {"low", "high", "q"},
+        "choice": {"values"},
+        "constant": {"value"},
+    }[sampler] | {"sampler"}
     extra = sorted(set(entry) - allowed)
     if extra:
         raise SpaceError(f"{where}: {sampler} takes {sorted(allowed - {'sampler'})}, not {extra}")

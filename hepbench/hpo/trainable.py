@@ -10,6 +10,7 @@ A trial is set up as a benchmark copy is (hepbench.mlpf.train.loop: the engine b
 optimizer and steps; the data source; tracing), on the TensorFlow engine of one process. A loss
 that becomes NaN or infinite raises hepbench.mlpf.train.throughput.NonFiniteLoss.
 """
+
 from __future__ import annotations
 
 import os
@@ -91,9 +92,15 @@ class Trial:
         train_loss, events, seconds = self._mean_loss(engine.train_step, engine.train_batches(self.train_data))
         val_loss, _, _ = self._mean_loss(engine.eval_step, engine.eval_batches(self.val_data))
         self.epochs_done += 1
-        return {"val_loss": val_loss, "train_loss": train_loss, "epoch": self.epochs_done,
-                "events_per_second": events / seconds if seconds > 0 else None, "epoch_seconds": seconds,
-                "train_events": events, "setup_seconds": self.setup_seconds}
+        return {
+            "val_loss": val_loss,
+            "train_loss": train_loss,
+            "epoch": self.epochs_done,
+            "events_per_second": events / seconds if seconds > 0 else None,
+            "epoch_seconds": seconds,
+            "train_events": events,
+            "setup_seconds": self.setup_seconds,
+        }
 
     def save(self, directory: Path) -> None:
         # Every model and optimizer variable, dropout seed-generator states included: a resumed
@@ -120,11 +127,13 @@ def train_mlpf(config: dict, setup: TrialSetup) -> None:
     if checkpoint:
         with checkpoint.as_directory() as directory:
             trial.restore(Path(directory))
-    where = {"node_id": ray.get_runtime_context().get_node_id(), "hostname": socket.gethostname(),
-             "backend": trial.engine.backend()["name"]}
+    where = {
+        "node_id": ray.get_runtime_context().get_node_id(),
+        "hostname": socket.gethostname(),
+        "backend": trial.engine.backend()["name"],
+    }
     while trial.epochs_done < setup.max_epochs:
         metrics = {**trial.epoch(), **where}
         with tempfile.TemporaryDirectory(prefix="hepbench-trial-") as directory:
             trial.save(Path(directory))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
-

@@ -6,6 +6,7 @@
 - hpo_trials.json: every trial (configuration, status, curves, rates, where it ran) and the best;
 - best_config.json: the best trial's hyperparameters and final validation loss.
 """
+
 from __future__ import annotations
 
 import csv
@@ -56,8 +57,17 @@ def study_config(space, config: dict) -> dict:
     return {study: hp[name] for study, (name, _, _) in NAMES.items()}
 
 
-REPORTED = ("val_loss", "train_loss", "epoch", "events_per_second", "epoch_seconds", "train_events", "node_id",
-            "hostname", "backend")  # what the search keeps of each result (hepbench.hpo.trainable reports them)
+REPORTED = (
+    "val_loss",
+    "train_loss",
+    "epoch",
+    "events_per_second",
+    "epoch_seconds",
+    "train_events",
+    "node_id",
+    "hostname",
+    "backend",
+)  # what the search keeps of each result (hepbench.hpo.trainable reports them)
 
 
 def _column(rows: list[dict], name: str) -> list:
@@ -157,13 +167,26 @@ def write_search(result, cfg, resultsdir: Path) -> dict:
     doc = search_document(result, cfg)
     write_trials_csv(resultsdir / "hpo_trials.csv", result.trials, cfg.settings.max_t)
     best = best_trial(result.trials)
-    write_json(resultsdir / "best_config.json", {
-        "scheduler": cfg.scheduler,
-        "best": None if best is None else {"trial_id": best.trial_id, "config": best.config,
-                                           "final_loss": best.final_loss, "epochs": best.epochs},
-        "reason": None if best is not None else "no trial ran all max_t epochs",
-    })
-    plot_curves(result.trials, resultsdir / "hpo_curves.png",
-                f"{cfg.scheduler}: {len(result.trials)} trials, {doc['epochs']} epochs", best)
+    write_json(
+        resultsdir / "best_config.json",
+        {
+            "scheduler": cfg.scheduler,
+            "best": None
+            if best is None
+            else {
+                "trial_id": best.trial_id,
+                "config": best.config,
+                "final_loss": best.final_loss,
+                "epochs": best.epochs,
+            },
+            "reason": None if best is not None else "no trial ran all max_t epochs",
+        },
+    )
+    plot_curves(
+        result.trials,
+        resultsdir / "hpo_curves.png",
+        f"{cfg.scheduler}: {len(result.trials)} trials, {doc['epochs']} epochs",
+        best,
+    )
     write_json(resultsdir / "hpo_trials.json", doc)
     return doc

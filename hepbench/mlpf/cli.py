@@ -1,4 +1,5 @@
 """The MLPF workload's sub-commands: run, scale, data, model and report."""
+
 from __future__ import annotations
 
 from hepbench.mlpf.data import cli as data_cli

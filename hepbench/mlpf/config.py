@@ -2,10 +2,12 @@
 (the model: docs/model.md; the training recipe: docs/training.md).
 
 `load_config()` gives the packaged defaults (for a GPU run, with defaults.yaml's `gpu:` section
-over them); a user file or `section.key=value` overrides replace single values. Unknown keys and wrongly typed values are errors that name the file and the key.
+over them); a user file or `section.key=value` overrides replace single values. Unknown keys and
+wrongly typed values are errors that name the file and the key.
 The seven study hyperparameters are range-checked through their shared table
 (hepbench.core.hyperparameters); `with_hyperparameters` sets them by name.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -58,8 +60,10 @@ class DataConfig:
         if self.cache not in CACHES:
             # The file cache of the former tf.data pipeline has no use: the array_record files are
             # already random access, and a second copy on disk would be read no faster.
-            raise UsageError(f"data.cache must be 'none' or 'memory', not {self.cache!r} "
-                             "(a file cache no longer exists: the built data set is read directly)")
+            raise UsageError(
+                f"data.cache must be 'none' or 'memory', not {self.cache!r} "
+                "(a file cache no longer exists: the built data set is read directly)"
+            )
 
 
 @dataclass(frozen=True)
@@ -94,11 +98,23 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         _check_hyperparameters(self, "model")
-        _positive(self, "model", (
-            "max_num_bins", "distance_dim", "ffn_dist_hidden_dim", "num_node_messages", "decoder_hidden_dim",
-            "id_num_layers", "charge_num_layers", "pt_num_layers", "eta_num_layers", "phi_num_layers",
-            "energy_num_layers",
-        ))
+        _positive(
+            self,
+            "model",
+            (
+                "max_num_bins",
+                "distance_dim",
+                "ffn_dist_hidden_dim",
+                "num_node_messages",
+                "decoder_hidden_dim",
+                "id_num_layers",
+                "charge_num_layers",
+                "pt_num_layers",
+                "eta_num_layers",
+                "phi_num_layers",
+                "energy_num_layers",
+            ),
+        )
         if self.ffn_dist_num_layers < 0:
             raise UsageError(f"model.ffn_dist_num_layers must be at least 0, not {self.ffn_dist_num_layers}")
         # 0 graph layers is in the study's search space: the stack's decoder input is then the encoded input.
@@ -112,7 +128,9 @@ class ModelConfig:
         if not 0.0 <= self.clip_value_low < 1.0:
             raise UsageError(f"model.clip_value_low must be in [0, 1), not {self.clip_value_low}")
         if self.node_update_mode not in NODE_UPDATE_MODES:
-            raise UsageError(f"model.node_update_mode must be one of {NODE_UPDATE_MODES}, not {self.node_update_mode!r}")
+            raise UsageError(
+                f"model.node_update_mode must be one of {NODE_UPDATE_MODES}, not {self.node_update_mode!r}"
+            )
         if self.activation not in ACTIVATIONS:
             raise UsageError(f"model.activation must be one of {ACTIVATIONS}, not {self.activation!r}")
 
@@ -181,8 +199,9 @@ class BenchConfig:
     def __post_init__(self) -> None:
         _positive(self, "bench", ("windows", "cpu_events_per_window", "gpu_events_per_window"))
         if not 0 <= self.ceiling_seconds <= 600:
-            raise UsageError(f"bench.ceiling_seconds must be between 0 (not measured) and 600, "
-                             f"not {self.ceiling_seconds}")
+            raise UsageError(
+                f"bench.ceiling_seconds must be between 0 (not measured) and 600, not {self.ceiling_seconds}"
+            )
         if not self.powercap_dir:
             raise UsageError("bench.powercap_dir must name a directory (the powercap class, /sys/class/powercap)")
         for name in ("warmup_steps", "cpu_validation_events", "gpu_validation_events"):
@@ -309,8 +328,9 @@ def parse_override(text: str) -> dict:
 DEVICE_DEFAULTS = ("gpu",)  # defaults.yaml's sections of per-device defaults
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
-                device: str | None = None) -> Config:
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | None = None, device: str | None = None
+) -> Config:
     """Packaged defaults (with device "gpu": its `gpu:` section over them), then the file at `path`,
     then `section.key=value` overrides."""
     data = _read_yaml(resources.files("hepbench.mlpf").joinpath("defaults.yaml").read_text(), "defaults.yaml")

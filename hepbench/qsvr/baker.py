@@ -18,6 +18,7 @@ optimistic. libsvm is deterministic; the only randomness is the seeded split.
 Early stopping (Baker): P(final loss < best final loss so far) = Φ((best − ŷ) / σ), σ the
 predictor's residual spread on its training rows; stop when it falls below a threshold.
 """
+
 from __future__ import annotations
 
 import math
@@ -92,8 +93,10 @@ def _check_fractions(fractions, target_epoch) -> tuple[float, ...]:
         if isinstance(f, bool) or not isinstance(f, numbers.Real) or not 0 < f <= 1:
             raise UsageError(f"each fraction of the curve must be in (0, 1], got {f!r}")
         if observed_epochs(f, target_epoch) < MIN_EPOCHS:
-            raise UsageError(f"fraction {f} of {target_epoch} epochs leaves {observed_epochs(f, target_epoch)} "
-                             f"epoch(s); at least {MIN_EPOCHS} are needed for the differences")
+            raise UsageError(
+                f"fraction {f} of {target_epoch} epochs leaves {observed_epochs(f, target_epoch)} "
+                f"epoch(s); at least {MIN_EPOCHS} are needed for the differences"
+            )
         out.append(float(f))
     if not out or len(set(out)) != len(out):
         raise UsageError(f"fractions must be distinct and at least one, got {list(fractions)}")
@@ -103,8 +106,14 @@ def _check_fractions(fractions, target_epoch) -> tuple[float, ...]:
 class BakerPredictor:
     """One standardised ν-SVR per observed fraction, predicting the loss at `target_epoch`."""
 
-    def __init__(self, fractions=DEFAULT_FRACTIONS, target_epoch: int = STUDY_TARGET, nu: float = DEFAULT_NU,
-                 C: float = DEFAULT_C, gamma: float | None = None):
+    def __init__(
+        self,
+        fractions=DEFAULT_FRACTIONS,
+        target_epoch: int = STUDY_TARGET,
+        nu: float = DEFAULT_NU,
+        C: float = DEFAULT_C,
+        gamma: float | None = None,
+    ):
         self.fractions = _check_fractions(fractions, target_epoch)
         if not 0 < nu <= 1:
             raise UsageError(f"nu must be in (0, 1], got {nu}")
@@ -117,10 +126,12 @@ class BakerPredictor:
     def gamma_for(self, m: int) -> float:
         return float(self.gamma) if self.gamma is not None else GAMMA_PER_FEATURE / n_features(m)
 
-    def fit(self, curves: Curves) -> "BakerPredictor":
+    def fit(self, curves: Curves) -> BakerPredictor:
         if self.target_epoch >= curves.epochs:
-            raise UsageError(f"target_epoch {self.target_epoch} is beyond the table: {curves.source} has epochs "
-                             f"0..{curves.epochs - 1}")
+            raise UsageError(
+                f"target_epoch {self.target_epoch} is beyond the table: {curves.source} has epochs "
+                f"0..{curves.epochs - 1}"
+            )
         if len(curves) < MIN_TRAIN:
             raise UsageError(f"{len(curves)} training curve(s); at least {MIN_TRAIN} are needed")
         y = curves.losses[:, self.target_epoch]
@@ -167,8 +178,10 @@ def split(n: int, test_size, seed: int, repeat: int) -> tuple[np.ndarray, np.nda
     else:
         raise UsageError(f"test_size must be a fraction in (0, 1) or a number of curves, got {test_size!r}")
     if n_test < MIN_TEST or n - n_test < MIN_TRAIN:
-        raise UsageError(f"{n} curves with test_size {test_size} give {n - n_test} training and {n_test} test "
-                         f"curves; at least {MIN_TRAIN} and {MIN_TEST} are needed")
+        raise UsageError(
+            f"{n} curves with test_size {test_size} give {n - n_test} training and {n_test} test "
+            f"curves; at least {MIN_TRAIN} and {MIN_TEST} are needed"
+        )
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise UsageError(f"seed must be a non-negative integer, got {seed!r}")
     order = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(repeat,))).permutation(n)
@@ -179,9 +192,17 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return float(np.mean(values)), float(np.std(values))  # population std: 0 for one repeat, never NaN
 
 
-def evaluate(curves: Curves, fractions=DEFAULT_FRACTIONS, test_size=DEFAULT_TEST_SIZE, seed: int = 0,
-             repeats: int = DEFAULT_REPEATS, target_epoch: int = STUDY_TARGET, nu: float = DEFAULT_NU,
-             C: float = DEFAULT_C, gamma: float | None = None) -> dict:
+def evaluate(
+    curves: Curves,
+    fractions=DEFAULT_FRACTIONS,
+    test_size=DEFAULT_TEST_SIZE,
+    seed: int = 0,
+    repeats: int = DEFAULT_REPEATS,
+    target_epoch: int = STUDY_TARGET,
+    nu: float = DEFAULT_NU,
+    C: float = DEFAULT_C,
+    gamma: float | None = None,
+) -> dict:
     """Test R² (r2_score(y_true, y_pred), in loss units) and RMSE per fraction over `repeats` seeded splits
     of the curves without the outlier. "r2"/"rmse" are the first split; *_mean/*_std over all. JSON-ready."""
     if isinstance(repeats, bool) or not isinstance(repeats, numbers.Integral) or repeats < 1:
@@ -202,25 +223,57 @@ def evaluate(curves: Curves, fractions=DEFAULT_FRACTIONS, test_size=DEFAULT_TEST
     for f, run in runs.items():
         m = observed_epochs(f, target_epoch)
         (r2_mean, r2_std), (rmse_mean, rmse_std) = _mean_std(run["r2"]), _mean_std(run["rmse"])
-        rows.append({"fraction": f, "epochs_observed": m, "features": n_features(m), "gamma": model.gamma_for(m),
-                     "r2": run["r2"][0], "rmse": run["rmse"][0], "r2_mean": r2_mean, "r2_std": r2_std,
-                     "rmse_mean": rmse_mean, "rmse_std": rmse_std,
-                     "train_residual_std_mean": _mean_std(run["residual_std"])[0],
-                     "r2_repeats": run["r2"], "rmse_repeats": run["rmse"]})
+        rows.append(
+            {
+                "fraction": f,
+                "epochs_observed": m,
+                "features": n_features(m),
+                "gamma": model.gamma_for(m),
+                "r2": run["r2"][0],
+                "rmse": run["rmse"][0],
+                "r2_mean": r2_mean,
+                "r2_std": r2_std,
+                "rmse_mean": rmse_mean,
+                "rmse_std": rmse_std,
+                "train_residual_std_mean": _mean_std(run["residual_std"])[0],
+                "r2_repeats": run["r2"],
+                "rmse_repeats": run["rmse"],
+            }
+        )
     return {
         "method": "Baker et al. 2017: standardised ν-SVR (RBF) per observed fraction; features: 7 hyperparameters "
-                  "(lr, weight_decay as log10), the first m losses, their 1st and 2nd differences",
-        "settings": {"fractions": list(runs), "target_epoch": int(target_epoch), "nu": float(nu), "C": float(C),
-                     "gamma": None if gamma is None else float(gamma),
-                     "gamma_rule": f"{GAMMA_PER_FEATURE} / number of features" if gamma is None else "fixed",
-                     "test_size": test_size, "seed": int(seed), "repeats": int(repeats),
-                     "r2": "r2_score(y_true, y_pred) on the loss itself (not scaled)"},
-        "data": {"source": str(curves.source), "curves": len(kept), "dropped_outliers": len(curves) - len(kept),
-                 "train": int(len(train)), "test": int(len(test))},
+        "(lr, weight_decay as log10), the first m losses, their 1st and 2nd differences",
+        "settings": {
+            "fractions": list(runs),
+            "target_epoch": int(target_epoch),
+            "nu": float(nu),
+            "C": float(C),
+            "gamma": None if gamma is None else float(gamma),
+            "gamma_rule": f"{GAMMA_PER_FEATURE} / number of features" if gamma is None else "fixed",
+            "test_size": test_size,
+            "seed": int(seed),
+            "repeats": int(repeats),
+            "r2": "r2_score(y_true, y_pred) on the loss itself (not scaled)",
+        },
+        "data": {
+            "source": str(curves.source),
+            "curves": len(kept),
+            "dropped_outliers": len(curves) - len(kept),
+            "train": int(len(train)),
+            "test": int(len(test)),
+        },
         "fractions": rows,
-        "table": [{"fraction": r["fraction"], "epochs": r["epochs_observed"], "features": r["features"],
-                   "r2_mean": round(r["r2_mean"], 4), "r2_std": round(r["r2_std"], 4),
-                   "rmse_mean": round(r["rmse_mean"], 2)} for r in rows],
+        "table": [
+            {
+                "fraction": r["fraction"],
+                "epochs": r["epochs_observed"],
+                "features": r["features"],
+                "r2_mean": round(r["r2_mean"], 4),
+                "r2_std": round(r["r2_std"], 4),
+                "rmse_mean": round(r["rmse_mean"], 2),
+            }
+            for r in rows
+        ],
     }
 
 
@@ -238,14 +291,23 @@ def plot_r2_vs_fraction(result: dict, path: str | Path) -> Path:
     ax.fill_between(x, mean - std, mean + std, color="C0", alpha=0.25, label="mean ± std over splits")
     ax.plot(x, mean, marker="o", color="C0", label="mean test R²")
     for i, r in enumerate(rows):
-        ax.plot([r["fraction"]] * len(r["r2_repeats"]), r["r2_repeats"], ".", color="C0", alpha=0.35,
-                label="one split" if i == 0 else None)
+        ax.plot(
+            [r["fraction"]] * len(r["r2_repeats"]),
+            r["r2_repeats"],
+            ".",
+            color="C0",
+            alpha=0.35,
+            label="one split" if i == 0 else None,
+        )
     ax.set_xticks(x)
     ax.set_xticklabels([f"{r['fraction']:g}\n({r['epochs_observed']} ep)" for r in rows])
     ax.set_xlabel(f"fraction of the curve observed (of {s.get('target_epoch', '?')} epochs)")
     ax.set_ylabel(f"test R² of loss_{s.get('target_epoch', '?')}")
-    ax.set_title(f"ν-SVR (Baker et al. 2017): {d.get('train', '?')}/{d.get('test', '?')} split, "
-                 f"{s.get('repeats', len(rows[0]['r2_repeats']))} repeats", fontsize="medium")
+    ax.set_title(
+        f"ν-SVR (Baker et al. 2017): {d.get('train', '?')}/{d.get('test', '?')} split, "
+        f"{s.get('repeats', len(rows[0]['r2_repeats']))} repeats",
+        fontsize="medium",
+    )
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right", fontsize="small")
     with atomic_open(path, "wb") as f:

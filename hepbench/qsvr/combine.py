@@ -11,12 +11,20 @@ and the rules give weights (non-negative, summing to 1) for averaging their α a
   mean                     uniform 1/M
   lowest_energy            the lowest-energy sample
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-RULES = ("inverse_mse", "softmax_inverse_mse", "inverse_logcosh", "softmax_inverse_logcosh",
-         "best", "mean", "lowest_energy")
+RULES = (
+    "inverse_mse",
+    "softmax_inverse_mse",
+    "inverse_logcosh",
+    "softmax_inverse_logcosh",
+    "best",
+    "mean",
+    "lowest_energy",
+)
 LOSS_FLOOR = 1e-300  # a perfect fit (loss 0) gets weight 1/1e-300 instead of inf: the limit, still finite
 
 
@@ -37,7 +45,7 @@ def log_cosh(residual: np.ndarray) -> np.ndarray:
 def training_losses(predictions: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per sample: (MSE, mean log-cosh) of predictions (M, N) against y (N,)."""
     residual = predictions - y
-    return (residual ** 2).mean(-1), log_cosh(residual).mean(-1)
+    return (residual**2).mean(-1), log_cosh(residual).mean(-1)
 
 
 def _inverse(loss: np.ndarray) -> np.ndarray:

@@ -5,6 +5,7 @@ training run (the study's `delphes_trainings_processed.csv`, shipped in hepbench
 the problem; `study_features` gives the study's X (every second loss of epochs 0..24: 13
 features) and y (`loss_98`) after dropping the one outlier run.
 """
+
 from __future__ import annotations
 
 import csv
@@ -18,6 +19,7 @@ import numpy as np
 
 from hepbench.core.errors import DataFormatError, UsageError
 from hepbench.core.hyperparameters import CSV_COLUMN_ORDER
+
 PACKAGED_NAME = "delphes_trainings_processed.csv"
 PACKAGED_SHA256 = "83c7ae6933f20379d8edbb733dbc5a5a463009c99ecb3d6d906459c4c14d7fa6"
 MIN_ROWS = 10  # fewer curves cannot give a training set and a test set worth an R²
@@ -43,7 +45,7 @@ class Curves:
     def epochs(self) -> int:
         return self.losses.shape[1]
 
-    def subset(self, rows) -> "Curves":
+    def subset(self, rows) -> Curves:
         return Curves(self.hyperparameters[rows], self.losses[rows], self.source)
 
 
@@ -69,7 +71,9 @@ def load_curves(path: str | Path | None = None, min_rows: int = MIN_ROWS) -> Cur
     except OSError as e:
         raise UsageError(f"{path}: cannot read the learning-curve table: {e.strerror or e}") from None
     if path == packaged_csv() and hashlib.sha256(raw).hexdigest() != PACKAGED_SHA256:
-        raise DataFormatError(f"{path}: the packaged table has been changed (sha256 differs from {PACKAGED_SHA256[:12]}…)")
+        raise DataFormatError(
+            f"{path}: the packaged table has been changed (sha256 differs from {PACKAGED_SHA256[:12]}…)"
+        )
     rows = list(csv.reader(raw.decode("utf-8", errors="replace").splitlines()))
     if not rows:
         raise DataFormatError(f"{path}: empty file; expected a header row and one row per training run")
@@ -81,8 +85,10 @@ def load_curves(path: str | Path | None = None, min_rows: int = MIN_ROWS) -> Cur
     if not loss_columns:
         missing.append("loss_0")
     if missing:
-        raise DataFormatError(f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(CSV_COLUMN_ORDER)}, "
-                              "loss_0, loss_1, ...")
+        raise DataFormatError(
+            f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(CSV_COLUMN_ORDER)}, "
+            "loss_0, loss_1, ..."
+        )
     index = {name: header.index(name) for name in (*CSV_COLUMN_ORDER, *loss_columns)}
     data = rows[1:]
     if len(data) < min_rows:
@@ -106,7 +112,9 @@ def drop_outliers(curves: Curves, threshold: float = OUTLIER_LOSS) -> Curves:
 def study_features(curves: Curves, epochs=STUDY_EPOCHS, target: int = STUDY_TARGET) -> tuple[np.ndarray, np.ndarray]:
     """(X, y) of the study: the losses at `epochs` and the loss at epoch `target`, outliers dropped."""
     if max(epochs) >= curves.epochs or target >= curves.epochs:
-        raise DataFormatError(f"{curves.source}: the study needs losses up to epoch {max(max(epochs), target)}, "
-                              f"the table has {curves.epochs} epochs")
+        raise DataFormatError(
+            f"{curves.source}: the study needs losses up to epoch {max(max(epochs), target)}, "
+            f"the table has {curves.epochs} epochs"
+        )
     kept = drop_outliers(curves)
     return kept.losses[:, list(epochs)], kept.losses[:, target]

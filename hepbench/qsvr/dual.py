@@ -1,4 +1,5 @@
 """SVR quantities from dual coefficients: the RBF kernel, the bias b and the predictions."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -5,6 +5,7 @@ Both are scikit-learn regressors (clone, Pipeline, get_params/set_params). One f
 seven combination rules of hepbench.qsvr.combine.RULES; `predict(X, rule=...)` reads any of them,
 `rule=None` the one named by the `combine` parameter.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,8 +25,21 @@ from hepbench.qsvr.samplers import make_sampler
 # See benchmarks/qsvr_fit_speed.py.
 DEFAULT_NUM_SWEEPS = 30
 DEFAULT_RULE = "softmax_inverse_logcosh"  # the poster's "QSVR" row
-QSVR_PARAMS = ("B", "K", "k0", "xi", "epsilon", "gamma", "C", "num_reads", "num_sweeps", "top_m",
-               "combine", "sampler", "seed")
+QSVR_PARAMS = (
+    "B",
+    "K",
+    "k0",
+    "xi",
+    "epsilon",
+    "gamma",
+    "C",
+    "num_reads",
+    "num_sweeps",
+    "top_m",
+    "combine",
+    "sampler",
+    "seed",
+)
 
 
 class QSVR(RegressorMixin, BaseEstimator):
@@ -43,8 +57,22 @@ class QSVR(RegressorMixin, BaseEstimator):
     sample_alpha_hat_, sample_energies_, sample_mse_, sample_logcosh_ (the M samples), C_, gamma_.
     """
 
-    def __init__(self, B=0.5, K=3, k0=0.005, xi=0.01, epsilon=0.02, gamma=0.1, C=None, num_reads=1000,
-                 num_sweeps=DEFAULT_NUM_SWEEPS, top_m=4, combine=DEFAULT_RULE, sampler="simulated", seed=None):
+    def __init__(
+        self,
+        B=0.5,
+        K=3,
+        k0=0.005,
+        xi=0.01,
+        epsilon=0.02,
+        gamma=0.1,
+        C=None,
+        num_reads=1000,
+        num_sweeps=DEFAULT_NUM_SWEEPS,
+        top_m=4,
+        combine=DEFAULT_RULE,
+        sampler="simulated",
+        seed=None,
+    ):
         self.B = B
         self.K = K
         self.k0 = k0
@@ -87,8 +115,7 @@ class QSVR(RegressorMixin, BaseEstimator):
         N = len(X)
         kernel = rbf_kernel(X, X, p["gamma"])
         Q = build_qubo(kernel, y, B=p["B"], K=p["K"], k0=p["k0"], xi=p["xi"], epsilon=p["epsilon"])
-        bits, energies = p["sampler"].sample(Q, num_reads=p["num_reads"], num_sweeps=p["num_sweeps"],
-                                             seed=p["seed"])
+        bits, energies = p["sampler"].sample(Q, num_reads=p["num_reads"], num_sweeps=p["num_sweeps"], seed=p["seed"])
         bits, energies = top_unique(bits, energies, p["top_m"])
         alpha, alpha_hat = decode(bits, p["B"], p["K"], p["k0"], N)
         bias = intercept(alpha, alpha_hat, kernel, y, p["epsilon"], p["C"])
@@ -157,9 +184,23 @@ class QSVREnsemble(RegressorMixin, BaseEstimator):
     Fitted: estimators_, chunks_ (row indices), chunk_r2_ and chunk_weights_ (per rule).
     """
 
-    def __init__(self, n_chunks=4, B=0.5, K=3, k0=0.005, xi=0.01, epsilon=0.02, gamma=0.1, C=None,
-                 num_reads=1000, num_sweeps=DEFAULT_NUM_SWEEPS, top_m=4, combine=DEFAULT_RULE,
-                 sampler="simulated", seed=None):
+    def __init__(
+        self,
+        n_chunks=4,
+        B=0.5,
+        K=3,
+        k0=0.005,
+        xi=0.01,
+        epsilon=0.02,
+        gamma=0.1,
+        C=None,
+        num_reads=1000,
+        num_sweeps=DEFAULT_NUM_SWEEPS,
+        top_m=4,
+        combine=DEFAULT_RULE,
+        sampler="simulated",
+        seed=None,
+    ):
         self.n_chunks = n_chunks
         self.B = B
         self.K = K
@@ -182,8 +223,9 @@ class QSVREnsemble(RegressorMixin, BaseEstimator):
         X = check.features(X)
         y = check.targets(y, len(X))
         if len(X) < 2 * n_chunks:
-            raise check.ParameterError(f"n_chunks={n_chunks} needs at least {2 * n_chunks} training rows "
-                                       f"(2 per chunk), X has {len(X)}")
+            raise check.ParameterError(
+                f"n_chunks={n_chunks} needs at least {2 * n_chunks} training rows (2 per chunk), X has {len(X)}"
+            )
         qsvr_params = {name: getattr(self, name) for name in QSVR_PARAMS if name != "seed"}
         self.chunks_ = np.array_split(np.arange(len(X)), n_chunks)
         self.estimators_ = []

@@ -3,6 +3,7 @@
 The scalar checks are the core's (hepbench.core.checks), named here for the estimators that use
 them as `params.<check>`; the checks of X and y are QSVR's own.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,8 +11,16 @@ import numpy as np
 from hepbench.core.checks import choice, finite_number, int_at_least, positive_number, seed_or_none
 from hepbench.core.errors import ParameterError
 
-__all__ = ["ParameterError", "choice", "features", "finite_number", "int_at_least", "positive_number",
-           "seed_or_none", "targets"]
+__all__ = [
+    "ParameterError",
+    "choice",
+    "features",
+    "finite_number",
+    "int_at_least",
+    "positive_number",
+    "seed_or_none",
+    "targets",
+]
 
 
 def features(X, name: str = "X", n_features: int | None = None) -> np.ndarray:

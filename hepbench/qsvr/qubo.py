@@ -8,6 +8,7 @@ Variable order of the 2·K·N binary variables:
 so `bits[..., :K*N]` are the α bits, `bits[..., K*N:]` the α̂ bits, K consecutive bits per sample.
 The QUBO energy is E = xᵀQx with Q upper-triangular (Q[i, i] holds the linear terms, x_i² = x_i).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -36,8 +37,9 @@ def _signed_place_values(N: int, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return sign * place, sample
 
 
-def build_qubo(kernel: np.ndarray, y: np.ndarray, *, B: float, K: int, k0: float, xi: float,
-               epsilon: float) -> np.ndarray:
+def build_qubo(
+    kernel: np.ndarray, y: np.ndarray, *, B: float, K: int, k0: float, xi: float, epsilon: float
+) -> np.ndarray:
     """The upper-triangular (2KN, 2KN) QUBO matrix whose xᵀQx is the energy E of docs/qubo.md."""
     kernel = np.asarray(kernel, dtype=float)
     y = np.asarray(y, dtype=float)

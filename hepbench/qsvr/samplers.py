@@ -5,6 +5,7 @@ bits: (R, n) uint8 in the QUBO's variable order; energies: (R,) = xᵀQx of each
   exact      dimod.ExactSolver: every state, for tiny problems (tests); returns the lowest num_reads
   dwave      a D-Wave annealer through dwave-system (optional; Leap token from DWAVE_API_TOKEN)
 """
+
 from __future__ import annotations
 
 import math
@@ -54,7 +55,8 @@ class SimulatedAnnealing:
         from dwave.samplers import SimulatedAnnealingSampler
 
         sampleset = SimulatedAnnealingSampler().sample(
-            to_bqm(Q), num_reads=num_reads, num_sweeps=num_sweeps, seed=_sa_seed(seed))
+            to_bqm(Q), num_reads=num_reads, num_sweeps=num_sweeps, seed=_sa_seed(seed)
+        )
         return _as_arrays(sampleset, len(Q))
 
     def __repr__(self) -> str:
@@ -71,9 +73,11 @@ class Exact:
 
         n = len(Q)
         if n > MAX_EXACT_VARIABLES:
-            raise ParameterError(f"sampler 'exact' enumerates all 2^n states: {n} variables is too many "
-                                 f"(at most {MAX_EXACT_VARIABLES}, i.e. 2*K*N <= {MAX_EXACT_VARIABLES}); "
-                                 "use sampler='simulated'")
+            raise ParameterError(
+                f"sampler 'exact' enumerates all 2^n states: {n} variables is too many "
+                f"(at most {MAX_EXACT_VARIABLES}, i.e. 2*K*N <= {MAX_EXACT_VARIABLES}); "
+                "use sampler='simulated'"
+            )
         bits, energies = _as_arrays(dimod.ExactSolver().sample(to_bqm(Q)), n)
         order = np.argsort(energies, kind="stable")[:num_reads]
         return bits[order], energies[order]
@@ -103,8 +107,10 @@ class DWave:
     def _token() -> str:
         token = os.environ.get(TOKEN_VARIABLE, "").strip()
         if not token:
-            raise SamplerUnavailable(f"sampler 'dwave' needs a D-Wave Leap API token in the environment "
-                                     f"variable {TOKEN_VARIABLE} (it is read only from there)")
+            raise SamplerUnavailable(
+                f"sampler 'dwave' needs a D-Wave Leap API token in the environment "
+                f"variable {TOKEN_VARIABLE} (it is read only from there)"
+            )
         return token
 
     @staticmethod
@@ -112,8 +118,10 @@ class DWave:
         try:
             from dwave.system import DWaveSampler, EmbeddingComposite
         except ImportError:
-            raise SamplerUnavailable("sampler 'dwave' needs the package dwave-system "
-                                     "(pip install dwave-system); use sampler='simulated' without it") from None
+            raise SamplerUnavailable(
+                "sampler 'dwave' needs the package dwave-system "
+                "(pip install dwave-system); use sampler='simulated' without it"
+            ) from None
         return DWaveSampler, EmbeddingComposite
 
     def sample(self, Q, *, num_reads: int, num_sweeps: int = 0, seed=None):
@@ -125,8 +133,7 @@ class DWave:
             strength = 10.0 * math.ceil(float(np.abs(Q).max()))
         try:
             sampler = EmbeddingComposite(DWaveSampler(token=token, solver=self.solver))
-            sampleset = sampler.sample(to_bqm(Q), num_reads=num_reads, chain_strength=strength,
-                                       label="hepbench-qsvr")
+            sampleset = sampler.sample(to_bqm(Q), num_reads=num_reads, chain_strength=strength, label="hepbench-qsvr")
             return _as_arrays(sampleset, len(Q))
         except Exception as e:  # the client's messages might echo the token: scrub it, drop the chain
             message = str(e).replace(token, "<DWAVE_API_TOKEN>")
@@ -140,5 +147,6 @@ def make_sampler(name_or_object="simulated"):
         return {"simulated": SimulatedAnnealing, "exact": Exact, "dwave": DWave}[name]()
     if callable(getattr(name_or_object, "sample", None)):
         return name_or_object
-    raise ParameterError(f"sampler must be one of {', '.join(SAMPLERS)} or an object with a sample() method; "
-                         f"got {name_or_object!r}")
+    raise ParameterError(
+        f"sampler must be one of {', '.join(SAMPLERS)} or an object with a sample() method; got {name_or_object!r}"
+    )

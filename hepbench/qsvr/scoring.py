@@ -4,6 +4,7 @@ The study computed `r2_score(y_pred, y_true)` (arguments swapped); the correct o
 `r2_score(y_true, y_pred)`. Both are kept selectable so the published table can be reproduced
 and the correct numbers reported beside it (docs/qubo.md).
 """
+
 from __future__ import annotations
 
 import math

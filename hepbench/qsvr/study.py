@@ -21,13 +21,15 @@ Seeds: every random draw comes from SeedSequence(seed, spawn_key=(stream, repeat
 does not depend on how many repeats run before or after it, and SVR repeat i and QSVR repeat i
 use the same split (a paired comparison).
 """
+
 from __future__ import annotations
 
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable, TextIO
+from typing import TextIO
 
 import numpy as np
 
@@ -86,7 +88,8 @@ class Protocol:
             raise DataFormatError(
                 f"{source}: {n} usable curves (after dropping outliers); the protocol tests on "
                 f"{self.test_size(n)} and needs {need} training curves (ensemble: {self.ensemble_chunks} x "
-                f"{self.train_size}) from the rest, i.e. at least {math.ceil(need / (1 - self.test_fraction))} curves")
+                f"{self.train_size}) from the rest, i.e. at least {math.ceil(need / (1 - self.test_fraction))} curves"
+            )
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -165,8 +168,13 @@ def make_estimator(model: str, protocol: Protocol, seed: int):
     # scikit-learn and the samplers load with the first model made, not with the protocol's definitions.
     from hepbench.qsvr.model import QSVR, QSVREnsemble
 
-    params = {"epsilon": SVR_SETTINGS["epsilon"], "gamma": SVR_SETTINGS["gamma"], **protocol.qsvr,
-              "sampler": protocol.sampler, "seed": seed}
+    params = {
+        "epsilon": SVR_SETTINGS["epsilon"],
+        "gamma": SVR_SETTINGS["gamma"],
+        **protocol.qsvr,
+        "sampler": protocol.sampler,
+        "seed": seed,
+    }
     if model == "qsvr":
         return QSVR(**params)
     return QSVREnsemble(n_chunks=protocol.ensemble_chunks, **params)
@@ -205,14 +213,18 @@ def stderr_reporter(stream: TextIO | None = None, every: int = 10) -> Reporter:
 
     def report(model: str, done: int, total: int, elapsed: float) -> None:
         if done == total or done % max(1, total // every) == 0:
-            print(f"qsvr study: {model} {done}/{total} repeats ({' + '.join(VARIANTS)} scaling), {elapsed:.1f} s",
-                  file=stream or sys.stderr, flush=True)
+            print(
+                f"qsvr study: {model} {done}/{total} repeats ({' + '.join(VARIANTS)} scaling), {elapsed:.1f} s",
+                file=stream or sys.stderr,
+                flush=True,
+            )
 
     return report
 
 
-def run_model(model: str, X, y, protocol: Protocol, published_scalers=None,
-              report: Reporter | None = None) -> tuple[dict, float]:
+def run_model(
+    model: str, X, y, protocol: Protocol, published_scalers=None, report: Reporter | None = None
+) -> tuple[dict, float]:
     """R² of every repeat of one model, per variant: ({variant: scores}, seconds)."""
     ensemble = model == "qsvr_ensemble"
     split_stream, seed_stream = (ENSEMBLE_SPLIT, ENSEMBLE_SEED) if ensemble else (SPLIT, QSVR_SEED)

@@ -3,6 +3,7 @@
 The JSON holds every R² value, so the table and the plot can be redrawn from it; the markdown puts
 the published row under each of ours (docs/qubo.md).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -21,10 +22,14 @@ SCHEMA = "qsvr_study.schema.json"
 JSON_FILE, MARKDOWN_FILE, PNG_FILE = "qsvr_study.json", "qsvr_study.md", "qsvr_study.png"
 BAKER_PNG = "qsvr_baker.png"
 DOCUMENT_INDENT = 1  # the document holds every R² value: one space per level keeps it small
-R2_TARGET = ("R² of the predicted against the true loss_98 of the test curves, both on the "
-             "QuantileTransformer-scaled axis (as the study did), not in loss units")
-POOLING = ("qsvr: the R² of all seven combination rules of every fit, pooled rule by rule (the poster's "
-           "Sim-QSVR row, 700 values for 100 fits); qsvr_ensemble: the rule of the `combine` parameter")
+R2_TARGET = (
+    "R² of the predicted against the true loss_98 of the test curves, both on the "
+    "QuantileTransformer-scaled axis (as the study did), not in loss units"
+)
+POOLING = (
+    "qsvr: the R² of all seven combination rules of every fit, pooled rule by rule (the poster's "
+    "Sim-QSVR row, 700 values for 100 fits); qsvr_ensemble: the rule of the `combine` parameter"
+)
 VARIANT_TEXT = {
     "published": "scalers fitted on all curves before splitting (the study's leak)",
     "leak-free": "scalers fitted on each repeat's training curves only (ensemble: its 80 curves)",
@@ -32,12 +37,30 @@ VARIANT_TEXT = {
 # The published table (Wulff et al., ACAT 2022; QMI 6, 59 (2024)); R² computed with swapped arguments.
 PUBLISHED = {
     "svr": {"label": "SVR", "best": 0.959, "worst": 0.318, "mean": 0.889, "std": 0.050, "trainings": 1000},
-    "sim_qsvr": {"label": "Sim-QSVR (simulated annealing)", "best": 0.949, "worst": 0.383, "mean": 0.901,
-                 "std": 0.045, "trainings": 100},
-    "qsvr_dwave": {"label": "QSVR (D-Wave Advantage)", "best": 0.948, "worst": 0.742, "mean": 0.880,
-                   "std": 0.056, "trainings": 10},
-    "qsvr_ensemble": {"label": "QSVR ensemble", "best": 0.927, "worst": 0.857, "mean": 0.899, "std": 0.019,
-                      "trainings": 10},
+    "sim_qsvr": {
+        "label": "Sim-QSVR (simulated annealing)",
+        "best": 0.949,
+        "worst": 0.383,
+        "mean": 0.901,
+        "std": 0.045,
+        "trainings": 100,
+    },
+    "qsvr_dwave": {
+        "label": "QSVR (D-Wave Advantage)",
+        "best": 0.948,
+        "worst": 0.742,
+        "mean": 0.880,
+        "std": 0.056,
+        "trainings": 10,
+    },
+    "qsvr_ensemble": {
+        "label": "QSVR ensemble",
+        "best": 0.927,
+        "worst": 0.857,
+        "mean": 0.899,
+        "std": 0.019,
+        "trainings": 10,
+    },
 }
 PUBLISHED_SOURCE = "Wulff et al., arXiv:2303.15053 (ACAT 2022); Quantum Mach. Intell. 6, 59 (2024)"
 
@@ -59,6 +82,7 @@ def software() -> dict:
     """The software block of the study document and of the qsvr-bmk summary."""
     return package_versions(__version__, ("numpy", "scikit-learn", "dimod", "dwave-samplers", "matplotlib"))
 
+
 def data_info(curves, X, path) -> dict:
     return {
         "source": str(curves.source),
@@ -72,13 +96,16 @@ def data_info(curves, X, path) -> dict:
     }
 
 
-def build_document(run: dict, protocol: Protocol, data: dict, timing: dict, command: list[str],
-                   host: dict, baker: dict | None = None) -> dict:
+def build_document(
+    run: dict, protocol: Protocol, data: dict, timing: dict, command: list[str], host: dict, baker: dict | None = None
+) -> dict:
     combine = protocol.qsvr.get("combine", DEFAULT_RULE)
     results = {
         variant: {
-            convention: {model: _model_results(model, run["r2"][variant][model], convention, combine,
-                                               protocol.repeats(model)) for model in MODELS}
+            convention: {
+                model: _model_results(model, run["r2"][variant][model], convention, combine, protocol.repeats(model))
+                for model in MODELS
+            }
             for convention in CONVENTIONS
         }
         for variant in VARIANTS
@@ -119,8 +146,10 @@ def build_document(run: dict, protocol: Protocol, data: dict, timing: dict, comm
 
 
 def _row(label: str, source: str, s: dict) -> str:
-    return (f"| {label} | {source} | {s['best']:.3f} | {s['worst']:.3f} | {s['mean']:.3f} | {s['std']:.3f} "
-            f"| {s['trainings']} |")
+    return (
+        f"| {label} | {source} | {s['best']:.3f} | {s['worst']:.3f} | {s['mean']:.3f} | {s['std']:.3f} "
+        f"| {s['trainings']} |"
+    )
 
 
 def _table(doc: dict, variant: str, convention: str, with_published: bool) -> list[str]:
@@ -138,12 +167,18 @@ def _table(doc: dict, variant: str, convention: str, with_published: bool) -> li
 def baker_table(result: dict) -> list[str]:
     """hepbench.qsvr.baker.evaluate's table as markdown (R² in loss units, correct order)."""
     s = result.get("settings", {})
-    lines = [f"{s.get('repeats', '?')} splits, test size {s.get('test_size', '?')}, seed {s.get('seed', '?')}; "
-             f"R²: {s.get('r2', 'r2_score(y_true, y_pred)')}.", "",
-             "| fraction | epochs | features | R² mean | R² std | RMSE mean |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"{s.get('repeats', '?')} splits, test size {s.get('test_size', '?')}, seed {s.get('seed', '?')}; "
+        f"R²: {s.get('r2', 'r2_score(y_true, y_pred)')}.",
+        "",
+        "| fraction | epochs | features | R² mean | R² std | RMSE mean |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in result.get("table", []):
-        lines.append(f"| {r['fraction']:g} | {r['epochs']} | {r['features']} | {r['r2_mean']:.3f} | {r['r2_std']:.3f} "
-                     f"| {r['rmse_mean']:.2f} |")
+        lines.append(
+            f"| {r['fraction']:g} | {r['epochs']} | {r['features']} | {r['r2_mean']:.3f} | {r['r2_std']:.3f} "
+            f"| {r['rmse_mean']:.2f} |"
+        )
     return lines
 
 
@@ -165,23 +200,37 @@ def markdown(doc: dict) -> str:
     for variant in VARIANTS:
         out += ["", f"## Scaling `{variant}`: {p['variants'][variant]}", ""]
         out += _table(doc, variant, headline, with_published=True)
-    out += ["", f"## Per combination rule ({model_label('qsvr', p['sampler'])}, {headline} R²)", "",
-            "| rule | " + " | ".join(f"{v} mean ± std (worst)" for v in VARIANTS) + " |",
-            "|---|" + "---|" * len(VARIANTS)]
+    out += [
+        "",
+        f"## Per combination rule ({model_label('qsvr', p['sampler'])}, {headline} R²)",
+        "",
+        "| rule | " + " | ".join(f"{v} mean ± std (worst)" for v in VARIANTS) + " |",
+        "|---|" + "---|" * len(VARIANTS),
+    ]
     for rule in doc["results"][VARIANTS[0]][headline]["qsvr"]["rules"]:
         cells = [doc["results"][v][headline]["qsvr"]["rules"][rule] for v in VARIANTS]
-        out.append(f"| {rule} | " + " | ".join(f"{s['mean']:.3f} ± {s['std']:.3f} ({s['worst']:.3f})" for s in cells)
-                   + " |")
+        out.append(
+            f"| {rule} | " + " | ".join(f"{s['mean']:.3f} ± {s['std']:.3f} ({s['worst']:.3f})" for s in cells) + " |"
+        )
     for variant in VARIANTS:
         out += ["", f"## The other convention: {other} ({order[other]}), scaling `{variant}`", ""]
         out += _table(doc, variant, other, with_published=False)
     if "baker" in doc:
-        out += ["", "## Baker-style ν-SVR: R² of loss_98 against the observed fraction of the curve", "",
-                *baker_table(doc["baker"])]
+        out += [
+            "",
+            "## Baker-style ν-SVR: R² of loss_98 against the observed fraction of the curve",
+            "",
+            *baker_table(doc["baker"]),
+        ]
     t = doc["timing"]
-    out += ["", f"Wall time {t['wall_seconds']:.1f} s (" + ", ".join(f"{m} {s:.1f} s" for m, s in t["models"].items())
-            + f"); hepbench {doc['version']}, scikit-learn {doc['software']['scikit-learn']}, "
-            f"dwave-samplers {doc['software']['dwave-samplers']}.", ""]
+    out += [
+        "",
+        f"Wall time {t['wall_seconds']:.1f} s ("
+        + ", ".join(f"{m} {s:.1f} s" for m, s in t["models"].items())
+        + f"); hepbench {doc['version']}, scikit-learn {doc['software']['scikit-learn']}, "
+        f"dwave-samplers {doc['software']['dwave-samplers']}.",
+        "",
+    ]
     return "\n".join(out)
 
 
@@ -204,4 +253,3 @@ def write_outputs(doc: dict, out_dir: Path) -> dict[str, Path]:
     write_json(out_dir / JSON_FILE, doc, indent=DOCUMENT_INDENT)
     paths["json"] = out_dir / JSON_FILE
     return paths
-

@@ -3,6 +3,7 @@
 Every check (options, data) happens before the first fit, and nothing is written before the
 document has been validated: a bad option or a bad table leaves the results directory untouched.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,7 @@ from hepbench.core.timestamps import Stopwatch
 from hepbench.qsvr import baker
 from hepbench.qsvr.curves import load_curves, study_features
 from hepbench.qsvr.study import Protocol, run_study, stderr_reporter
-from hepbench.qsvr.study_report import (BAKER_PNG, DOCUMENT_INDENT, build_document, data_info, markdown,
-                                        write_outputs)
+from hepbench.qsvr.study_report import BAKER_PNG, DOCUMENT_INDENT, build_document, data_info, markdown, write_outputs
 
 BAKER_JSON = "qsvr_baker.json"
 
@@ -33,16 +33,29 @@ def _baker(curves, seed: int, repeats: int | None = None, fractions=None, test_s
 
 
 def run_study_command(args, qsvr: dict) -> tuple[dict[str, Path], str]:
-    protocol = Protocol(svr_repeats=args.svr_repeats, qsvr_repeats=args.qsvr_repeats,
-                        ensemble_repeats=args.ensemble_repeats, seed=args.seed, r2_convention=args.r2_convention,
-                        sampler=args.sampler, qsvr=qsvr)
+    protocol = Protocol(
+        svr_repeats=args.svr_repeats,
+        qsvr_repeats=args.qsvr_repeats,
+        ensemble_repeats=args.ensemble_repeats,
+        seed=args.seed,
+        r2_convention=args.r2_convention,
+        sampler=args.sampler,
+        qsvr=qsvr,
+    )
     curves, X, y = _load(args.data)
     protocol.check_data(len(y), curves.source)
     watch = Stopwatch()
     run = run_study(X, y, protocol, source=curves.source, report=None if args.quiet else stderr_reporter())
     baker_result = _baker(curves, args.seed, None) if args.baker else None
-    doc = build_document(run, protocol, data_info(curves, X, args.data), watch.timing(ndigits=3), command_line(),
-                         host_info([]), baker_result)
+    doc = build_document(
+        run,
+        protocol,
+        data_info(curves, X, args.data),
+        watch.timing(ndigits=3),
+        command_line(),
+        host_info([]),
+        baker_result,
+    )
     return write_outputs(doc, args.resultsdir), markdown(doc)
 
 

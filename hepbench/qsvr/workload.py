@@ -7,6 +7,7 @@ reference. Score: `fits_per_second`, QSVR fits divided by the summed wall time o
 calls (QUBO construction, annealing, combination); `mean_r2`, their mean R² (correct argument
 order, the `combine` rule) on the 148 test curves. One process, one thread of annealing.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -27,20 +28,31 @@ from hepbench.core.timestamps import Stopwatch
 from hepbench.qsvr.curves import PACKAGED_SHA256, load_curves, study_features
 from hepbench.qsvr.model import DEFAULT_RULE
 from hepbench.qsvr.samplers import TOKEN_VARIABLE
-from hepbench.qsvr.scoring import r2, summary as r2_summary
+from hepbench.qsvr.scoring import r2
+from hepbench.qsvr.scoring import summary as r2_summary
 from hepbench.qsvr.study import QSVR_SEED, SPLIT, Protocol, int_seed, make_estimator, scale, split
 from hepbench.qsvr.study_report import software
 
 WORKLOAD = "qsvr-bmk"
 SUMMARY_FILE = "qsvr_summary.json"
 SCHEMA = "qsvr_summary.schema.json"
-DESCRIPTION = (f"QSVR (SVR dual as a QUBO, simulated annealing) fits predicting MLPF final losses from "
-               f"early learning curves; hepbench {__version__}")
-DEFINITION = ("fits_per_second: QSVR fits (20 training curves, 1000 reads) divided by the summed wall time of "
-              "their fit calls, one untimed warm-up fit excluded; mean_r2: mean r2_score(y_true, y_pred) of those "
-              "fits on the 148 test curves (leak-free QuantileTransformer scaling, scaled loss_98)")
-BMK = Workload(name=WORKLOAD, version=__version__, description=DESCRIPTION, definition=DEFINITION,
-               summary_file=SUMMARY_FILE, schema=SCHEMA)
+DESCRIPTION = (
+    f"QSVR (SVR dual as a QUBO, simulated annealing) fits predicting MLPF final losses from "
+    f"early learning curves; hepbench {__version__}"
+)
+DEFINITION = (
+    "fits_per_second: QSVR fits (20 training curves, 1000 reads) divided by the summed wall time of "
+    "their fit calls, one untimed warm-up fit excluded; mean_r2: mean r2_score(y_true, y_pred) of those "
+    "fits on the 148 test curves (leak-free QuantileTransformer scaling, scaled loss_98)"
+)
+BMK = Workload(
+    name=WORKLOAD,
+    version=__version__,
+    description=DESCRIPTION,
+    definition=DEFINITION,
+    summary_file=SUMMARY_FILE,
+    schema=SCHEMA,
+)
 
 
 @dataclass(frozen=True)
@@ -83,7 +95,9 @@ def _svr_scores(X, y, protocol, fits: int) -> list[float]:
     for i in range(fits):
         train, test = split(len(y), protocol, SPLIT, i, protocol.train_size)
         data = scale("leak-free", X, y, train, test, protocol.n_quantiles)
-        scores.append(r2(data.y_test, make_estimator("svr", protocol, 0).fit(data.X_train, data.y_train).predict(data.X_test)))
+        scores.append(
+            r2(data.y_test, make_estimator("svr", protocol, 0).fit(data.X_train, data.y_train).predict(data.X_test))
+        )
     return scores
 
 
@@ -108,9 +122,16 @@ def _measure(options: WorkloadOptions) -> dict:
         "r2": {"qsvr": r2_summary(qsvr_r2), "svr": r2_summary(svr_r2)},
         "fits": [{"fit": i, "seconds": s, "r2": r} for i, (s, r) in enumerate(zip(seconds, qsvr_r2))],
         "protocol": {
-            "fits": options.fits, "warmup_fits": 1, "svr_fits": options.svr_fits, "seed": options.seed,
-            "sampler": options.sampler, "train_size": protocol.train_size, "test_size": protocol.test_size(len(y)),
-            "scaling": "leak-free", "r2_convention": "correct", "combine": DEFAULT_RULE,
+            "fits": options.fits,
+            "warmup_fits": 1,
+            "svr_fits": options.svr_fits,
+            "seed": options.seed,
+            "sampler": options.sampler,
+            "train_size": protocol.train_size,
+            "test_size": protocol.test_size(len(y)),
+            "scaling": "leak-free",
+            "r2_convention": "correct",
+            "combine": DEFAULT_RULE,
         },
         "data": {"source": curves.source, "curves": int(len(y)), "features": int(X.shape[1])},
     }
@@ -120,13 +141,16 @@ def build_summary(options: WorkloadOptions, measured: dict | None, log: str | No
     """The qsvr-bmk summary: ok with `measured` (from `_measure`), failed with `log` when it is None."""
     ok = measured is not None
     return envelope.build_summary(
-        BMK, RunInfo(copies=1, threads_per_copy=1, events_per_thread=options.fits,
-                     extra_arguments=options.extra_arguments),
+        BMK,
+        RunInfo(copies=1, threads_per_copy=1, events_per_thread=options.fits, extra_arguments=options.extra_arguments),
         failure=None if ok else log,
         scores=measured["wl-scores"] if ok else None,
         stats=measured["wl-stats"] if ok else None,
         fields={k: measured[k] for k in ("r2", "fits", "protocol", "data")} if ok else {},
-        bmkdata_checksum=_data_checksum(options.data), software=software(), host=host_info([]), timing=timing,
+        bmkdata_checksum=_data_checksum(options.data),
+        software=software(),
+        host=host_info([]),
+        timing=timing,
         command=options.command,
     )
 
@@ -153,5 +177,7 @@ def score_line(summary: dict) -> str:
     if r["status"] != "ok":
         return f"{WORKLOAD}: FAILED: {r['log']}"
     s = r["wl-scores"]
-    return (f"{WORKLOAD} score: {s['fits_per_second']:.4g} QSVR fits/s, mean R² {s['mean_r2']:.3f} "
-            f"({summary['run_info']['events_per_thread']} fits, {r['protocol']['sampler']})")
+    return (
+        f"{WORKLOAD} score: {s['fits_per_second']:.4g} QSVR fits/s, mean R² {s['mean_r2']:.3f} "
+        f"({summary['run_info']['events_per_thread']} fits, {r['protocol']['sampler']})"
+    )

@@ -14,6 +14,7 @@ What is cached under ~/.cache/hepbench/gpu-check, keyed by what it was made from
 script itself). The install into the check's own folder, the data and the
 runs are never cached.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,12 @@ def sh(*args, env=None, timeout=1800):
 def stack(request) -> dict:
     """The Python the check runs on, its wheel folder, and the versions it must report (tests/node_stack.py)."""
     stack = request.param
-    return {"python": stack.python(), "wheels": stack.wheels(), "python_version": stack.python_version,
-            "versions": {name: stack.packages[name] for name in ("numpy", "jax", "torch")}}
+    return {
+        "python": stack.python(),
+        "wheels": stack.wheels(),
+        "python_version": stack.python_version,
+        "versions": {name: stack.packages[name] for name in ("numpy", "jax", "torch")},
+    }
 
 
 @pytest.mark.slow
@@ -49,8 +54,16 @@ def test_the_check_runs_every_backend_without_tensorflow_and_prints_the_table(st
     has_tf = sh(stack["python"], "-c", "import importlib.util as u; print(u.find_spec('tensorflow') is None)")
     assert has_tf.stdout.strip() == "True", "the node stack must not have TensorFlow"
     work = tmp_path / "work"
-    r = sh(CHECK, "--device", "cpu", "--wheels", stack["wheels"], "--work", work,
-           env={**os.environ, "PYTHON": str(stack["python"])})
+    r = sh(
+        CHECK,
+        "--device",
+        "cpu",
+        "--wheels",
+        stack["wheels"],
+        "--work",
+        work,
+        env={**os.environ, "PYTHON": str(stack["python"])},
+    )
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-5000:]
     assert "frameworks here: torch yes, jax yes, tensorflow no" in out
@@ -69,27 +82,45 @@ def test_the_check_runs_every_backend_without_tensorflow_and_prints_the_table(st
             if name in ("numpy", backend):
                 assert report["software"][name].split("+")[0] == version, (name, report["software"])
         # The table's row: the backend, its compile mode, and the summary's path.
-        assert any(line.split()[:2] == [backend, compile_] and str(summary) in line for line in out.splitlines()), out[-3000:]
+        assert any(line.split()[:2] == [backend, compile_] and str(summary) in line for line in out.splitlines()), out[
+            -3000:
+        ]
     # hepbench came from this checkout, installed into the check's own folder.
     assert (work / "site" / "hepbench" / "mlpf" / "defaults.yaml").is_file()
 
 
 def summary(path: Path, backend: str, device: dict, flops: float, memory: int | None, status: str = "ok") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"report": {
-        "status": status, "log": "ok" if status == "ok" else "copy 0 failed: out of memory",
-        "backend": {"name": backend, "compile": "jax.jit"}, "precision": "bf16",
-        "wl-scores": {"train": 120.5} if status == "ok" else {},
-        "throughput": {"flops_per_second": flops}, "copies": [{"device": device, "peak_device_memory_bytes": memory}],
-    }}))
+    path.write_text(
+        json.dumps(
+            {
+                "report": {
+                    "status": status,
+                    "log": "ok" if status == "ok" else "copy 0 failed: out of memory",
+                    "backend": {"name": backend, "compile": "jax.jit"},
+                    "precision": "bf16",
+                    "wl-scores": {"train": 120.5} if status == "ok" else {},
+                    "throughput": {"flops_per_second": flops},
+                    "copies": [{"device": device, "peak_device_memory_bytes": memory}],
+                }
+            }
+        )
+    )
     return path
 
 
 def test_the_report_compares_with_the_gpus_dense_peaks(tmp_path):
-    ok = summary(tmp_path / "jax" / "mlpf_summary.json", "jax", {"type": "gpu", "name": "NVIDIA H200"},
-                 98.94e12, 3 * 2**30)
-    failed = summary(tmp_path / "torch" / "mlpf_summary.json", "torch", {"type": "gpu", "name": "NVIDIA H200"},
-                     0.0, None, status="failed")
+    ok = summary(
+        tmp_path / "jax" / "mlpf_summary.json", "jax", {"type": "gpu", "name": "NVIDIA H200"}, 98.94e12, 3 * 2**30
+    )
+    failed = summary(
+        tmp_path / "torch" / "mlpf_summary.json",
+        "torch",
+        {"type": "gpu", "name": "NVIDIA H200"},
+        0.0,
+        None,
+        status="failed",
+    )
     r = sh(sys.executable, REPORT, ok, failed)
     assert r.returncode == 1, r.stderr  # one run failed
     jax_line = next(line for line in r.stdout.splitlines() if line.startswith("jax"))
@@ -100,11 +131,20 @@ def test_the_report_compares_with_the_gpus_dense_peaks(tmp_path):
     assert "dense peaks of H200: bf16 989.4" in r.stdout
 
 
-@pytest.mark.parametrize("name, key", [("NVIDIA H200", "H200"), ("NVIDIA H200 NVL", "H200 NVL"),
-                                       ("NVIDIA H100 80GB HBM3", "H100"), ("NVIDIA H100 PCIe", "H100 PCIe"),
-                                       ("NVIDIA A100-SXM4-80GB", "A100"), ("NVIDIA L40S", "L40S"),
-                                       ("AMD Instinct MI300X", "MI300X"), ("AMD Instinct MI250X", "MI250X"),
-                                       ("Tesla T4", None)])
+@pytest.mark.parametrize(
+    "name, key",
+    [
+        ("NVIDIA H200", "H200"),
+        ("NVIDIA H200 NVL", "H200 NVL"),
+        ("NVIDIA H100 80GB HBM3", "H100"),
+        ("NVIDIA H100 PCIe", "H100 PCIe"),
+        ("NVIDIA A100-SXM4-80GB", "A100"),
+        ("NVIDIA L40S", "L40S"),
+        ("AMD Instinct MI300X", "MI300X"),
+        ("AMD Instinct MI250X", "MI250X"),
+        ("Tesla T4", None),
+    ],
+)
 def test_peaks_are_found_by_the_device_name(name, key):
     sys.path.insert(0, str(REPORT.parent))
     try:
@@ -114,12 +154,15 @@ def test_peaks_are_found_by_the_device_name(name, key):
     assert gpu_check_report.peaks_of(name)[0] == key
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--device", "tpu"], "--device must be gpu or cpu, not 'tpu'"),
-    (["--backends", "torch,mxnet"], "--backends: 'mxnet' is not jax, torch, torch-compiled or tensorflow"),
-    (["--frobnicate"], "unknown option '--frobnicate'"),
-    (["--wheels", "/nonexistent"], "no wheels in /nonexistent: run benchmarks/gpu_check_wheels.sh"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--device", "tpu"], "--device must be gpu or cpu, not 'tpu'"),
+        (["--backends", "torch,mxnet"], "--backends: 'mxnet' is not jax, torch, torch-compiled or tensorflow"),
+        (["--frobnicate"], "unknown option '--frobnicate'"),
+        (["--wheels", "/nonexistent"], "no wheels in /nonexistent: run benchmarks/gpu_check_wheels.sh"),
+    ],
+)
 def test_the_check_refuses_bad_options_before_installing_anything(args, message, tmp_path):
     r = sh(CHECK, *args, "--work", tmp_path / "work")
     assert r.returncode == 2 and message in r.stderr

@@ -1,5 +1,6 @@
 """benchmarks/host_overhead.py: the HLO instruction count, and a real run on every installed backend
 (a row per engine with its operations per step, and the input pipeline's line)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -45,9 +46,25 @@ def test_the_entry_computation_counts_the_instructions_that_do_work():
 
 def test_a_run_gives_each_engine_its_host_time_and_operations(tmp_path, built):
     backends = [b for b in ("tensorflow", "jax", "torch") if importlib.util.find_spec(b)]
-    r = subprocess.run([sys.executable, str(SCRIPT), "--backends", ",".join(backends), "--steps", "2",
-                        "--windows", "2", "--warmup", "1", "--data-dir", str(built)],
-                       capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--backends",
+            ",".join(backends),
+            "--steps",
+            "2",
+            "--windows",
+            "2",
+            "--warmup",
+            "1",
+            "--data-dir",
+            str(built),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     modes = {"tensorflow": "tf.function", "jax": "jax.jit", "torch": "eager"}
     for backend in backends:

@@ -1,5 +1,6 @@
 """benchmarks/profile_step.py: the self-time arithmetic, the table, and a real profile of a tiny
 model on every installed backend (its top ops must be that framework's op names)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -12,15 +13,29 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "profile_step.py"
-TINY = ["--set", "model.bin_size=64", "--set", "model.distance_dim=8", "--set", "model.ffn_dist_hidden_dim=8",
-        "--set", "model.output_dim=16", "--set", "model.decoder_hidden_dim=16",
-        "--set", "model.num_graph_layers_id=1", "--set", "model.num_graph_layers_reg=1"]
+TINY = [
+    "--set",
+    "model.bin_size=64",
+    "--set",
+    "model.distance_dim=8",
+    "--set",
+    "model.ffn_dist_hidden_dim=8",
+    "--set",
+    "model.output_dim=16",
+    "--set",
+    "model.decoder_hidden_dim=16",
+    "--set",
+    "model.num_graph_layers_id=1",
+    "--set",
+    "model.num_graph_layers_reg=1",
+]
 # Op names each framework's profiler gives the products of the model: TensorFlow's op types (oneDNN's
 # _Mkl variants where it is on), XLA's HLO instructions (YNNPACK fusions hold dots), ATen ops.
-MATMULS = {"tensorflow": {"MatMul", "BatchMatMulV2", "_MklMatMul", "_MklBatchMatMulV2", "_FusedMatMul",
-                          "_MklFusedMatMul"},
-           "jax": {"dot", "ynn_fusion", "fusion"},
-           "torch": {"aten::mm", "aten::bmm", "aten::addmm", "aten::matmul"}}
+MATMULS = {
+    "tensorflow": {"MatMul", "BatchMatMulV2", "_MklMatMul", "_MklBatchMatMulV2", "_FusedMatMul", "_MklFusedMatMul"},
+    "jax": {"dot", "ynn_fusion", "fusion"},
+    "torch": {"aten::mm", "aten::bmm", "aten::addmm", "aten::matmul"},
+}
 
 
 def load():
@@ -33,8 +48,13 @@ def load():
 def test_self_times_subtract_nested_ops_only_once():
     ps = load()
     # A call op (0..100) holding two ops, the second holding a third; then a sibling after the call.
-    events = [(0, 100, "Call", "f"), (10, 30, "MatMul", "a"), (50, 40, "Mul", "b"), (60, 10, "Exp", "c"),
-              (100, 5, "Add", "d")]
+    events = [
+        (0, 100, "Call", "f"),
+        (10, 30, "MatMul", "a"),
+        (50, 40, "Mul", "b"),
+        (60, 10, "Exp", "c"),
+        (100, 5, "Add", "d"),
+    ]
     times = {name: t for _, name, t, _ in ps.self_times(events)}
     assert times == {"f": 30, "a": 30, "b": 30, "c": 10, "d": 5}
     assert sum(times.values()) == 105  # the wall span of the line: nothing counted twice
@@ -42,8 +62,12 @@ def test_self_times_subtract_nested_ops_only_once():
 
 def test_table_groups_shares_and_filters():
     ps = load()
-    records = [("MatMul", "x/MatMul", 6_000_000_000, 1), ("MatMul", "y/MatMul", 2_000_000_000, 1),
-               ("Mul", "x/mul", 1_500_000_000, 3), ("Exp", "x/exp", 500_000_000, 1)]
+    records = [
+        ("MatMul", "x/MatMul", 6_000_000_000, 1),
+        ("MatMul", "y/MatMul", 2_000_000_000, 1),
+        ("Mul", "x/mul", 1_500_000_000, 3),
+        ("Exp", "x/exp", 500_000_000, 1),
+    ]
     t = ps.table(records, steps=2, by="type", top=2)
     assert [r["op"] for r in t["rows"]] == ["MatMul", "Mul"]
     first = t["rows"][0]
@@ -69,9 +93,30 @@ def test_profile_of_a_tiny_model(backend, tmp_path):
     if backend == "jax" and not installed("tensorflow"):
         pytest.skip("the trace is read with TensorFlow's xplane protobuf module")
     out = tmp_path / "profile.json"
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--backend", backend, "--elements", "128", "--events", "1",
-                           "--steps", "1", "--warmup", "0", "--top", "5", "--json", str(out), *TINY],
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--backend",
+            backend,
+            "--elements",
+            "128",
+            "--events",
+            "1",
+            "--steps",
+            "1",
+            "--warmup",
+            "0",
+            "--top",
+            "5",
+            "--json",
+            str(out),
+            *TINY,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     [result] = json.loads(out.read_text())
     rows = result["rows"]

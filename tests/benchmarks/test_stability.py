@@ -1,4 +1,5 @@
 """benchmarks/stability.py's arithmetic and output, with canned runs (it never runs a benchmark here)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -23,8 +24,15 @@ stability = _load()
 
 
 def run(score, wall=150.0, ratio=1.0, windows=(1.0, 1.0, 1.0)):
-    return {"status": "ok", "score": score, "half_width_percent": 1.0, "first_window_ratio": ratio,
-            "window_cv_percent": 0.5, "window_rates": list(windows), "wall_seconds": wall}
+    return {
+        "status": "ok",
+        "score": score,
+        "half_width_percent": 1.0,
+        "first_window_ratio": ratio,
+        "window_cv_percent": 0.5,
+        "window_rates": list(windows),
+        "wall_seconds": wall,
+    }
 
 
 def test_run_figures_come_from_the_report():
@@ -35,12 +43,19 @@ def test_run_figures_come_from_the_report():
     assert fig["first_window_ratio"] == report["report"]["throughput"]["first_window_ratio"]
     assert fig["window_rates"] == [0.2606, 0.26, 0.2597, 0.273, 0.2724, 0.2682]
     report["report"].update(status="failed", log="training loss became nan")
-    assert stability.run_figures(report, 5.0) == {"status": "failed", "log": "training loss became nan", "wall_seconds": 5.0}
+    assert stability.run_figures(report, 5.0) == {
+        "status": "failed",
+        "log": "training loss became nan",
+        "wall_seconds": 5.0,
+    }
 
 
 def test_summary_over_runs():
-    runs = [run(1.0, wall=100, ratio=0.98, windows=(0.9, 1.0)), run(1.1, wall=120, ratio=1.01, windows=(1.1, 1.2)),
-            run(0.9, wall=110, ratio=1.0, windows=(1.0, 0.8))]
+    runs = [
+        run(1.0, wall=100, ratio=0.98, windows=(0.9, 1.0)),
+        run(1.1, wall=120, ratio=1.01, windows=(1.1, 1.2)),
+        run(0.9, wall=110, ratio=1.0, windows=(1.0, 0.8)),
+    ]
     s = stability.summarise(runs)
     assert s["runs"] == 3 and s["failed_runs"] == 0
     assert s["mean_score"] == pytest.approx(1.0) and s["score_cv_percent"] == pytest.approx(10.0)  # s = 0.1
@@ -54,10 +69,14 @@ def test_summary_over_runs():
 def test_verdict_passes_only_when_every_target_is_met():
     good = [run(1.0), run(1.01), run(0.99, ratio=0.975)]
     ok, line = stability.verdict(stability.summarise(good))
-    assert ok and line.startswith("verdict: PASS (score CV 1.00 % <= 2 %; longest wall 150 s <= 180 s; "
-                                  "first window off by 2.50 % <= 3 %)")
-    for bad, why in [(run(1.1), "score CV 5.31 % NOT <= 2 %"), (run(1.0, wall=181), "longest wall 181 s NOT <= 180 s"),
-                     (run(1.0, ratio=1.04), "first window off by 4.00 % NOT <= 3 %")]:
+    assert ok and line.startswith(
+        "verdict: PASS (score CV 1.00 % <= 2 %; longest wall 150 s <= 180 s; first window off by 2.50 % <= 3 %)"
+    )
+    for bad, why in [
+        (run(1.1), "score CV 5.31 % NOT <= 2 %"),
+        (run(1.0, wall=181), "longest wall 181 s NOT <= 180 s"),
+        (run(1.0, ratio=1.04), "first window off by 4.00 % NOT <= 3 %"),
+    ]:
         ok, line = stability.verdict(stability.summarise(good[:2] + [bad]))
         assert not ok and line.startswith("verdict: FAIL") and why in line, line
 
@@ -76,8 +95,10 @@ def test_a_failed_run_or_a_single_run_cannot_pass():
 def test_options_pass_through_to_hepbench_run(capsys):
     args, extra = stability.parse(["--runs", "3", "--data-dir", "d", "--", "--set", "bench.windows=5"])
     assert args.runs == 3 and extra == ["--data-dir", "d", "--set", "bench.windows=5"]
-    for argv, message in ((["--resultsdir", "x"], "--resultsdir is set by this script"),
-                          (["--runs", "0"], "--runs must be at least 1, not 0")):
+    for argv, message in (
+        (["--resultsdir", "x"], "--resultsdir is set by this script"),
+        (["--runs", "0"], "--runs must be at least 1, not 0"),
+    ):
         with pytest.raises(SystemExit) as e:
             stability.parse(argv)
         assert e.value.code == 2 and message in capsys.readouterr().err
@@ -107,8 +128,11 @@ def test_main_prints_each_run_the_summary_and_the_verdict(monkeypatch, tmp_path,
 
 
 def test_main_stops_at_the_first_failed_run(monkeypatch, capsys):
-    monkeypatch.setattr(stability, "one_run", lambda results, run_args: {
-        "status": "failed", "log": "exit 2, no report: bad", "wall_seconds": 1.0})
+    monkeypatch.setattr(
+        stability,
+        "one_run",
+        lambda results, run_args: {"status": "failed", "log": "exit 2, no report: bad", "wall_seconds": 1.0},
+    )
     assert stability.main(["--runs", "5"]) == 1
     out = capsys.readouterr().out
     assert out.count("FAILED") == 1 and "run 2/5" not in out

@@ -6,6 +6,7 @@ names the clients and container modes it serves:
     # clients: hep-score 1.5, ...
     # modes: docker, singularity
 """
+
 from __future__ import annotations
 
 import configparser
@@ -43,15 +44,15 @@ class HepScore:
         need_shared(self.folder / "hepscore" / "hepscore.py", self.name)
         cfg = configparser.ConfigParser()
         cfg.read(self.folder / "setup.cfg")
-        found = cfg.get("metadata", "version", fallback="") or \
-            (self.folder / "ChangeLog").read_text().split()[0].lstrip("v")
+        found = cfg.get("metadata", "version", fallback="") or (self.folder / "ChangeLog").read_text().split()[
+            0
+        ].lstrip("v")
         assert found == self.version, f"{self.folder} holds hep-score {found}, not {self.version}"
         return self.folder
 
     def env(self, base: dict | None = None) -> dict:
         """An environment in which `python -m hepscore.main` is this release."""
-        return {**(os.environ if base is None else base), "PYTHONPATH": str(self.source()),
-                "PBR_VERSION": self.version}
+        return {**(os.environ if base is None else base), "PYTHONPATH": str(self.source()), "PBR_VERSION": self.version}
 
 
 HEPSCORE_1_5 = HepScore("hep-score 1.5", SHARED / "clients" / "hep-score-1.5", "1.5")

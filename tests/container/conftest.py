@@ -1,5 +1,6 @@
 """The driver fixture: entrypoint.sh with a stand-in `hepbench` that prints what it was given; and
 the HEP Benchmark Suite's venv (`suite_bin`)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -26,8 +27,9 @@ def driver(tmp_path):
     def run(*args, env=None):
         # A cleaned environment, as Apptainer's --cleanenv gives: the driver must set what it needs.
         base = {"HEPBENCH_BIN": str(fake), "HEPBENCH_HOME": str(tmp_path / "opt"), "TMPDIR": str(tmp_path)}
-        return subprocess.run(["/bin/bash", str(ENTRYPOINT), *args], capture_output=True, text=True,
-                              env={**base, **(env or {})})
+        return subprocess.run(
+            ["/bin/bash", str(ENTRYPOINT), *args], capture_output=True, text=True, env={**base, **(env or {})}
+        )
 
     return run
 

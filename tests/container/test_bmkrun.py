@@ -8,6 +8,7 @@ is checked is everything around the container (the Suite's preflight, its plugin
 configuration it names, the image and arguments hep-score starts, the score in bmkrun_report.json).
 The image tests run the same with the real image under podman and Apptainer.
 """
+
 from __future__ import annotations
 
 import json
@@ -88,10 +89,20 @@ def test_bmkrun_runs_the_shipped_configuration(mode, suite_bin, tmp_path):
     (tmp_path / "bmkrun.yaml").write_text(yaml.safe_dump(conf))
     engine = stand_in(tmp_path / "bin", mode, FAKE_ENGINE)
     log = tmp_path / "engine.log"
-    env = {**os.environ, "PATH": f"{engine}:{suite_bin}:{os.environ['PATH']}", "FAKE_ENGINE_LOG": str(log),
-           "FAKE_TRAIN": str(FAKE_TRAIN)}
-    r = subprocess.run([suite_bin / "bmkrun", "-m", mode, "-c", tmp_path / "bmkrun.yaml"], cwd=ROOT, env=env,
-                       capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "PATH": f"{engine}:{suite_bin}:{os.environ['PATH']}",
+        "FAKE_ENGINE_LOG": str(log),
+        "FAKE_TRAIN": str(FAKE_TRAIN),
+    }
+    r = subprocess.run(
+        [suite_bin / "bmkrun", "-m", mode, "-c", tmp_path / "bmkrun.yaml"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     (report_path,) = (tmp_path / "rundir").glob("run_*/bmkrun_report.json")
     report = json.loads(report_path.read_text())
@@ -113,7 +124,7 @@ def test_bmkrun_runs_the_shipped_configuration(mode, suite_bin, tmp_path):
     registry = settings["registry"].removeprefix("docker://") if mode == "docker" else settings["registry"]
     for argv in runs:
         assert argv[argv.index("-W") - 1] == f"{registry}/mlpf-bmk:{bench['version']}"
-        assert argv[argv.index("-W"):] == hepscore_argv(bench["args"])
+        assert argv[argv.index("-W") :] == hepscore_argv(bench["args"])
 
     # Every metric sampled in each stage (NaN, a failed command or regex, becomes null in the report).
     for stage in ("pre", "hepscore", "post"):
@@ -140,8 +151,13 @@ def test_the_gpu_metrics_to_uncomment_work_in_the_suites_own_plugin(suite_bin, t
     assert set(metrics) == {"gpu-power", "gpu-utilisation"}
     env = {**os.environ, "PATH": f"{stand_in(tmp_path / 'bin', 'nvidia-smi', NVIDIA_SMI)}:{os.environ['PATH']}"}
     plugins = {"CommandExecutor": {"metrics": metrics}}
-    r = subprocess.run([suite_bin / "python", "-c", SAMPLE_PLUGINS, json.dumps(plugins)], env=env,
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [suite_bin / "python", "-c", SAMPLE_PLUGINS, json.dumps(plugins)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     report = json.loads(r.stdout.splitlines()[-1])
     assert report["gpu-power"]["values"] == [71.43] and report["gpu-power"]["config"]["unit"] == "W"

@@ -1,5 +1,6 @@
 """The image definitions agree: Dockerfile and Singularity.def run the same install script with the
 same phases, files and settings. (The HEPscore configurations: test_hepscore_configs.py.)"""
+
 from __future__ import annotations
 
 import re
@@ -81,7 +82,10 @@ def test_the_dependency_layers_come_before_the_source_for_the_layer_cache():
     # The image's venv is deps' own, copied before anything of the source: a code change keeps that
     # layer (2.6 GB) cached and copies only what the layer phase gathered.
     copies = [line for text in image_chain() for line in text.splitlines() if line.startswith("COPY --from")]
-    assert copies == ["COPY --from=deps /opt/hepbench/venv /opt/hepbench/venv", "COPY --from=build /opt/hepbench-layer/ /"]
+    assert copies == [
+        "COPY --from=deps /opt/hepbench/venv /opt/hepbench/venv",
+        "COPY --from=build /opt/hepbench-layer/ /",
+    ]
     assert install_phases(build)[-1] == "layer"
 
 
@@ -91,8 +95,19 @@ def test_both_definitions_copy_the_same_files():
         if line.startswith("COPY ") and "--from" not in line:
             copied |= set(shlex.split(line)[1:-1])
     files = {line.split()[0] for line in sections(DEFINITION)["files"]}
-    assert copied == files == {"container/install.sh", "pyproject.toml", "container/constraints.txt", "README.md",
-                               "results_schema", "hepbench", "entrypoint.sh"}
+    assert (
+        copied
+        == files
+        == {
+            "container/install.sh",
+            "pyproject.toml",
+            "container/constraints.txt",
+            "README.md",
+            "results_schema",
+            "hepbench",
+            "entrypoint.sh",
+        }
+    )
 
 
 def test_both_definitions_have_the_same_default_settings_base_and_entry_point():
@@ -109,16 +124,23 @@ def test_both_definitions_have_the_same_default_settings_base_and_entry_point():
     assert re.search(r"^USER 1000:1000$", DOCKERFILE, re.M)
 
 
-@pytest.mark.parametrize("env, message", [
-    ({"HEPBENCH_FLAVOUR": "tpu"}, "HEPBENCH_FLAVOUR must be cpu or gpu"),
-    ({"HEPBENCH_DATA_SOURCE": "cern"}, "HEPBENCH_DATA_SOURCE must be synthetic or zenodo"),
-    ({"HEPBENCH_BACKENDS": "tensorflow,mxnet"}, "HEPBENCH_BACKENDS: 'mxnet' is not one of tensorflow, jax, torch"),
-    ({"HEPBENCH_BACKENDS": ","}, "HEPBENCH_BACKENDS must name at least one"),
-    ({}, "unknown phase 'everything'"),
-])
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"HEPBENCH_FLAVOUR": "tpu"}, "HEPBENCH_FLAVOUR must be cpu or gpu"),
+        ({"HEPBENCH_DATA_SOURCE": "cern"}, "HEPBENCH_DATA_SOURCE must be synthetic or zenodo"),
+        ({"HEPBENCH_BACKENDS": "tensorflow,mxnet"}, "HEPBENCH_BACKENDS: 'mxnet' is not one of tensorflow, jax, torch"),
+        ({"HEPBENCH_BACKENDS": ","}, "HEPBENCH_BACKENDS must name at least one"),
+        ({}, "unknown phase 'everything'"),
+    ],
+)
 def test_install_script_refuses_bad_settings_before_doing_anything(env, message):
-    r = subprocess.run(["sh", str(ROOT / "container" / "install.sh"), "everything"], capture_output=True, text=True,
-                       env={"PATH": "/usr/bin:/bin", **env})
+    r = subprocess.run(
+        ["sh", str(ROOT / "container" / "install.sh"), "everything"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", **env},
+    )
     assert r.returncode == 2 and message in r.stderr
 
 
@@ -146,9 +168,19 @@ def run_phase(tmp_path, phase: str, env: dict, src: Path = ROOT):
     (bin_dir / "python3").write_text(FAKE_PYTHON.format(python=sys.executable))
     (bin_dir / "python3").chmod(0o755)
     venv = tmp_path / "venv"
-    r = subprocess.run(["sh", str(ROOT / "container" / "install.sh"), phase], capture_output=True, text=True,
-                       env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HEPBENCH_VENV": str(venv), "HEPBENCH_SRC": str(src),
-                            "HEPBENCH_PIP_CACHE": str(tmp_path / "cache"), "TMPDIR": str(tmp_path), **env})
+    r = subprocess.run(
+        ["sh", str(ROOT / "container" / "install.sh"), phase],
+        capture_output=True,
+        text=True,
+        env={
+            "PATH": f"{bin_dir}:/usr/bin:/bin",
+            "HEPBENCH_VENV": str(venv),
+            "HEPBENCH_SRC": str(src),
+            "HEPBENCH_PIP_CACHE": str(tmp_path / "cache"),
+            "TMPDIR": str(tmp_path),
+            **env,
+        },
+    )
     log = (venv / "pip.log").read_text() if (venv / "pip.log").exists() else ""
     return r, [call.split("\n") for call in log.split("\n\n") if call]
 
@@ -156,20 +188,37 @@ def run_phase(tmp_path, phase: str, env: dict, src: Path = ROOT):
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 
 
-@pytest.mark.parametrize("env, options, extras", [
-    # The default: the same install as before BACKENDS existed.
-    ({}, [], ["cpu", "qsvr", "hpo"]),
-    ({"HEPBENCH_FLAVOUR": "gpu"}, [], ["gpu", "qsvr", "hpo"]),
-    ({"HEPBENCH_BACKENDS": "tensorflow,jax,torch"}, ["--extra-index-url", "https://download.pytorch.org/whl/cpu"],
-     ["cpu", "jax", "torch", "qsvr", "hpo"]),
-    ({"HEPBENCH_FLAVOUR": "gpu", "HEPBENCH_BACKENDS": "tensorflow,jax,torch"}, [],
-     ["gpu", "jax-gpu", "torch", "qsvr", "hpo"]),  # PyPI's torch: its CUDA build
-    ({"HEPBENCH_FLAVOUR": "gpu", "HEPBENCH_BACKENDS": "torch", "HEPBENCH_TORCH_INDEX": "https://example.org/cu128"},
-     ["--extra-index-url", "https://example.org/cu128"], ["torch", "qsvr", "hpo"]),
-    ({"HEPBENCH_BACKENDS": "jax"}, [], ["jax", "qsvr", "hpo"]),
-])
-def test_the_deps_phase_installs_the_requirements_of_the_flavour_and_backends_in_one_pip_run(env, options, extras,
-                                                                                              tmp_path):
+@pytest.mark.parametrize(
+    "env, options, extras",
+    [
+        # The default: the same install as before BACKENDS existed.
+        ({}, [], ["cpu", "qsvr", "hpo"]),
+        ({"HEPBENCH_FLAVOUR": "gpu"}, [], ["gpu", "qsvr", "hpo"]),
+        (
+            {"HEPBENCH_BACKENDS": "tensorflow,jax,torch"},
+            ["--extra-index-url", "https://download.pytorch.org/whl/cpu"],
+            ["cpu", "jax", "torch", "qsvr", "hpo"],
+        ),
+        (
+            {"HEPBENCH_FLAVOUR": "gpu", "HEPBENCH_BACKENDS": "tensorflow,jax,torch"},
+            [],
+            ["gpu", "jax-gpu", "torch", "qsvr", "hpo"],
+        ),  # PyPI's torch: its CUDA build
+        (
+            {
+                "HEPBENCH_FLAVOUR": "gpu",
+                "HEPBENCH_BACKENDS": "torch",
+                "HEPBENCH_TORCH_INDEX": "https://example.org/cu128",
+            },
+            ["--extra-index-url", "https://example.org/cu128"],
+            ["torch", "qsvr", "hpo"],
+        ),
+        ({"HEPBENCH_BACKENDS": "jax"}, [], ["jax", "qsvr", "hpo"]),
+    ],
+)
+def test_the_deps_phase_installs_the_requirements_of_the_flavour_and_backends_in_one_pip_run(
+    env, options, extras, tmp_path
+):
     r, calls = run_phase(tmp_path, "deps", env)
     assert r.returncode == 0, r.stderr
     assert calls[0] == ["install", "--quiet", "--upgrade", "pip"] and len(calls) == 2
@@ -183,15 +232,26 @@ def test_the_deps_phase_installs_the_requirements_of_the_flavour_and_backends_in
 def test_the_deps_phase_follows_an_extra_that_names_the_projects_own_and_refuses_an_unknown_one(tmp_path):
     src = tmp_path / "src"
     src.mkdir()
-    (src / "pyproject.toml").write_text('[project]\nname = "hepbench"\ndependencies = ["numpy"]\n'
-                                        '[project.optional-dependencies]\ncpu = ["tensorflow-cpu; os_name == \'posix\'"]\n'
-                                        'qsvr = ["dimod", "hepbench[cpu]"]\nhpo = ["ray", "dimod"]\n')
+    (src / "pyproject.toml").write_text(
+        '[project]\nname = "hepbench"\ndependencies = ["numpy"]\n'
+        "[project.optional-dependencies]\ncpu = [\"tensorflow-cpu; os_name == 'posix'\"]\n"
+        'qsvr = ["dimod", "hepbench[cpu]"]\nhpo = ["ray", "dimod"]\n'
+    )
     r, calls = run_phase(tmp_path, "deps", {}, src)
     assert r.returncode == 0, r.stderr
-    assert calls[1] == ["install", "--quiet", "--constraint", str(src / "container" / "constraints.txt"), "numpy",
-                        "tensorflow-cpu; os_name == 'posix'", "dimod", "ray"]
-    (src / "pyproject.toml").write_text('[project]\nname = "hepbench"\ndependencies = []\n'
-                                        '[project.optional-dependencies]\ncpu = []\nqsvr = []\n')
+    assert calls[1] == [
+        "install",
+        "--quiet",
+        "--constraint",
+        str(src / "container" / "constraints.txt"),
+        "numpy",
+        "tensorflow-cpu; os_name == 'posix'",
+        "dimod",
+        "ray",
+    ]
+    (src / "pyproject.toml").write_text(
+        '[project]\nname = "hepbench"\ndependencies = []\n[project.optional-dependencies]\ncpu = []\nqsvr = []\n'
+    )
     r, calls = run_phase(tmp_path / "second", "deps", {}, src)
     assert r.returncode != 0 and "has no extra 'hpo'" in r.stderr
     assert calls == [["install", "--quiet", "--upgrade", "pip"]]  # stopped before installing anything
@@ -230,31 +290,49 @@ def test_the_layer_phase_gathers_hepbench_s_installed_files_and_the_prefix_but_n
     prefix, layer = tmp_path / "opt", tmp_path / "layer"
     venv = prefix / "venv"
     site = venv / "lib" / "python3.11" / "site-packages"
-    files = {"hepbench/__init__.py": "", "hepbench/__pycache__/__init__.cpython-311.pyc": "pyc",
-             "hepbench-0.1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: hepbench\nVersion: 0.1.0\n",
-             "../../../bin/hepbench": "#!/bin/sh\n", "numpy/__init__.py": "", "../../../bin/pip": ""}
+    files = {
+        "hepbench/__init__.py": "",
+        "hepbench/__pycache__/__init__.cpython-311.pyc": "pyc",
+        "hepbench-0.1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: hepbench\nVersion: 0.1.0\n",
+        "../../../bin/hepbench": "#!/bin/sh\n",
+        "numpy/__init__.py": "",
+        "../../../bin/pip": "",
+    }
     for name, text in files.items():
         (site / name).parent.mkdir(parents=True, exist_ok=True)
         (site / name).write_text(text)
     record = [n for n in files if not n.startswith(("numpy", "../../../bin/pip"))] + ["hepbench-0.1.0.dist-info/RECORD"]
     (site / "hepbench-0.1.0.dist-info" / "RECORD").write_text("".join(f"{n},,\n" for n in record))
-    (venv / "bin" / "python").write_text(f"#!/bin/sh\nexec {sys.executable} -S \"$@\"\n")
+    (venv / "bin" / "python").write_text(f'#!/bin/sh\nexec {sys.executable} -S "$@"\n')
     (venv / "bin" / "python").chmod(0o755)
     for name in ("data/tfds/delphes_pf/1.1.0/checksums.json", "data/CHECKSUM", "src/pyproject.toml", "install.sh"):
         (prefix / name).parent.mkdir(parents=True, exist_ok=True)
         (prefix / name).write_text(name)
 
     def layer_phase():
-        return subprocess.run(["sh", str(ROOT / "container" / "install.sh"), "layer"], capture_output=True, text=True,
-                              env={"PATH": "/usr/bin:/bin", "HEPBENCH_PREFIX": str(prefix),
-                                   "HEPBENCH_LAYER": str(layer), "PYTHONPATH": str(site)})
+        return subprocess.run(
+            ["sh", str(ROOT / "container" / "install.sh"), "layer"],
+            capture_output=True,
+            text=True,
+            env={
+                "PATH": "/usr/bin:/bin",
+                "HEPBENCH_PREFIX": str(prefix),
+                "HEPBENCH_LAYER": str(layer),
+                "PYTHONPATH": str(site),
+            },
+        )
 
     r = layer_phase()
     assert r.returncode == 0, r.stderr
     gathered = {str(p.relative_to(layer / prefix.relative_to("/"))) for p in layer.rglob("*") if p.is_file()}
     installed = {"venv/lib/python3.11/site-packages/" + n for n in record if not n.startswith("..")}
-    assert gathered == installed | {"venv/bin/hepbench", "data/tfds/delphes_pf/1.1.0/checksums.json", "data/CHECKSUM",
-                                    "src/pyproject.toml", "install.sh"}
+    assert gathered == installed | {
+        "venv/bin/hepbench",
+        "data/tfds/delphes_pf/1.1.0/checksums.json",
+        "data/CHECKSUM",
+        "src/pyproject.toml",
+        "install.sh",
+    }
     assert (layer / prefix.relative_to("/") / "src" / "pyproject.toml").read_text() == "src/pyproject.toml"
 
     (site / "hepbench" / "__init__.py").unlink()  # a broken installation: the phase stops, naming the file
@@ -268,6 +346,7 @@ def test_the_layer_phase_gathers_hepbench_s_installed_files_and_the_prefix_but_n
     shutil.rmtree(site / "hepbench-0.1.0.dist-info")
     r = layer_phase()
     assert r.returncode != 0 and f"hepbench is not installed in the venv {venv}" in r.stderr
+
 
 # A venv for the horovod phase of the gpu flavour: python answers install.sh's two questions (where
 # site-packages is, which CUDA 13 runtime is installed); pip records its arguments, lays out what
@@ -302,9 +381,18 @@ def horovod_gpu_phase(tmp_path, runtime: str | None, nccl: bool):
         (site / "nvidia" / "nccl" / "include" / "nccl.h").touch()
         (site / "nvidia" / "nccl" / "lib").mkdir()
         (site / "nvidia" / "nccl" / "lib" / "libnccl.so.2").touch()
-    r = subprocess.run(["sh", str(ROOT / "container" / "install.sh"), "horovod"], capture_output=True, text=True,
-                       env={"PATH": "/usr/bin:/bin", "HEPBENCH_VENV": str(venv), "HEPBENCH_FLAVOUR": "gpu",
-                            "HEPBENCH_PIP_CACHE": str(tmp_path / "cache"), "TMPDIR": str(tmp_path)})
+    r = subprocess.run(
+        ["sh", str(ROOT / "container" / "install.sh"), "horovod"],
+        capture_output=True,
+        text=True,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HEPBENCH_VENV": str(venv),
+            "HEPBENCH_FLAVOUR": "gpu",
+            "HEPBENCH_PIP_CACHE": str(tmp_path / "cache"),
+            "TMPDIR": str(tmp_path),
+        },
+    )
     log = (tmp_path / "pip.log").read_text().splitlines() if (tmp_path / "pip.log").exists() else []
     return r, log
 
@@ -315,8 +403,12 @@ def test_the_gpu_horovod_build_gets_one_consistent_cuda_toolkit_and_the_venv_s_n
     assert r.returncode == 3, r.stderr  # the fake `pip wheel`: the phase reached Horovod's build
     toolkit = next(line for line in log if "--target" in line).split()
     assert [w for w in toolkit if w.startswith("nvidia-")] == [
-        f"nvidia-cuda-nvcc=={series}.*", f"nvidia-cuda-crt=={series}.*", f"nvidia-nvvm=={series}.*",
-        f"nvidia-cuda-cccl=={series}.*", f"nvidia-cuda-runtime=={runtime or series + '.*'}"]
+        f"nvidia-cuda-nvcc=={series}.*",
+        f"nvidia-cuda-crt=={series}.*",
+        f"nvidia-nvvm=={series}.*",
+        f"nvidia-cuda-cccl=={series}.*",
+        f"nvidia-cuda-runtime=={runtime or series + '.*'}",
+    ]
     settings = dict(line.split("=", 1) for line in log if line.startswith(("HOROVOD_", "LDFLAGS")))
     assert settings["HOROVOD_GPU_OPERATIONS"] == "NCCL" and settings["HOROVOD_NCCL_LINK"] == "SHARED"
     assert settings["LDFLAGS"] == "-Wl,-rpath,$ORIGIN/../../nvidia/nccl/lib"  # relative: the wheel loads anywhere

@@ -3,6 +3,7 @@
 A stand-in `hepbench` (HEPBENCH_BIN) prints what it was given, so these tests see exactly what
 the driver would run; the image tests (tests/container/image/) run the real thing.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,18 +26,35 @@ def test_no_arguments_give_the_default_run(driver, tmp_path):
 
 def test_hepscore_options_are_mapped(driver):
     out = called(driver("-W", "-w", "/res", "-c", "2", "-t", "1", "-e", "4", "-n", "2", "-M", "cpu", "-m", "none"))
-    assert out["argv"] == ["run", "--resultsdir", "/res", "--device", "cpu", "--copies", "2", "--threads", "1",
-                           "--events", "4", "--ncores", "2", "--keep-work"]
+    assert out["argv"] == [
+        "run",
+        "--resultsdir",
+        "/res",
+        "--device",
+        "cpu",
+        "--copies",
+        "2",
+        "--threads",
+        "1",
+        "--events",
+        "4",
+        "--ncores",
+        "2",
+        "--keep-work",
+    ]
     out = called(driver("--resultsdir", "/r", "--copies", "3", "--threads", "2", "--events", "8", "--debug"))
     assert out["argv"][:8] == ["run", "--resultsdir", "/r", "--device", "auto", "--copies", "3", "--threads"]
     assert out["env"]["TF_CPP_MIN_LOG_LEVEL"] == "0"
 
 
-@pytest.mark.parametrize("args", [
-    ["-x", "--windows 5 --precision bf16"],                 # one word
-    ["--extra-args", "--windows", "5", "--precision", "bf16"],   # split over several words
-    ["-x", "--windows", "-x", "5 --precision", "-x", "bf16"],    # repeated
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-x", "--windows 5 --precision bf16"],  # one word
+        ["--extra-args", "--windows", "5", "--precision", "bf16"],  # split over several words
+        ["-x", "--windows", "-x", "5 --precision", "-x", "bf16"],  # repeated
+    ],
+)
 def test_extra_arguments_arrive_as_one_or_several_words(driver, args):
     out = called(driver(*args, "-c", "1"))
     assert out["argv"][-4:] == ["--windows", "5", "--precision", "bf16"]
@@ -48,8 +66,17 @@ def test_extra_arguments_arrive_as_one_or_several_words(driver, args):
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
 def test_the_backend_option_becomes_hepbench_runs_backend(driver, flag, backend):
     out = called(driver("-W", flag, backend, "-M", "gpu", "-x", "--precision bf16"))
-    assert out["argv"] == ["run", "--resultsdir", "/results", "--device", "gpu", "--backend", backend,
-                           "--precision", "bf16"]
+    assert out["argv"] == [
+        "run",
+        "--resultsdir",
+        "/results",
+        "--device",
+        "gpu",
+        "--backend",
+        backend,
+        "--precision",
+        "bf16",
+    ]
     # Without the option the driver passes none: hepbench's own default (tensorflow, or $KERAS_BACKEND).
     assert "--backend" not in called(driver("-M", "gpu"))["argv"]
 
@@ -65,26 +92,29 @@ def test_the_baked_data_set_is_used_when_present(driver, tmp_path):
     assert called(driver())["env"]["HEPBENCH_DATA_DIR"] == str(tmp_path / "opt" / "data" / "tfds")
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--frobnicate"], "unknown option '--frobnicate'"),
-    (["-c", "0"], "-c must be a positive integer, not '0'"),
-    (["--threads", "two"], "--threads must be a positive integer, not 'two'"),
-    (["-M", "tpu"], "-M must be cpu, gpu or auto"),
-    (["-m", "some"], "must be all, custom or none"),
-    (["-w"], "option -w needs a value"),
-    (["--workload", "nope"], "--workload must be mlpf, qsvr or hpo"),
-    (["--workload", "qsvr", "-c", "2"], "--workload qsvr runs one copy; -c must be 1"),
-    (["-t", "4", "--workload", "qsvr"], "--workload qsvr runs on one thread; -t must be 1"),
-    (["--workload", "qsvr", "-M", "gpu"], "-M must be cpu or auto"),
-    (["--workload", "hpo", "-c", "2"], "--workload hpo runs one search; -c must be 1"),
-    (["-t", "2", "--workload", "hpo"], "--workload hpo runs one-CPU trials; -t must be 1, not '2'"),
-    (["--workload", "hpo", "-M", "gpu"], "--workload hpo runs on the CPU; -M must be cpu or auto"),
-    (["--workload", "hpo", "-e", "0"], "-e must be a positive integer, not '0'"),
-    (["-b", "mxnet"], "-b must be tensorflow, jax or torch, not 'mxnet'"),
-    (["--backend"], "option --backend needs a value"),
-    (["--workload", "qsvr", "-b", "torch"], "-b/--backend applies to the mlpf workload, not 'qsvr'"),
-    (["--backend", "jax", "--workload", "hpo"], "-b/--backend applies to the mlpf workload, not 'hpo'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--frobnicate"], "unknown option '--frobnicate'"),
+        (["-c", "0"], "-c must be a positive integer, not '0'"),
+        (["--threads", "two"], "--threads must be a positive integer, not 'two'"),
+        (["-M", "tpu"], "-M must be cpu, gpu or auto"),
+        (["-m", "some"], "must be all, custom or none"),
+        (["-w"], "option -w needs a value"),
+        (["--workload", "nope"], "--workload must be mlpf, qsvr or hpo"),
+        (["--workload", "qsvr", "-c", "2"], "--workload qsvr runs one copy; -c must be 1"),
+        (["-t", "4", "--workload", "qsvr"], "--workload qsvr runs on one thread; -t must be 1"),
+        (["--workload", "qsvr", "-M", "gpu"], "-M must be cpu or auto"),
+        (["--workload", "hpo", "-c", "2"], "--workload hpo runs one search; -c must be 1"),
+        (["-t", "2", "--workload", "hpo"], "--workload hpo runs one-CPU trials; -t must be 1, not '2'"),
+        (["--workload", "hpo", "-M", "gpu"], "--workload hpo runs on the CPU; -M must be cpu or auto"),
+        (["--workload", "hpo", "-e", "0"], "-e must be a positive integer, not '0'"),
+        (["-b", "mxnet"], "-b must be tensorflow, jax or torch, not 'mxnet'"),
+        (["--backend"], "option --backend needs a value"),
+        (["--workload", "qsvr", "-b", "torch"], "-b/--backend applies to the mlpf workload, not 'qsvr'"),
+        (["--backend", "jax", "--workload", "hpo"], "-b/--backend applies to the mlpf workload, not 'hpo'"),
+    ],
+)
 def test_bad_options_print_usage_and_start_nothing(driver, args, message):
     r = driver(*args)
     assert r.returncode == 2 and message in r.stderr and "Usage:" in r.stderr
@@ -100,8 +130,26 @@ def test_help(driver):
 def test_qsvr_workload_runs_hepbench_qsvr_run(driver):
     out = called(driver("--workload", "qsvr", "-W", "-w", "/res"))
     assert out["argv"] == ["qsvr", "bench", "--resultsdir", "/res"]
-    out = called(driver("-c", "1", "-t", "1", "-n", "4", "-M", "cpu", "-e", "5", "--workload", "qsvr",
-                        "-x", "--seed 3", "-m", "none"))
+    out = called(
+        driver(
+            "-c",
+            "1",
+            "-t",
+            "1",
+            "-n",
+            "4",
+            "-M",
+            "cpu",
+            "-e",
+            "5",
+            "--workload",
+            "qsvr",
+            "-x",
+            "--seed 3",
+            "-m",
+            "none",
+        )
+    )
     assert out["argv"] == ["qsvr", "bench", "--resultsdir", "/results", "--fits", "5", "--seed", "3"]
     assert out["env"]["HEPBENCH_EXTRA_ARGUMENTS"] == "--seed 3"
     assert out["env"]["MPLCONFIGDIR"]  # the same environment as the mlpf workload
@@ -111,10 +159,23 @@ def test_hpo_workload_runs_hepbench_hpo_bench(driver):
     out = called(driver("--workload", "hpo", "-W", "-w", "/res"))
     assert out["argv"] == ["hpo", "bench", "--resultsdir", "/res"]
     # -e: the number of trials; -n: the CPUs of the search (HEPscore's --ncores).
-    out = called(driver("-c", "1", "-t", "1", "-n", "4", "-M", "cpu", "-e", "6", "--workload", "hpo",
-                        "-x", "--seed 3", "-m", "none"))
-    assert out["argv"] == ["hpo", "bench", "--resultsdir", "/results", "--trials", "6", "--num-cpus", "4",
-                           "--seed", "3"]
+    out = called(
+        driver(
+            "-c", "1", "-t", "1", "-n", "4", "-M", "cpu", "-e", "6", "--workload", "hpo", "-x", "--seed 3", "-m", "none"
+        )
+    )
+    assert out["argv"] == [
+        "hpo",
+        "bench",
+        "--resultsdir",
+        "/results",
+        "--trials",
+        "6",
+        "--num-cpus",
+        "4",
+        "--seed",
+        "3",
+    ]
     assert out["env"]["HEPBENCH_EXTRA_ARGUMENTS"] == "--seed 3"
     assert out["env"]["MPLCONFIGDIR"]  # the same environment as the mlpf workload
 
@@ -122,7 +183,11 @@ def test_hpo_workload_runs_hepbench_hpo_bench(driver):
 def test_help_names_the_qsvr_and_hpo_workloads(driver):
     r = driver("--help")
     assert "--workload NAME   mlpf (default), qsvr or hpo" in r.stdout and "[--workload mlpf|qsvr|hpo]" in r.stdout
-    assert "qsvr_summary.json" in r.stdout and "hpo_summary.json" in r.stdout and "not part of this version" not in r.stdout
+    assert (
+        "qsvr_summary.json" in r.stdout
+        and "hpo_summary.json" in r.stdout
+        and "not part of this version" not in r.stdout
+    )
 
 
 def test_the_home_folder_is_the_callers_own_per_uid(driver, tmp_path):

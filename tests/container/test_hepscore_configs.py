@@ -10,6 +10,7 @@ image reference, the argument string and the score; the arguments go to entrypoi
 conftest.py's stand-in `hepbench`. bmkrun.yaml: test_bmkrun.py. Running the real image under the
 clients is the image tests' job.
 """
+
 from __future__ import annotations
 
 import copy
@@ -26,16 +27,30 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.container.clients import (DEPRECATED_KEY, HEPSCORE_1_5, HEPSCORE_2, HEPSCORES, HEPSCORE_DIR, MODES, SUITE,
-                                     HepScore, hepscore_argv, read_header)
+from tests.container.clients import (
+    DEPRECATED_KEY,
+    HEPSCORE_1_5,
+    HEPSCORE_2,
+    HEPSCORE_DIR,
+    HEPSCORES,
+    MODES,
+    SUITE,
+    HepScore,
+    hepscore_argv,
+    read_header,
+)
 
 CONFIGS = sorted(str(p.relative_to(HEPSCORE_DIR)) for p in HEPSCORE_DIR.rglob("mlpf-bmk*.yaml"))
 V2 = [name for name in CONFIGS if name.startswith("v2/")]
 HEPSCORE_CHARS = re.compile(r"^[a-zA-Z0-9\-_]*$")  # hep-score's check on names and argument values
 # The registry scheme each engine takes, in the order hep-score 2 prefers them (hepscore.py's valid_curis).
 SCHEMES = {"docker": ("docker",), "singularity": ("oras", "docker", "shub", "dir", "https")}
-CASES = [(name, client, mode) for name in CONFIGS for client in read_header(HEPSCORE_DIR / name).clients
-         for mode in read_header(HEPSCORE_DIR / name).modes]
+CASES = [
+    (name, client, mode)
+    for name in CONFIGS
+    for client in read_header(HEPSCORE_DIR / name).clients
+    for mode in read_header(HEPSCORE_DIR / name).modes
+]
 
 
 def load(name: str) -> dict:
@@ -48,8 +63,9 @@ def top_key(config: dict) -> str:
 
 
 def _take_hepscore_modules() -> dict:
-    return {name: sys.modules.pop(name) for name in list(sys.modules)
-            if name == "hepscore" or name.startswith("hepscore.")}
+    return {
+        name: sys.modules.pop(name) for name in list(sys.modules) if name == "hepscore" or name.startswith("hepscore.")
+    }
 
 
 def import_client(client: HepScore):
@@ -132,8 +148,12 @@ def test_every_file_in_hepscore_has_a_header_that_a_test_here_or_in_test_bmkrun_
 def test_each_header_names_exactly_the_clients_and_modes_that_take_the_file(name, client, tmp_path, caplog):
     caplog.set_level(logging.WARNING, logger="hepscore.hepscore")
     config, header = load(name), read_header(HEPSCORE_DIR / name)
-    taken = {(c, mode) for c in HEPSCORES for mode in MODES
-             if accepts(client(c), config, mode, tmp_path / f"{c}-{mode}".replace(" ", "_"), caplog)}
+    taken = {
+        (c, mode)
+        for c in HEPSCORES
+        for mode in MODES
+        if accepts(client(c), config, mode, tmp_path / f"{c}-{mode}".replace(" ", "_"), caplog)
+    }
     assert taken == {(c, mode) for c in header.clients for mode in header.modes}
 
 
@@ -149,7 +169,7 @@ def test_each_configuration_has_the_layout_of_its_clients(name):
         assert top_key(config) == "hepscore" and isinstance(settings["registry"], list)
         schemes = [r.split("://")[0] for r in settings["registry"]]
         assert len(set(schemes)) == len(schemes) and {"oras", "docker"} <= set(schemes)
-    (bench_name, bench), = config[top_key(config)]["benchmarks"].items()
+    ((bench_name, bench),) = config[top_key(config)]["benchmarks"].items()
     assert bench_name == "mlpf-bmk" and bench["results_file"] == "mlpf_summary.json"
     assert set(bench["ref_scores"]) == {"train"} and all(v > 0 for v in bench["ref_scores"].values())
     assert bench["gpu"] is ("-M" in bench["args"])  # `gpu: true` exactly where the run is asked for a GPU
@@ -161,8 +181,9 @@ def test_each_v2_configuration_is_the_v1_5_one_in_v2_form(name):
     assert v2["benchmarks"] == v15["benchmarks"]  # the same reference scores, image version and arguments
     docker = load("mlpf-bmk-docker.yaml")["hepscore_benchmark"]["settings"]["registry"]
     assert sorted(v2["settings"]["registry"]) == sorted({v15["settings"]["registry"], docker})
-    assert {k for k in v2["settings"].keys() | v15["settings"].keys()
-            if v2["settings"].get(k) != v15["settings"].get(k)} == {"registry"}
+    assert {
+        k for k in v2["settings"].keys() | v15["settings"].keys() if v2["settings"].get(k) != v15["settings"].get(k)
+    } == {"registry"}
 
 
 @pytest.mark.parametrize("form", ["", "v2/"])
@@ -178,8 +199,11 @@ def test_each_backend_has_a_cpu_configuration_that_names_it(form):
 def test_the_docker_registry_configuration_is_the_reference_benchmark_from_another_registry():
     sif, docker = load("mlpf-bmk.yaml")["hepscore_benchmark"], load("mlpf-bmk-docker.yaml")["hepscore_benchmark"]
     assert docker["benchmarks"] == sif["benchmarks"]
-    differ = {k for k in sif["settings"].keys() | docker["settings"].keys()
-              if sif["settings"].get(k) != docker["settings"].get(k)}
+    differ = {
+        k
+        for k in sif["settings"].keys() | docker["settings"].keys()
+        if sif["settings"].get(k) != docker["settings"].get(k)
+    }
     assert differ == {"name", "registry", "container_exec", "addarch"}
 
 
@@ -196,8 +220,9 @@ def test_the_driver_accepts_the_arguments_of_each_configuration(name, driver):
 
 
 @pytest.mark.parametrize("name, client_name, mode", CASES)
-def test_each_named_client_scores_a_replay_of_the_file_in_each_named_mode(name, client_name, mode, client, tmp_path,
-                                                                          caplog, monkeypatch):
+def test_each_named_client_scores_a_replay_of_the_file_in_each_named_mode(
+    name, client_name, mode, client, tmp_path, caplog, monkeypatch
+):
     module = client(client_name)
     config = in_mode(load(name), mode)
     settings, bench = config[top_key(config)]["settings"], config[top_key(config)]["benchmarks"]["mlpf-bmk"]
@@ -211,11 +236,14 @@ def test_each_named_client_scores_a_replay_of_the_file_in_each_named_mode(name, 
     for i in range(settings["repetitions"]):
         run = tmp_path / "mlpf-bmk" / f"run{i}"
         run.mkdir(parents=True)
-        summary = {"app": {"version": "test"}, "run_info": {"copies": 1},
-                   "report": {"wl-scores": {"train": ref * (i + 1)}, "log": "ok"}}
+        summary = {
+            "app": {"version": "test"},
+            "run_info": {"copies": 1},
+            "report": {"wl-scores": {"train": ref * (i + 1)}, "log": "ok"},
+        }
         (run / "mlpf_summary.json").write_text(json.dumps(summary))
     monkeypatch.setattr(hs, "get_version", lambda: ["engine", "0.0"])  # no engine is asked
-    monkeypatch.setattr(module.time, "sleep", lambda s: None)          # replay waits 1 s per run
+    monkeypatch.setattr(module.time, "sleep", lambda s: None)  # replay waits 1 s per run
     assert hs.run(mock=True) == 0
     hs.gen_score()
     # Median of the per-run scores round(train / ref, 4) = 1, 2, 3 ..., times scaling.
@@ -231,7 +259,7 @@ def test_each_named_client_scores_a_replay_of_the_file_in_each_named_mode(name, 
     tag = bench["version"] + (f"_{platform.machine()}" if arch else "")
     image = f"{registry.removeprefix('docker://') if mode == 'docker' else registry}/mlpf-bmk:{tag}"
     assert image in command
-    assert command[command.index(image) + 1:] == hepscore_argv(bench["args"])
+    assert command[command.index(image) + 1 :] == hepscore_argv(bench["args"])
     if bench["gpu"]:
         assert ("--nv" if mode == "singularity" else "--gpus") in command
 
@@ -250,7 +278,7 @@ def test_hepscore_2_passes_a_core_count_on_to_the_driver(client, tmp_path, caplo
     monkeypatch.setattr(module.time, "sleep", lambda s: None)
     hs.run(mock=True)  # no summaries: only the command matters here
     command = next(r.args[0] for r in caplog.records if r.msg.startswith("Running"))
-    workload = command[command.index("-W"):]
+    workload = command[command.index("-W") :]
     assert workload[:3] == ["-W", "--ncores", "1"]
     r = driver(*workload)
     assert r.returncode == 0, r.stderr
@@ -269,10 +297,13 @@ def sif_with_docker(config):
     return config
 
 
-@pytest.mark.parametrize("broken, message", [
-    (registry_list, "illegal character in registry"),
-    (sif_with_docker, "Only docker registry URI"),
-])
+@pytest.mark.parametrize(
+    "broken, message",
+    [
+        (registry_list, "illegal character in registry"),
+        (sif_with_docker, "Only docker registry URI"),
+    ],
+)
 def test_hepscore_1_5_refuses_a_broken_copy(client, tmp_path, caplog, broken, message):
     config = broken(load("mlpf-bmk.yaml"))
     assert message in refused(client(HEPSCORE_1_5.name), config, tmp_path, caplog)

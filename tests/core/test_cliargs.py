@@ -1,4 +1,5 @@
 """The argparse types: what they accept, and the usage error (exit 2) for what they do not."""
+
 from __future__ import annotations
 
 import argparse
@@ -14,24 +15,33 @@ def parse(kind, text: str):
     return parser.parse_args([f"--x={text}"]).x
 
 
-@pytest.mark.parametrize("kind, text, value", [
-    (positive_int, "3", 3), (non_negative_int, "0", 0), (finite_float, "-1.5", -1.5), (finite_float, "1e3", 1000.0),
-    (positive_float, "0.25", 0.25),
-])
+@pytest.mark.parametrize(
+    "kind, text, value",
+    [
+        (positive_int, "3", 3),
+        (non_negative_int, "0", 0),
+        (finite_float, "-1.5", -1.5),
+        (finite_float, "1e3", 1000.0),
+        (positive_float, "0.25", 0.25),
+    ],
+)
 def test_accepted_values(kind, text, value):
     assert parse(kind, text) == value and type(parse(kind, text)) is type(value)
 
 
-@pytest.mark.parametrize("kind, text, message", [
-    (positive_int, "0", "expected a positive integer, got 0"),
-    (positive_int, "1.5", "expected a positive integer, got '1.5'"),
-    (non_negative_int, "-1", "expected an integer >= 0, got -1"),
-    (finite_float, "abc", "expected a number, got 'abc'"),
-    (finite_float, "nan", "expected a finite number, got 'nan'"),
-    (finite_float, "-inf", "expected a finite number, got '-inf'"),
-    (positive_float, "0", "expected a positive number, got '0'"),
-    (positive_float, "inf", "expected a finite number, got 'inf'"),
-])
+@pytest.mark.parametrize(
+    "kind, text, message",
+    [
+        (positive_int, "0", "expected a positive integer, got 0"),
+        (positive_int, "1.5", "expected a positive integer, got '1.5'"),
+        (non_negative_int, "-1", "expected an integer >= 0, got -1"),
+        (finite_float, "abc", "expected a number, got 'abc'"),
+        (finite_float, "nan", "expected a finite number, got 'nan'"),
+        (finite_float, "-inf", "expected a finite number, got '-inf'"),
+        (positive_float, "0", "expected a positive number, got '0'"),
+        (positive_float, "inf", "expected a finite number, got 'inf'"),
+    ],
+)
 def test_rejected_values_are_usage_errors_naming_the_option(capsys, kind, text, message):
     with pytest.raises(SystemExit) as e:
         parse(kind, text)

@@ -3,6 +3,7 @@ a stand-in printing its documented output (tests/gpu_standins.py), lists the nod
 vendor's visibility variables are read in the order its runtime applies them and a copy is given
 its GPUs through the vendor's own variable; a node's vendor is found from its driver's device
 nodes; the frameworks' runtime strings are read."""
+
 from __future__ import annotations
 
 import json
@@ -14,24 +15,47 @@ from hepbench.core.devices import AMD, INTEL, NVIDIA, Gpu, GpuRuntime
 from tests import gpu_standins
 
 
-@pytest.mark.parametrize("vendor, expected, runtime", [
-    ("nvidia", [Gpu("nvidia", 0, "NVIDIA A100-SXM4-80GB", 81920 * 2**20, "00000000:07:00.0"),
-                Gpu("nvidia", 1, "NVIDIA A100-SXM4-80GB", 81920 * 2**20, "00000000:0B:00.0")],
-     GpuRuntime("cuda", "12.4", "550.54.15")),
-    ("amd", [Gpu("amd", 0, "AMD Instinct MI250X", 65520 * 2**20, "0000:c1:00.0"),
-             Gpu("amd", 1, "AMD Instinct MI250X", 65520 * 2**20, "0000:c6:00.0")],
-     GpuRuntime("hip", "6.2.2", "6.8.5")),
-    ("intel", [Gpu("intel", 0, "Intel(R) Data Center GPU Max 1550", 137438953472, "0000:29:00.0"),
-               Gpu("intel", 1, "Intel(R) Data Center GPU Max 1550", 137438953472, "0000:3a:00.0")],
-     GpuRuntime("level_zero", None, "I915_24.3.23_PSB_240416.31")),
-])
+@pytest.mark.parametrize(
+    "vendor, expected, runtime",
+    [
+        (
+            "nvidia",
+            [
+                Gpu("nvidia", 0, "NVIDIA A100-SXM4-80GB", 81920 * 2**20, "00000000:07:00.0"),
+                Gpu("nvidia", 1, "NVIDIA A100-SXM4-80GB", 81920 * 2**20, "00000000:0B:00.0"),
+            ],
+            GpuRuntime("cuda", "12.4", "550.54.15"),
+        ),
+        (
+            "amd",
+            [
+                Gpu("amd", 0, "AMD Instinct MI250X", 65520 * 2**20, "0000:c1:00.0"),
+                Gpu("amd", 1, "AMD Instinct MI250X", 65520 * 2**20, "0000:c6:00.0"),
+            ],
+            GpuRuntime("hip", "6.2.2", "6.8.5"),
+        ),
+        (
+            "intel",
+            [
+                Gpu("intel", 0, "Intel(R) Data Center GPU Max 1550", 137438953472, "0000:29:00.0"),
+                Gpu("intel", 1, "Intel(R) Data Center GPU Max 1550", 137438953472, "0000:3a:00.0"),
+            ],
+            GpuRuntime("level_zero", None, "I915_24.3.23_PSB_240416.31"),
+        ),
+    ],
+)
 def test_each_vendor_lists_the_node_s_gpus_with_its_own_tool(tmp_path, monkeypatch, vendor, expected, runtime):
     gpu_standins.install(tmp_path, monkeypatch, vendor)
     listing = devices.vendor(vendor).listing()
     assert listing.gpus == expected and listing.runtime == runtime
     assert listing.source == gpu_standins.VENDOR_TOOLS[vendor][0]
-    assert listing.host_runtime(vendor) == {"vendor": vendor, "runtime": runtime.name, "version": runtime.version,
-                                            "driver_version": runtime.driver_version, "source": listing.source}
+    assert listing.host_runtime(vendor) == {
+        "vendor": vendor,
+        "runtime": runtime.name,
+        "version": runtime.version,
+        "driver_version": runtime.driver_version,
+        "source": listing.source,
+    }
     assert [g.to_dict()["vendor"] for g in listing.gpus] == [vendor, vendor]
 
 
@@ -47,14 +71,25 @@ def test_amd_falls_back_to_rocm_smi_and_no_tool_is_no_listing(tmp_path, monkeypa
 def test_a_tool_that_fails_or_prints_something_else_lists_nothing(tmp_path, monkeypatch):
     gpu_standins.install(tmp_path, monkeypatch, "amd", tools=())
     gpu_standins.write_tool(tmp_path / "standin-bin", "amd-smi", {})  # refuses every command (exit 2)
-    gpu_standins.write_tool(tmp_path / "standin-bin", "rocm-smi", {
-        ("--showproductname", "--showmeminfo", "vram", "--showbus", "--showdriverversion", "--json"): "WARNING: no"})
+    gpu_standins.write_tool(
+        tmp_path / "standin-bin",
+        "rocm-smi",
+        {("--showproductname", "--showmeminfo", "vram", "--showbus", "--showdriverversion", "--json"): "WARNING: no"},
+    )
     assert AMD.listing() is None
 
 
 def test_the_older_and_newer_formats_of_each_tool_are_read():
-    older = json.dumps([{"gpu": 3, "asic": {"market_name": "MI210"}, "bus": {"bdf": "0000:03:00.0"},
-                         "vram": {"vram_type": "HBM2E", "vram_size_mb": 65536}}])  # ROCm 6.1: a list, vram_size_mb
+    older = json.dumps(
+        [
+            {
+                "gpu": 3,
+                "asic": {"market_name": "MI210"},
+                "bus": {"bdf": "0000:03:00.0"},
+                "vram": {"vram_type": "HBM2E", "vram_size_mb": 65536},
+            }
+        ]
+    )  # ROCm 6.1: a list, vram_size_mb
     listing = devices.parse_amd_smi(older, json.dumps([{"rocm_version": "N/A", "kernel_version": "6.7.0"}]))
     assert listing.gpus == [Gpu("amd", 3, "MI210", 65536 * 2**20, "0000:03:00.0")]
     assert listing.runtime == GpuRuntime("hip", None, "6.7.0")
@@ -67,19 +102,22 @@ def test_the_older_and_newer_formats_of_each_tool_are_read():
     assert unified.runtime == GpuRuntime("cuda", None, None)  # an nvidia-smi without --version
 
 
-@pytest.mark.parametrize("vendor, env, count, expected", [
-    (NVIDIA, {}, 2, ["0", "1"]),
-    (NVIDIA, {"CUDA_VISIBLE_DEVICES": "2,5"}, 2, ["2", "5"]),
-    (NVIDIA, {"CUDA_VISIBLE_DEVICES": "2,5"}, 1, ["2"]),  # the framework sees fewer than listed
-    (NVIDIA, {"CUDA_VISIBLE_DEVICES": ""}, 0, []),
-    (AMD, {"ROCR_VISIBLE_DEVICES": "4,5,6,7", "HIP_VISIBLE_DEVICES": "1,3"}, 2, ["5", "7"]),  # HIP indexes ROCr's
-    (AMD, {"ROCR_VISIBLE_DEVICES": "2,3", "CUDA_VISIBLE_DEVICES": "1"}, 1, ["3"]),  # CUDA_: HIP's alias
-    (AMD, {"ROCR_VISIBLE_DEVICES": "6,7", "HIP_VISIBLE_DEVICES": "0", "CUDA_VISIBLE_DEVICES": "1"}, 1, ["6"]),
-    (AMD, {"HIP_VISIBLE_DEVICES": "2,3"}, 2, ["2", "3"]),
-    (AMD, {"ROCR_VISIBLE_DEVICES": "GPU-4b2c1a9f,GPU-77aa"}, 2, ["GPU-4b2c1a9f", "GPU-77aa"]),
-    (INTEL, {"ZE_AFFINITY_MASK": "1,3"}, 2, ["1", "3"]),
-    (INTEL, {"CUDA_VISIBLE_DEVICES": "1"}, 2, ["0", "1"]),  # another vendor's variable
-])
+@pytest.mark.parametrize(
+    "vendor, env, count, expected",
+    [
+        (NVIDIA, {}, 2, ["0", "1"]),
+        (NVIDIA, {"CUDA_VISIBLE_DEVICES": "2,5"}, 2, ["2", "5"]),
+        (NVIDIA, {"CUDA_VISIBLE_DEVICES": "2,5"}, 1, ["2"]),  # the framework sees fewer than listed
+        (NVIDIA, {"CUDA_VISIBLE_DEVICES": ""}, 0, []),
+        (AMD, {"ROCR_VISIBLE_DEVICES": "4,5,6,7", "HIP_VISIBLE_DEVICES": "1,3"}, 2, ["5", "7"]),  # HIP indexes ROCr's
+        (AMD, {"ROCR_VISIBLE_DEVICES": "2,3", "CUDA_VISIBLE_DEVICES": "1"}, 1, ["3"]),  # CUDA_: HIP's alias
+        (AMD, {"ROCR_VISIBLE_DEVICES": "6,7", "HIP_VISIBLE_DEVICES": "0", "CUDA_VISIBLE_DEVICES": "1"}, 1, ["6"]),
+        (AMD, {"HIP_VISIBLE_DEVICES": "2,3"}, 2, ["2", "3"]),
+        (AMD, {"ROCR_VISIBLE_DEVICES": "GPU-4b2c1a9f,GPU-77aa"}, 2, ["GPU-4b2c1a9f", "GPU-77aa"]),
+        (INTEL, {"ZE_AFFINITY_MASK": "1,3"}, 2, ["1", "3"]),
+        (INTEL, {"CUDA_VISIBLE_DEVICES": "1"}, 2, ["0", "1"]),  # another vendor's variable
+    ],
+)
 def test_the_visible_gpus_follow_the_vendor_s_variables_in_the_runtime_s_order(vendor, env, count, expected):
     assert vendor.visible(env, count) == expected
 
@@ -120,10 +158,15 @@ def test_the_frameworks_runtime_strings_are_read():
     assert devices.runtime_from_platform_version("cuda 12040") == GpuRuntime("cuda", "12.4")
     assert devices.runtime_from_platform_version("rocm 60200") == GpuRuntime("hip", "60200")
     assert devices.runtime_from_platform_version("cpu") is None
-    assert devices.runtime_from_build_info({"is_cuda_build": True, "cuda_version": "12.5.1"}) == \
-        GpuRuntime("cuda", "12.5.1")
+    assert devices.runtime_from_build_info({"is_cuda_build": True, "cuda_version": "12.5.1"}) == GpuRuntime(
+        "cuda", "12.5.1"
+    )
     assert devices.runtime_from_build_info({"is_rocm_build": True, "rocm_version": "6.2"}) == GpuRuntime("hip", "6.2")
     assert GpuRuntime("hip", "6.2").to_backend() == {"gpu_runtime": "hip", "gpu_runtime_version": "6.2"}
     assert devices.Listing([], None, "framework").host_runtime("amd") is None  # no GPUs: no key in report.host
-    assert devices.VISIBILITY_VARIABLES == ("CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES",
-                                            "ZE_AFFINITY_MASK")
+    assert devices.VISIBILITY_VARIABLES == (
+        "CUDA_VISIBLE_DEVICES",
+        "ROCR_VISIBLE_DEVICES",
+        "HIP_VISIBLE_DEVICES",
+        "ZE_AFFINITY_MASK",
+    )

@@ -1,5 +1,6 @@
 """Energy of timed windows: a fake powercap tree (two packages, dram, wrap-around, an unreadable
 counter), a fake NVML module, and the report block against the schema."""
+
 import json
 import subprocess
 import sys
@@ -48,7 +49,9 @@ def test_two_packages_dram_and_wraparound(tree):
     meter.stop(1)
     sources = meter.to_list()
     assert [s["joules"] for s in sources] == pytest.approx([50.0, 4.0, 30.0])
-    assert sources[0]["windows"] == [{"window": 1, "joules": pytest.approx(50.0), "seconds": 2.0, "watts": pytest.approx(25.0)}]
+    assert sources[0]["windows"] == [
+        {"window": 1, "joules": pytest.approx(50.0), "seconds": 2.0, "watts": pytest.approx(25.0)}
+    ]
     block = energy_block(sources, events=168)
     assert block["status"] == "measured" and block["joules"] == pytest.approx(84.0)
     assert block["seconds"] == 2.0 and block["mean_watts"] == pytest.approx(42.0)
@@ -82,10 +85,13 @@ def test_unreadable_counter_says_why(tree):
     # In a process that file modes bind even as root (tests/unprivileged.py), as on a kernel with the
     # 2020 PLATYPUS fix, where energy_uj is readable by root only.
     (tree / "intel-rapl:0" / "energy_uj").chmod(0o200)
-    code = ("import json, sys; from hepbench.core.energy import powercap_sources; "
-            "print(json.dumps({s.name: s.reason for s in powercap_sources(sys.argv[1])}))")
-    r = subprocess.run(without_file_override([sys.executable, "-c", code, str(tree)]), capture_output=True, text=True,
-                       check=True)
+    code = (
+        "import json, sys; from hepbench.core.energy import powercap_sources; "
+        "print(json.dumps({s.name: s.reason for s in powercap_sources(sys.argv[1])}))"
+    )
+    r = subprocess.run(
+        without_file_override([sys.executable, "-c", code, str(tree)]), capture_output=True, text=True, check=True
+    )
     reasons = json.loads(r.stdout)
     assert f"{tree / 'intel-rapl:0' / 'energy_uj'}: Permission denied" in reasons["package-0"]
     assert "CVE-2020-8694" in reasons["package-0"]
@@ -176,8 +182,10 @@ def test_a_known_vendor_reads_its_own_library_and_intel_says_it_is_not_read():
     nvidia = gpu_sources([0], nvml=FakeNvml({0: 7}), amdsmi=Untouched(), vendor="nvidia")
     assert [(s.kind, s.reason) for s in nvidia] == [("nvml", None)]
     intel = gpu_sources([0, 1], nvml=Untouched(), amdsmi=Untouched(), vendor="intel")
-    assert [(s.kind, s.path, s.to_dict()["status"]) for s in intel] == [("level_zero", "level_zero:0", "unavailable"),
-                                                                        ("level_zero", "level_zero:1", "unavailable")]
+    assert [(s.kind, s.path, s.to_dict()["status"]) for s in intel] == [
+        ("level_zero", "level_zero:0", "unavailable"),
+        ("level_zero", "level_zero:1", "unavailable"),
+    ]
     assert "zesPowerGetEnergyCounter" in intel[0].reason and "docs/energy.md" in intel[0].reason
 
 

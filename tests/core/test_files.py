@@ -1,4 +1,5 @@
 """Atomic writes, JSON without NaN, and the writable-directory check."""
+
 from __future__ import annotations
 
 import json

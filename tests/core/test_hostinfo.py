@@ -1,4 +1,5 @@
 """Package versions are reported as given (hepbench) or as installed (None: not installed)."""
+
 from __future__ import annotations
 
 import platform

@@ -1,4 +1,5 @@
 """The core imports nothing from the rest of hepbench, at module level or inside a function."""
+
 from __future__ import annotations
 
 import ast
@@ -22,8 +23,10 @@ def _hepbench_imports(path: Path) -> list[str]:
 
 
 def test_core_modules_import_only_the_core():
-    outside = {p.name: [n for n in _hepbench_imports(p) if not n.startswith("hepbench.core")]
-               for p in sorted(CORE.glob("*.py"))}
+    outside = {
+        p.name: [n for n in _hepbench_imports(p) if not n.startswith("hepbench.core")]
+        for p in sorted(CORE.glob("*.py"))
+    }
     assert {name: found for name, found in outside.items() if found} == {}
 
 

@@ -1,4 +1,5 @@
 """The progress bar: one plain line per update in logs; rich's bar on a terminal, with no thread."""
+
 from __future__ import annotations
 
 import io

@@ -1,4 +1,5 @@
 """HEPscore's statistics block in its two spellings; t quantiles and the intervals of rates."""
+
 from __future__ import annotations
 
 import math
@@ -6,7 +7,14 @@ import math
 import pytest
 
 from hepbench.core.stats import (
-    RatioEstimate, cv_percent, incomplete_beta, ratio_estimate, stats, stats_with_std, sum_interval, t_quantile,
+    RatioEstimate,
+    cv_percent,
+    incomplete_beta,
+    ratio_estimate,
+    stats,
+    stats_with_std,
+    sum_interval,
+    t_quantile,
 )
 
 
@@ -20,7 +28,7 @@ def test_stats_of_nothing_is_none():
 
 def test_stats_with_std_adds_the_population_std_and_gives_floats():
     s = stats_with_std([1, 2, 3, 4])
-    assert s == {"avg": 2.5, "median": 2.5, "min": 1.0, "max": 4.0, "count": 4, "std": pytest.approx(1.25 ** 0.5)}
+    assert s == {"avg": 2.5, "median": 2.5, "min": 1.0, "max": 4.0, "count": 4, "std": pytest.approx(1.25**0.5)}
     assert all(type(s[k]) is float for k in ("avg", "median", "min", "max", "std")) and type(s["count"]) is int
 
 
@@ -34,9 +42,20 @@ def test_stats_with_std_of_nothing_is_an_error():
 
 
 # Student's t quantiles: the values every table prints (e.g. NIST/SEMATECH e-Handbook, table 1.4.2.7).
-@pytest.mark.parametrize("df, expected", [
-    (1, 12.706), (2, 4.303), (3, 3.182), (4, 2.776), (9, 2.262), (10, 2.228), (29, 2.045), (30, 2.042), (100, 1.984),
-])
+@pytest.mark.parametrize(
+    "df, expected",
+    [
+        (1, 12.706),
+        (2, 4.303),
+        (3, 3.182),
+        (4, 2.776),
+        (9, 2.262),
+        (10, 2.228),
+        (29, 2.045),
+        (30, 2.042),
+        (100, 1.984),
+    ],
+)
 def test_t_quantile_matches_the_tables(df, expected):
     assert t_quantile(0.975, df) == pytest.approx(expected, abs=5e-4)
 

@@ -1,4 +1,5 @@
 """Documents of lines and tables: plain columns in logs, rich's framing on a terminal, same cells."""
+
 from __future__ import annotations
 
 import io
@@ -15,9 +16,7 @@ class FakeTerminal(io.StringIO):
 
 def test_plain_columns_are_padded_aligned_and_two_spaces_apart():
     t = Table(("name", "n", "rate"), [("a", "1", "0.25"), ("longer", "100", "12.5")], left=1, indent=2)
-    assert table_lines(t) == ["  name      n  rate",
-                              "  a         1  0.25",
-                              "  longer  100  12.5"]
+    assert table_lines(t) == ["  name      n  rate", "  a         1  0.25", "  longer  100  12.5"]
 
 
 def test_a_grid_without_header_and_a_one_space_gap():
@@ -32,8 +31,9 @@ def test_cells_are_text_not_markup_and_long_rows_are_never_wrapped():
 
 
 def test_each_column_may_be_justified():
-    t = Table(("ranks", "rate", "status"), [("1", "2.5", "ok"), ("16", "40.25", "FAILED")],
-              justify=("right", "right", "left"))
+    t = Table(
+        ("ranks", "rate", "status"), [("1", "2.5", "ok"), ("16", "40.25", "FAILED")], justify=("right", "right", "left")
+    )
     assert table_lines(t) == ["ranks   rate  status", "    1    2.5  ok", "   16  40.25  FAILED"]
     with pytest.raises(ValueError, match="justify must name 'left' or 'right' for each of 3 columns"):
         Table(("a", "b", "c"), [], justify=("left", "middle", "left"))

@@ -1,4 +1,5 @@
 """Report timestamps: UTC, ISO 8601 with milliseconds, accepted as a JSON Schema date-time."""
+
 from __future__ import annotations
 
 import datetime
@@ -13,7 +14,7 @@ def test_now_iso_is_utc_with_milliseconds():
     text = now_iso()
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", text), text
     moment = datetime.datetime.fromisoformat(text)
-    assert abs((datetime.datetime.now(datetime.timezone.utc) - moment).total_seconds()) < 5
+    assert abs((datetime.datetime.now(datetime.UTC) - moment).total_seconds()) < 5
     assert format_checker().conforms(text, "date-time")
 
 

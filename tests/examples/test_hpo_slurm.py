@@ -2,6 +2,7 @@
 with the resources asked for, a driver command `hepbench hpo run`'s own parser accepts, and the
 refusals before anything starts. Its Ray cluster itself (head + worker processes, trials on both)
 is tested in tests/hpo/test_ray_cluster.py, which also runs this script's wait-for-nodes code."""
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,9 @@ tr , '\\n' <<< "$3"
 
 
 def run_script(env: dict, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, env={**BASE_ENV, **env},
-                          cwd=cwd, timeout=60)
+    return subprocess.run(
+        ["bash", str(SCRIPT)], capture_output=True, text=True, env={**BASE_ENV, **env}, cwd=cwd, timeout=60
+    )
 
 
 def allocation(tmp_path: Path, nodes: list[str], **env) -> dict:
@@ -36,9 +38,15 @@ def allocation(tmp_path: Path, nodes: list[str], **env) -> dict:
     bin_dir.mkdir(exist_ok=True)
     (bin_dir / "scontrol").write_text(FAKE_SCONTROL)
     (bin_dir / "scontrol").chmod(0o755)
-    return {"PATH": f"{bin_dir}:{os.environ['PATH']}", "SLURM_JOB_ID": "42", "SLURMD_NODENAME": nodes[0],
-            "SLURM_JOB_NODELIST": ",".join(nodes), "SLURM_JOB_NUM_NODES": str(len(nodes)),
-            "MLPF_RAY_HEAD_IP": "10.1.2.3", **env}
+    return {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "SLURM_JOB_ID": "42",
+        "SLURMD_NODENAME": nodes[0],
+        "SLURM_JOB_NODELIST": ",".join(nodes),
+        "SLURM_JOB_NUM_NODES": str(len(nodes)),
+        "MLPF_RAY_HEAD_IP": "10.1.2.3",
+        **env,
+    }
 
 
 def dry_run(env: dict, tmp_path: Path) -> tuple[str, list[list[str]]]:
@@ -50,8 +58,12 @@ def dry_run(env: dict, tmp_path: Path) -> tuple[str, list[list[str]]]:
     for line in lines:
         if line.startswith("#"):
             continue
-        split = subprocess.run(["bash", "-c", 'eval "w=($1)"; printf "%s\\0" "${w[@]}"', "_", line.removesuffix("&")],
-                               capture_output=True, text=True, check=True)
+        split = subprocess.run(
+            ["bash", "-c", 'eval "w=($1)"; printf "%s\\0" "${w[@]}"', "_", line.removesuffix("&")],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         commands.append(split.stdout.split("\0")[:-1])
     return lines[0], commands
 
@@ -65,9 +77,9 @@ def hpo_run_parser() -> argparse.ArgumentParser:
 
 def parse_hpo_run(words: list[str]):
     """`hepbench hpo run`'s own parser; an unknown option or a bad value fails the test."""
-    starts = [i for i, w in enumerate(words[:-2]) if w.endswith("/hepbench") and words[i + 1:i + 3] == ["hpo", "run"]]
+    starts = [i for i, w in enumerate(words[:-2]) if w.endswith("/hepbench") and words[i + 1 : i + 3] == ["hpo", "run"]]
     assert len(starts) == 1, words
-    args = words[starts[0] + 3:]
+    args = words[starts[0] + 3 :]
     # argparse also takes abbreviations (--num-s): a renamed option would still match its old name.
     names = set(hpo_run_parser()._option_string_actions)
     for word in args:
@@ -82,14 +94,14 @@ def parse_hpo_run(words: list[str]):
 def ray_options(words: list[str]) -> dict[str, str]:
     start = words.index("start")
     assert words[start - 1].endswith("/opt/hepbench/venv/bin/ray")
-    return dict((w.split("=", 1) + [""])[:2] for w in words[start + 1:])
+    return dict((w.split("=", 1) + [""])[:2] for w in words[start + 1 :])
 
 
 def container(words: list[str]) -> list[str]:
     """The `apptainer exec ... IMAGE` part of a command."""
     i = words.index("apptainer")
     j = next(k for k, w in enumerate(words) if w.endswith(".sif"))
-    return words[i:j + 1]
+    return words[i : j + 1]
 
 
 def test_the_script_is_bash_and_sbatch_reads_every_directive():
@@ -106,8 +118,9 @@ def test_the_script_is_bash_and_sbatch_reads_every_directive():
 
 
 def test_a_gpu_cluster_over_three_nodes(tmp_path):
-    env = allocation(tmp_path, ["jrc0001", "jrc0002", "jrc0003"], SLURM_CPUS_PER_TASK="32",
-                     SLURM_GPUS_PER_NODE="a100:4")
+    env = allocation(
+        tmp_path, ["jrc0001", "jrc0002", "jrc0003"], SLURM_CPUS_PER_TASK="32", SLURM_GPUS_PER_NODE="a100:4"
+    )
     summary, (head, workers, driver) = dry_run(env, tmp_path)
     assert "TUNE_MAX_PENDING_TRIALS_PG=12" in summary  # the study's rule: nodes x GPUs per node
     assert head[:5] == ["srun", "--nodes=1", "--ntasks=1", "-w", "jrc0001"]
@@ -129,11 +142,20 @@ def test_a_gpu_cluster_over_three_nodes(tmp_path):
 
 
 def test_cpu_nodes_with_a_host_data_set_and_extra_options(tmp_path):
-    env = allocation(tmp_path, ["n1", "n2"], SLURM_CPUS_PER_TASK="64", MLPF_DEVICE="cpu", MLPF_DATA_DIR="data",
-                     MLPF_HPO_SCHEDULER="bohb", MLPF_HPO_SAMPLES="20", MLPF_HPO_MAX_EPOCHS="30",
-                     MLPF_HPO_CPUS_PER_TRIAL="16", MLPF_RAY_PORT="6400",
-                     MLPF_RAY_ARGS="--object-store-memory=2000000000",
-                     MLPF_HPO_EXTRA_ARGS="--grace-period 3 --seed 7 --train-events 500 --set train.jit_compile=false")
+    env = allocation(
+        tmp_path,
+        ["n1", "n2"],
+        SLURM_CPUS_PER_TASK="64",
+        MLPF_DEVICE="cpu",
+        MLPF_DATA_DIR="data",
+        MLPF_HPO_SCHEDULER="bohb",
+        MLPF_HPO_SAMPLES="20",
+        MLPF_HPO_MAX_EPOCHS="30",
+        MLPF_HPO_CPUS_PER_TRIAL="16",
+        MLPF_RAY_PORT="6400",
+        MLPF_RAY_ARGS="--object-store-memory=2000000000",
+        MLPF_HPO_EXTRA_ARGS="--grace-period 3 --seed 7 --train-events 500 --set train.jit_compile=false",
+    )
     summary, (head, workers, driver) = dry_run(env, tmp_path)
     assert "TUNE_MAX_PENDING_TRIALS_PG=8" in summary  # 2 nodes x 64/16 trials
     assert "--nv" not in driver and f"{tmp_path}/data:/data:ro" in driver
@@ -155,8 +177,10 @@ def test_one_node_outside_an_allocation(tmp_path):
     assert args.address.endswith(":6379") and args.resultsdir == Path("/results")
 
 
-@pytest.mark.parametrize("extra,message", [("--no-such-option", "no option"), ("--num-samples 0", "rejects"),
-                                            ("--schedul asha", "no option '--schedul'")])
+@pytest.mark.parametrize(
+    "extra,message",
+    [("--no-such-option", "no option"), ("--num-samples 0", "rejects"), ("--schedul asha", "no option '--schedul'")],
+)
 def test_a_wrong_option_is_caught(extra, message, tmp_path):
     # The checks above are only worth something if a wrong option or value makes them fail.
     _, commands = dry_run({"MLPF_HPO_EXTRA_ARGS": extra}, tmp_path)
@@ -164,19 +188,26 @@ def test_a_wrong_option_is_caught(extra, message, tmp_path):
         parse_hpo_run(commands[-1])
 
 
-@pytest.mark.parametrize("nodes,env,message", [
-    (None, {"MLPF_APPTAINER": "no-such-apptainer"}, "no 'no-such-apptainer' command"),
-    (None, {"MLPF_APPTAINER": "true", "MLPF_IMAGE": "missing.sif"}, "no image"),
-    (None, {"MLPF_APPTAINER": "false", "MLPF_IMAGE": "present.sif"}, "has no Ray"),
-    (None, {"MLPF_APPTAINER": "true", "MLPF_IMAGE": "present.sif", "MLPF_DATA_DIR": "nodata"}, "no built data set in"),
-    (None, {"MLPF_DEVICE": "tpu"}, "MLPF_DEVICE must be auto, gpu or cpu"),
-    (None, {"MLPF_DEVICE": "gpu", "MLPF_GPUS_PER_NODE": "0"}, "no GPUs per node"),
-    (None, {"MLPF_GPUS_PER_NODE": "4", "MLPF_HPO_GPUS_PER_TRIAL": "8"}, "a trial asks for 8 GPUs, a node has 4"),
-    (None, {"MLPF_CPUS_PER_NODE": "many"}, "MLPF_CPUS_PER_NODE must be a whole number"),
-    (["n1", "n2"], {"SLURMD_NODENAME": "n9"}, "this node (n9) is not in SLURM_JOB_NODELIST"),
-    # Debian's /etc/hosts maps a host's own name to 127.0.1.1: the other nodes could not reach it.
-    (["localhost", "n2"], {"MLPF_RAY_HEAD_IP": ""}, "which the other nodes cannot reach; set MLPF_RAY_HEAD_IP"),
-])
+@pytest.mark.parametrize(
+    "nodes,env,message",
+    [
+        (None, {"MLPF_APPTAINER": "no-such-apptainer"}, "no 'no-such-apptainer' command"),
+        (None, {"MLPF_APPTAINER": "true", "MLPF_IMAGE": "missing.sif"}, "no image"),
+        (None, {"MLPF_APPTAINER": "false", "MLPF_IMAGE": "present.sif"}, "has no Ray"),
+        (
+            None,
+            {"MLPF_APPTAINER": "true", "MLPF_IMAGE": "present.sif", "MLPF_DATA_DIR": "nodata"},
+            "no built data set in",
+        ),
+        (None, {"MLPF_DEVICE": "tpu"}, "MLPF_DEVICE must be auto, gpu or cpu"),
+        (None, {"MLPF_DEVICE": "gpu", "MLPF_GPUS_PER_NODE": "0"}, "no GPUs per node"),
+        (None, {"MLPF_GPUS_PER_NODE": "4", "MLPF_HPO_GPUS_PER_TRIAL": "8"}, "a trial asks for 8 GPUs, a node has 4"),
+        (None, {"MLPF_CPUS_PER_NODE": "many"}, "MLPF_CPUS_PER_NODE must be a whole number"),
+        (["n1", "n2"], {"SLURMD_NODENAME": "n9"}, "this node (n9) is not in SLURM_JOB_NODELIST"),
+        # Debian's /etc/hosts maps a host's own name to 127.0.1.1: the other nodes could not reach it.
+        (["localhost", "n2"], {"MLPF_RAY_HEAD_IP": ""}, "which the other nodes cannot reach; set MLPF_RAY_HEAD_IP"),
+    ],
+)
 def test_missing_inputs_are_refused_before_anything_starts(nodes, env, message, tmp_path):
     (tmp_path / "present.sif").write_text("")
     if nodes:

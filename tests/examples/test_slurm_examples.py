@@ -2,6 +2,7 @@
 it has, refuse missing inputs, and run end to end under a stand-in `srun`: the Horovod scripts as
 two real Horovod ranks (horovodrun, Gloo) on this host, the DDP script as two real srun tasks
 (SLURM_PROCID, SLURM_LOCALID, SLURM_STEP_NUM_TASKS) that form one PyTorch DDP job."""
+
 from __future__ import annotations
 
 import argparse
@@ -73,23 +74,28 @@ def script(name: str) -> Path:
 
 
 def run_script(path: Path, env: dict, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(path)], capture_output=True, text=True, env={**BASE_ENV, **env},
-                          cwd=cwd, timeout=timeout)
+    return subprocess.run(
+        ["bash", str(path)], capture_output=True, text=True, env={**BASE_ENV, **env}, cwd=cwd, timeout=timeout
+    )
 
 
 def dry_run_words(path: Path, env: dict, tmp_path: Path) -> list[str]:
     r = run_script(path, {"MLPF_DRY_RUN": "1", **env}, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     # The printed line is shell-quoted (printf %q): let bash split it back into words.
-    split = subprocess.run(["bash", "-c", 'eval "w=($1)"; printf "%s\\0" "${w[@]}"', "_", r.stdout],
-                           capture_output=True, text=True, check=True)
+    split = subprocess.run(
+        ["bash", "-c", 'eval "w=($1)"; printf "%s\\0" "${w[@]}"', "_", r.stdout],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return split.stdout.split("\0")[:-1]
 
 
 def hepbench_run_args(words: list[str]) -> list[str]:
     starts = [i for i, w in enumerate(words[:-1]) if w.endswith("/hepbench") and words[i + 1] == "run"]
     assert len(starts) == 1, words
-    return words[starts[0] + 2:]
+    return words[starts[0] + 2 :]
 
 
 def parse_run(args: list[str]):
@@ -108,8 +114,12 @@ def parse_run(args: list[str]):
 
 
 def test_both_scripts_and_their_readme_are_there():
-    assert {p.name for p in SCRIPTS} == {"mlpf-apptainer.sbatch", "mlpf-venv.sbatch", "mlpf-ddp.sbatch",
-                                         "hpo-ray-apptainer.sbatch"}
+    assert {p.name for p in SCRIPTS} == {
+        "mlpf-apptainer.sbatch",
+        "mlpf-venv.sbatch",
+        "mlpf-ddp.sbatch",
+        "hpo-ray-apptainer.sbatch",
+    }
     assert (SLURM / "README.md").is_file()
 
 
@@ -127,10 +137,24 @@ def test_scripts_are_bash_and_sbatch_reads_every_directive(path):
 
 CASES = [  # (script, settings): every launcher, with and without the optional parts
     ("mlpf-venv.sbatch", {}),
-    ("mlpf-venv.sbatch", {"SLURM_CPUS_PER_TASK": "8", "MLPF_EXTRA_ARGS": "--events 2000 --precision bf16 --set train.jit_compile=false"}),
-    ("mlpf-venv.sbatch", {"MLPF_LAUNCHER": "mpirun", "SLURM_NTASKS": "8", "SLURM_CPUS_PER_TASK": "4", "MLPF_DEVICE": "cpu"}),
+    (
+        "mlpf-venv.sbatch",
+        {"SLURM_CPUS_PER_TASK": "8", "MLPF_EXTRA_ARGS": "--events 2000 --precision bf16 --set train.jit_compile=false"},
+    ),
+    (
+        "mlpf-venv.sbatch",
+        {"MLPF_LAUNCHER": "mpirun", "SLURM_NTASKS": "8", "SLURM_CPUS_PER_TASK": "4", "MLPF_DEVICE": "cpu"},
+    ),
     ("mlpf-apptainer.sbatch", {}),
-    ("mlpf-apptainer.sbatch", {"MLPF_DEVICE": "cpu", "MLPF_THREADS": "16", "MLPF_DATA_DIR": "data", "MLPF_EXTRA_ARGS": "--windows 5 --rank-timeout 300"}),
+    (
+        "mlpf-apptainer.sbatch",
+        {
+            "MLPF_DEVICE": "cpu",
+            "MLPF_THREADS": "16",
+            "MLPF_DATA_DIR": "data",
+            "MLPF_EXTRA_ARGS": "--windows 5 --rank-timeout 300",
+        },
+    ),
     ("mlpf-apptainer.sbatch", {"MLPF_LAUNCHER": "mpirun", "SLURM_NTASKS": "8", "SLURM_CPUS_PER_TASK": "8"}),
     ("mlpf-apptainer.sbatch", {"MLPF_GPU_VENDOR": "amd"}),
     ("mlpf-apptainer.sbatch", {"MLPF_GPU_VENDOR": "amd", "MLPF_DEVICE": "cpu"}),
@@ -162,11 +186,36 @@ def test_hepbench_run_accepts_the_arguments_the_scripts_pass(name, env, tmp_path
 
 DDP_CASES = [  # (settings, expected launcher words up to the hepbench command)
     ({}, ["srun", "--kill-on-bad-exit=0", "--wait=300"]),
-    ({"MLPF_LAUNCHER": "torchrun", "SLURM_JOB_NUM_NODES": "2", "SLURM_NTASKS_PER_NODE": "4",
-      "SLURM_CPUS_PER_TASK": "8", "MLPF_DEVICE": "cpu", "MLPF_EXTRA_ARGS": "--events 96"},
-     ["srun", "--kill-on-bad-exit=0", "--wait=300", "--ntasks=2", "--ntasks-per-node=1", "--cpus-per-task=32",
-      "torchrun", "--nnodes", "2", "--nproc-per-node", "4", "--rdzv-backend", "c10d", "--rdzv-endpoint", "node7:29500",
-      "--rdzv-id", "mlpf-42", "--no-python"]),
+    (
+        {
+            "MLPF_LAUNCHER": "torchrun",
+            "SLURM_JOB_NUM_NODES": "2",
+            "SLURM_NTASKS_PER_NODE": "4",
+            "SLURM_CPUS_PER_TASK": "8",
+            "MLPF_DEVICE": "cpu",
+            "MLPF_EXTRA_ARGS": "--events 96",
+        },
+        [
+            "srun",
+            "--kill-on-bad-exit=0",
+            "--wait=300",
+            "--ntasks=2",
+            "--ntasks-per-node=1",
+            "--cpus-per-task=32",
+            "torchrun",
+            "--nnodes",
+            "2",
+            "--nproc-per-node",
+            "4",
+            "--rdzv-backend",
+            "c10d",
+            "--rdzv-endpoint",
+            "node7:29500",
+            "--rdzv-id",
+            "mlpf-42",
+            "--no-python",
+        ],
+    ),
 ]
 
 
@@ -176,7 +225,7 @@ def test_the_ddp_script_runs_torch_ranks_that_meet_on_the_first_node(env, launch
     words = dry_run_words(script("mlpf-ddp.sbatch"), settings, tmp_path)
     (start,) = [i for i, w in enumerate(words[:-1]) if w.endswith("/hepbench") and words[i + 1] == "run"]
     assert [w.rsplit("/", 1)[-1] for w in words[:start]] == launch
-    args = parse_run(words[start + 2:])
+    args = parse_run(words[start + 2 :])
     assert args.backend == "torch" and args.strategy == "ddp" and args.device == env.get("MLPF_DEVICE", "auto")
     assert args.threads == (int(env["SLURM_CPUS_PER_TASK"]) if "SLURM_CPUS_PER_TASK" in env else None)
     assert args.resultsdir == tmp_path / "results" / "mlpf-42" and args.data_dir == tmp_path / "work" / "tfds-s0"
@@ -187,14 +236,21 @@ def test_the_ddp_script_meets_on_the_first_node_of_the_allocation(tmp_path):
     fake.mkdir()
     (fake / "scontrol").write_text("#!/bin/sh\nprintf 'gpu017\\ngpu018\\n'\n")  # scontrol show hostnames LIST
     (fake / "scontrol").chmod(0o755)
-    settings = {"MLPF_DRY_RUN": "1", "SLURM_JOB_ID": "20042", "SLURM_JOB_NODELIST": "gpu[017-018]",
-                "MLPF_LAUNCHER": "torchrun", "PATH": f"{fake}:{os.environ['PATH']}"}
+    settings = {
+        "MLPF_DRY_RUN": "1",
+        "SLURM_JOB_ID": "20042",
+        "SLURM_JOB_NODELIST": "gpu[017-018]",
+        "MLPF_LAUNCHER": "torchrun",
+        "PATH": f"{fake}:{os.environ['PATH']}",
+    }
     r = run_script(script("mlpf-ddp.sbatch"), settings, cwd=tmp_path)
     assert r.returncode == 0 and "--rdzv-endpoint gpu017:20042 " in r.stdout, r.stdout + r.stderr
 
 
-@pytest.mark.parametrize("extra,message", [("--no-such-option", "no option"), ("--events 0", "rejects"),
-                                            ("--event 5", "no option '--event'")])
+@pytest.mark.parametrize(
+    "extra,message",
+    [("--no-such-option", "no option"), ("--events 0", "rejects"), ("--event 5", "no option '--event'")],
+)
 def test_a_wrong_option_is_caught(extra, message, tmp_path):
     # The check above is only worth something if a wrong option or value makes it fail.
     words = dry_run_words(script("mlpf-venv.sbatch"), {"MLPF_EXTRA_ARGS": extra}, tmp_path)
@@ -202,17 +258,20 @@ def test_a_wrong_option_is_caught(extra, message, tmp_path):
         parse_run(hepbench_run_args(words))
 
 
-@pytest.mark.parametrize("name,env,message", [
-    ("mlpf-venv.sbatch", {"MLPF_VENV": "/nonexistent"}, "no hepbench in /nonexistent"),
-    ("mlpf-venv.sbatch", {"MLPF_VENV": str(VENV), "MLPF_DATA_DIR": "nodata"}, "no built data set in"),
-    ("mlpf-venv.sbatch", {"MLPF_LAUNCHER": "ssh"}, "MLPF_LAUNCHER must be srun or mpirun"),
-    ("mlpf-ddp.sbatch", {"MLPF_VENV": "/nonexistent"}, "no hepbench in /nonexistent"),
-    ("mlpf-ddp.sbatch", {"MLPF_VENV": str(VENV), "MLPF_DATA_DIR": "nodata"}, "no built data set in"),
-    ("mlpf-ddp.sbatch", {"MLPF_LAUNCHER": "mpirun"}, "MLPF_LAUNCHER must be srun or torchrun"),
-    ("mlpf-apptainer.sbatch", {"MLPF_APPTAINER": "no-such-apptainer"}, "no 'no-such-apptainer' command"),
-    ("mlpf-apptainer.sbatch", {"MLPF_APPTAINER": "true", "MLPF_IMAGE": "missing.sif"}, "no image"),
-    ("mlpf-apptainer.sbatch", {"MLPF_GPU_VENDOR": "intel"}, "MLPF_GPU_VENDOR must be nvidia or amd, not 'intel'"),
-])
+@pytest.mark.parametrize(
+    "name,env,message",
+    [
+        ("mlpf-venv.sbatch", {"MLPF_VENV": "/nonexistent"}, "no hepbench in /nonexistent"),
+        ("mlpf-venv.sbatch", {"MLPF_VENV": str(VENV), "MLPF_DATA_DIR": "nodata"}, "no built data set in"),
+        ("mlpf-venv.sbatch", {"MLPF_LAUNCHER": "ssh"}, "MLPF_LAUNCHER must be srun or mpirun"),
+        ("mlpf-ddp.sbatch", {"MLPF_VENV": "/nonexistent"}, "no hepbench in /nonexistent"),
+        ("mlpf-ddp.sbatch", {"MLPF_VENV": str(VENV), "MLPF_DATA_DIR": "nodata"}, "no built data set in"),
+        ("mlpf-ddp.sbatch", {"MLPF_LAUNCHER": "mpirun"}, "MLPF_LAUNCHER must be srun or torchrun"),
+        ("mlpf-apptainer.sbatch", {"MLPF_APPTAINER": "no-such-apptainer"}, "no 'no-such-apptainer' command"),
+        ("mlpf-apptainer.sbatch", {"MLPF_APPTAINER": "true", "MLPF_IMAGE": "missing.sif"}, "no image"),
+        ("mlpf-apptainer.sbatch", {"MLPF_GPU_VENDOR": "intel"}, "MLPF_GPU_VENDOR must be nvidia or amd, not 'intel'"),
+    ],
+)
 def test_missing_inputs_are_refused_before_anything_starts(name, env, message, tmp_path):
     r = run_script(script(name), env, cwd=tmp_path)
     assert r.returncode == 1 and message in r.stderr, r.stderr
@@ -226,9 +285,16 @@ def fake_slurm(tmp_path: Path, tasks: int, srun: str = FAKE_SRUN) -> dict:
     for name, text in (("srun", srun), ("apptainer", FAKE_APPTAINER)):
         (bin_dir / name).write_text(text)
         (bin_dir / name).chmod(0o755)
-    return {"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_LOG": str(tmp_path / "fake.log"),
-            "SLURM_JOB_ID": "7", "SLURM_SUBMIT_DIR": str(tmp_path), "SLURM_NTASKS": str(tasks),
-            "SLURM_JOB_NUM_NODES": "1", "SLURM_CPUS_PER_TASK": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "FAKE_LOG": str(tmp_path / "fake.log"),
+        "SLURM_JOB_ID": "7",
+        "SLURM_SUBMIT_DIR": str(tmp_path),
+        "SLURM_NTASKS": str(tasks),
+        "SLURM_JOB_NUM_NODES": "1",
+        "SLURM_CPUS_PER_TASK": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
 
 
 def check_two_rank_report(r: subprocess.CompletedProcess, results: Path) -> dict:
@@ -256,8 +322,13 @@ def test_apptainer_script_runs_two_ranks_under_srun(built, tiny_config, tmp_path
     (image / "opt" / "hepbench" / "data").mkdir(parents=True)
     (image / "opt" / "hepbench" / "venv").symlink_to(VENV)
     (image / "opt" / "hepbench" / "data" / "tfds").symlink_to(built)
-    env = {**fake_slurm(tmp_path, 2), "MLPF_IMAGE": "image", "MLPF_DEVICE": "cpu",
-           "MLPF_APPTAINER_ARGS": f"--bind {tiny_config}:/config.yaml", "MLPF_EXTRA_ARGS": "--config /config.yaml"}
+    env = {
+        **fake_slurm(tmp_path, 2),
+        "MLPF_IMAGE": "image",
+        "MLPF_DEVICE": "cpu",
+        "MLPF_APPTAINER_ARGS": f"--bind {tiny_config}:/config.yaml",
+        "MLPF_EXTRA_ARGS": "--config /config.yaml",
+    }
     r = run_script(script("mlpf-apptainer.sbatch"), env, cwd="/", timeout=600)
     report = check_two_rank_report(r, tmp_path / "results" / "mlpf-7")
     assert report["app"]["containment"] == "apptainer"  # the environment reached the ranks
@@ -279,8 +350,14 @@ def test_venv_script_refuses_a_horovod_without_mpi(built, tmp_path):
 @pytest.mark.slow
 def test_ddp_script_runs_two_srun_tasks_as_one_ddp_job(built, tiny_config, tmp_path):
     pytest.importorskip("torch.distributed")
-    env = {**fake_slurm(tmp_path, 2, FAKE_SRUN_TASKS), "MLPF_VENV": str(VENV), "MLPF_DATA_DIR": str(built),
-           "MLPF_DEVICE": "cpu", "MLPF_EXTRA_ARGS": f"--config {tiny_config}", "MASTER_ADDR": "127.0.0.1"}
+    env = {
+        **fake_slurm(tmp_path, 2, FAKE_SRUN_TASKS),
+        "MLPF_VENV": str(VENV),
+        "MLPF_DATA_DIR": str(built),
+        "MLPF_DEVICE": "cpu",
+        "MLPF_EXTRA_ARGS": f"--config {tiny_config}",
+        "MASTER_ADDR": "127.0.0.1",
+    }
     r = run_script(script("mlpf-ddp.sbatch"), env, cwd=tmp_path, timeout=600)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
     score = r.stdout.strip().splitlines()[-1]

@@ -1,5 +1,6 @@
 """Shared by the hpo tests: a tiny model (its data set, `built`: tests/conftest.py), a small search space,
 and one local Ray instance per module (starting Ray costs seconds)."""
+
 from __future__ import annotations
 
 import pytest

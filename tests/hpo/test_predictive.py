@@ -5,6 +5,7 @@ Curves: L(t) = final + c·exp(-t/τ), 30 epochs. "Fast" runs (τ = 2) look good 
 A ranking rule (ASHA) keeps the fast and stops the slow ones; a predictor trained on completed curves
 must do the opposite.
 """
+
 from types import SimpleNamespace
 
 import numpy as np
@@ -37,8 +38,15 @@ def slow(final):
 
 
 def scheduler(mode="min", **kw):
-    s = PredictiveScheduler(max_t=MAX_T, grace_period=5, reduction_factor=2, min_curves=kw.pop("min_curves", 6),
-                            quantile=kw.pop("quantile", 0.25), seed=0, **kw)
+    s = PredictiveScheduler(
+        max_t=MAX_T,
+        grace_period=5,
+        reduction_factor=2,
+        min_curves=kw.pop("min_curves", 6),
+        quantile=kw.pop("quantile", 0.25),
+        seed=0,
+        **kw,
+    )
     assert s.set_search_properties("val_loss", mode)
     return s
 
@@ -91,8 +99,9 @@ def test_bad_predicted_trial_is_stopped_and_good_one_kept():
 
 
 def test_asha_rule_would_have_kept_the_bad_one():
-    asha = AsyncHyperBandScheduler(time_attr="training_iteration", metric="val_loss", mode="min", max_t=MAX_T,
-                                   grace_period=5, reduction_factor=2)
+    asha = AsyncHyperBandScheduler(
+        time_attr="training_iteration", metric="val_loss", mode="min", max_t=MAX_T, grace_period=5, reduction_factor=2
+    )
     actions = []
     for tid, losses in (("a", fast(2.0)), ("b", slow(1.05)), ("c", fast(2.15))):
         trial = SimpleNamespace(trial_id=tid)
@@ -106,8 +115,9 @@ def test_asha_fallback_before_min_curves_matches_ray_asha():
     finals = rng.uniform(1, 3, size=12)
     kinds = rng.integers(0, 2, size=12)
     s = scheduler(min_curves=50)
-    asha = AsyncHyperBandScheduler(time_attr="training_iteration", metric="val_loss", mode="min", max_t=MAX_T,
-                                   grace_period=5, reduction_factor=2)
+    asha = AsyncHyperBandScheduler(
+        time_attr="training_iteration", metric="val_loss", mode="min", max_t=MAX_T, grace_period=5, reduction_factor=2
+    )
     for i, (final, kind) in enumerate(zip(finals, kinds)):
         losses = (slow if kind else fast)(final)
         trial = SimpleNamespace(trial_id=str(i))
@@ -168,14 +178,17 @@ def test_needs_metric_and_mode():
     assert PredictiveScheduler(metric="val_loss", mode="min").set_search_properties("val_loss", "min") is False
 
 
-@pytest.mark.parametrize("kw, match", [
-    ({"quantile": 1.0}, "quantile"),
-    ({"min_curves": 1}, "min_curves"),
-    ({"grace_period": 0}, "grace_period"),
-    ({"reduction_factor": 1}, "reduction_factor"),
-    ({"predictor": "gp"}, "predictor must be one of svr, qsvr"),
-    ({"mode": "lowest"}, "mode"),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"quantile": 1.0}, "quantile"),
+        ({"min_curves": 1}, "min_curves"),
+        ({"grace_period": 0}, "grace_period"),
+        ({"reduction_factor": 1}, "reduction_factor"),
+        ({"predictor": "gp"}, "predictor must be one of svr, qsvr"),
+        ({"mode": "lowest"}, "mode"),
+    ],
+)
 def test_bad_settings_are_usage_errors(kw, match):
     with pytest.raises(UsageError, match=match):
         PredictiveScheduler(**kw)

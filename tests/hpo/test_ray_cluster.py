@@ -9,6 +9,7 @@ every fixed port is a free one chosen here, the rest are random (0), each node h
 the newest cluster on the machine). Teardown ends only this cluster's processes: `ray stop` would end
 every Ray on the machine.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,9 +38,14 @@ START_TIMEOUT = 120  # s, for both nodes to be alive (a loaded 2-core machine ne
 # `ray start --head` turns it on by itself when ~/.ray/auth_token exists (any earlier local
 # `ray.init()` writes one), but `ray start --address` and `ray.init(address=...)` do not, and are
 # then refused ("Authentication token is missing or incorrect").
-ENV = {**{k: v for k, v in os.environ.items() if not k.startswith("RAY_")},
-       "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
-       "RAY_USAGE_STATS_ENABLED": "0", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+ENV = {
+    **{k: v for k, v in os.environ.items() if not k.startswith("RAY_")},
+    "RAY_AUTH_MODE": "token",
+    "RAY_AUTH_TOKEN": secrets.token_hex(32),
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+    "PYTHONUNBUFFERED": "1",
+}
 
 # Waits until NODES nodes are alive and prints their ids, as the SLURM script does before the driver.
 # Writes the nodes to a file, not stdout, which Ray's driver shares with its own log lines.
@@ -78,14 +84,33 @@ def node_command(temp_dir: Path, ports: list[int], head_port: int, head: bool) -
     """`ray start --block` for one node of 1 CPU. The ports Ray would otherwise take at fixed numbers
     (GCS 6379, client server 10001, dashboard 8265, dashboard agent 52365) are free ones; the others are
     random (0; the client server port cannot be 0)."""
-    cmd = [str(BIN / "ray"), "start", "--block", "--node-ip-address=127.0.0.1", "--num-cpus=1", "--num-gpus=0",
-           f"--temp-dir={temp_dir}", "--object-store-memory=100000000", "--disable-usage-stats",
-           "--node-manager-port=0", "--object-manager-port=0", "--min-worker-port=0", "--max-worker-port=0",
-           "--dashboard-agent-grpc-port=0", "--runtime-env-agent-port=0", "--metrics-export-port=0",
-           f"--dashboard-agent-listen-port={ports[0]}"]
+    cmd = [
+        str(BIN / "ray"),
+        "start",
+        "--block",
+        "--node-ip-address=127.0.0.1",
+        "--num-cpus=1",
+        "--num-gpus=0",
+        f"--temp-dir={temp_dir}",
+        "--object-store-memory=100000000",
+        "--disable-usage-stats",
+        "--node-manager-port=0",
+        "--object-manager-port=0",
+        "--min-worker-port=0",
+        "--max-worker-port=0",
+        "--dashboard-agent-grpc-port=0",
+        "--runtime-env-agent-port=0",
+        "--metrics-export-port=0",
+        f"--dashboard-agent-listen-port={ports[0]}",
+    ]
     if head:  # (without the dashboard, Ray 2.60 still starts dashboard.py, at --dashboard-port)
-        return cmd + ["--head", f"--port={head_port}", "--include-dashboard=false",
-                      f"--ray-client-server-port={ports[1]}", f"--dashboard-port={ports[2]}"]
+        return cmd + [
+            "--head",
+            f"--port={head_port}",
+            "--include-dashboard=false",
+            f"--ray-client-server-port={ports[1]}",
+            f"--dashboard-port={ports[2]}",
+        ]
     return cmd + [f"--address=127.0.0.1:{head_port}"]
 
 
@@ -114,8 +139,9 @@ class Cluster:
     logs: Path
 
     def log_tail(self) -> str:
-        return "".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}"
-                       for p in sorted(self.logs.glob("*.log")))
+        return "".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in sorted(self.logs.glob("*.log"))
+        )
 
 
 def stop(procs: list[subprocess.Popen]) -> None:
@@ -155,15 +181,34 @@ def ray_cluster():
     try:
         for name, head, node_ports in (("head", True, ports[:3]), ("worker", False, ports[3:])):
             with open(logs / f"{name}.log", "wb") as log:
-                procs.append(subprocess.Popen(node_command(root / name, node_ports, head_port, head), env=ENV,
-                                              stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                              start_new_session=True))
+                procs.append(
+                    subprocess.Popen(
+                        node_command(root / name, node_ports, head_port, head),
+                        env=ENV,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL,
+                        start_new_session=True,
+                    )
+                )
             # (both at once: the worker retries until the head's GCS answers)
         cluster = Cluster(f"127.0.0.1:{head_port}", set(), logs)
         try:
-            r = subprocess.run([str(BIN / "python"), "-c", WAIT_FOR_NODES, cluster.address, "2", str(START_TIMEOUT),
-                                str(root / "nodes.json")], env=ENV, capture_output=True, text=True,
-                               timeout=START_TIMEOUT + 60)
+            r = subprocess.run(
+                [
+                    str(BIN / "python"),
+                    "-c",
+                    WAIT_FOR_NODES,
+                    cluster.address,
+                    "2",
+                    str(START_TIMEOUT),
+                    str(root / "nodes.json"),
+                ],
+                env=ENV,
+                capture_output=True,
+                text=True,
+                timeout=START_TIMEOUT + 60,
+            )
         except subprocess.TimeoutExpired:
             pytest.fail("no answer from the Ray head\n" + cluster.log_tail())
         assert r.returncode == 0, r.stderr[-3000:] + cluster.log_tail()
@@ -182,9 +227,15 @@ SBATCH = Path(__file__).resolve().parents[2] / "examples" / "slurm" / "hpo-ray-a
 def test_the_slurm_scripts_wait_sees_both_nodes(ray_cluster):
     """The Python the SLURM script runs (from a here-document) before it starts the driver."""
     text = SBATCH.read_text()
-    code = text[text.index("<<'EOF'"):].split("\n", 1)[1].split("\nEOF\n", 1)[0]
-    r = subprocess.run([str(BIN / "python"), "-", ray_cluster.address, "2", "30"], input=code, env=ENV,
-                       capture_output=True, text=True, timeout=120)
+    code = text[text.index("<<'EOF'") :].split("\n", 1)[1].split("\nEOF\n", 1)[0]
+    r = subprocess.run(
+        [str(BIN / "python"), "-", ray_cluster.address, "2", "30"],
+        input=code,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert f"ray cluster at {ray_cluster.address}: 2 nodes, 2 CPUs, 0 GPUs" in r.stdout
 
@@ -202,10 +253,32 @@ def test_hepbench_hpo_run_spreads_its_trials_over_both_nodes(ray_cluster, built,
     space = tmp_path / "space.yaml"
     space.write_text(SMALL_SPACE)
     results = tmp_path / "hpo"
-    cmd = [str(BIN / "hepbench"), "hpo", "run", "--address", ray_cluster.address, "--data-dir", str(built),
-           "-w", str(results), "--scheduler", "fifo", "--num-samples", "2", "--max-epochs", "1",
-           "--cpus-per-trial", "1", "--config", str(tiny_config), "--space", str(space), "--seed", "0",
-           "--no-graph-optimizer"]
+    cmd = [
+        str(BIN / "hepbench"),
+        "hpo",
+        "run",
+        "--address",
+        ray_cluster.address,
+        "--data-dir",
+        str(built),
+        "-w",
+        str(results),
+        "--scheduler",
+        "fifo",
+        "--num-samples",
+        "2",
+        "--max-epochs",
+        "1",
+        "--cpus-per-trial",
+        "1",
+        "--config",
+        str(tiny_config),
+        "--space",
+        str(space),
+        "--seed",
+        "0",
+        "--no-graph-optimizer",
+    ]
     r = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
     trials = json.loads((results / "hpo_trials.json").read_text())["trials"]

@@ -1,6 +1,7 @@
 """Replay of the shared learning-curve table through Ray Tune: determinism per seed, what is counted,
 the comparison report and the CLI. Short replays (a subset of the curves, max_t 12) on the one-CPU
 Ray instance of tests/hpo/conftest.py."""
+
 from __future__ import annotations
 
 import json
@@ -12,11 +13,11 @@ pytest.importorskip("ray.tune")
 
 from hepbench.cli import main  # noqa: E402
 from hepbench.core.errors import UsageError  # noqa: E402
+from hepbench.core.hyperparameters import CSV_COLUMN_ORDER  # noqa: E402
 from hepbench.hpo.nearest import NearestCurve  # noqa: E402
 from hepbench.hpo.replay import pause_points, replay, trial_order  # noqa: E402
 from hepbench.hpo.schedulers import SchedulerSettings, make_scheduler  # noqa: E402
 from hepbench.hpo.space import CSV_COLUMNS, load_space  # noqa: E402
-from hepbench.core.hyperparameters import CSV_COLUMN_ORDER  # noqa: E402
 from hepbench.qsvr.curves import load_curves  # noqa: E402
 
 MAX_T = 12
@@ -29,8 +30,12 @@ def curves():
 
 
 def same_run(a, b):
-    return (a.epochs_per_trial, a.curve_per_trial, a.decisions, a.best_final) == \
-           (b.epochs_per_trial, b.curve_per_trial, b.decisions, b.best_final)
+    return (a.epochs_per_trial, a.curve_per_trial, a.decisions, a.best_final) == (
+        b.epochs_per_trial,
+        b.curve_per_trial,
+        b.decisions,
+        b.best_final,
+    )
 
 
 def test_predictive_replay_is_deterministic_per_seed(ray_local, curves):
@@ -111,15 +116,38 @@ def test_cli_bad_max_t_exits_2(tmp_path, capsys):
 
 
 def test_cli_writes_table_json_and_plot(ray_local, tmp_path, capsys):
-    code = main(["hpo", "replay", "--scheduler", "asha,predictive", "--seeds", "2", "--num-samples", "12",
-                 "--max-t", str(MAX_T), "--grace-period", "2", "--reduction-factor", "2", "--min-curves", "3",
-                 "-w", str(tmp_path)])
+    code = main(
+        [
+            "hpo",
+            "replay",
+            "--scheduler",
+            "asha,predictive",
+            "--seeds",
+            "2",
+            "--num-samples",
+            "12",
+            "--max-t",
+            str(MAX_T),
+            "--grace-period",
+            "2",
+            "--reduction-factor",
+            "2",
+            "--min-curves",
+            "3",
+            "-w",
+            str(tmp_path),
+        ]
+    )
     out = capsys.readouterr()
     assert code == 0
     report = json.loads((tmp_path / "hpo_replay.json").read_text())
     assert list(report["schedulers"]) == ["asha", "predictive"]
-    assert [(r["scheduler"], r["seed"]) for r in report["runs"]] == [("asha", 0), ("asha", 1), ("predictive", 0),
-                                                                       ("predictive", 1)]
+    assert [(r["scheduler"], r["seed"]) for r in report["runs"]] == [
+        ("asha", 0),
+        ("asha", 1),
+        ("predictive", 0),
+        ("predictive", 1),
+    ]
     assert report["schedulers"]["asha"]["runs"] == 2
     assert (tmp_path / "hpo_replay.png").read_bytes()[:4] == b"\x89PNG"
     assert "| predictive | 2 |" in (tmp_path / "hpo_replay.md").read_text()

@@ -1,5 +1,6 @@
 """Real Ray Tune searches of the tiny MLPF model: ASHA, Hyperband and BOHB stop trials; the outputs;
 checkpoint and resume; clear errors. One local Ray instance with one CPU (tests/hpo/conftest.py)."""
+
 from __future__ import annotations
 
 import csv
@@ -8,11 +9,11 @@ import json
 import numpy as np
 import pytest
 
-from hepbench.mlpf.config import config_to_dict, load_config
 from hepbench.core.errors import UsageError
+from hepbench.core.hyperparameters import CSV_COLUMN_ORDER as CSV_HYPERPARAMETERS
 from hepbench.hpo.schedulers import SchedulerSettings
 from hepbench.hpo.space import load_space
-from hepbench.core.hyperparameters import CSV_COLUMN_ORDER as CSV_HYPERPARAMETERS
+from hepbench.mlpf.config import config_to_dict, load_config
 
 pytestmark = pytest.mark.slow
 MAX_T = 3
@@ -21,19 +22,31 @@ MAX_T = 3
 def search(built, tiny_config, tiny_space, tmp_path, scheduler, num_samples, **settings):
     from hepbench.hpo.search import SearchConfig, run_search
 
-    cfg = SearchConfig(data_dir=built, resultsdir=tmp_path, base=load_config(tiny_config), scheduler=scheduler,
-                       num_samples=num_samples, space=load_space(tiny_space), quiet=True, graph_optimizer=False,
-                       settings=SchedulerSettings(max_t=MAX_T, **settings))
+    cfg = SearchConfig(
+        data_dir=built,
+        resultsdir=tmp_path,
+        base=load_config(tiny_config),
+        scheduler=scheduler,
+        num_samples=num_samples,
+        space=load_space(tiny_space),
+        quiet=True,
+        graph_optimizer=False,
+        settings=SchedulerSettings(max_t=MAX_T, **settings),
+    )
     return cfg, run_search(cfg)
 
 
 # ASHA: test_run_writes_the_table_json_and_plot runs it through the command line.
-@pytest.mark.parametrize("scheduler, num_samples, settings", [
-    ("hyperband", 4, dict(grace_period=1, reduction_factor=3, seed=3)),
-    ("bohb", 4, dict(grace_period=1, reduction_factor=3, seed=3)),
-])
-def test_schedulers_stop_some_trials(ray_local, built, tiny_config, tiny_space, tmp_path, scheduler, num_samples,
-                                     settings):
+@pytest.mark.parametrize(
+    "scheduler, num_samples, settings",
+    [
+        ("hyperband", 4, dict(grace_period=1, reduction_factor=3, seed=3)),
+        ("bohb", 4, dict(grace_period=1, reduction_factor=3, seed=3)),
+    ],
+)
+def test_schedulers_stop_some_trials(
+    ray_local, built, tiny_config, tiny_space, tmp_path, scheduler, num_samples, settings
+):
     cfg, result = search(built, tiny_config, tiny_space, tmp_path, scheduler, num_samples, **settings)
     trials = result.trials
     assert len(trials) == num_samples
@@ -54,9 +67,34 @@ def test_run_writes_the_table_json_and_plot(ray_local, built, tiny_config, tiny_
     # The records come from the driver's own callback, not from Tune's file loggers.
     monkeypatch.setenv("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     out = tmp_path / "out"
-    code = main(["hpo", "run", "--data-dir", str(built), "-w", str(out), "--config", str(tiny_config),
-                 "--space", str(tiny_space), "--scheduler", "asha", "--num-samples", "3", "--max-epochs", str(MAX_T),
-                 "--grace-period", "1", "--reduction-factor", "2", "--seed", "5", "--no-graph-optimizer", "-q"])
+    code = main(
+        [
+            "hpo",
+            "run",
+            "--data-dir",
+            str(built),
+            "-w",
+            str(out),
+            "--config",
+            str(tiny_config),
+            "--space",
+            str(tiny_space),
+            "--scheduler",
+            "asha",
+            "--num-samples",
+            "3",
+            "--max-epochs",
+            str(MAX_T),
+            "--grace-period",
+            "1",
+            "--reduction-factor",
+            "2",
+            "--seed",
+            "5",
+            "--no-graph-optimizer",
+            "-q",
+        ]
+    )
     assert code == 0
     doc = json.loads((out / "hpo_trials.json").read_text())
     assert doc["scheduler"] == "asha" and doc["settings"]["max_t"] == MAX_T and len(doc["trials"]) == 3
@@ -72,9 +110,9 @@ def test_run_writes_the_table_json_and_plot(ray_local, built, tiny_config, tiny_
     assert rows[0] == [*CSV_HYPERPARAMETERS, *(f"loss_{i}" for i in range(MAX_T))]  # the shared table's layout
     assert len(rows) - 1 == len(doc["trials"])  # one row per trial, in the same order
     for row, trial in zip(rows[1:], doc["trials"]):
-        losses = row[len(CSV_HYPERPARAMETERS):]
+        losses = row[len(CSV_HYPERPARAMETERS) :]
         assert [float(v) for v in losses if v] == trial["val_loss"]
-        assert losses[trial["epochs"]:] == [""] * (MAX_T - trial["epochs"])  # stopped: empty, not invented
+        assert losses[trial["epochs"] :] == [""] * (MAX_T - trial["epochs"])  # stopped: empty, not invented
         assert int(row[CSV_HYPERPARAMETERS.index("n_glayers_id")]) == trial["config"]["num_graph_layers_id"]
     # The ids are Tune's own: each names exactly one of the trial directories Tune wrote (TRAINABLE_ID_TAG_DATE).
     trial_dirs = [p.name for p in (out / "ray").glob("*/*") if p.is_dir()]
@@ -87,10 +125,22 @@ def test_run_writes_the_table_json_and_plot(ray_local, built, tiny_config, tiny_
 def test_resume_from_a_checkpoint_continues_the_same_training(built, tiny_config, tiny_space, tmp_path):
     from hepbench.hpo.trainable import Trial, TrialSetup
 
-    setup = TrialSetup(data_dir=str(built), config=config_to_dict(load_config(tiny_config)),
-                       space=load_space(tiny_space), max_epochs=MAX_T, graph_optimizer=False)
-    config = {"lr": 3e-3, "num_graph_layers_id": 1.0, "num_graph_layers_reg": 0.0, "dropout": 0.1, "bin_size": 16,
-              "output_dim": 8, "weight_decay": 1e-3}
+    setup = TrialSetup(
+        data_dir=str(built),
+        config=config_to_dict(load_config(tiny_config)),
+        space=load_space(tiny_space),
+        max_epochs=MAX_T,
+        graph_optimizer=False,
+    )
+    config = {
+        "lr": 3e-3,
+        "num_graph_layers_id": 1.0,
+        "num_graph_layers_reg": 0.0,
+        "dropout": 0.1,
+        "bin_size": 16,
+        "output_dim": 8,
+        "weight_decay": 1e-3,
+    }
     straight = Trial(setup, config)
     straight.epoch()
     straight.save(tmp_path)  # what Hyperband's pause leaves
@@ -114,13 +164,16 @@ def test_a_trial_needing_more_than_the_cluster_is_refused(ray_local, built, tiny
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--scheduler", "random"], "unknown scheduler 'random'"),
-    (["--num-samples", "0"], "expected a positive integer"),
-    (["--max-epochs", "3", "--grace-period", "5"], r"grace period must be a whole number in \[1, max epochs = 3\]"),
-    (["--reduction-factor", "1"], "reduction factor must be > 1"),
-    (["--quantile", "1.5"], r"quantile must be in \(0, 1\)"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--scheduler", "random"], "unknown scheduler 'random'"),
+        (["--num-samples", "0"], "expected a positive integer"),
+        (["--max-epochs", "3", "--grace-period", "5"], r"grace period must be a whole number in \[1, max epochs = 3\]"),
+        (["--reduction-factor", "1"], "reduction factor must be > 1"),
+        (["--quantile", "1.5"], r"quantile must be in \(0, 1\)"),
+    ],
+)
 def test_bad_options_exit_2_and_write_nothing(tmp_path, capsys, args, message):
     from hepbench.cli import main
 
@@ -152,8 +205,10 @@ def test_bench_workload_writes_a_valid_summary(ray_local, built, tiny_config, tm
     from hepbench.core.schema import load_report
 
     out = tmp_path / "bench"
-    assert main(["hpo", "bench", "-w", str(out), "--data-dir", str(built), "--config", str(tiny_config),
-                 "--trials", "1"]) == 0
+    assert (
+        main(["hpo", "bench", "-w", str(out), "--data-dir", str(built), "--config", str(tiny_config), "--trials", "1"])
+        == 0
+    )
     summary = load_report(out / "hpo_summary.json")  # written only after validating against its schema
     report = summary["report"]
     assert report["status"] == "ok" and summary["app"]["name"] == "hpo-bmk"

@@ -1,6 +1,7 @@
 """`hepbench hpo run --backend`: trials train on the engine asked for. A module of its own: the search
 starts its own Ray instance (its workers get $KERAS_BACKEND), which must not replace the one the
 other search tests share (tests/hpo/conftest.py's ray_local)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,9 +25,18 @@ def test_trials_train_on_the_backend_asked_for(built, tiny_config, tiny_space, t
 
     if ray.is_initialized():
         ray.shutdown()
-    cfg = SearchConfig(data_dir=built, resultsdir=tmp_path, base=load_config(tiny_config), scheduler="fifo",
-                       num_samples=1, space=load_space(tiny_space), quiet=True, num_cpus=1, backend=backend,
-                       settings=SchedulerSettings(max_t=2, seed=4))
+    cfg = SearchConfig(
+        data_dir=built,
+        resultsdir=tmp_path,
+        base=load_config(tiny_config),
+        scheduler="fifo",
+        num_samples=1,
+        space=load_space(tiny_space),
+        quiet=True,
+        num_cpus=1,
+        backend=backend,
+        settings=SchedulerSettings(max_t=2, seed=4),
+    )
     result = run_search(cfg)
     assert [(t.status, t.epochs, t.backend) for t in result.trials] == [("completed", 2, backend)]
     assert all(np.isfinite(t.val_loss).all() for t in result.trials)

@@ -1,4 +1,5 @@
 """The search space: the study's samplers, YAML overrides, and clear errors for bad values."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,8 +11,15 @@ from hepbench.mlpf.config import load_config, with_hyperparameters
 
 def test_default_space_is_the_studys():
     space = default_space()
-    assert [d.name for d in space.dimensions] == ["lr", "num_graph_layers_id", "num_graph_layers_reg", "dropout",
-                                                  "bin_size", "output_dim", "weight_decay"]
+    assert [d.name for d in space.dimensions] == [
+        "lr",
+        "num_graph_layers_id",
+        "num_graph_layers_reg",
+        "dropout",
+        "bin_size",
+        "output_dim",
+        "weight_decay",
+    ]
     assert (space["lr"].sampler, space["lr"].low, space["lr"].high) == ("loguniform", 1e-6, 3e-2)
     assert (space["num_graph_layers_id"].sampler, space["num_graph_layers_id"].q) == ("quniform", 1)
     assert space["bin_size"].values == (8, 16, 32, 64, 128)
@@ -19,7 +27,11 @@ def test_default_space_is_the_studys():
     assert (space["weight_decay"].low, space["weight_decay"].high) == (1e-6, 1e-1)
     assert (space["dropout"].low, space["dropout"].high) == (0.0, 0.5)
     assert sorted(CSV_COLUMNS.values()) == sorted(CSV_COLUMN_ORDER)
-    assert NAMES["lr"] == ("learning_rate", "lr", float) and NAMES["num_graph_layers_id"] == ("num_graph_layers_id", "n_glayers_id", int)
+    assert NAMES["lr"] == ("learning_rate", "lr", float) and NAMES["num_graph_layers_id"] == (
+        "num_graph_layers_id",
+        "n_glayers_id",
+        int,
+    )
 
 
 def test_samples_are_valid_model_configurations():
@@ -59,26 +71,39 @@ def test_a_file_replaces_only_its_entries(tmp_path):
     assert space.to_hyperparameters({**{d.name: d.bounds()[0] for d in space.dimensions}})["dropout"] == 0.1
 
 
-@pytest.mark.parametrize("text, message", [
-    ("lr: {sampler: loguniform, low: 0, high: 1}", "lr: loguniform needs low > 0"),
-    ("lr: {sampler: uniform, low: 0.1, high: 0.01}", "lr: low must be below high"),
-    ("dropout: {sampler: uniform, low: 0.0, high: 1.5}", r"dropout: 1.5 is not a valid dropout \(dropout must be a number in \[0, 1\)\)"),
-    ("bin_size: {sampler: choice, values: []}", "bin_size: choice needs a non-empty list"),
-    ("bin_size: {sampler: choice, values: [16, 0]}", "bin_size: 0 is not a valid bin_size"),
-    ("output_dim: {sampler: choice, values: [8, 8]}", "output_dim: choice values repeat"),
-    # refused, not truncated to 2 layers
-    ("num_graph_layers_reg: {sampler: constant, value: 2.5}", "num_graph_layers_reg: 2.5 is not a valid"),
-    ("bin_size: {sampler: choice, values: [16, 31.5]}", r"31.5 is not a valid bin_size \(bin_size must be a positive integer\)"),
-    ("num_graph_layers_id: {sampler: quniform, low: -1, high: 4, q: 1}", r"num_graph_layers_id: -1 is not a valid num_graph_layers_id \(num_graph_layers_id must be an integer >= 0\)"),
-    ("num_graph_layers_id: {sampler: quniform, low: 0, high: 4, q: 0}", "q must be positive"),
-    ("lr: {sampler: gaussian, low: 0, high: 1}", "lr: sampler must be one of"),
-    ("lr: {sampler: uniform, low: a, high: 1}", "lr: low must be a finite number"),
-    ("lr: {sampler: uniform, low: 0.1}", "lr: uniform needs low and high"),
-    ("lr: {sampler: uniform, low: 0.1, high: 0.2, q: 1}", r"lr: uniform takes \['high', 'low'\], not \['q'\]"),
-    ("depth: {sampler: uniform, low: 1, high: 2}", r"unknown hyperparameter\(s\) \['depth'\]"),
-    ("lr: 0.01", "lr: expected a mapping"),
-    ("- lr", "expected a mapping of hyperparameter names"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("lr: {sampler: loguniform, low: 0, high: 1}", "lr: loguniform needs low > 0"),
+        ("lr: {sampler: uniform, low: 0.1, high: 0.01}", "lr: low must be below high"),
+        (
+            "dropout: {sampler: uniform, low: 0.0, high: 1.5}",
+            r"dropout: 1.5 is not a valid dropout \(dropout must be a number in \[0, 1\)\)",
+        ),
+        ("bin_size: {sampler: choice, values: []}", "bin_size: choice needs a non-empty list"),
+        ("bin_size: {sampler: choice, values: [16, 0]}", "bin_size: 0 is not a valid bin_size"),
+        ("output_dim: {sampler: choice, values: [8, 8]}", "output_dim: choice values repeat"),
+        # refused, not truncated to 2 layers
+        ("num_graph_layers_reg: {sampler: constant, value: 2.5}", "num_graph_layers_reg: 2.5 is not a valid"),
+        (
+            "bin_size: {sampler: choice, values: [16, 31.5]}",
+            r"31.5 is not a valid bin_size \(bin_size must be a positive integer\)",
+        ),
+        (
+            "num_graph_layers_id: {sampler: quniform, low: -1, high: 4, q: 1}",
+            r"num_graph_layers_id: -1 is not a valid num_graph_layers_id "
+            r"\(num_graph_layers_id must be an integer >= 0\)",
+        ),
+        ("num_graph_layers_id: {sampler: quniform, low: 0, high: 4, q: 0}", "q must be positive"),
+        ("lr: {sampler: gaussian, low: 0, high: 1}", "lr: sampler must be one of"),
+        ("lr: {sampler: uniform, low: a, high: 1}", "lr: low must be a finite number"),
+        ("lr: {sampler: uniform, low: 0.1}", "lr: uniform needs low and high"),
+        ("lr: {sampler: uniform, low: 0.1, high: 0.2, q: 1}", r"lr: uniform takes \['high', 'low'\], not \['q'\]"),
+        ("depth: {sampler: uniform, low: 1, high: 2}", r"unknown hyperparameter\(s\) \['depth'\]"),
+        ("lr: 0.01", "lr: expected a mapping"),
+        ("- lr", "expected a mapping of hyperparameter names"),
+    ],
+)
 def test_bad_space_files_name_the_file_and_entry(tmp_path, text, message):
     path = tmp_path / "bad.yaml"
     path.write_text(text)
@@ -106,8 +131,10 @@ def test_a_missing_extra_is_named(monkeypatch, tmp_path, capsys):
 
     monkeypatch.setattr(hpo_extra, "EXTRA_MODULES", ("ray.tune", "hepbench_no_such_module"))
     assert main(["hpo", "run", "-w", str(tmp_path / "out")]) == 2
-    assert ("the hpo commands need the `hpo` extra (hepbench_no_such_module is missing): pip install 'hepbench[hpo]'"
-            in capsys.readouterr().err)
+    assert (
+        "the hpo commands need the `hpo` extra (hepbench_no_such_module is missing): pip install 'hepbench[hpo]'"
+        in capsys.readouterr().err
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -115,7 +142,9 @@ def test_the_command_line_loads_without_ray_or_tensorflow():
     import subprocess
     import sys
 
-    code = ("import sys, hepbench.cli; hepbench.cli.build_parser(); "
-            "print(sorted(m for m in ('ray', 'tensorflow', 'sklearn') if m in sys.modules))")
+    code = (
+        "import sys, hepbench.cli; hepbench.cli.build_parser(); "
+        "print(sorted(m for m in ('ray', 'tensorflow', 'sklearn') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -1,5 +1,6 @@
 """Typed configuration: packaged defaults, user files, overrides, clear errors, and the study
 hyperparameters' table as the configuration, the command line, the search space and the CSV see it."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,8 +12,15 @@ import pytest
 from hepbench.core.errors import UsageError
 from hepbench.core.hyperparameters import CSV_COLUMN_ORDER, HYPERPARAMETERS, by_csv_column, by_name, by_study_name
 from hepbench.hpo.space import SpaceError, default_space, parse_space
-from hepbench.mlpf.config import (BenchConfig, Config, ModelConfig, TrainConfig, load_config, parse_override,
-                                  with_hyperparameters)
+from hepbench.mlpf.config import (
+    BenchConfig,
+    Config,
+    ModelConfig,
+    TrainConfig,
+    load_config,
+    parse_override,
+    with_hyperparameters,
+)
 from hepbench.mlpf.config_cli import add_config_arguments, config_from_args
 from hepbench.qsvr.curves import packaged_csv
 
@@ -21,7 +29,12 @@ def test_packaged_defaults_match_the_dataclass_defaults():
     # defaults.yaml is the one place for reference defaults; it must not drift from the code.
     assert load_config() == Config()
     cfg = load_config()
-    assert (cfg.model.bin_size, cfg.data.max_elements, cfg.model.output_dim, cfg.train.learning_rate) == (640, 6400, 256, 1e-5)
+    assert (cfg.model.bin_size, cfg.data.max_elements, cfg.model.output_dim, cfg.train.learning_rate) == (
+        640,
+        6400,
+        256,
+        1e-5,
+    )
 
 
 def test_file_and_overrides(tmp_path):
@@ -106,9 +119,22 @@ def test_override_values_are_yaml():
 
 
 def test_study_hyperparameters_by_name():
-    cfg = with_hyperparameters(load_config(), bin_size=320, dropout=0.2, learning_rate=3e-4, weight_decay=1e-3,
-                               num_graph_layers_id=2, num_graph_layers_reg=1, output_dim=128)
-    assert (cfg.model.bin_size, cfg.model.dropout, cfg.train.learning_rate, cfg.train.weight_decay) == (320, 0.2, 3e-4, 1e-3)
+    cfg = with_hyperparameters(
+        load_config(),
+        bin_size=320,
+        dropout=0.2,
+        learning_rate=3e-4,
+        weight_decay=1e-3,
+        num_graph_layers_id=2,
+        num_graph_layers_reg=1,
+        output_dim=128,
+    )
+    assert (cfg.model.bin_size, cfg.model.dropout, cfg.train.learning_rate, cfg.train.weight_decay) == (
+        320,
+        0.2,
+        3e-4,
+        1e-3,
+    )
     assert (cfg.model.num_graph_layers_id, cfg.model.num_graph_layers_reg, cfg.model.output_dim) == (2, 1, 128)
     with pytest.raises(UsageError, match=r"unknown hyperparameter\(s\) \['depth'\]"):
         with_hyperparameters(cfg, depth=3)
@@ -117,8 +143,9 @@ def test_study_hyperparameters_by_name():
 
 
 def test_bench_sizes_per_device():
-    bench = BenchConfig(cpu_events_per_window=5, cpu_validation_events=1, gpu_events_per_window=70,
-                        gpu_validation_events=30)
+    bench = BenchConfig(
+        cpu_events_per_window=5, cpu_validation_events=1, gpu_events_per_window=70, gpu_validation_events=30
+    )
     assert bench.for_device("cpu") == (5, 1)
     assert bench.for_device("gpu") == (70, 30)
     with pytest.raises(ValueError, match="device must be 'cpu' or 'gpu', not 'auto'"):
@@ -126,8 +153,15 @@ def test_bench_sizes_per_device():
 
 
 # One valid value per hyperparameter, none of them the default.
-VALID = {"learning_rate": 3e-4, "num_graph_layers_id": 0, "num_graph_layers_reg": 2, "dropout": 0.25,
-         "bin_size": 320, "output_dim": 64, "weight_decay": 1e-3}
+VALID = {
+    "learning_rate": 3e-4,
+    "num_graph_layers_id": 0,
+    "num_graph_layers_reg": 2,
+    "dropout": 0.25,
+    "bin_size": 320,
+    "output_dim": 64,
+    "weight_decay": 1e-3,
+}
 
 
 def test_every_table_entry_is_a_config_field_of_its_type():
@@ -139,7 +173,9 @@ def test_every_table_entry_is_a_config_field_of_its_type():
         assert h.option == "--" + h.name.replace("_", "-")
     cfg = with_hyperparameters(Config(), **VALID)
     for h in HYPERPARAMETERS:
-        assert getattr(getattr(cfg, h.section), h.name) == VALID[h.name] != getattr(getattr(Config(), h.section), h.name)
+        assert (
+            getattr(getattr(cfg, h.section), h.name) == VALID[h.name] != getattr(getattr(Config(), h.section), h.name)
+        )
 
 
 @pytest.mark.parametrize("h", HYPERPARAMETERS, ids=lambda h: h.name)
@@ -155,7 +191,7 @@ def test_every_option_sets_its_config_value(h):
 def test_csv_columns_are_the_packaged_tables():
     with open(packaged_csv(), newline="") as f:
         header = next(csv.reader(f))
-    assert tuple(header[:len(CSV_COLUMN_ORDER)]) == CSV_COLUMN_ORDER
+    assert tuple(header[: len(CSV_COLUMN_ORDER)]) == CSV_COLUMN_ORDER
     assert sorted(CSV_COLUMN_ORDER) == sorted(h.csv_column for h in HYPERPARAMETERS)
     assert header[len(CSV_COLUMN_ORDER)] == "loss_0"
 
@@ -186,17 +222,41 @@ def test_the_config_and_the_search_space_accept_the_same_values(h):
     assert any(verdicts) and not all(verdicts)
 
 
-@pytest.mark.parametrize("name, value, config_message, space_message", [
-    ("learning_rate", 0, "train.learning_rate must be positive, not 0.0", "0 is not a valid lr (lr must be a positive number)"),
-    ("num_graph_layers_id", -1, "model.num_graph_layers_id must be >= 0, not -1",
-     "-1 is not a valid num_graph_layers_id (num_graph_layers_id must be an integer >= 0)"),
-    ("dropout", 1, "model.dropout must be in [0, 1), not 1.0",
-     "1 is not a valid dropout (dropout must be a number in [0, 1))"),
-    ("bin_size", 0, "model.bin_size must be positive, not 0",
-     "0 is not a valid bin_size (bin_size must be a positive integer)"),
-    ("weight_decay", -1, "train.weight_decay must be >= 0, not -1.0",
-     "-1 is not a valid weight_decay (weight_decay must be a number >= 0)"),
-])
+@pytest.mark.parametrize(
+    "name, value, config_message, space_message",
+    [
+        (
+            "learning_rate",
+            0,
+            "train.learning_rate must be positive, not 0.0",
+            "0 is not a valid lr (lr must be a positive number)",
+        ),
+        (
+            "num_graph_layers_id",
+            -1,
+            "model.num_graph_layers_id must be >= 0, not -1",
+            "-1 is not a valid num_graph_layers_id (num_graph_layers_id must be an integer >= 0)",
+        ),
+        (
+            "dropout",
+            1,
+            "model.dropout must be in [0, 1), not 1.0",
+            "1 is not a valid dropout (dropout must be a number in [0, 1))",
+        ),
+        (
+            "bin_size",
+            0,
+            "model.bin_size must be positive, not 0",
+            "0 is not a valid bin_size (bin_size must be a positive integer)",
+        ),
+        (
+            "weight_decay",
+            -1,
+            "train.weight_decay must be >= 0, not -1.0",
+            "-1 is not a valid weight_decay (weight_decay must be a number >= 0)",
+        ),
+    ],
+)
 def test_range_errors_name_the_value_and_the_range(name, value, config_message, space_message):
     with pytest.raises(UsageError) as config_error:
         with_hyperparameters(load_config(), **{name: value})

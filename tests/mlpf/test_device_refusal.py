@@ -1,6 +1,7 @@
 """--device gpu on a machine where the engine sees no GPU: a DeviceUnavailable refusal (a usage
 error naming the engine and the way out) whose plan keeps the GPU device with none assigned, so the
 run's failure report says what was asked for; --device auto resolves to the CPU instead."""
+
 from __future__ import annotations
 
 import io
@@ -49,7 +50,8 @@ def test_run_benchmark_writes_a_failure_report_and_starts_nothing(monkeypatch, b
     monkeypatch.setattr(benchmark, "_start", lambda *a: pytest.fail("a refused run starts no copy"))
     results, stream = tmp_path / "results", io.StringIO()
     report, code, path = benchmark.run_benchmark(
-        options(device="gpu", data_dir=built, results_dir=results, strategy=strategy), stream)
+        options(device="gpu", data_dir=built, results_dir=results, strategy=strategy), stream
+    )
     assert code == 2 and path == results / "mlpf_summary.json"
     assert "hepbench: error: --device gpu: TensorFlow sees no GPU" in stream.getvalue()
     written = json.loads(path.read_text())["report"]

@@ -5,6 +5,7 @@ fixtures count towards their module, and package-scoped ones (the image build of
 tests/container/image/) towards the module whose test first uses them. Loaded by `make test`
 (`-p tests.plugins.module_durations`); CI's log uses it to show where its time goes.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -28,8 +29,9 @@ class ModuleDurations:
         terminalreporter.write_sep("=", "durations per test module")
         for module, seconds in sorted(self.seconds.items(), key=lambda item: (-item[1], item[0])):
             terminalreporter.write_line(f"{seconds:9.2f}s {len(self.tests[module]):5d} tests  {module}")
-        terminalreporter.write_line(f"{sum(self.seconds.values()):9.2f}s {sum(map(len, self.tests.values())):5d} "
-                                    f"tests  in all")
+        terminalreporter.write_line(
+            f"{sum(self.seconds.values()):9.2f}s {sum(map(len, self.tests.values())):5d} tests  in all"
+        )
 
 
 def pytest_configure(config: pytest.Config) -> None:

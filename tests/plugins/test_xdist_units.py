@@ -13,8 +13,13 @@ def test_the_image_package_is_one_unit_and_every_other_module_its_own():
 
 def test_the_long_units_go_first_longest_first_and_the_rest_keep_their_order():
     units = ["tests/a.py", "tests/mlpf/train/test_parity.py", "tests/b.py", "tests/container/image/", "tests/c.py"]
-    assert first_long(units) == ["tests/container/image/", "tests/mlpf/train/test_parity.py", "tests/a.py",
-                                 "tests/b.py", "tests/c.py"]
+    assert first_long(units) == [
+        "tests/container/image/",
+        "tests/mlpf/train/test_parity.py",
+        "tests/a.py",
+        "tests/b.py",
+        "tests/c.py",
+    ]
 
 
 def test_every_long_unit_exists():

@@ -1,5 +1,6 @@
 """Baker-style ν-SVR: features, no leak from test rows, determinism, R² on the shipped table, the
 stopping probability, clear errors, the PNG."""
+
 from __future__ import annotations
 
 import json
@@ -9,17 +10,34 @@ import pytest
 
 from hepbench.core.errors import UsageError
 from hepbench.qsvr import baker
-from hepbench.qsvr.baker import (BakerPredictor, evaluate, features, n_features, observed_epochs,
-                                 plot_r2_vs_fraction, probability_beats_best, should_stop, split)
+from hepbench.qsvr.baker import (
+    BakerPredictor,
+    evaluate,
+    features,
+    n_features,
+    observed_epochs,
+    plot_r2_vs_fraction,
+    probability_beats_best,
+    should_stop,
+    split,
+)
 from hepbench.qsvr.curves import Curves, load_curves
 
 
 def synthetic(n=40, epochs=100, seed=0) -> Curves:
     """Decaying curves whose final loss depends on lr and on the early curve, plus noise."""
     rng = np.random.default_rng(seed)
-    hp = np.column_stack([rng.choice([8, 16, 32], n), rng.uniform(0, 0.5, n), 10 ** rng.uniform(-6, -1.5, n),
-                          rng.integers(0, 5, n), rng.integers(0, 5, n), rng.choice([8, 64, 256], n),
-                          10 ** rng.uniform(-6, -1, n)])
+    hp = np.column_stack(
+        [
+            rng.choice([8, 16, 32], n),
+            rng.uniform(0, 0.5, n),
+            10 ** rng.uniform(-6, -1.5, n),
+            rng.integers(0, 5, n),
+            rng.integers(0, 5, n),
+            rng.choice([8, 64, 256], n),
+            10 ** rng.uniform(-6, -1, n),
+        ]
+    )
     floor = 450 + 20 * np.log10(hp[:, 2]) ** 2 / 10 + rng.normal(0, 3, n)
     t = np.arange(epochs)
     losses = floor[:, None] + 300 * np.exp(-t / 15)[None, :] + rng.normal(0, 2, (n, epochs))
@@ -45,7 +63,7 @@ def test_features_are_the_hyperparameters_the_curve_and_its_differences():
     np.testing.assert_allclose(hp[:, [0, 1, 3, 4, 5]], c.hyperparameters[:, [0, 1, 3, 4, 5]])
     np.testing.assert_allclose(hp[:, 2], np.log10(c.hyperparameters[:, 2]))  # lr
     np.testing.assert_allclose(hp[:, 6], np.log10(c.hyperparameters[:, 6]))  # weight_decay
-    curve, d1, d2 = X[:, 7:7 + m], X[:, 7 + m:7 + 2 * m - 1], X[:, 7 + 2 * m - 1:]
+    curve, d1, d2 = X[:, 7 : 7 + m], X[:, 7 + m : 7 + 2 * m - 1], X[:, 7 + 2 * m - 1 :]
     np.testing.assert_array_equal(curve, c.losses[:, :m])
     L = c.losses
     for i in range(m - 1):  # written out, not np.diff, so the check does not repeat the code
@@ -68,7 +86,7 @@ def test_scalers_are_fitted_on_training_rows_only(monkeypatch, shipped):
     c = synthetic()
     train = c.subset(np.arange(30))
     model = BakerPredictor(fractions=(0.1, 0.5)).fit(train)
-    for f, (m, scaler, y_mean, _, _) in model.models_.items():
+    for m, scaler, y_mean, _, _ in model.models_.values():
         np.testing.assert_allclose(scaler.mean_, features(train.hyperparameters, train.losses, m).mean(axis=0))
         assert y_mean == pytest.approx(train.losses[:, 98].mean())
     # and evaluate hands the predictor nothing but the training rows of each split
@@ -143,21 +161,23 @@ def test_predictor_probability_uses_its_training_residual_spread():
     assert sigma > 0
     pred = model.predict(c, 0.5)
     best = float(np.median(pred))
-    np.testing.assert_allclose(model.probability_beats_best(c, 0.5, best),
-                               probability_beats_best(pred, best, sigma))
+    np.testing.assert_allclose(model.probability_beats_best(c, 0.5, best), probability_beats_best(pred, best, sigma))
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"fractions": (0.0,)}, r"\(0, 1\]"),
-    ({"fractions": (1.5,)}, r"\(0, 1\]"),
-    ({"fractions": ("half",)}, r"\(0, 1\]"),
-    ({"fractions": (0.25, 0.25)}, "distinct"),
-    ({"fractions": ()}, "distinct"),
-    ({"fractions": (0.01,)}, "leaves 1 epoch"),
-    ({"target_epoch": 1}, "target_epoch"),
-    ({"nu": 0.0}, "nu"),
-    ({"C": -1.0}, "C and gamma"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"fractions": (0.0,)}, r"\(0, 1\]"),
+        ({"fractions": (1.5,)}, r"\(0, 1\]"),
+        ({"fractions": ("half",)}, r"\(0, 1\]"),
+        ({"fractions": (0.25, 0.25)}, "distinct"),
+        ({"fractions": ()}, "distinct"),
+        ({"fractions": (0.01,)}, "leaves 1 epoch"),
+        ({"target_epoch": 1}, "target_epoch"),
+        ({"nu": 0.0}, "nu"),
+        ({"C": -1.0}, "C and gamma"),
+    ],
+)
 def test_bad_settings_are_refused(kwargs, message):
     with pytest.raises(UsageError, match=message):
         BakerPredictor(**kwargs)

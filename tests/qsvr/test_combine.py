@@ -1,4 +1,5 @@
 """The seven combination rules and the selection of the lowest-energy unique samples."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,8 +9,15 @@ from hepbench.qsvr.combine import RULES, log_cosh, rule_weights, softmax, top_un
 
 
 def test_rule_names_are_stable():
-    assert RULES == ("inverse_mse", "softmax_inverse_mse", "inverse_logcosh", "softmax_inverse_logcosh",
-                     "best", "mean", "lowest_energy")
+    assert RULES == (
+        "inverse_mse",
+        "softmax_inverse_mse",
+        "inverse_logcosh",
+        "softmax_inverse_logcosh",
+        "best",
+        "mean",
+        "lowest_energy",
+    )
 
 
 def test_top_unique_keeps_the_lowest_distinct_samples():

@@ -1,4 +1,5 @@
 """QSVR and QSVREnsemble as scikit-learn regressors: rules, bias, seeds, clone/Pipeline, errors."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -116,17 +117,29 @@ def test_sklearn_conventions(data):
     assert np.all(np.isfinite(pipe.predict(X[12:] * 10)))
     pipe.set_params(qsvr__combine="best")
     assert pipe.score(X[12:] * 10, y[12:]) == pytest.approx(
-        r2_score(y[12:], pipe[-1].predict(pipe[0].transform(X[12:] * 10), rule="best")))
+        r2_score(y[12:], pipe[-1].predict(pipe[0].transform(X[12:] * 10), rule="best"))
+    )
 
 
-@pytest.mark.parametrize("param, value, message", [
-    ("K", 0, "K must be an integer >= 1"), ("K", 2.5, "K must be an integer"), ("B", 0.0, "B must be"),
-    ("B", -1, "B must be"), ("num_reads", 0, "num_reads must be an integer >= 1"),
-    ("num_sweeps", 0, "num_sweeps"), ("top_m", 0, "top_m"), ("gamma", 0, "gamma"),
-    ("epsilon", -0.1, "epsilon"), ("xi", float("nan"), "xi"), ("C", 0, "C must be"),
-    ("seed", -1, "seed"), ("combine", "median", "combine must be one of inverse_mse"),
-    ("sampler", "qpu", "sampler must be one of"),
-])
+@pytest.mark.parametrize(
+    "param, value, message",
+    [
+        ("K", 0, "K must be an integer >= 1"),
+        ("K", 2.5, "K must be an integer"),
+        ("B", 0.0, "B must be"),
+        ("B", -1, "B must be"),
+        ("num_reads", 0, "num_reads must be an integer >= 1"),
+        ("num_sweeps", 0, "num_sweeps"),
+        ("top_m", 0, "top_m"),
+        ("gamma", 0, "gamma"),
+        ("epsilon", -0.1, "epsilon"),
+        ("xi", float("nan"), "xi"),
+        ("C", 0, "C must be"),
+        ("seed", -1, "seed"),
+        ("combine", "median", "combine must be one of inverse_mse"),
+        ("sampler", "qpu", "sampler must be one of"),
+    ],
+)
 def test_bad_parameters(data, param, value, message):
     X, y = data
     with pytest.raises(UsageError, match=message) as info:
@@ -134,14 +147,17 @@ def test_bad_parameters(data, param, value, message):
     assert isinstance(info.value, ValueError)
 
 
-@pytest.mark.parametrize("X, y, message", [
-    (np.ones((5, 2)), np.ones(4), "y has 4 values but X has 5 rows"),
-    (np.ones(5), np.ones(5), "X must be a non-empty 2-D array"),
-    (np.array([[0.0, np.nan], [1.0, 1.0]]), np.ones(2), "X contains NaN"),
-    (np.ones((3, 2)), np.array([1.0, np.nan, 2.0]), "y contains NaN"),
-    (np.ones((3, 2)), np.ones((3, 2)), "y must be 1-D"),
-    (np.ones((1, 2)), np.ones(1), "at least 2 training samples"),
-])
+@pytest.mark.parametrize(
+    "X, y, message",
+    [
+        (np.ones((5, 2)), np.ones(4), "y has 4 values but X has 5 rows"),
+        (np.ones(5), np.ones(5), "X must be a non-empty 2-D array"),
+        (np.array([[0.0, np.nan], [1.0, 1.0]]), np.ones(2), "X contains NaN"),
+        (np.ones((3, 2)), np.array([1.0, np.nan, 2.0]), "y contains NaN"),
+        (np.ones((3, 2)), np.ones((3, 2)), "y must be 1-D"),
+        (np.ones((1, 2)), np.ones(1), "at least 2 training samples"),
+    ],
+)
 def test_bad_data(X, y, message):
     with pytest.raises(UsageError, match=message):
         QSVR(**FAST).fit(X, y)

@@ -1,5 +1,6 @@
 """The SVR dual as a QUBO: xᵀQx is the energy of docs/qubo.md, and the exact optimum of a tiny problem is the
 SVR solution where the two problems coincide."""
+
 from __future__ import annotations
 
 import itertools
@@ -9,8 +10,7 @@ import pytest
 from sklearn.svm import SVR
 
 from hepbench.qsvr.dual import intercept, rbf_kernel
-from hepbench.qsvr.qubo import (build_qubo, decode, encode, energy, max_coefficient, powers, qubo_energy,
-                                to_bqm)
+from hepbench.qsvr.qubo import build_qubo, decode, encode, energy, max_coefficient, powers, qubo_energy, to_bqm
 from hepbench.qsvr.samplers import Exact
 
 
@@ -25,8 +25,9 @@ def test_powers():
     assert max_coefficient(0.5, 3, 0) == pytest.approx(1.75)
 
 
-@pytest.mark.parametrize("N, K, B, k0", [(1, 1, 0.5, 0.0), (3, 2, 0.5, 0.005), (5, 3, 2.0, 1.0),
-                                          (20, 3, 0.5, 0.005), (7, 4, 0.3, -0.5)])
+@pytest.mark.parametrize(
+    "N, K, B, k0", [(1, 1, 0.5, 0.0), (3, 2, 0.5, 0.005), (5, 3, 2.0, 1.0), (20, 3, 0.5, 0.005), (7, 4, 0.3, -0.5)]
+)
 def test_xQx_is_the_energy(N, K, B, k0):
     rng = np.random.default_rng(N * 100 + K)
     kernel, y = random_problem(rng, N)
@@ -36,8 +37,9 @@ def test_xQx_is_the_energy(N, K, B, k0):
     assert np.all(np.tril(Q, -1) == 0)
     bits = rng.integers(0, 2, size=(500, 2 * K * N))
     alpha, alpha_hat = decode(bits, B, K, k0, N)
-    np.testing.assert_allclose(qubo_energy(Q, bits), energy(alpha, alpha_hat, kernel, y, epsilon, xi),
-                               rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(
+        qubo_energy(Q, bits), energy(alpha, alpha_hat, kernel, y, epsilon, xi), rtol=1e-12, atol=1e-10
+    )
     # dimod reads the matrix the same way
     np.testing.assert_allclose(to_bqm(Q).energies((bits, range(2 * K * N))), qubo_energy(Q, bits), atol=1e-10)
 

@@ -1,5 +1,6 @@
 """Samplers: simulated annealing seeded, exact refuses big problems, D-Wave fails clearly offline and
 never shows the token. No test contacts the network."""
+
 from __future__ import annotations
 
 import sys
@@ -106,8 +107,9 @@ def test_dwave_chain_strength_and_reads(monkeypatch):
         def sample(self, bqm, num_reads, chain_strength, label):
             calls.update(num_reads=num_reads, chain_strength=chain_strength)
             sampleset = dimod.ExactSolver().sample(bqm).truncate(2)
-            return dimod.SampleSet.from_samples_bqm((sampleset.record.sample, sampleset.variables), bqm,
-                                                    num_occurrences=[2, 1])
+            return dimod.SampleSet.from_samples_bqm(
+                (sampleset.record.sample, sampleset.variables), bqm, num_occurrences=[2, 1]
+            )
 
     fake = types.ModuleType("dwave.system")
     fake.DWaveSampler, fake.EmbeddingComposite = (lambda token, solver=None: None), FakeComposite

@@ -1,4 +1,5 @@
 """The study protocol as a library: R² conventions, what each scaling variant is fitted on, seeds."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -46,8 +47,11 @@ def test_svr_repeats_are_the_study_recipe_and_record_both_conventions(Xy):
     train, test = split(len(y), protocol, SPLIT, 1, 20)
     qx = QuantileTransformer(n_quantiles=50).fit(X)
     qy = QuantileTransformer(n_quantiles=50).fit(y[:, None])
-    pred = SVR(epsilon=0.02, gamma=0.1, C=67.61).fit(qx.transform(X[train]), qy.transform(y[train, None])[:, 0]) \
+    pred = (
+        SVR(epsilon=0.02, gamma=0.1, C=67.61)
+        .fit(qx.transform(X[train]), qy.transform(y[train, None])[:, 0])
         .predict(qx.transform(X[test]))
+    )
     truth = qy.transform(y[test, None])[:, 0]
     got = results["published"]
     assert got["correct"][1] == pytest.approx(r2_score(truth, pred))
@@ -114,17 +118,20 @@ def test_qsvr_repeats_record_every_rule_in_both_conventions_reproducibly(Xy):
     first, _ = run_model("qsvr", X, y, protocol)
     second, _ = run_model("qsvr", X, y, protocol)
     assert first == second
-    for rule, per in first["published"].items():
+    for per in first["published"].values():
         assert len(per["correct"]) == len(per["swapped"]) == 2 and per["correct"] != per["swapped"]
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"svr_repeats": 0}, "svr_repeats must be a positive integer"),
-    ({"qsvr_repeats": -1}, "qsvr_repeats must be a positive integer"),
-    ({"ensemble_chunks": 1}, "ensemble_chunks must be an integer >= 2"),
-    ({"r2_convention": "both"}, "r2_convention must be one of correct, swapped"),
-    ({"seed": -3}, "seed must be an integer >= 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"svr_repeats": 0}, "svr_repeats must be a positive integer"),
+        ({"qsvr_repeats": -1}, "qsvr_repeats must be a positive integer"),
+        ({"ensemble_chunks": 1}, "ensemble_chunks must be an integer >= 2"),
+        ({"r2_convention": "both"}, "r2_convention must be one of correct, swapped"),
+        ({"seed": -3}, "seed must be an integer >= 0"),
+    ],
+)
 def test_bad_protocols_are_usage_errors(kwargs, message):
     with pytest.raises(UsageError, match=message):
         Protocol(**kwargs)

@@ -1,4 +1,5 @@
 """`hepbench qsvr study` from the command line: data and option errors, a small run end to end, determinism."""
+
 from __future__ import annotations
 
 import csv
@@ -8,23 +9,34 @@ import sys
 import pytest
 
 from hepbench.cli import main
-from hepbench.qsvr.curves import packaged_csv
 from hepbench.core.schema import validate_report
+from hepbench.qsvr.curves import packaged_csv
 
 # Few repeats and a cheap annealer: the protocol end to end in a few seconds.
-SMALL = ["--svr-repeats", "6", "--qsvr-repeats", "2", "--ensemble-repeats", "2", "--num-reads", "60",
-         "--num-sweeps", "20", "-q"]
+SMALL = [
+    "--svr-repeats",
+    "6",
+    "--qsvr-repeats",
+    "2",
+    "--ensemble-repeats",
+    "2",
+    "--num-reads",
+    "60",
+    "--num-sweeps",
+    "20",
+    "-q",
+]
 
 
 def table(rows: int | None = None, drop: str | None = None, nan_at: tuple[int, str] | None = None):
     with open(packaged_csv(), newline="") as f:
         data = list(csv.reader(f))
-    header, body = data[0], data[1:] if rows is None else data[1:rows + 1]
+    header, body = data[0], data[1:] if rows is None else data[1 : rows + 1]
     if nan_at:
         body[nan_at[0]][header.index(nan_at[1])] = "nan"
     if drop:
         i = header.index(drop)
-        header, body = header[:i] + header[i + 1:], [r[:i] + r[i + 1:] for r in body]
+        header, body = header[:i] + header[i + 1 :], [r[:i] + r[i + 1 :] for r in body]
     return [header, *body]
 
 
@@ -38,13 +50,16 @@ def study(tmp_path, *args, out="out"):
     return main(["qsvr", "study", "-w", str(tmp_path / out), *args])
 
 
-@pytest.mark.parametrize("kind, message", [
-    ({"drop": "lr"}, "missing column(s) lr"),
-    ({"drop": "loss_0"}, "missing column(s) loss_0"),
-    ({"nan_at": (3, "loss_7")}, "line 5, column loss_7: nan (every value must be a finite number)"),
-    ({"rows": 5}, "5 training run(s); at least 10 are needed"),
-    ({"rows": 40}, "the protocol tests on 20 and needs 80 training curves"),
-])
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ({"drop": "lr"}, "missing column(s) lr"),
+        ({"drop": "loss_0"}, "missing column(s) loss_0"),
+        ({"nan_at": (3, "loss_7")}, "line 5, column loss_7: nan (every value must be a finite number)"),
+        ({"rows": 5}, "5 training run(s); at least 10 are needed"),
+        ({"rows": 40}, "the protocol tests on 20 and needs 80 training curves"),
+    ],
+)
 def test_bad_tables_exit_1_with_the_file_and_the_problem(tmp_path, capsys, kind, message):
     bad = write(tmp_path / "bad.csv", table(**kind))
     assert study(tmp_path, "--data", bad, *SMALL) == 1
@@ -59,19 +74,22 @@ def test_a_missing_table_is_a_usage_error(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--svr-repeats", "0"], "expected a positive integer, got 0"),
-    (["--qsvr-repeats", "0"], "expected a positive integer, got 0"),
-    (["--ensemble-repeats", "-1"], "expected a positive integer, got -1"),
-    (["--bits", "0"], "expected a positive integer, got 0"),
-    (["-K", "-2"], "expected a positive integer, got -2"),
-    (["--base", "0"], "expected a positive number, got '0'"),
-    (["-B", "-0.5"], "expected a positive number, got '-0.5'"),
-    (["--base", "nan"], "expected a finite number"),
-    (["--num-reads", "0"], "expected a positive integer, got 0"),
-    (["--r2-convention", "sideways"], "invalid choice: 'sideways'"),
-    (["--seed", "-1"], "expected an integer >= 0, got -1"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--svr-repeats", "0"], "expected a positive integer, got 0"),
+        (["--qsvr-repeats", "0"], "expected a positive integer, got 0"),
+        (["--ensemble-repeats", "-1"], "expected a positive integer, got -1"),
+        (["--bits", "0"], "expected a positive integer, got 0"),
+        (["-K", "-2"], "expected a positive integer, got -2"),
+        (["--base", "0"], "expected a positive number, got '0'"),
+        (["-B", "-0.5"], "expected a positive number, got '-0.5'"),
+        (["--base", "nan"], "expected a finite number"),
+        (["--num-reads", "0"], "expected a positive integer, got 0"),
+        (["--r2-convention", "sideways"], "invalid choice: 'sideways'"),
+        (["--seed", "-1"], "expected an integer >= 0, got -1"),
+    ],
+)
 def test_bad_options_exit_2_and_write_nothing(tmp_path, capsys, args, message):
     with pytest.raises(SystemExit) as e:
         study(tmp_path, *args)
@@ -108,15 +126,29 @@ def test_a_small_study_writes_valid_json_markdown_and_png(tmp_path, capsys):
             assert len(models["qsvr"]["r2"]) == 2 * 7 and len(models["qsvr"]["rules"]) == 7  # rules pooled
             assert len(models["qsvr_ensemble"]["r2"]) == 2 and models["qsvr_ensemble"]["stats"]["trainings"] == 2
     md = (out / "qsvr_study.md").read_text()
-    assert "R² convention: **swapped**" in md and "| SVR | published (swapped R²) | 0.959 | 0.318 | 0.889 | 0.050 | 1000 |" in md
+    assert (
+        "R² convention: **swapped**" in md
+        and "| SVR | published (swapped R²) | 0.959 | 0.318 | 0.889 | 0.050 | 1000 |" in md
+    )
     assert "## Scaling `leak-free`" in md and "softmax_inverse_logcosh" in md
     assert (out / "qsvr_study.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "wrote" in capsys.readouterr().out
 
 
 def test_the_same_seed_gives_the_same_study(tmp_path):
-    args = ["--svr-repeats", "4", "--qsvr-repeats", "1", "--ensemble-repeats", "1", "--num-reads", "40",
-            "--num-sweeps", "10", "-q"]
+    args = [
+        "--svr-repeats",
+        "4",
+        "--qsvr-repeats",
+        "1",
+        "--ensemble-repeats",
+        "1",
+        "--num-reads",
+        "40",
+        "--num-sweeps",
+        "10",
+        "-q",
+    ]
     assert study(tmp_path, *args, "--seed", "3", out="a") == 0
     assert study(tmp_path, *args, "--seed", "3", out="b") == 0
     assert study(tmp_path, *args, "--seed", "4", out="c") == 0
@@ -132,12 +164,15 @@ def test_baker_writes_its_table_and_plot(tmp_path, capsys):
     assert (out / "qsvr_baker.png").read_bytes()[:4] == b"\x89PNG"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--fractions", "0.5,1.5"], "each fraction must be in (0, 1]"),
-    (["--fractions", "a,b"], "expected comma-separated numbers"),
-    (["--test-size", "1.5"], "expected a fraction in (0, 1) or a number of curves"),
-    (["--repeats", "0"], "expected a positive integer, got 0"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--fractions", "0.5,1.5"], "each fraction must be in (0, 1]"),
+        (["--fractions", "a,b"], "expected comma-separated numbers"),
+        (["--test-size", "1.5"], "expected a fraction in (0, 1) or a number of curves"),
+        (["--repeats", "0"], "expected a positive integer, got 0"),
+    ],
+)
 def test_baker_bad_options_exit_2_and_write_nothing(tmp_path, capsys, args, message):
     with pytest.raises(SystemExit) as e:
         main(["qsvr", "baker", "-w", str(tmp_path / "bk"), *args])
@@ -157,8 +192,10 @@ def test_study_with_baker_adds_its_result(tmp_path):
 def test_the_cli_does_not_import_the_qsvr_extra_until_a_qsvr_command_runs():
     import subprocess
 
-    code = ("import sys; from hepbench.cli import build_parser; build_parser().parse_args(['qsvr', 'study']); "
-            "heavy = [m for m in ('sklearn', 'dimod', 'dwave.samplers') if m in sys.modules]; "
-            "assert not heavy, heavy")
+    code = (
+        "import sys; from hepbench.cli import build_parser; build_parser().parse_args(['qsvr', 'study']); "
+        "heavy = [m for m in ('sklearn', 'dimod', 'dwave.samplers') if m in sys.modules]; "
+        "assert not heavy, heavy"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr

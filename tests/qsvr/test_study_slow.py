@@ -6,6 +6,7 @@ The full default protocol (SVR x1000, Sim-QSVR x100, ensemble x10, both variants
 (105 pooled values) and 3 ensemble fits. The std and worst bounds of the ensemble are weaker with
 3 fits than with 10; `python benchmarks/qsvr_study.py` checks them on the full protocol.
 """
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """`hepbench qsvr run`: the qsvr-bmk HEPscore summary, its failure report, determinism, the D-Wave token."""
+
 from __future__ import annotations
 
 import json
@@ -28,7 +29,11 @@ def test_run_writes_a_valid_summary_with_a_positive_score(tmp_path, capsys):
     assert report["wl-stats"]["fits_per_second"]["count"] == 2 and len(report["fits"]) == 2
     assert report["r2"]["svr"]["count"] == 3 and report["r2"]["qsvr"]["count"] == 2
     assert doc["app"]["name"] == "qsvr-bmk" and doc["run_info"] == {
-        "copies": 1, "threads_per_copy": 1, "events_per_thread": 2, "extra_arguments": ""}
+        "copies": 1,
+        "threads_per_copy": 1,
+        "events_per_thread": 2,
+        "extra_arguments": "",
+    }
     assert json.loads((tmp_path / "res" / "version.json").read_text()) == doc["app"]
     assert "NEVENTS_THREAD=2" in (tmp_path / "res" / "inputs.log").read_text()
     assert "qsvr-bmk score:" in capsys.readouterr().out
@@ -52,10 +57,13 @@ def test_a_bad_table_leaves_a_failure_report(tmp_path, capsys):
     assert "FAILED" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--fits", "0"], "expected a positive integer, got 0"),
-    (["--sampler", "quantum"], "invalid choice: 'quantum'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--fits", "0"], "expected a positive integer, got 0"),
+        (["--sampler", "quantum"], "invalid choice: 'quantum'"),
+    ],
+)
 def test_bad_options_exit_2_and_write_nothing(tmp_path, capsys, args, message):
     with pytest.raises(SystemExit) as e:
         run(tmp_path, *args)
@@ -72,4 +80,7 @@ def test_dwave_needs_a_token_and_never_prints_it(tmp_path, capsys, monkeypatch):
     code = run(tmp_path, "--sampler", "dwave", "--fits", "1")  # dwave-system missing: refused, exit 2
     captured = capsys.readouterr()
     assert code == 2 and "secret-token-123" not in captured.out + captured.err
-    assert not (tmp_path / "res").exists() or "secret-token-123" not in (tmp_path / "res" / "qsvr_summary.json").read_text()
+    assert (
+        not (tmp_path / "res").exists()
+        or "secret-token-123" not in (tmp_path / "res" / "qsvr_summary.json").read_text()
+    )

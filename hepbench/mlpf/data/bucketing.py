@@ -24,9 +24,10 @@ lookahead - 1 or more positions after it. Events inside a batch keep their strea
 result depends only on the stream and the lengths: the same input gives the same batches.
 lookahead 0 is plain batching: consecutive runs of batch_size events.
 """
+
 from __future__ import annotations
 
-from typing import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -79,8 +80,13 @@ def _ordered(batch: list[tuple[int, int]]) -> list[int]:
     return [index for _, index in sorted(batch)]
 
 
-def bucketed(order: Iterable[int], lengths: Sequence[int] | np.ndarray, batch_size: int, lookahead: int,
-             drop_remainder: bool = False) -> Iterator[list[int]]:
+def bucketed(
+    order: Iterable[int],
+    lengths: Sequence[int] | np.ndarray,
+    batch_size: int,
+    lookahead: int,
+    drop_remainder: bool = False,
+) -> Iterator[list[int]]:
     """Batches (lists of event indices) of the events of `order`, bucketed by `lengths[index]`
     within a window of batch_size + lookahead events, as the module docstring says."""
     if batch_size < 1 or lookahead < 0:

@@ -4,6 +4,7 @@
 The benchmark's coordinating process checks and describes the data set before it starts the
 copies; importing TensorFlow there just for that would cost seconds and memory.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,10 @@ def built_dir(data_dir: str | os.PathLike) -> Path:
 
 def rebuild_hint(data_dir: str | os.PathLike) -> str:
     """How to replace the data set under `data_dir` with a fresh build (the end of a data error's message)."""
-    return (f"Remove {data_dir} and build it again (`hepbench data build --manual-dir DIR --data-dir {data_dir}`, "
-            f"or `make data` for the default subset)")
+    return (
+        f"Remove {data_dir} and build it again (`hepbench data build --manual-dir DIR --data-dir {data_dir}`, "
+        f"or `make data` for the default subset)"
+    )
 
 
 def require_built(data_dir: str | os.PathLike) -> Path:
@@ -74,10 +77,7 @@ def describe_built(data_dir: str | os.PathLike) -> dict:
     where = require_built(data_dir)
     info = _read_json(where / INFO_FILE)
     meta = _read_json(where / METADATA_FILE)
-    counts = {
-        split.get("name"): sum(int(n) for n in split.get("shardLengths", []))
-        for split in info.get("splits", [])
-    }
+    counts = {split.get("name"): sum(int(n) for n in split.get("shardLengths", [])) for split in info.get("splits", [])}
     checksum = meta.get("source_checksum")
     if not isinstance(checksum, str):
         raise DataFormatError(f"{where / METADATA_FILE}: no source_checksum; rebuild the data set")

@@ -1,4 +1,5 @@
 """`hepbench data ...`: generate, fetch, build, verify and describe the Delphes data set."""
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,13 @@ def register(groups) -> None:
     p.set_defaults(func=_build)
 
     p = commands.add_parser("verify", help="check every file of a built data set against its recorded checksums")
-    p.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
-                   help=f"built delphes_pf data set (default: ${DATA_DIR_ENV} or {DEFAULT_DATA_DIR})")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help=f"built delphes_pf data set (default: ${DATA_DIR_ENV} or {DEFAULT_DATA_DIR})",
+    )
     p.set_defaults(func=_verify)
 
     p = commands.add_parser("info", help="events, element statistics, class fractions and checksum")
@@ -60,14 +66,23 @@ def _synth(args: argparse.Namespace) -> int:
 
     paths = synthesize(args.process, args.events, args.seed, args.out, jobs=args.jobs, progress=advance)
     rate = args.events / max(bar.elapsed, 1e-9)
-    print(f"wrote {args.events} {args.process} events in {len(paths)} file{'s' * (len(paths) != 1)} to {args.out} ({rate:.1f} events/s)")
+    print(
+        f"wrote {args.events} {args.process} events in {len(paths)} file{'s' * (len(paths) != 1)} to {args.out} "
+        f"({rate:.1f} events/s)"
+    )
     return 0
 
 
 def _fetch(args: argparse.Namespace) -> int:
     kwargs = {"record_url": args.record_url} if args.record_url else {}
-    paths = fetch.fetch(args.out, args.files, args.qcd_files, retries=args.retries,
-                        progress=lambda msg: print(msg, file=sys.stderr), **kwargs)
+    paths = fetch.fetch(
+        args.out,
+        args.files,
+        args.qcd_files,
+        retries=args.retries,
+        progress=lambda msg: print(msg, file=sys.stderr),
+        **kwargs,
+    )
     print(f"{len(paths)} files ready in {args.out}")
     return 0
 
@@ -88,8 +103,10 @@ def _verify(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     manifest = integrity.read_manifest(where)
     mb = manifest.total_bytes / 1e6
-    print(f"OK {where}: {len(manifest.files)} files, {mb:.1f} MB in {seconds:.2f} s "
-          f"({mb / max(seconds, 1e-9):.0f} MB/s); checksum sha256:{digest}")
+    print(
+        f"OK {where}: {len(manifest.files)} files, {mb:.1f} MB in {seconds:.2f} s "
+        f"({mb / max(seconds, 1e-9):.0f} MB/s); checksum sha256:{digest}"
+    )
     return 0
 
 

@@ -4,6 +4,7 @@ Pickle runs code on load, so these files are read with a restricted unpickler th
 rebuild numpy arrays, their dtypes and plain containers. Every event is validated before it is
 handed on; an error names the file, the event and the problem.
 """
+
 from __future__ import annotations
 
 import bz2
@@ -12,16 +13,16 @@ import io
 import itertools
 import os
 import pickle
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 
-from hepbench.mlpf.data.format import KEYS, NUM_CLASSES, NUM_X_FEATURES, NUM_Y_FEATURES, ElementType, XCol, YCol
 from hepbench.core.errors import DataFormatError
 from hepbench.core.files import atomic_open
+from hepbench.mlpf.data.format import KEYS, NUM_CLASSES, NUM_X_FEATURES, NUM_Y_FEATURES, ElementType, XCol, YCol
 
 # A published file is ~50 MB compressed; anything that inflates far beyond that is not one.
 DEFAULT_MAX_DECOMPRESSED = 2 << 30
@@ -153,7 +154,8 @@ def validate_event(X: object, ygen: object, ycand: object, where: str) -> Event:
     if bad.any():
         row = int(np.argmax(bad))
         raise DataFormatError(
-            f"{where}: X row {row} has element type {types[row]:g}; expected 1 (tower), 2 (track) or an all-zero padding row"
+            f"{where}: X row {row} has element type {types[row]:g}; "
+            "expected 1 (tower), 2 (track) or an all-zero padding row"
         )
     bad = ~real & X.any(axis=1)
     if bad.any():

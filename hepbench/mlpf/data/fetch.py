@@ -4,6 +4,7 @@ Standard library only, so that fetching data never needs more than the package i
 is written to NAME.part and renamed to NAME only after its size, its checksum from the record
 and its content (the safe restricted reader) have been checked, so a final file is never partial.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -15,13 +16,13 @@ import ssl
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
+from hepbench.core.errors import DataFormatError, FetchError
 from hepbench.mlpf.data.delphes import read_file
 from hepbench.mlpf.data.format import QCD_FILE_IDS, TTBAR_FILE_IDS, ZENODO_RECORD, published_names
-from hepbench.core.errors import DataFormatError, FetchError
 
 ZENODO_API = f"https://zenodo.org/api/records/{ZENODO_RECORD}"
 USER_AGENT = "hepbench-fetch"
@@ -81,7 +82,9 @@ def fetch(
 def _requested_names(ttbar_files: int, qcd_files: int) -> list[str]:
     for option, count, ids in (("ttbar_files", ttbar_files, TTBAR_FILE_IDS), ("qcd_files", qcd_files, QCD_FILE_IDS)):
         if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= len(ids):
-            raise FetchError(f"{option} must be a whole number from 0 to {len(ids)} (the files published), not {count!r}")
+            raise FetchError(
+                f"{option} must be a whole number from 0 to {len(ids)} (the files published), not {count!r}"
+            )
     if ttbar_files == 0 and qcd_files == 0:
         raise FetchError("nothing to fetch: ttbar_files and qcd_files are both 0")
     return published_names("ttbar", ttbar_files) + published_names("qcd", qcd_files)
@@ -185,7 +188,9 @@ def _transfer(rf: RemoteFile, part: Path, timeout: float, say) -> None:
                 start = re.match(r"bytes (\d+)-", response.headers.get("Content-Range", ""))
                 if not start or int(start.group(1)) != have:
                     part.unlink()
-                    raise _Retry(f"server resumed at the wrong offset ({start and start.group(1)}, not {have}); starting over")
+                    raise _Retry(
+                        f"server resumed at the wrong offset ({start and start.group(1)}, not {have}); starting over"
+                    )
                 mode = "ab"
             else:  # 200: the server ignored the Range and sends the whole file
                 have, mode = 0, "wb"
@@ -232,4 +237,6 @@ def _verify(rf: RemoteFile, part: Path) -> None:
         read_file(part)  # restricted unpickler: a file that would run code is refused, not run
     except DataFormatError as e:
         part.unlink()
-        raise DataFormatError(f"{rf.name} matches the record's checksum but is not a valid data file, removed it: {e}") from e
+        raise DataFormatError(
+            f"{rf.name} matches the record's checksum but is not a valid data file, removed it: {e}"
+        ) from e

@@ -3,6 +3,7 @@
 Everything that knows "column 6 of a track is eta outer" lives here, so that the rest of the
 package never uses a magic number. Facts: docs/data-format.md.
 """
+
 from __future__ import annotations
 
 import enum

@@ -4,6 +4,7 @@ A directory of event files: the checksum of those files. A built data set: its f
 against the checksums recorded when it was built (integrity.verify), whose combined digest is the
 checksum a run reports; the event files it was built from keep theirs as `source_checksum`.
 """
+
 from __future__ import annotations
 
 import os
@@ -11,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from hepbench.mlpf.data.built import require_built
-from hepbench.mlpf.data.delphes import Event, read_file
-from hepbench.mlpf.data.integrity import verify
-from hepbench.mlpf.data.format import ElementType, ParticleClass, XCol, YCol
-from hepbench.mlpf.data.sources import list_sources, source_checksum
 from hepbench.core.errors import DataFormatError
 from hepbench.core.terminal import Document, Table, plain_text
+from hepbench.mlpf.data.built import require_built
+from hepbench.mlpf.data.delphes import Event, read_file
+from hepbench.mlpf.data.format import ElementType, ParticleClass, XCol, YCol
+from hepbench.mlpf.data.integrity import verify
+from hepbench.mlpf.data.sources import list_sources, source_checksum
 
 
 class EventStatistics:
@@ -116,10 +117,20 @@ def summary_document(s: dict) -> Document:
         ("data set", s["directory"]),
         ("origin", origin),
         ("kind", s["kind"]),
-        ("events", f"{s['events']}  ("
-         + ", ".join(f"{split}: {v['events']} in {v['files']} files" for split, v in s["splits"].items()) + ")"),
-        ("elements/evt", f"mean {e['mean']:.1f}  std {e['std']:.1f}  min {e['min']}  median {e['median']:.0f}  max {e['max']}"),
-        ("element types", "  ".join(f"{k} {v} ({100 * v / max(n_types, 1):.1f} %)" for k, v in s["element_types"].items())),
+        (
+            "events",
+            f"{s['events']}  ("
+            + ", ".join(f"{split}: {v['events']} in {v['files']} files" for split, v in s["splits"].items())
+            + ")",
+        ),
+        (
+            "elements/evt",
+            f"mean {e['mean']:.1f}  std {e['std']:.1f}  min {e['min']}  median {e['median']:.0f}  max {e['max']}",
+        ),
+        (
+            "element types",
+            "  ".join(f"{k} {v} ({100 * v / max(n_types, 1):.1f} %)" for k, v in s["element_types"].items()),
+        ),
         ("ygen classes", "  ".join(f"{k} {100 * v:.2f} %" for k, v in s["ygen_class_fractions"].items())),
         ("ycand classes", "  ".join(f"{k} {100 * v:.2f} %" for k, v in s["ycand_class_fractions"].items())),
         ("checksum", f"sha256:{s['checksum']}"),

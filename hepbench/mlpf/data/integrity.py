@@ -13,6 +13,7 @@ Sizes are compared first, so a truncated or missing file is refused without read
 Array_record files carry no checksum of their own that a reader checks: without this, a changed
 byte inside a record is trained on unnoticed, and a truncated file fails only once training reads it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -76,18 +77,25 @@ def record_checksums(version_dir: str | os.PathLike) -> str:
     digests = _hash_all(version_dir, names)
     files = [FileEntry(n, (version_dir / n).stat().st_size, d) for n, d in zip(names, digests)]
     combined = combine_checksums((f.name, f.sha256) for f in files)
-    write_json(version_dir / MANIFEST_FILE, {
-        "format": _FORMAT, "algorithm": "sha256", "combined": combined,
-        "files": [{"name": f.name, "bytes": f.bytes, "sha256": f.sha256} for f in files],
-    })
+    write_json(
+        version_dir / MANIFEST_FILE,
+        {
+            "format": _FORMAT,
+            "algorithm": "sha256",
+            "combined": combined,
+            "files": [{"name": f.name, "bytes": f.bytes, "sha256": f.sha256} for f in files],
+        },
+    )
     return combined
 
 
 def _refuse(version_dir: Path, problems: list[str]) -> DataIntegrityError:
     listed = "; ".join(problems[:_MAX_LISTED])
     more = f"; and {len(problems) - _MAX_LISTED} more" if len(problems) > _MAX_LISTED else ""
-    return DataIntegrityError(f"the data set in {version_dir} is not the one that was built: {listed}{more}. "
-                              f"{rebuild_hint(version_dir.parent.parent)}")
+    return DataIntegrityError(
+        f"the data set in {version_dir} is not the one that was built: {listed}{more}. "
+        f"{rebuild_hint(version_dir.parent.parent)}"
+    )
 
 
 def read_manifest(version_dir: str | os.PathLike) -> Manifest:
@@ -96,14 +104,18 @@ def read_manifest(version_dir: str | os.PathLike) -> Manifest:
     version_dir = Path(version_dir)
     path = version_dir / MANIFEST_FILE
     if not path.is_file():
-        raise DataIntegrityError(f"{path}: missing: the data set in {version_dir} has no recorded checksums "
-                                 f"(built by an older hepbench, or the file was removed), so it cannot be "
-                                 f"verified. {rebuild_hint(version_dir.parent.parent)}")
+        raise DataIntegrityError(
+            f"{path}: missing: the data set in {version_dir} has no recorded checksums "
+            f"(built by an older hepbench, or the file was removed), so it cannot be "
+            f"verified. {rebuild_hint(version_dir.parent.parent)}"
+        )
     try:
         data = json.loads(path.read_text())
         if data.get("format") != _FORMAT or data.get("algorithm") != "sha256":
-            raise ValueError(f"format {data.get('format')!r}, algorithm {data.get('algorithm')!r}; "
-                             f"this hepbench reads format {_FORMAT}, sha256")
+            raise ValueError(
+                f"format {data.get('format')!r}, algorithm {data.get('algorithm')!r}; "
+                f"this hepbench reads format {_FORMAT}, sha256"
+            )
         files = tuple(FileEntry(str(f["name"]), int(f["bytes"]), str(f["sha256"])) for f in data["files"])
         combined = str(data["combined"])
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
@@ -120,8 +132,10 @@ def verify(version_dir: str | os.PathLike) -> str:
     manifest = read_manifest(version_dir)
     recorded = {f.name: f for f in manifest.files}
     present = set(_listing(version_dir))
-    problems = [f"{version_dir / n}: not in {MANIFEST_FILE} (a file added after the build)"
-                for n in sorted(present - recorded.keys())]
+    problems = [
+        f"{version_dir / n}: not in {MANIFEST_FILE} (a file added after the build)"
+        for n in sorted(present - recorded.keys())
+    ]
     for f in manifest.files:
         path = version_dir / f.name
         if f.name not in present:
@@ -132,8 +146,11 @@ def verify(version_dir: str | os.PathLike) -> str:
     if problems:  # found without reading a byte of data
         raise _refuse(version_dir, problems)
     digests = _hash_all(version_dir, [f.name for f in manifest.files])
-    problems = [f"{version_dir / f.name}: content changed (sha256 {d}, {f.sha256} when built)"
-                for f, d in zip(manifest.files, digests) if d != f.sha256]
+    problems = [
+        f"{version_dir / f.name}: content changed (sha256 {d}, {f.sha256} when built)"
+        for f, d in zip(manifest.files, digests)
+        if d != f.sha256
+    ]
     if problems:
         raise _refuse(version_dir, problems)
     return manifest.combined

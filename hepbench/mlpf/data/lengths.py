@@ -12,6 +12,7 @@ pipeline's truncation to max_elements). The counts are read back from the built 
 from the generator, so they follow whatever order TFDS wrote the records in. The checksum ties the
 table to its build: a table copied from another build is refused.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,10 @@ COUNTS_FILE = "element_counts.json"
 
 def _rebuild_hint(version_dir: Path) -> str:
     data_dir = version_dir.parent.parent
-    return (f"build the data set again (`hepbench data build --manual-dir DIR --data-dir {data_dir}`, "
-            "or `make data`): a build writes the table, and adds it to an earlier build of the same files")
+    return (
+        f"build the data set again (`hepbench data build --manual-dir DIR --data-dir {data_dir}`, "
+        "or `make data`): a build writes the table, and adds it to an earlier build of the same files"
+    )
 
 
 def _json(path: Path) -> dict:
@@ -75,16 +78,20 @@ def read_element_counts(version_dir: str | os.PathLike, split: str) -> np.ndarra
     table = _json(path)
     checksum = _json(version_dir / METADATA_FILE).get("source_checksum")
     if table.get("source_checksum") != checksum:
-        raise DataFormatError(f"{path}: written for another build (source checksum "
-                              f"{table.get('source_checksum')}, this build's {checksum}); {_rebuild_hint(version_dir)}")
+        raise DataFormatError(
+            f"{path}: written for another build (source checksum "
+            f"{table.get('source_checksum')}, this build's {checksum}); {_rebuild_hint(version_dir)}"
+        )
     splits = table.get("splits")
     counts = splits.get(split) if isinstance(splits, dict) else None
     if not isinstance(counts, list) or not all(type(n) is int and n >= 0 for n in counts):
         raise DataFormatError(f"{path}: no element counts for split {split!r}; {_rebuild_hint(version_dir)}")
     expected = _split_sizes(version_dir).get(split)
     if len(counts) != expected:
-        raise DataFormatError(f"{path}: {len(counts)} element counts for split {split!r}, which has "
-                              f"{expected} events; {_rebuild_hint(version_dir)}")
+        raise DataFormatError(
+            f"{path}: {len(counts)} element counts for split {split!r}, which has "
+            f"{expected} events; {_rebuild_hint(version_dir)}"
+        )
     return np.array(counts, np.int64)
 
 

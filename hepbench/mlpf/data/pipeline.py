@@ -22,13 +22,14 @@ Throughput must count real events (len(n_elements)), never padded rows or nomina
 the last batch of a pass may be smaller, and padding is work the model does but not work the
 user asked for.
 """
+
 from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -103,15 +104,23 @@ class Batches:
     process's cores, at most MAX_READ_THREADS).
     """
 
-    def __init__(self, data, split: str, cfg: DataConfig, *, bin_size: int, num_workers: int = 1,
-                 worker_index: int = 0, drop_remainder: bool = False, repeat: bool = False,
-                 read_threads: int | None = None):
+    def __init__(
+        self,
+        data,
+        split: str,
+        cfg: DataConfig,
+        *,
+        bin_size: int,
+        num_workers: int = 1,
+        worker_index: int = 0,
+        drop_remainder: bool = False,
+        repeat: bool = False,
+        read_threads: int | None = None,
+    ):
         if bin_size <= 0:
             raise UsageError(f"bin_size must be positive, not {bin_size}")
         if num_workers < 1 or not 0 <= worker_index < num_workers:
-            raise UsageError(
-                f"worker index must satisfy 0 <= index < num_workers, got {worker_index} of {num_workers}"
-            )
+            raise UsageError(f"worker index must satisfy 0 <= index < num_workers, got {worker_index} of {num_workers}")
         if read_threads is not None and read_threads < 1:
             raise UsageError(f"read_threads must be >= 1, not {read_threads}")
         builder = open_builder(data)
@@ -189,8 +198,9 @@ class Batches:
             order = shuffled(self.indices, cfg.shuffle_buffer, np.random.default_rng([cfg.seed, epoch]))
         if self.bucketing:
             # The look-ahead counts batches, so that it reaches as many steps ahead whatever the batch size.
-            yield from bucketed(order, self._event_lengths(), cfg.batch_size, cfg.bucket_lookahead * cfg.batch_size,
-                                self.drop_remainder)
+            yield from bucketed(
+                order, self._event_lengths(), cfg.batch_size, cfg.bucket_lookahead * cfg.batch_size, self.drop_remainder
+            )
             return
         batch: list[int] = []
         for index in order:
@@ -222,8 +232,10 @@ class Batches:
         if X.shape[1:] != (NUM_X_FEATURES,) or y.shape != (n_orig, NUM_Y_FEATURES):
             raise HepbenchError(f"{self._where}: event {index} has X {X.shape} and y {y.shape}; rebuild the data set")
         if self._counts is not None and self._counts[index] != n_orig:  # batches were planned from the table
-            raise DataFormatError(f"{self._version_dir / COUNTS_FILE}: event {index} of split {self.split!r} "
-                                  f"has {n_orig} elements, the table says {self._counts[index]}; rebuild the data set")
+            raise DataFormatError(
+                f"{self._version_dir / COUNTS_FILE}: event {index} of split {self.split!r} "
+                f"has {n_orig} elements, the table says {self._counts[index]}; rebuild the data set"
+            )
         # Longer events are truncated, as upstream did: the model's cost grows with the length.
         # A copy, so that a cached event does not keep the whole stored one alive.
         if n_orig > self.cfg.max_elements:

@@ -15,12 +15,14 @@ events at once where one thread would read them one after another.
   process tears down its C++ runtime, they would abort it ("terminate called without an active
   exception").
 """
+
 from __future__ import annotations
 
 import atexit
 import threading
 import weakref
-from typing import Callable, Iterable, Iterator, TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
 
 J = TypeVar("J")
 R = TypeVar("R")
@@ -86,7 +88,7 @@ class _State:
 
 
 # The states whose threads may still run: their threads refer to them, the consumer need not.
-_running: "weakref.WeakSet[_State]" = weakref.WeakSet()
+_running: weakref.WeakSet[_State] = weakref.WeakSet()
 
 
 @atexit.register
@@ -105,8 +107,9 @@ def prefetched(jobs: Iterable[J], make: Callable[[J], R], depth: int, threads: i
     if depth < 1 or threads < 1:
         raise ValueError(f"prefetch depth and threads must be >= 1, not {depth} and {threads}")
     state = _State(iter(jobs), make, depth)
-    state.threads = [threading.Thread(target=state.work, name="hepbench-prefetch", daemon=True)
-                     for _ in range(min(threads, depth))]
+    state.threads = [
+        threading.Thread(target=state.work, name="hepbench-prefetch", daemon=True) for _ in range(min(threads, depth))
+    ]
     _running.add(state)
     for thread in state.threads:
         thread.start()

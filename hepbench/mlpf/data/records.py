@@ -5,6 +5,7 @@ k-th in file order as {"X": (n, 12), "ygen": (n, 7), "ycand": (n, 7)} float32 Nu
 read-only builder (`tfds.builder_from_directory`) restores the data set from its JSON files, so
 this path needs neither TensorFlow nor the DelphesPf builder class.
 """
+
 from __future__ import annotations
 
 import os

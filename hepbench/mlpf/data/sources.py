@@ -2,16 +2,17 @@
 
 No TensorFlow here: `data info` and the builder share this without importing TFDS.
 """
+
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
-from hepbench.mlpf.data.format import parse_name
 from hepbench.core.errors import DataFormatError
+from hepbench.mlpf.data.format import parse_name
 
 SPLIT_OF_PROCESS = {"ttbar": "train", "qcd": "test"}
 

@@ -16,23 +16,24 @@ writer needs no TensorFlow either: it serialises the examples with its own proto
 Element counts: the build ends by writing every event's element count per split
 (hepbench.mlpf.data.lengths), which the input pipeline plans its batches from.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import tensorflow_datasets as tfds
 
 from hepbench import __version__
+from hepbench.core.errors import DataFormatError
 from hepbench.mlpf.data.built import DATASET_NAME, DATASET_VERSION, FILE_FORMAT, INFO_FILE, built_dir, require_built
 from hepbench.mlpf.data.delphes import read_files
+from hepbench.mlpf.data.format import NUM_X_FEATURES, NUM_Y_FEATURES, ZENODO_RECORD
 from hepbench.mlpf.data.integrity import MANIFEST_FILE, record_checksums, verify
 from hepbench.mlpf.data.lengths import has_element_counts, write_element_counts
-from hepbench.mlpf.data.format import NUM_X_FEATURES, NUM_Y_FEATURES, ZENODO_RECORD
 from hepbench.mlpf.data.sources import Sources, combine_checksums, file_sha256, list_sources
-from hepbench.core.errors import DataFormatError
 
 # Raw bytes, not a protobuf FloatList: TFDS fills FloatLists one float at a time in Python
 # (~16 ms per 5,000-element array), which made the build, not bz2, the slow step.

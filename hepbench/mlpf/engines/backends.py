@@ -10,6 +10,7 @@ MirroredStrategy and Horovod, JAX keras.distribution, `mirrored`: one process ov
 devices, PyTorch DDP), its GPU probe, its compiler and its engine class. Everything outside an
 engine module reads a backend's facts from here, and compares no backend's name.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -38,7 +39,9 @@ class Backend:
     compiler: str  # what compiles its train step
     compile_option: str | None  # the train.* key that turns the compiler on (None: it always compiles)
     engine: str  # "module:Class" of its Engine
-    engine_options: tuple[str, ...] = ()  # what its engine takes beyond every engine's (kind, device, threads, replicas)
+    engine_options: tuple[
+        str, ...
+    ] = ()  # what its engine takes beyond every engine's (kind, device, threads, replicas)
     version_file: str | None = None  # a module file that holds __version__ more exactly than the metadata
     companions: tuple[str, ...] = ()  # other packages whose versions report.backend names
 
@@ -51,27 +54,54 @@ class Backend:
 
 
 TENSORFLOW = Backend(
-    name="tensorflow", label="TensorFlow", modules=("tensorflow",), extra="cpu",
-    distributions=("tensorflow", "tensorflow-cpu"), strategies=("single", "mirrored", "horovod"),
-    rank_strategy="horovod", gpu_probe="import tensorflow as tf; n = len(tf.config.list_physical_devices('GPU'))",
-    compiler="XLA", compile_option="jit_compile", engine="hepbench.mlpf.engines.tensorflow:TensorFlowEngine",
-    engine_options=("graph_optimizer",))
+    name="tensorflow",
+    label="TensorFlow",
+    modules=("tensorflow",),
+    extra="cpu",
+    distributions=("tensorflow", "tensorflow-cpu"),
+    strategies=("single", "mirrored", "horovod"),
+    rank_strategy="horovod",
+    gpu_probe="import tensorflow as tf; n = len(tf.config.list_physical_devices('GPU'))",
+    compiler="XLA",
+    compile_option="jit_compile",
+    engine="hepbench.mlpf.engines.tensorflow:TensorFlowEngine",
+    engine_options=("graph_optimizer",),
+)
 JAX = Backend(
-    name="jax", label="JAX", modules=("jax", "jaxlib"), extra="jax", distributions=("jax",),
-    strategies=("single", "mirrored"), rank_strategy=None,
+    name="jax",
+    label="JAX",
+    modules=("jax", "jaxlib"),
+    extra="jax",
+    distributions=("jax",),
+    strategies=("single", "mirrored"),
+    rank_strategy=None,
     # jax.devices raises RuntimeError when no GPU platform (plugin, driver) is there.
     gpu_probe="import jax\ntry:\n    n = len(jax.devices('gpu'))\nexcept RuntimeError:\n    n = 0",
-    compiler="jax.jit", compile_option=None, engine="hepbench.mlpf.engines.jax:JaxEngine", companions=("jaxlib",))
+    compiler="jax.jit",
+    compile_option=None,
+    engine="hepbench.mlpf.engines.jax:JaxEngine",
+    companions=("jaxlib",),
+)
 TORCH = Backend(
-    name="torch", label="PyTorch", modules=("torch",), extra="torch", distributions=("torch",),
-    strategies=("single", "ddp"), rank_strategy="ddp",
+    name="torch",
+    label="PyTorch",
+    modules=("torch",),
+    extra="torch",
+    distributions=("torch",),
+    strategies=("single", "ddp"),
+    rank_strategy="ddp",
     # CUDA's API is also ROCm's (HIP); Intel GPUs are torch.xpu's.
-    gpu_probe=("import torch\nif torch.cuda.is_available():\n    n = torch.cuda.device_count()\n"
-               "elif hasattr(torch, 'xpu') and torch.xpu.is_available():\n    n = torch.xpu.device_count()\n"
-               "else:\n    n = 0"),
-    compiler="torch.compile", compile_option="compile", engine="hepbench.mlpf.engines.torch:TorchEngine",
+    gpu_probe=(
+        "import torch\nif torch.cuda.is_available():\n    n = torch.cuda.device_count()\n"
+        "elif hasattr(torch, 'xpu') and torch.xpu.is_available():\n    n = torch.xpu.device_count()\n"
+        "else:\n    n = 0"
+    ),
+    compiler="torch.compile",
+    compile_option="compile",
+    engine="hepbench.mlpf.engines.torch:TorchEngine",
     # PyPI's CUDA wheels give the build (2.13.0+cu130) in torch/version.py, not in their metadata.
-    version_file="torch/version.py")
+    version_file="torch/version.py",
+)
 
 _BY_NAME = {b.name: b for b in (TENSORFLOW, JAX, TORCH)}
 BACKENDS = tuple(_BY_NAME)
@@ -100,8 +130,10 @@ def require_backend(name: str) -> None:
     """MissingExtra naming the extra to install when the backend's framework is not installed."""
     for module in backend(name).modules:
         if importlib.util.find_spec(module) is None:
-            raise MissingExtra(f"--backend {name} needs {module}, which is not installed: "
-                               f"pip install 'hepbench[{backend(name).extra}]'")
+            raise MissingExtra(
+                f"--backend {name} needs {module}, which is not installed: "
+                f"pip install 'hepbench[{backend(name).extra}]'"
+            )
 
 
 def check_strategy(name: str, kind: str) -> None:
@@ -116,8 +148,7 @@ def select_backend(name: str) -> None:
         raise ValueError(f"unknown backend {name!r}")
     keras = sys.modules.get("keras")
     if keras is not None and keras.backend.backend() != name:
-        raise RuntimeError(f"keras was imported with the {keras.backend.backend()} backend before "
-                           f"{name} was selected")
+        raise RuntimeError(f"keras was imported with the {keras.backend.backend()} backend before {name} was selected")
     os.environ[BACKEND_ENV] = name
 
 

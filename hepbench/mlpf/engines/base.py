@@ -27,12 +27,13 @@ Everything an engine returns is plain Python or NumPy, so the loop and the HPO t
 a framework tensor. A batch is the data pipeline's dict (hepbench.mlpf.data.pipeline: X, y,
 n_elements, ...) as `train_batches`/`eval_batches` hand it out.
 """
+
 from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 

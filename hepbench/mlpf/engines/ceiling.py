@@ -10,11 +10,12 @@ spent (at least MIN_REPEATS). Each size's first product runs untimed (allocation
 
 Each framework is imported only inside its own function: a process has one framework.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -22,9 +23,11 @@ MIN_SIZE = 256
 MAX_SIZE = 4096
 MIN_REPEATS = 3
 DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}  # train.precision → the products' dtype
-METHOD = (f"the fastest of repeated n x n by n x n matrix products (2n^3 FLOP each) in the run's precision, "
-          f"on the copy's own framework, threads and CPUs, before its clock; n doubles from {MIN_SIZE} while "
-          f"a product of twice the size would take at most half of bench.ceiling_seconds, up to {MAX_SIZE}")
+METHOD = (
+    f"the fastest of repeated n x n by n x n matrix products (2n^3 FLOP each) in the run's precision, "
+    f"on the copy's own framework, threads and CPUs, before its clock; n doubles from {MIN_SIZE} while "
+    f"a product of twice the size would take at most half of bench.ceiling_seconds, up to {MAX_SIZE}"
+)
 
 Product = Callable[[], None]  # one product, returning once it is done
 
@@ -45,8 +48,10 @@ class Ceiling:
         return asdict(self)
 
     def describe(self) -> str:
-        return (f"matmul ceiling {self.flops_per_second / 1e9:.1f} GFLOP/s ({self.precision}, {self.size}^2, "
-                f"fastest of {self.repeats}, {self.seconds:.1f} s)")
+        return (
+            f"matmul ceiling {self.flops_per_second / 1e9:.1f} GFLOP/s ({self.precision}, {self.size}^2, "
+            f"fastest of {self.repeats}, {self.seconds:.1f} s)"
+        )
 
 
 def _inputs(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -105,12 +110,21 @@ def _torch(dtype: str, device: str) -> Callable[[int], Product]:
 
 
 PRODUCTS: dict[str, Callable[[str, str], Callable[[int], Product]]] = {
-    "tensorflow": _tensorflow, "jax": _jax, "torch": _torch}
+    "tensorflow": _tensorflow,
+    "jax": _jax,
+    "torch": _torch,
+}
 
 
-def measure(framework: str, precision: str, budget: float, device: str = "cpu", max_size: int = MAX_SIZE,
-            clock: Callable[[], float] = time.perf_counter,
-            products: Callable[[str, str], Callable[[int], Product]] | None = None) -> Ceiling:
+def measure(
+    framework: str,
+    precision: str,
+    budget: float,
+    device: str = "cpu",
+    max_size: int = MAX_SIZE,
+    clock: Callable[[], float] = time.perf_counter,
+    products: Callable[[str, str], Callable[[int], Product]] | None = None,
+) -> Ceiling:
     """The ceiling of `framework`'s `precision` matmul on this process's CPUs (or, `device` "gpu", its
     first GPU) within about `budget` seconds (see the module docstring). `products` replaces the
     framework's (tests)."""
@@ -140,5 +154,11 @@ def measure(framework: str, precision: str, budget: float, device: str = "cpu", 
         n *= 2
     while sum(times) < budget or len(times) < MIN_REPEATS:
         times.append(timed(run))
-    return Ceiling(framework=framework, precision=precision, size=n, repeats=len(times),
-                   seconds=clock() - start, flops_per_second=2 * n**3 / max(min(times), 1e-9))
+    return Ceiling(
+        framework=framework,
+        precision=precision,
+        size=n,
+        repeats=len(times),
+        seconds=clock() - start,
+        flops_per_second=2 * n**3 / max(min(times), 1e-9),
+    )

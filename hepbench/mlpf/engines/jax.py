@@ -17,11 +17,12 @@ before the clock starts; a shape first seen by a step would compile there, once.
 The weights live in the engine as JAX arrays (the state), not in the Keras variables, which keep
 their initial values; `state()`/`load_state()` convert to and from NumPy in TensorFlow's order.
 """
+
 from __future__ import annotations
 
 import contextlib
 import os
-from typing import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import jax
 import jaxlib
@@ -33,8 +34,15 @@ from hepbench.core.devices import runtime_from_platform_version
 from hepbench.core.hostinfo import cpu_model
 from hepbench.mlpf.config import ModelConfig, TrainConfig
 from hepbench.mlpf.engines.backends import JAX
-from hepbench.mlpf.engines.base import (Engine, LossAndGradient, MissingDevices, Part, StepResult, one_ahead,
-                                       unscaled_gradient)
+from hepbench.mlpf.engines.base import (
+    Engine,
+    LossAndGradient,
+    MissingDevices,
+    Part,
+    StepResult,
+    one_ahead,
+    unscaled_gradient,
+)
 from hepbench.mlpf.engines.jax_steps import CompiledStep, eval_function, gradient_norm_function, train_function
 from hepbench.mlpf.model.init import assign_initial_weights, set_random_seed
 from hepbench.mlpf.model.losses import mlpf_losses
@@ -50,8 +58,7 @@ class JaxEngine(Engine):
     """`kind`: single or mirrored. `device`: "cpu" or "gpu", or None for JAX's default device (an
     HPO trial). `threads`: CPUs the process keeps (None: all it has). `replicas`: mirrored devices."""
 
-    def __init__(self, kind: str = "single", device: str | None = None, threads: int | None = None,
-                 replicas: int = 1):
+    def __init__(self, kind: str = "single", device: str | None = None, threads: int | None = None, replicas: int = 1):
         if kind not in KINDS:
             raise ValueError(f"engine kind must be one of {', '.join(KINDS)}, not {kind!r}")
         if kind != "mirrored" and replicas != 1:
@@ -84,7 +91,7 @@ class JaxEngine(Engine):
             try:
                 jax.config.update("jax_num_cpu_devices", self.replicas)
             except RuntimeError:  # JAX has started in this process: its CPU devices are fixed
-                pass              # (enough of them, or MissingDevices below)
+                pass  # (enough of them, or MissingDevices below)
         self._devices = self._select_devices()
         keras.backend.clear_session()  # a reused process starts each run with fresh layer names
         if self.kind == "mirrored":
@@ -100,10 +107,12 @@ class JaxEngine(Engine):
         except RuntimeError:  # no such backend: a CPU-only jaxlib, or no GPU driver
             found = []
         if len(found) < self.replicas:
-            hint = (" (JAX had started before the engine was configured: its CPU devices were fixed)"
-                    if self.device == "cpu" else "")
-            raise MissingDevices(f"JAX sees {len(found)} {self.device.upper()} device(s), "
-                                 f"{self.replicas} needed{hint}")
+            hint = (
+                " (JAX had started before the engine was configured: its CPU devices were fixed)"
+                if self.device == "cpu"
+                else ""
+            )
+            raise MissingDevices(f"JAX sees {len(found)} {self.device.upper()} device(s), {self.replicas} needed{hint}")
         return found[: self.replicas]
 
     def devices(self) -> list[dict]:
@@ -117,12 +126,22 @@ class JaxEngine(Engine):
 
     def software(self) -> dict:
         cuda, cudnn = _cuda_versions()
-        return {"jax": jax.__version__, "jaxlib": jaxlib.__version__, "keras": keras.__version__,
-                "cuda": cuda, "cudnn": cudnn}
+        return {
+            "jax": jax.__version__,
+            "jaxlib": jaxlib.__version__,
+            "keras": keras.__version__,
+            "cuda": cuda,
+            "cudnn": cudnn,
+        }
 
     def backend(self) -> dict:
-        out = {"name": JAX.name, "version": jax.__version__, "jaxlib": jaxlib.__version__,
-               "keras": keras.__version__, "compile": "jax.jit"}
+        out = {
+            "name": JAX.name,
+            "version": jax.__version__,
+            "jaxlib": jaxlib.__version__,
+            "keras": keras.__version__,
+            "compile": "jax.jit",
+        }
         if self._devices and self._devices[0].platform != "cpu":  # CUDA or ROCm, as its GPU client says
             found = runtime_from_platform_version(self._devices[0].client.platform_version)
             out.update(found.to_backend() if found else {})
@@ -150,15 +169,20 @@ class JaxEngine(Engine):
             self.optimizer = make_optimizer(train_cfg)
             self.optimizer.build(self.model.trainable_variables)
         # Copies: the train step donates its state, which must not delete the Keras variables' buffers.
-        self._state = jax.tree.map(lambda a: a.copy(), (
-            [v.value for v in self.model.trainable_variables],
-            [v.value for v in self.model.non_trainable_variables],
-            [v.value for v in self.optimizer.variables],
-        ))
+        self._state = jax.tree.map(
+            lambda a: a.copy(),
+            (
+                [v.value for v in self.model.trainable_variables],
+                [v.value for v in self.model.non_trainable_variables],
+                [v.value for v in self.optimizer.variables],
+            ),
+        )
         options = {}
         if self.distribution is not None:  # the new state stays replicated like the old one
             options["out_shardings"] = (jax.tree.map(lambda a: a.sharding, self._state), self._replicated())
-        self._train = CompiledStep(train_function(self.model, self.optimizer, train_cfg), 1, donate_argnums=0, **options)
+        self._train = CompiledStep(
+            train_function(self.model, self.optimizer, train_cfg), 1, donate_argnums=0, **options
+        )
         self._eval = CompiledStep(eval_function(self.model, train_cfg), 2)
         self._check = CompiledStep(gradient_norm_function(self.model, train_cfg), 2)
         self._configs = (model_cfg, train_cfg)
@@ -200,8 +224,14 @@ class JaxEngine(Engine):
         if not split or self.distribution is None:
             return (Part(events=len(X), padded_length=int(X.shape[1]), real_elements=int(n.sum())),)
         share = -(-len(X) // self.replicas)  # events per replica, the last ones padded
-        return tuple(Part(events=len(n[r * share:(r + 1) * share]), padded_length=int(X.shape[1]),
-                          real_elements=int(n[r * share:(r + 1) * share].sum())) for r in range(self.replicas))
+        return tuple(
+            Part(
+                events=len(n[r * share : (r + 1) * share]),
+                padded_length=int(X.shape[1]),
+                real_elements=int(n[r * share : (r + 1) * share].sum()),
+            )
+            for r in range(self.replicas)
+        )
 
     def _mesh(self):
         return self.distribution.device_mesh.backend_mesh
@@ -291,8 +321,9 @@ class JaxEngine(Engine):
     def _order(self) -> list:
         """TensorFlow's order (model.variables, then optimizer.variables) as (list, index) into the state."""
         where = {}
-        for lst, variables in enumerate((self.model.trainable_variables, self.model.non_trainable_variables,
-                                         self.optimizer.variables)):
+        for lst, variables in enumerate(
+            (self.model.trainable_variables, self.model.non_trainable_variables, self.optimizer.variables)
+        ):
             for i, v in enumerate(variables):
                 where[id(v)] = (lst, i)
         return [where[id(v)] for v in [*self.model.variables, *self.optimizer.variables]]

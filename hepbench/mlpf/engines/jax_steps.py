@@ -14,9 +14,10 @@ jax.jit compiles once per input shape. `CompiledStep` keeps one executable per (
 compiles ahead of time (`compile`: lower(...).compile(), nothing runs), so that tracing a batch's
 shape before the timed windows leaves no compilation inside them.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -116,7 +117,7 @@ class CompiledStep:
         self._executables: dict[tuple, object] = {}
 
     def _key(self, args) -> tuple:
-        return tuple((tuple(a.shape), str(a.dtype)) for a in args[self._state_args:])
+        return tuple((tuple(a.shape), str(a.dtype)) for a in args[self._state_args :])
 
     def compile(self, *args) -> None:
         """Compile for these arguments' shapes (arrays or jax.ShapeDtypeStruct), running nothing."""

@@ -10,10 +10,11 @@ the same as the other backends' for a seed.
 A Horovod rank's threads and GPU must be fixed before hvd.init's first collective starts
 TensorFlow: `configure_horovod_rank` does that, and the engine's `configure` leaves them alone.
 """
+
 from __future__ import annotations
 
 import contextlib
-from typing import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import keras
 import numpy as np
@@ -23,10 +24,17 @@ from absl import logging as absl_logging
 from hepbench.core.devices import runtime_from_build_info
 from hepbench.core.hostinfo import cpu_model
 from hepbench.mlpf.config import ModelConfig, TrainConfig
-from hepbench.mlpf.engines.backends import TENSORFLOW
-from hepbench.mlpf.engines.base import (Engine, LossAndGradient, MissingDevices, Part, StepResult, one_ahead,
-                                       unscaled_gradient)
 from hepbench.mlpf.data.format import NUM_X_FEATURES, NUM_Y_FEATURES
+from hepbench.mlpf.engines.backends import TENSORFLOW
+from hepbench.mlpf.engines.base import (
+    Engine,
+    LossAndGradient,
+    MissingDevices,
+    Part,
+    StepResult,
+    one_ahead,
+    unscaled_gradient,
+)
 from hepbench.mlpf.engines.tensorflow_steps import EvalStep, HorovodTrainStep, MirroredTrainStep, TrainStep
 from hepbench.mlpf.model.init import assign_initial_weights
 from hepbench.mlpf.model.losses import mlpf_losses
@@ -63,8 +71,14 @@ class TensorFlowEngine(Engine):
     them; a Horovod rank has them from configure_horovod_rank). `replicas`: mirrored devices.
     `graph_optimizer`: TensorFlow's Grappler, which runs on a step's first call."""
 
-    def __init__(self, kind: str = "single", device: str | None = None, threads: int | None = None,
-                 replicas: int = 1, graph_optimizer: bool = True):
+    def __init__(
+        self,
+        kind: str = "single",
+        device: str | None = None,
+        threads: int | None = None,
+        replicas: int = 1,
+        graph_optimizer: bool = True,
+    ):
         if kind not in KINDS:
             raise ValueError(f"engine kind must be one of {', '.join(KINDS)}, not {kind!r}")
         if kind != "mirrored" and replicas != 1:
@@ -91,7 +105,7 @@ class TensorFlowEngine(Engine):
             try:
                 _set_threads(self.threads)
             except RuntimeError:  # only possible before TensorFlow's first op: a reused process (a Ray actor)
-                pass              # keeps its first setting
+                pass  # keeps its first setting
         if self.device is not None and self.kind != "horovod":  # configure_horovod_rank chose the rank's GPU
             self._configure_devices()
         keras.backend.clear_session()  # a reused process starts each run from a clean graph
@@ -116,8 +130,10 @@ class TensorFlowEngine(Engine):
 
     def devices(self) -> list[dict]:
         if self.device == "gpu":
-            return [{"type": "gpu", "name": tf.config.experimental.get_device_details(gpu).get("device_name", "GPU")}
-                    for gpu in tf.config.get_visible_devices("GPU")[: self.replicas]]
+            return [
+                {"type": "gpu", "name": tf.config.experimental.get_device_details(gpu).get("device_name", "GPU")}
+                for gpu in tf.config.get_visible_devices("GPU")[: self.replicas]
+            ]
         return [{"type": "cpu", "name": cpu_model()}] * self.replicas
 
     def software(self) -> dict:
@@ -130,8 +146,12 @@ class TensorFlowEngine(Engine):
         }
 
     def backend(self) -> dict:
-        out = {"name": TENSORFLOW.name, "version": tf.__version__, "keras": keras.__version__,
-               "compile": "tf.function+xla" if self._jit_compile else "tf.function"}
+        out = {
+            "name": TENSORFLOW.name,
+            "version": tf.__version__,
+            "keras": keras.__version__,
+            "compile": "tf.function+xla" if self._jit_compile else "tf.function",
+        }
         if self.device == "gpu":  # the runtime its GPU build drives them with
             out.update(runtime_from_build_info(tf.sysconfig.get_build_info()).to_backend())
         return out
@@ -185,7 +205,8 @@ class TensorFlowEngine(Engine):
         # dataset, so the NumPy batches pass through one. One process reads everything: no
         # sharding for tf.distribute to rewrite.
         wrapped = tf.data.Dataset.from_generator(
-            lambda: ({k: batch[k] for k in _BATCH_SIGNATURE} for batch in dataset), output_signature=_BATCH_SIGNATURE)
+            lambda: ({k: batch[k] for k in _BATCH_SIGNATURE} for batch in dataset), output_signature=_BATCH_SIGNATURE
+        )
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
         # (tf.distribute prefetches each replica's share to its device itself)

@@ -2,9 +2,10 @@
 MirroredStrategy (one process, several devices).
 
 A step is one tf.function over (X, y) (NumPy arrays or tensors) with dynamic batch and element
-axes, so batches of any padded length share one graph; `jit_compile` compiles the single-process and Horovod steps with XLA (one
-compilation per distinct shape). The mirrored step cannot be compiled: its optimizer update is a
-cross-replica merge call, which XLA does not take, so MirroredTrainStep refuses jit_compile.
+axes, so batches of any padded length share one graph; `jit_compile` compiles the single-process
+and Horovod steps with XLA (one compilation per distinct shape). The mirrored step cannot be
+compiled: its optimizer update is a cross-replica merge call, which XLA does not take, so
+MirroredTrainStep refuses jit_compile.
 
 The data-parallel steps give exactly the step of one process on the combined batch. The loss of
 each replica is normalised by the real-element count of the *combined* batch (an allreduce of a
@@ -12,6 +13,7 @@ scalar), so the replicas' gradients add up to the combined batch's gradient: Hor
 gradients, hence the count over all ranks divided by their number; MirroredStrategy sums them,
 hence the count.
 """
+
 from __future__ import annotations
 
 import keras
@@ -80,8 +82,9 @@ class TrainStep:
         not report their gradient's norm themselves (the single step's output `grad_norm` does)."""
         if self._check is None:
             signature = (*_SIGNATURE, tf.TensorSpec((), tf.float32))
-            self._check = tf.function(self._loss_and_gradient_norm, input_signature=signature,
-                                      jit_compile=self.cfg.jit_compile)
+            self._check = tf.function(
+                self._loss_and_gradient_norm, input_signature=signature, jit_compile=self.cfg.jit_compile
+            )
         loss, norm = self._check(X, y, tf.constant(scale, tf.float32))
         return float(loss), float(norm)
 
@@ -156,9 +159,11 @@ class MirroredTrainStep(TrainStep):
 
     def __init__(self, model: keras.Model, cfg: TrainConfig, strategy: tf.distribute.Strategy, element_spec=None):
         if cfg.jit_compile:
-            raise UsageError("train.jit_compile=true is not supported with the mirrored strategy: its optimizer "
-                             "update is a cross-replica merge call, which XLA cannot compile "
-                             "(set train.jit_compile=false, or use the single or horovod strategy)")
+            raise UsageError(
+                "train.jit_compile=true is not supported with the mirrored strategy: its optimizer "
+                "update is a cross-replica merge call, which XLA cannot compile "
+                "(set train.jit_compile=false, or use the single or horovod strategy)"
+            )
         self.strategy = strategy
         super().__init__(model, cfg)
         self.fix_signature(element_spec)
@@ -166,8 +171,7 @@ class MirroredTrainStep(TrainStep):
     def fix_signature(self, element_spec) -> None:
         """Trace for the distributed dataset's element spec (None: retrace per new shape, relaxed)."""
         signature = None if element_spec is None else (element_spec["X"], element_spec["y"])
-        self._step = tf.function(self._distributed_step, input_signature=signature,
-                                 reduce_retracing=signature is None)
+        self._step = tf.function(self._distributed_step, input_signature=signature, reduce_retracing=signature is None)
 
     def _replica_step(self, X, y):
         context = tf.distribute.get_replica_context()

@@ -9,10 +9,11 @@ On a GPU the engine uses the current device of torch.cuda (NVIDIA; AMD on a ROCm
 there is none, torch.xpu (Intel) (hepbench.mlpf.engines.torch_devices): a copy sees only its own
 GPU, a DDP rank uses the GPU of its local rank (LOCAL_RANK under torchrun, SLURM_LOCALID under srun).
 """
+
 from __future__ import annotations
 
 import os
-from typing import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import keras
 import numpy as np
@@ -22,13 +23,19 @@ from hepbench.core.errors import HepbenchError
 from hepbench.core.hostinfo import cpu_model
 from hepbench.mlpf.config import ModelConfig, TrainConfig
 from hepbench.mlpf.engines.backends import TORCH
-from hepbench.mlpf.engines.base import (Engine, LossAndGradient, MissingDevices, Part, StepResult, one_ahead,
-                                       unscaled_gradient)
+from hepbench.mlpf.engines.base import (
+    Engine,
+    LossAndGradient,
+    MissingDevices,
+    Part,
+    StepResult,
+    one_ahead,
+    unscaled_gradient,
+)
 from hepbench.mlpf.engines.torch_devices import accelerator, builds, runtime
 from hepbench.mlpf.engines.torch_model import PFNetDense, assign_weights, build_module, mlpf_losses, parameter_counts
 from hepbench.mlpf.engines.torch_optimizer import LossScale
-from hepbench.mlpf.engines.torch_steps import (DdpTrainStep, EvalStep, TrainStep, check_compile_backend,
-                                               compile_mode)
+from hepbench.mlpf.engines.torch_steps import DdpTrainStep, EvalStep, TrainStep, check_compile_backend, compile_mode
 from hepbench.mlpf.model.init import set_random_seed
 
 KINDS = TORCH.strategies
@@ -41,13 +48,14 @@ class TorchEngine(Engine):
     threads while they can still be set (None: PyTorch's defaults). `replicas`: always 1 (a DDP
     job is one process per device)."""
 
-    def __init__(self, kind: str = "single", device: str | None = None, threads: int | None = None,
-                 replicas: int = 1):
+    def __init__(self, kind: str = "single", device: str | None = None, threads: int | None = None, replicas: int = 1):
         if kind not in KINDS:
             raise ValueError(f"engine kind must be one of {', '.join(KINDS)}, not {kind!r}")
         if replicas != 1:
-            raise ValueError(f"the torch engine runs on one device per process, not {replicas} replicas "
-                             "(data parallelism is the ddp kind, one process per device)")
+            raise ValueError(
+                f"the torch engine runs on one device per process, not {replicas} replicas "
+                "(data parallelism is the ddp kind, one process per device)"
+            )
         if device not in (None, "cpu", "gpu"):
             raise ValueError(f"device must be cpu, gpu or None, not {device!r}")
         if threads is not None and threads < 1:
@@ -72,8 +80,10 @@ class TorchEngine(Engine):
             except RuntimeError:  # only before PyTorch's first parallel work: a reused process keeps its first
                 pass
         if self.kind == "ddp" and not torch.distributed.is_initialized():
-            raise HepbenchError("the ddp engine needs an initialised torch.distributed process group "
-                                "(hepbench.mlpf.run.ddp joins the job before the engine is configured)")
+            raise HepbenchError(
+                "the ddp engine needs an initialised torch.distributed process group "
+                "(hepbench.mlpf.run.ddp joins the job before the engine is configured)"
+            )
         self._device = self._select_device()
         # Fresh Keras state for the build's symbolic Keras model (the initial weights); on the torch
         # backend it also resets Dynamo, so a reused process (HPO trials) compiles each run's steps
@@ -107,15 +117,24 @@ class TorchEngine(Engine):
         return [{"type": "cpu", "name": cpu_model()}]
 
     def software(self) -> dict:
-        return {"torch": torch.__version__, "keras": keras.__version__,
-                "cuda": torch.version.cuda or None, "cudnn": _cudnn_version()}
+        return {
+            "torch": torch.__version__,
+            "keras": keras.__version__,
+            "cuda": torch.version.cuda or None,
+            "cudnn": _cudnn_version(),
+        }
 
     def backend(self) -> dict:
         """`compile` is the built steps' (eager before build); `model` says the forward pass is the
         native module, not the Keras model (whose weights and arithmetic it has); on a GPU, the
         runtime this PyTorch drives it with (gpu_runtime, gpu_runtime_version)."""
-        out = {"name": TORCH.name, "version": torch.__version__, "keras": keras.__version__,
-               "compile": "torch.compile" if self._compile else "eager", "model": "torch.nn"}
+        out = {
+            "name": TORCH.name,
+            "version": torch.__version__,
+            "keras": keras.__version__,
+            "compile": "torch.compile" if self._compile else "eager",
+            "model": "torch.nn",
+        }
         if self._compile:
             out["compile_backend"] = self._compile_backend
             out["compile_mode"] = self._compile_mode or "default"
@@ -216,8 +235,10 @@ class TorchEngine(Engine):
     def loss_and_gradient(self, batch) -> LossAndGradient:
         b = self._ready(self._placed(batch))
         scaled = isinstance(self.optimizer, LossScale)
-        return unscaled_gradient(lambda scale: self._train.loss_and_gradient_norm(b["X"], b["y"], scale),
-                                 self.optimizer.scale if scaled else 1.0)
+        return unscaled_gradient(
+            lambda scale: self._train.loss_and_gradient_norm(b["X"], b["y"], scale),
+            self.optimizer.scale if scaled else 1.0,
+        )
 
     def host_loss_and_gradient(self, batch) -> LossAndGradient:
         model_cfg, train_cfg = self._configs
@@ -227,8 +248,9 @@ class TorchEngine(Engine):
         with torch.random.fork_rng(devices=[]):
             loss = mlpf_losses(X, y, model(X, training=True), train_cfg.loss_weights)["loss"]
         loss.backward()
-        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in model.parameters()
-                                                     if p.grad is not None]))
+        norm = torch.linalg.vector_norm(
+            torch.stack([torch.linalg.vector_norm(p.grad) for p in model.parameters() if p.grad is not None])
+        )
         return LossAndGradient(float(loss.detach()), float(norm))
 
     def from_rank0(self, flag: bool) -> bool:
@@ -262,9 +284,11 @@ class TorchEngine(Engine):
         tensors, generators = self._tensors(), self._generators()
         names = [*(name for name, _ in tensors), *self.optimizer.state_names()]
         if len(arrays) != len(names) + len(generators):
-            raise ValueError(f"holds {len(arrays)} arrays, the engine's state {len(names) + len(generators)} "
-                             f"({len(names)} model and optimizer variables, {len(generators)} "
-                             f"random generator state(s))")
+            raise ValueError(
+                f"holds {len(arrays)} arrays, the engine's state {len(names) + len(generators)} "
+                f"({len(names)} model and optimizer variables, {len(generators)} "
+                f"random generator state(s))"
+            )
         expected = [tuple(t.shape) for _, t in tensors] + self.optimizer.state_shapes()
         for i, (name, shape, a) in enumerate(zip(names, expected, arrays)):
             if tuple(np.shape(a)) != shape:
@@ -272,8 +296,8 @@ class TorchEngine(Engine):
         with torch.no_grad():
             for (_, t), a in zip(tensors, arrays):
                 t.copy_(torch.from_numpy(np.asarray(a, np.float32)))
-        self.optimizer.load_state(arrays[len(tensors):len(names)])
-        for (_, put), a in zip(generators, arrays[len(names):]):
+        self.optimizer.load_state(arrays[len(tensors) : len(names)])
+        for (_, put), a in zip(generators, arrays[len(names) :]):
             put(torch.from_numpy(np.array(a, dtype=np.uint8)))
 
 

@@ -5,6 +5,7 @@ HIP: torch.version.hip is set), and Intel GPUs through `torch.xpu` (SYCL on Leve
 engine asks here which one this process has, and uses that device type's module for everything
 device-specific (streams, memory, random generators): torch.get_device_module(device).
 """
+
 from __future__ import annotations
 
 import torch
@@ -25,9 +26,15 @@ def accelerator() -> str | None:
 
 def builds() -> str:
     """What this PyTorch was built for, as a message says it ("CUDA 12.8", "ROCm (HIP) 6.4...", ...)."""
-    found = [f"{label} {version}" for label, version in (
-        ("CUDA", torch.version.cuda), ("ROCm (HIP)", getattr(torch.version, "hip", None)),
-        ("XPU", getattr(torch.version, "xpu", None))) if version]
+    found = [
+        f"{label} {version}"
+        for label, version in (
+            ("CUDA", torch.version.cuda),
+            ("ROCm (HIP)", getattr(torch.version, "hip", None)),
+            ("XPU", getattr(torch.version, "xpu", None)),
+        )
+        if version
+    ]
     return ", ".join(found) or "CPUs only"
 
 

@@ -21,6 +21,7 @@ It is the same model, not a look-alike:
 
 Shapes as in layers.py: B events, N elements (a multiple of bin_size); `mask` is (B, N, 1).
 """
+
 from __future__ import annotations
 
 import math
@@ -64,7 +65,7 @@ class Dense(torch.nn.Module):
         z, start = self.bias.to(dt), 0
         for block in blocks:
             width = block.shape[-1]
-            z = z + torch.matmul(block, self.kernel[start:start + width].to(dt))
+            z = z + torch.matmul(block, self.kernel[start : start + width].to(dt))
             start += width
         return self._activate(z)
 
@@ -76,8 +77,16 @@ class FeedForward(torch.nn.Module):
     """layers.FeedForward: `num_layers` hidden Dense layers (halving when dim_decrease), a linear
     output layer, dropout after each hidden one. A list input stands for its concatenation."""
 
-    def __init__(self, width_in: int, output_dim: int, hidden_dim: int, num_layers: int, activation: str,
-                 dim_decrease: bool = False, dropout: float = 0.0):
+    def __init__(
+        self,
+        width_in: int,
+        output_dim: int,
+        hidden_dim: int,
+        num_layers: int,
+        activation: str,
+        dim_decrease: bool = False,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         self.num_layers, self.dropout, widths = num_layers, dropout, [width_in]
         for i in range(num_layers):
@@ -142,8 +151,9 @@ class CombinedGraphLayer(torch.nn.Module):
         super().__init__()
         self.bin_size, self.output_dim, self.dropout = c.bin_size, c.output_dim, dropout
         self.dist_mult, self.clip_value_low = c.dist_mult, c.clip_value_low
-        self.ffn_dist = FeedForward(width_in, c.distance_dim, c.ffn_dist_hidden_dim, c.ffn_dist_num_layers,
-                                    c.activation, dropout=dropout)
+        self.ffn_dist = FeedForward(
+            width_in, c.distance_dim, c.ffn_dist_hidden_dim, c.ffn_dist_num_layers, c.activation, dropout=dropout
+        )
         # A fixed random rotation, never trained: a buffer (it moves with the module, has no gradient).
         self.register_buffer("lsh_projections", torch.empty(c.distance_dim, c.max_num_bins // 2))
         widths = [width_in] + [c.output_dim] * c.num_node_messages
@@ -156,7 +166,7 @@ class CombinedGraphLayer(torch.nn.Module):
         n_bins = n // self.bin_size
         x_dist = self.ffn_dist(x, training)
 
-        proj = self.lsh_projections[:, :max(1, n_bins // 2)]
+        proj = self.lsh_projections[:, : max(1, n_bins // 2)]
         mul = torch.matmul(x_dist, proj.to(x_dist.dtype))
         bin_idx = torch.argmax(torch.cat([mul, -mul], dim=-1), dim=-1)
         bin_idx = bin_idx + (1 - mask[..., 0].to(torch.int64)) * (n_bins - 1)
@@ -206,13 +216,35 @@ class OutputDecoding(torch.nn.Module):
         super().__init__()
         self.use_classification = c.regression_use_classification
         logits = NUM_CLASSES if self.use_classification else 0
-        widths = {"cls": id_width, "charge": id_width, "eta": id_width + logits, "phi": id_width + logits,
-                  "pt": id_width + 2 * logits + reg_width, "energy": id_width + 2 * logits + reg_width}
-        layers = {"cls": c.id_num_layers, "charge": c.charge_num_layers, "pt": c.pt_num_layers,
-                  "eta": c.eta_num_layers, "phi": c.phi_num_layers, "energy": c.energy_num_layers}
+        widths = {
+            "cls": id_width,
+            "charge": id_width,
+            "eta": id_width + logits,
+            "phi": id_width + logits,
+            "pt": id_width + 2 * logits + reg_width,
+            "energy": id_width + 2 * logits + reg_width,
+        }
+        layers = {
+            "cls": c.id_num_layers,
+            "charge": c.charge_num_layers,
+            "pt": c.pt_num_layers,
+            "eta": c.eta_num_layers,
+            "phi": c.phi_num_layers,
+            "energy": c.energy_num_layers,
+        }
         for name, size in self.HEADS:
-            self.add_module(f"ffn_{name}", FeedForward(widths[name], size, c.decoder_hidden_dim, layers[name],
-                                                       c.activation, dim_decrease=True, dropout=c.dropout))
+            self.add_module(
+                f"ffn_{name}",
+                FeedForward(
+                    widths[name],
+                    size,
+                    c.decoder_hidden_dim,
+                    layers[name],
+                    c.activation,
+                    dim_decrease=True,
+                    dropout=c.dropout,
+                ),
+            )
         self.layernorm_id = LayerNorm(id_width) if c.decoder_layernorm else None
 
     def forward(self, X, id_blocks, reg_blocks, mask, training: bool) -> dict:
@@ -230,10 +262,11 @@ class OutputDecoding(torch.nn.Module):
         pt_corr = self.ffn_pt(x_reg, training) * mask
 
         def col(c):
-            return X[..., c:c + 1]
+            return X[..., c : c + 1]
 
         out = {
-            "cls_logits": logits, "charge": charge,
+            "cls_logits": logits,
+            "charge": charge,
             "pt": torch.abs(col(XCol.PT) * pt_corr[..., 0:1] + pt_corr[..., 1:2]),
             "eta": torch.clamp(col(XCol.ETA) + eta_corr, -7.0, 7.0),
             "sin_phi": torch.clamp(col(XCol.SIN_PHI) + phi_corr[..., 0:1], -1.0, 1.0),
@@ -255,13 +288,17 @@ class PFNetDense(torch.nn.Module):
         self.additive = c.node_update_mode == "additive"
         if self.additive:
             for stack in ("id", "reg"):
-                self.add_module(f"node_encoding_{stack}", FeedForward(width, c.output_dim, c.output_dim, 1, c.activation))
+                self.add_module(
+                    f"node_encoding_{stack}", FeedForward(width, c.output_dim, c.output_dim, 1, c.activation)
+                )
         graph_in = c.output_dim if self.additive else width
         for stack in ("id", "reg"):
             depth = getattr(c, f"num_graph_layers_{stack}")
             for i in range(depth):
-                self.add_module(f"cg_{stack}_{i}",
-                                CombinedGraphLayer(graph_in if (i == 0 or self.additive) else c.output_dim, c, c.dropout / 2))
+                self.add_module(
+                    f"cg_{stack}_{i}",
+                    CombinedGraphLayer(graph_in if (i == 0 or self.additive) else c.output_dim, c, c.dropout / 2),
+                )
         skip = width if c.skip_connection else 0
         if self.additive:
             id_width = reg_width = skip + c.output_dim
@@ -365,5 +402,4 @@ def real_elements(X) -> torch.Tensor:
 
 def parameter_counts(model: PFNetDense) -> tuple[int, int]:
     """(trainable, non-trainable) as Keras counts them: the LSH projections are non-trainable."""
-    return (sum(math.prod(p.shape) for p in model.parameters()),
-            sum(math.prod(b.shape) for b in model.buffers()))
+    return (sum(math.prod(p.shape) for p in model.parameters()), sum(math.prod(b.shape) for b in model.buffers()))

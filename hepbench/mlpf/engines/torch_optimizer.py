@@ -17,10 +17,11 @@ the scale (initially 2^15); gradients that are all finite are unscaled and appli
 2,000 such steps in a row the scale doubles; any non-finite gradient skips the update and halves
 the scale. Deciding to skip reads one flag from the device.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -62,8 +63,11 @@ class Adam:
 
     def state_names(self) -> list[str]:
         n = len(self.params)
-        return [f"{self.name}/iteration", *(f"{self.name}/m_{i}" for i in range(n)),
-                *(f"{self.name}/v_{i}" for i in range(n))]
+        return [
+            f"{self.name}/iteration",
+            *(f"{self.name}/m_{i}" for i in range(n)),
+            *(f"{self.name}/v_{i}" for i in range(n)),
+        ]
 
     def state_tensors(self) -> list[torch.Tensor]:
         """The momentums and velocities (the iteration count is a host number: `state`)."""
@@ -102,8 +106,9 @@ class LossScale:
     def apply(self, grads: Sequence[torch.Tensor]) -> None:
         found = torch.zeros((), device=grads[0].device)
         # Unscales in place and sets `found` where any gradient has an inf or NaN.
-        torch._amp_foreach_non_finite_check_and_unscale_(list(grads), found, torch.full((), 1.0 / self.scale,
-                                                                                         device=grads[0].device))
+        torch._amp_foreach_non_finite_check_and_unscale_(
+            list(grads), found, torch.full((), 1.0 / self.scale, device=grads[0].device)
+        )
         if found.item():
             self.scale, self.step_counter = self.scale / 2, 0
             return

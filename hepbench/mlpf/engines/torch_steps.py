@@ -23,6 +23,7 @@ all-reduce of a scalar), so DDP's averaging of the gradients gives the combined 
 its losses are the mean over ranks of the ranks' terms, the combined batch's losses, the same on
 every rank (see HorovodTrainStep in tensorflow_steps.py).
 """
+
 from __future__ import annotations
 
 import torch
@@ -46,8 +47,10 @@ def compile_backends() -> list[str]:
 def check_compile_backend(cfg: TrainConfig) -> None:
     """A UsageError naming train.compile_backend when torch.compile would not know the name."""
     if cfg.compile and cfg.compile_backend not in compile_backends():
-        raise UsageError(f"train.compile_backend={cfg.compile_backend!r} is not a torch.compile backend of this "
-                         f"PyTorch; it has {', '.join(compile_backends())}")
+        raise UsageError(
+            f"train.compile_backend={cfg.compile_backend!r} is not a torch.compile backend of this "
+            f"PyTorch; it has {', '.join(compile_backends())}"
+        )
 
 
 def compile_mode(cfg: TrainConfig, device: torch.device, distributed: bool) -> str | None:
@@ -79,8 +82,9 @@ class TrainStep:
     """`step(X, y)` (tensors on the model's device) runs one optimisation step and returns the
     batch's losses (float32 scalar tensors, detached)."""
 
-    def __init__(self, model: PFNetDense, cfg: TrainConfig, module: torch.nn.Module | None = None,
-                 mode: str | None = None):
+    def __init__(
+        self, model: PFNetDense, cfg: TrainConfig, module: torch.nn.Module | None = None, mode: str | None = None
+    ):
         self.model, self.cfg, self.mode = model, cfg, mode
         self.module = model if module is None else module  # what the forward pass calls (DDP wraps the model)
         self.parameters = list(model.parameters())

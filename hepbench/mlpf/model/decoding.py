@@ -9,6 +9,7 @@ Heads (hidden width `decoder_hidden_dim`, halved after each hidden layer, elu):
 As in the reference, the logits reach the pt/energy heads twice; this sets their width (and the
 reference parameter count) and is kept for fidelity.
 """
+
 from __future__ import annotations
 
 import keras
@@ -22,19 +23,45 @@ OUTPUTS = ("cls", "charge", "pt", "eta", "sin_phi", "cos_phi", "energy")
 
 @keras.saving.register_keras_serializable("hepbench")
 class OutputDecoding(keras.layers.Layer):
-    def __init__(self, hidden_dim=256, id_num_layers=4, charge_num_layers=2, pt_num_layers=3, eta_num_layers=3,
-                 phi_num_layers=3, energy_num_layers=3, activation="elu", dropout=0.0,
-                 regression_use_classification=True, layernorm=True, **kwargs):
+    def __init__(
+        self,
+        hidden_dim=256,
+        id_num_layers=4,
+        charge_num_layers=2,
+        pt_num_layers=3,
+        eta_num_layers=3,
+        phi_num_layers=3,
+        energy_num_layers=3,
+        activation="elu",
+        dropout=0.0,
+        regression_use_classification=True,
+        layernorm=True,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.hidden_dim, self.activation, self.dropout = hidden_dim, activation, dropout
-        self.num_layers = {"cls": id_num_layers, "charge": charge_num_layers, "pt": pt_num_layers,
-                           "eta": eta_num_layers, "phi": phi_num_layers, "energy": energy_num_layers}
+        self.num_layers = {
+            "cls": id_num_layers,
+            "charge": charge_num_layers,
+            "pt": pt_num_layers,
+            "eta": eta_num_layers,
+            "phi": phi_num_layers,
+            "energy": energy_num_layers,
+        }
         self.regression_use_classification, self.layernorm = regression_use_classification, layernorm
         sizes = {"cls": NUM_CLASSES, "charge": 1, "pt": 2, "eta": 1, "phi": 2, "energy": 1}
         policy = self.dtype_policy
         self.heads = {
-            name: FeedForward(sizes[name], hidden_dim, self.num_layers[name], activation, dim_decrease=True,
-                              dropout=dropout, name=f"ffn_{name}", dtype=policy)
+            name: FeedForward(
+                sizes[name],
+                hidden_dim,
+                self.num_layers[name],
+                activation,
+                dim_decrease=True,
+                dropout=dropout,
+                name=f"ffn_{name}",
+                dtype=policy,
+            )
             for name in sizes
         }
         self.norm = keras.layers.LayerNormalization(axis=-1, name="layernorm_id", dtype=policy) if layernorm else None
@@ -46,8 +73,14 @@ class OutputDecoding(keras.layers.Layer):
         if self.norm is not None:
             self.norm.build((*id_shapes[0][:-1], id_width))
         logits = NUM_CLASSES if self.regression_use_classification else 0
-        widths = {"cls": id_width, "charge": id_width, "eta": id_width + logits, "phi": id_width + logits,
-                  "pt": id_width + 2 * logits + reg_width, "energy": id_width + 2 * logits + reg_width}
+        widths = {
+            "cls": id_width,
+            "charge": id_width,
+            "eta": id_width + logits,
+            "phi": id_width + logits,
+            "pt": id_width + 2 * logits + reg_width,
+            "energy": id_width + 2 * logits + reg_width,
+        }
         for name, head in self.heads.items():
             head.build((None, None, widths[name]))
 
@@ -83,13 +116,26 @@ class OutputDecoding(keras.layers.Layer):
         energy = ops.abs(col(XCol.ENERGY) * mask + energy_corr)
         pt = ops.abs(col(XCol.PT) * pt_corr[..., 0:1] + pt_corr[..., 1:2])
         # Losses and the softmax in float32, whatever the compute precision.
-        out = {"cls_logits": logits, "charge": charge, "pt": pt, "eta": eta, "sin_phi": sin_phi,
-               "cos_phi": cos_phi, "energy": energy}
+        out = {
+            "cls_logits": logits,
+            "charge": charge,
+            "pt": pt,
+            "eta": eta,
+            "sin_phi": sin_phi,
+            "cos_phi": cos_phi,
+            "energy": energy,
+        }
         out = {k: ops.cast(v * mask, "float32") for k, v in out.items()}
         out["cls"] = ops.softmax(out["cls_logits"], axis=-1) * ops.cast(mask, "float32")
         return out
 
     def get_config(self):
-        return {**super().get_config(), "hidden_dim": self.hidden_dim, "activation": self.activation,
-                "dropout": self.dropout, "regression_use_classification": self.regression_use_classification,
-                "layernorm": self.layernorm, **{f"{k if k != 'cls' else 'id'}_num_layers": v for k, v in self.num_layers.items()}}
+        return {
+            **super().get_config(),
+            "hidden_dim": self.hidden_dim,
+            "activation": self.activation,
+            "dropout": self.dropout,
+            "regression_use_classification": self.regression_use_classification,
+            "layernorm": self.layernorm,
+            **{f"{k if k != 'cls' else 'id'}_num_layers": v for k, v in self.num_layers.items()},
+        }

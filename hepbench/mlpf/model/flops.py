@@ -6,6 +6,7 @@ bin the bin_size x bin_size distance and message products. Element-wise operatio
 TensorFlow's profiler counts 61.4 for the reference (docs/model.md). A training step costs about
 three forward passes (forward, and the two products per matmul of the backward pass).
 """
+
 from __future__ import annotations
 
 from hepbench.mlpf.config import ModelConfig

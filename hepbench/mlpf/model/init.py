@@ -20,6 +20,7 @@ own generator from the (equal) seed states.
 `set_random_seed` seeds Python, NumPy, Keras and the backend's own generators (dropout seeds) the
 way keras.utils.set_random_seed does, without importing TensorFlow into a JAX or PyTorch process.
 """
+
 from __future__ import annotations
 
 import math
@@ -113,9 +114,11 @@ def initial_values(model: keras.Model, seed: int) -> list[np.ndarray]:
                 raise UnknownInitializer(f"{variable.path}: {e}") from None
             values.append(drawn.astype(variable.dtype))
         else:
-            raise UnknownInitializer(f"{variable.path}: a variable of no layer whose initializer is known "
-                                     f"(hepbench.mlpf.model.init knows Dense, LayerNormalization, GHConvDense, "
-                                     f"CombinedGraphLayer and dropout seed states)")
+            raise UnknownInitializer(
+                f"{variable.path}: a variable of no layer whose initializer is known "
+                f"(hepbench.mlpf.model.init knows Dense, LayerNormalization, GHConvDense, "
+                f"CombinedGraphLayer and dropout seed states)"
+            )
     return values
 
 

@@ -3,6 +3,7 @@
 Facts: docs/model.md. Shapes: B events, N elements (a multiple of
 bin_size), F features; `mask` is (B, N, 1) with 1 for real elements and 0 for padding.
 """
+
 from __future__ import annotations
 
 import keras
@@ -34,13 +35,17 @@ class FeedForward(keras.layers.Layer):
     is never materialised.
     """
 
-    def __init__(self, output_dim, hidden_dim, num_layers=1, activation="elu", dim_decrease=False, dropout=0.0, **kwargs):
+    def __init__(
+        self, output_dim, hidden_dim, num_layers=1, activation="elu", dim_decrease=False, dropout=0.0, **kwargs
+    ):
         super().__init__(**kwargs)
         self.output_dim, self.hidden_dim, self.num_layers = output_dim, hidden_dim, num_layers
         self.activation, self.dim_decrease, self.dropout = activation, dim_decrease, dropout
         self.hidden, width = [], hidden_dim
         for i in range(num_layers):
-            self.hidden.append(keras.layers.Dense(width, activation=activation, name=f"dense_{i}", dtype=self.dtype_policy))
+            self.hidden.append(
+                keras.layers.Dense(width, activation=activation, name=f"dense_{i}", dtype=self.dtype_policy)
+            )
             if dim_decrease:
                 width = max(1, width // 2)
         self.out = keras.layers.Dense(output_dim, name=f"dense_{num_layers}", dtype=self.dtype_policy)
@@ -80,9 +85,15 @@ class FeedForward(keras.layers.Layer):
         return (*lead, self.output_dim)
 
     def get_config(self):
-        return {**super().get_config(), "output_dim": self.output_dim, "hidden_dim": self.hidden_dim,
-                "num_layers": self.num_layers, "activation": self.activation,
-                "dim_decrease": self.dim_decrease, "dropout": self.dropout}
+        return {
+            **super().get_config(),
+            "output_dim": self.output_dim,
+            "hidden_dim": self.hidden_dim,
+            "num_layers": self.num_layers,
+            "activation": self.activation,
+            "dim_decrease": self.dim_decrease,
+            "dropout": self.dropout,
+        }
 
 
 def _is_shape_list(shape) -> bool:
@@ -144,8 +155,12 @@ class GHConvDense(keras.layers.Layer):
         return (*input_shape[0][:-1], self.output_dim)
 
     def get_config(self):
-        return {**super().get_config(), "output_dim": self.output_dim, "activation": self._activation_name,
-                "normalize_degrees": self.normalize_degrees}
+        return {
+            **super().get_config(),
+            "output_dim": self.output_dim,
+            "activation": self._activation_name,
+            "normalize_degrees": self.normalize_degrees,
+        }
 
 
 def gaussian_adjacency(x_dist, dist_mult, clip_value_low):
@@ -177,9 +192,22 @@ class CombinedGraphLayer(keras.layers.Layer):
     Cost is O(N * bin_size), not O(N^2).
     """
 
-    def __init__(self, bin_size=640, max_num_bins=100, distance_dim=128, ffn_dist_hidden_dim=128,
-                 ffn_dist_num_layers=1, output_dim=256, num_node_messages=1, dist_mult=0.1,
-                 clip_value_low=0.0, normalize_degrees=True, dropout=0.0, activation="elu", **kwargs):
+    def __init__(
+        self,
+        bin_size=640,
+        max_num_bins=100,
+        distance_dim=128,
+        ffn_dist_hidden_dim=128,
+        ffn_dist_num_layers=1,
+        output_dim=256,
+        num_node_messages=1,
+        dist_mult=0.1,
+        clip_value_low=0.0,
+        normalize_degrees=True,
+        dropout=0.0,
+        activation="elu",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.bin_size, self.max_num_bins, self.distance_dim = bin_size, max_num_bins, distance_dim
         self.ffn_dist_hidden_dim, self.ffn_dist_num_layers = ffn_dist_hidden_dim, ffn_dist_num_layers
@@ -187,10 +215,19 @@ class CombinedGraphLayer(keras.layers.Layer):
         self.dist_mult, self.clip_value_low, self.normalize_degrees = dist_mult, clip_value_low, normalize_degrees
         self.dropout, self.activation = dropout, activation
         policy = self.dtype_policy
-        self.ffn_dist = FeedForward(distance_dim, ffn_dist_hidden_dim, ffn_dist_num_layers, activation,
-                                    dropout=dropout, name="ffn_dist", dtype=policy)
-        self.messages = [GHConvDense(output_dim, activation, normalize_degrees, name=f"msg_{i}", dtype=policy)
-                         for i in range(num_node_messages)]
+        self.ffn_dist = FeedForward(
+            distance_dim,
+            ffn_dist_hidden_dim,
+            ffn_dist_num_layers,
+            activation,
+            dropout=dropout,
+            name="ffn_dist",
+            dtype=policy,
+        )
+        self.messages = [
+            GHConvDense(output_dim, activation, normalize_degrees, name=f"msg_{i}", dtype=policy)
+            for i in range(num_node_messages)
+        ]
         self.drop = keras.layers.Dropout(dropout, dtype=policy) if dropout > 0 else None
         # Kept: hepbench.mlpf.model.init draws the initial projections from it.
         self.lsh_initializer = keras.initializers.RandomNormal(stddev=0.05)
@@ -201,8 +238,10 @@ class CombinedGraphLayer(keras.layers.Layer):
         # The hash is a fixed random rotation: drawn once, never trained (38,400 weights in the
         # default model: 6 layers x 128 x 50).
         self.lsh_projections = self.add_weight(
-            shape=(self.distance_dim, self.max_num_bins // 2), initializer=self.lsh_initializer,
-            trainable=False, name="lsh_projections",
+            shape=(self.distance_dim, self.max_num_bins // 2),
+            initializer=self.lsh_initializer,
+            trainable=False,
+            name="lsh_projections",
         )
         width = x_shape[-1]
         for msg in self.messages:
@@ -253,7 +292,18 @@ class CombinedGraphLayer(keras.layers.Layer):
         return (*input_shape[:-1], self.output_dim)
 
     def get_config(self):
-        keys = ("bin_size", "max_num_bins", "distance_dim", "ffn_dist_hidden_dim", "ffn_dist_num_layers",
-                "output_dim", "num_node_messages", "dist_mult", "clip_value_low", "normalize_degrees",
-                "dropout", "activation")
+        keys = (
+            "bin_size",
+            "max_num_bins",
+            "distance_dim",
+            "ffn_dist_hidden_dim",
+            "ffn_dist_num_layers",
+            "output_dim",
+            "num_node_messages",
+            "dist_mult",
+            "clip_value_low",
+            "normalize_degrees",
+            "dropout",
+            "activation",
+        )
         return {**super().get_config(), **{k: getattr(self, k) for k in keys}}

@@ -6,6 +6,7 @@ Sample weights: cls and charge count every real element; the regression terms co
 elements whose target is a particle (class != 0). Each term is summed over elements and divided
 by the number of real elements, so padding changes neither the loss nor its gradient.
 """
+
 from __future__ import annotations
 
 from keras import ops

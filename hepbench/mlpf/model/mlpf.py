@@ -12,6 +12,7 @@ X (B, N, 12), N a multiple of bin_size → dict of per-element predictions (B, N
     additive mode: h_0 = node encoding of x0, h_k = h_{k-1} + layer_k(h_{k-1}); dec = [x0, h_n] * mask
     → OutputDecoding([X, dec_id, dec_reg, mask])
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -34,25 +35,45 @@ class PFNetDense(keras.Model):
         super().__init__(**kwargs)
         self.config = ModelConfig(**(config or {}))
         c, policy = self.config, self.dtype_policy
-        graph = dict(bin_size=c.bin_size, max_num_bins=c.max_num_bins, distance_dim=c.distance_dim,
-                     ffn_dist_hidden_dim=c.ffn_dist_hidden_dim, ffn_dist_num_layers=c.ffn_dist_num_layers,
-                     output_dim=c.output_dim, num_node_messages=c.num_node_messages, dist_mult=c.dist_mult,
-                     clip_value_low=c.clip_value_low, normalize_degrees=c.normalize_degrees,
-                     dropout=c.dropout / 2, activation=c.activation, dtype=policy)
+        graph = dict(
+            bin_size=c.bin_size,
+            max_num_bins=c.max_num_bins,
+            distance_dim=c.distance_dim,
+            ffn_dist_hidden_dim=c.ffn_dist_hidden_dim,
+            ffn_dist_num_layers=c.ffn_dist_num_layers,
+            output_dim=c.output_dim,
+            num_node_messages=c.num_node_messages,
+            dist_mult=c.dist_mult,
+            clip_value_low=c.clip_value_low,
+            normalize_degrees=c.normalize_degrees,
+            dropout=c.dropout / 2,
+            activation=c.activation,
+            dtype=policy,
+        )
         self.encoding = InputEncoding(name="input_encoding", dtype=policy)
         self.cg_id = [CombinedGraphLayer(name=f"cg_id_{i}", **graph) for i in range(c.num_graph_layers_id)]
         self.cg_reg = [CombinedGraphLayer(name=f"cg_reg_{i}", **graph) for i in range(c.num_graph_layers_reg)]
         if c.node_update_mode == "additive":
             self.node_encoding = {
-                stack: FeedForward(c.output_dim, c.output_dim, 1, c.activation, name=f"node_encoding_{stack}", dtype=policy)
+                stack: FeedForward(
+                    c.output_dim, c.output_dim, 1, c.activation, name=f"node_encoding_{stack}", dtype=policy
+                )
                 for stack in ("id", "reg")
             }
         self.decoding = OutputDecoding(
-            hidden_dim=c.decoder_hidden_dim, id_num_layers=c.id_num_layers, charge_num_layers=c.charge_num_layers,
-            pt_num_layers=c.pt_num_layers, eta_num_layers=c.eta_num_layers, phi_num_layers=c.phi_num_layers,
-            energy_num_layers=c.energy_num_layers, activation=c.activation, dropout=c.dropout,
-            regression_use_classification=c.regression_use_classification, layernorm=c.decoder_layernorm,
-            name="output_decoding", dtype=policy,
+            hidden_dim=c.decoder_hidden_dim,
+            id_num_layers=c.id_num_layers,
+            charge_num_layers=c.charge_num_layers,
+            pt_num_layers=c.pt_num_layers,
+            eta_num_layers=c.eta_num_layers,
+            phi_num_layers=c.phi_num_layers,
+            energy_num_layers=c.energy_num_layers,
+            activation=c.activation,
+            dropout=c.dropout,
+            regression_use_classification=c.regression_use_classification,
+            layernorm=c.decoder_layernorm,
+            name="output_decoding",
+            dtype=policy,
         )
 
     def _stack(self, name, layers, x0, mask, training):
@@ -84,7 +105,9 @@ class PFNetDense(keras.Model):
 
 def build_model(cfg: ModelConfig, precision: str = "fp32") -> PFNetDense:
     """A built PFNetDense (all weights created) for `cfg`, computing in `precision`."""
-    model = PFNetDense(dataclasses.asdict(cfg), dtype=keras.DTypePolicy(PRECISION_POLICIES[precision]), name="pfnet_dense")
+    model = PFNetDense(
+        dataclasses.asdict(cfg), dtype=keras.DTypePolicy(PRECISION_POLICIES[precision]), name="pfnet_dense"
+    )
     # A symbolic call creates every weight without computing anything (an eager call on zeros
     # took 33 s on JAX, which runs each op of the first call on its own).
     model(keras.KerasTensor((1, cfg.bin_size, NUM_X_FEATURES)))

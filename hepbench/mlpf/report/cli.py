@@ -1,4 +1,5 @@
 """`hepbench report ...`: validate, show, compare and plot benchmark summaries."""
+
 from __future__ import annotations
 
 import argparse
@@ -24,9 +25,16 @@ def register(groups) -> None:
     p.add_argument("file", type=Path, metavar="FILE", help="report file")
     p.set_defaults(func=_show)
 
-    p = commands.add_parser("compare", help="reports side by side: scores, ratios, windows, energy and every difference")
-    p.add_argument("files", type=Path, nargs="+", metavar="FILE",
-                   help="two or more summaries (mlpf, qsvr or hpo); ratios are to the first")
+    p = commands.add_parser(
+        "compare", help="reports side by side: scores, ratios, windows, energy and every difference"
+    )
+    p.add_argument(
+        "files",
+        type=Path,
+        nargs="+",
+        metavar="FILE",
+        help="two or more summaries (mlpf, qsvr or hpo); ratios are to the first",
+    )
     p.add_argument("--plot", type=Path, metavar="FILE.png", help="also draw the scores with their intervals (PNG)")
     p.add_argument("--all", action="store_true", help="list every fact of the runs, not only those that differ")
     p.add_argument("--strict", action="store_true", help="exit 1 when the reports are not like for like")
@@ -34,7 +42,9 @@ def register(groups) -> None:
 
     p = commands.add_parser("plot", help="plot per-window training throughput of every copy (PNG)")
     p.add_argument("file", type=Path, metavar="FILE", help="report file")
-    p.add_argument("-o", "--out", type=Path, help="output PNG (default: <report stem>_throughput.png beside the report)")
+    p.add_argument(
+        "-o", "--out", type=Path, help="output PNG (default: <report stem>_throughput.png beside the report)"
+    )
     p.set_defaults(func=_plot)
 
 
@@ -86,7 +96,9 @@ def _compare(args: argparse.Namespace) -> int:
     entries = load_entries(args.files)
     doc, problems = compare(entries, every_fact=args.all)
     if args.plot:
-        from hepbench.mlpf.report.compare_plot import plot_scores  # here: matplotlib, which `hepbench --help` does not need
+        from hepbench.mlpf.report.compare_plot import (
+            plot_scores,  # here: matplotlib, which `hepbench --help` does not need
+        )
 
         with _writing(args.plot, "--plot"):
             plot_scores(entries, args.plot, problems)

@@ -6,16 +6,18 @@ property of `wl-scores`, the unit in its description's closing parentheses), so 
 once, there. The ratio's uncertainty adds the two scores' relative interval half-widths in
 quadrature, a first-order approximation that holds while both are small (docs/reports.md).
 """
+
 from __future__ import annotations
 
 import functools
 import json
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from hepbench.core.schema import ReportError, load_report
 from hepbench.core.terminal import Document, Styled, Table
@@ -24,22 +26,42 @@ from hepbench.mlpf.report.show import GIB, fixed, get, percent, sig
 # Paths whose values must agree for scores to compare like for like, with the reason shown.
 # qsvr-bmk's and hpo-bmk's protocol is their model configuration; how many fits are timed and how
 # many CPUs a trial gets (the counterpart of threads per copy) are not.
-LIKE_FOR_LIKE = (("app.name", "different workloads"), ("app.bmkdata_checksum", "different data set checksum"),
-                 ("report.config.model", "different model config"), ("report.protocol", "different protocol"))
-NOT_MODEL = ("report.protocol.fits", "report.protocol.warmup_fits", "report.protocol.svr_fits",
-             "report.protocol.cpus_per_trial")
+LIKE_FOR_LIKE = (
+    ("app.name", "different workloads"),
+    ("app.bmkdata_checksum", "different data set checksum"),
+    ("report.config.model", "different model config"),
+    ("report.protocol", "different protocol"),
+)
+NOT_MODEL = (
+    "report.protocol.fits",
+    "report.protocol.warmup_fits",
+    "report.protocol.svr_fits",
+    "report.protocol.cpus_per_trial",
+)
 # Facts that differ between any two runs and explain nothing, or repeat another fact
 # (run_info.backend is report.backend.name, benchmark.copies run_info's), left out of the
 # differences; report.host.gpus is listed by name instead (facts()).
-NOISE = ("app.description", "app.devices", "report.timing", "report.command", "report.definition",
-         "report.log", "report.benchmark.data_dir", "run_info.backend", "report.benchmark.copies",
-         "report.benchmark.threads_per_copy", "report.config.train.precision",
-         "report.config.train.fp32_matmul", "report.config.train.jit_compile", "report.host.gpus")
+NOISE = (
+    "app.description",
+    "app.devices",
+    "report.timing",
+    "report.command",
+    "report.definition",
+    "report.log",
+    "report.benchmark.data_dir",
+    "run_info.backend",
+    "report.benchmark.copies",
+    "report.benchmark.threads_per_copy",
+    "report.config.train.precision",
+    "report.config.train.fp32_matmul",
+    "report.config.train.jit_compile",
+    "report.host.gpus",
+)
 MAX_PATHS = 5  # fields named in one not-like-for-like line (all are in the differences)
 MAX_CELL = 60  # a long value (a list, a command) is cut so that the table stays readable
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def workload_scores() -> dict[str, tuple[str, str]]:
     """app.name -> (main score key, its unit), read from the packaged NAME_summary schemas."""
     out = {}
@@ -160,16 +182,27 @@ def _text(value: Any) -> str:
 
 # The facts that most often explain a difference, first and by name; every other fact by its path.
 NAMES = {
-    "report.status": "status", "app.version": "hepbench version",
-    "report.backend.name": "backend", "report.backend.version": "backend version",
-    "report.backend.compile": "train step", "report.precision": "precision", "report.fp32_matmul": "fp32 matmul",
+    "report.status": "status",
+    "app.version": "hepbench version",
+    "report.backend.name": "backend",
+    "report.backend.version": "backend version",
+    "report.backend.compile": "train step",
+    "report.precision": "precision",
+    "report.fp32_matmul": "fp32 matmul",
     "report.jit_compile": "XLA",
-    "report.benchmark.device": "device", "report.benchmark.strategy": "strategy",
-    "run_info.copies": "copies (or ranks)", "run_info.threads_per_copy": "threads per copy",
-    "report.config.data.batch_size": "batch size", "run_info.events_per_thread": "events per copy",
-    "app.bmkdata_checksum": "data set checksum", "report.host.cpu_model": "CPU model",
-    "report.host.gpus": "GPUs", "report.host.usable_cpus": "usable CPUs", "report.host.memory_bytes": "host memory GiB",
-    "app.containment": "containment", "app.bmk_checksum": "code checksum",
+    "report.benchmark.device": "device",
+    "report.benchmark.strategy": "strategy",
+    "run_info.copies": "copies (or ranks)",
+    "run_info.threads_per_copy": "threads per copy",
+    "report.config.data.batch_size": "batch size",
+    "run_info.events_per_thread": "events per copy",
+    "app.bmkdata_checksum": "data set checksum",
+    "report.host.cpu_model": "CPU model",
+    "report.host.gpus": "GPUs",
+    "report.host.usable_cpus": "usable CPUs",
+    "report.host.memory_bytes": "host memory GiB",
+    "app.containment": "containment",
+    "app.bmk_checksum": "code checksum",
 }
 
 
@@ -181,8 +214,12 @@ def facts(entry: Entry) -> dict[str, str]:
     measured = {"wl-scores", "wl-stats", "throughput", "copies", "fits", "r2", "search", "energy"}
     sections = [("app", r.get("app")), ("run_info", r.get("run_info"))]
     sections += [(f"report.{k}", v) for k, v in rep.items() if k not in measured]
-    leaves = {path: _text(value) for prefix, section in sections for path, value in _flatten(section, prefix)
-              if not any(path == n or path.startswith(n + ".") for n in NOISE)}
+    leaves = {
+        path: _text(value)
+        for prefix, section in sections
+        for path, value in _flatten(section, prefix)
+        if not any(path == n or path.startswith(n + ".") for n in NOISE)
+    }
     gpus = [g.get("name", "?") for g in get(rep, "host", "gpus") or [] if isinstance(g, dict)]
     leaves["report.host.gpus"] = ", ".join(gpus) or "none"
     if "report.host.memory_bytes" in leaves:
@@ -198,8 +235,11 @@ def _like_for_like(entries: list[Entry], table: dict[str, list[str]]) -> list[st
     """Why the scores do not compare like for like: one line per reason, naming the paths."""
     problems = []
     for prefix, reason in LIKE_FOR_LIKE:
-        paths = [p for p, values in table.items() if (p == prefix or p.startswith(prefix + "."))
-                 and p not in NOT_MODEL and len(set(values)) > 1]
+        paths = [
+            p
+            for p, values in table.items()
+            if (p == prefix or p.startswith(prefix + ".")) and p not in NOT_MODEL and len(set(values)) > 1
+        ]
         if paths:
             more = f" and {len(paths) - MAX_PATHS} more" if len(paths) > MAX_PATHS else ""
             problems.append(f"{reason}: " + ", ".join(paths[:MAX_PATHS]) + more)
@@ -228,8 +268,19 @@ def _score_table(entries: list[Entry]) -> Table:
     first = entries[0]
     others = sorted({k for e in entries for k in e.scores if k not in (e.score_key, "events_per_joule")})
     energy = any(e.events_per_joule is not None for e in entries)
-    headers = ["report", f"{first.score_key} {first.unit}".strip(), "95 % interval", "± %", "ratio", "ratio ± %",
-               "beyond noise", "window CV %", "GFLOP/s", "MFU %", *others] + (["events/J"] if energy else [])
+    headers = [
+        "report",
+        f"{first.score_key} {first.unit}".strip(),
+        "95 % interval",
+        "± %",
+        "ratio",
+        "ratio ± %",
+        "beyond noise",
+        "window CV %",
+        "GFLOP/s",
+        "MFU %",
+        *others,
+    ] + (["events/J"] if energy else [])
     headers.append("status")
     rows = []
     for e in entries:
@@ -237,13 +288,23 @@ def _score_table(entries: list[Entry]) -> Table:
         beyond = "-"
         if ratio is not None and spread is not None:
             beyond = "yes" if abs(ratio - 1) * 100 > spread * ratio else "no"
-        rows.append([e.label, sig(e.score), f"{sig(ci['low'])} to {sig(ci['high'])}" if ci else "-",
-                     fixed(get(ci, "half_width_percent"), 1), fixed(ratio, 3), fixed(spread, 1), beyond,
-                     fixed(get(e.report, "report", "throughput", "window_cv_percent"), 1),
-                     fixed(get(e.report, "report", "throughput", "flops_per_second"), 1, 1e9),
-                     percent(get(e.report, "report", "throughput", "model_flops_utilisation", "value")),
-                     *(sig(e.scores.get(k)) for k in others)]
-                    + ([sig(e.events_per_joule)] if energy else []) + [str(get(e.report, "report", "status") or "?")])
+        rows.append(
+            [
+                e.label,
+                sig(e.score),
+                f"{sig(ci['low'])} to {sig(ci['high'])}" if ci else "-",
+                fixed(get(ci, "half_width_percent"), 1),
+                fixed(ratio, 3),
+                fixed(spread, 1),
+                beyond,
+                fixed(get(e.report, "report", "throughput", "window_cv_percent"), 1),
+                fixed(get(e.report, "report", "throughput", "flops_per_second"), 1, 1e9),
+                percent(get(e.report, "report", "throughput", "model_flops_utilisation", "value")),
+                *(sig(e.scores.get(k)) for k in others),
+            ]
+            + ([sig(e.events_per_joule)] if energy else [])
+            + [str(get(e.report, "report", "status") or "?")]
+        )
     # Columns no report has a value for (the interval of qsvr-bmk and hpo-bmk) are left out.
     keep = [i for i, h in enumerate(headers) if h not in OPTIONAL_COLUMNS or any(r[i] != "-" for r in rows)]
     return Table([headers[i] for i in keep], [[r[i] for i in keep] for r in rows], left=1, indent=2)
@@ -258,7 +319,12 @@ def window_rates(entry: Entry) -> dict[int, float]:
             if isinstance(w, dict) and isinstance(w.get("window"), int) and _number(w.get("events_per_second")):
                 rates[w["window"]] = rates.get(w["window"], 0.0) + w["events_per_second"]
     for fit in get(entry.report, "report", "fits") or []:
-        if isinstance(fit, dict) and isinstance(fit.get("fit"), int) and _number(fit.get("seconds")) and fit["seconds"] > 0:
+        if (
+            isinstance(fit, dict)
+            and isinstance(fit.get("fit"), int)
+            and _number(fit.get("seconds"))
+            and fit["seconds"] > 0
+        ):
             rates[fit["fit"] + 1] = 1.0 / fit["seconds"]  # fits count from 0, windows from 1
     return rates
 
@@ -287,9 +353,17 @@ def _energy_table(entries: list[Entry]) -> list[str | Table]:
             continue
         sources = [s for s in b.get("sources") or [] if isinstance(s, dict)]
         measured = ", ".join(str(s.get("name")) for s in sources if s.get("status") == "measured")
-        rows.append([e.label, str(b.get("status") or "?"), sig(b.get("joules")), sig(b.get("seconds")),
-                     sig(b.get("mean_watts")), sig(b.get("events_per_joule")),
-                     measured or str(b.get("reason") or "-")])
+        rows.append(
+            [
+                e.label,
+                str(b.get("status") or "?"),
+                sig(b.get("joules")),
+                sig(b.get("seconds")),
+                sig(b.get("mean_watts")),
+                sig(b.get("events_per_joule")),
+                measured or str(b.get("reason") or "-"),
+            ]
+        )
     headers = ["report", "energy", "joules", "seconds", "mean W", "events/J", "sources measured (or why none)"]
     return ["", "energy of the timed windows:", Table(headers, rows, left=2, indent=2)]
 
@@ -302,16 +376,28 @@ def compare(entries: list[Entry], every_fact: bool = False) -> tuple[Document, l
     problems = _like_for_like(entries, table)
     workloads = sorted({e.workload for e in entries})
     doc: list[str | Styled | Table] = [
-        f"compare: {len(entries)} reports of {', '.join(workloads)}; ratios are to {entries[0].label}"]
+        f"compare: {len(entries)} reports of {', '.join(workloads)}; ratios are to {entries[0].label}"
+    ]
     doc += [Styled(f"NOT LIKE FOR LIKE: {p}", "bold red") for p in problems] or [
-        "like for like: same workload, data set and model config"]
+        "like for like: same workload, data set and model config"
+    ]
     doc += ["", "scores:", _score_table(entries)]
     doc += _window_table(entries) + _energy_table(entries)
     shown = [k for k in keys if every_fact or len(set(table[k])) > 1]
-    title = (f"all {len(keys)} facts:" if every_fact else
-             f"differences ({len(shown)} of {len(keys)} facts; --all lists every one):")
+    title = (
+        f"all {len(keys)} facts:"
+        if every_fact
+        else f"differences ({len(shown)} of {len(keys)} facts; --all lists every one):"
+    )
     doc += ["", title]
-    doc += [Table(["fact"] + [e.label for e in entries], [[fact_name(k), *table[k]] for k in shown],
-                  left=len(entries) + 1, indent=2)
-            if shown else "  none: the runs were set up identically"]
+    doc += [
+        Table(
+            ["fact"] + [e.label for e in entries],
+            [[fact_name(k), *table[k]] for k in shown],
+            left=len(entries) + 1,
+            indent=2,
+        )
+        if shown
+        else "  none: the runs were set up identically"
+    ]
     return doc, problems

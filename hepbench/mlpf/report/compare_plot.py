@@ -1,4 +1,5 @@
 """The scores of `hepbench report compare` with their intervals, as a PNG."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,8 +28,14 @@ def plot_scores(entries: list[Entry], out: str | Path, problems: list[str]) -> P
         xerr = [[max(e.score - ci["low"], 0.0)], [max(ci["high"] - e.score, 0.0)]] if ci else None
         ax.errorbar([e.score], [y], xerr=xerr, fmt="o", color=f"C{y % 10}", capsize=4)
         ratio = f", \u00d7{e.score / first.score:.3f}" if first.ok and first.score else ""
-        ax.annotate(f"{sig(e.score)}{ratio}", (e.score, y), xytext=(0, 8), textcoords="offset points",
-                    ha="center", fontsize="small")
+        ax.annotate(
+            f"{sig(e.score)}{ratio}",
+            (e.score, y),
+            xytext=(0, 8),
+            textcoords="offset points",
+            ha="center",
+            fontsize="small",
+        )
     ax.set_yticks(range(len(entries)), [e.label for e in entries])
     ax.set_ylim(len(entries) - 0.4, -0.6)  # the first report on top, room for the labels above the points
     ax.set_xlim(0, top * 1.15)

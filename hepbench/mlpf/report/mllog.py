@@ -6,6 +6,7 @@ and is written atomically like every other result file. Windows are MLPerf epoch
 energy counter gets MLPerf's power keys (mlperf_logging.mllog.constants: power_measurement_start,
 one power_reading per window, in watts, and power_measurement_stop; docs/energy.md).
 """
+
 from __future__ import annotations
 
 import datetime
@@ -48,8 +49,11 @@ def _log(ml: MLLogger, report: dict) -> None:
     cfg, bench = r["config"], r["benchmark"]
     copies = report["run_info"]["copies"]
     ml.event(C.SUBMISSION_BENCHMARK, "mlpf", time_ms=start)
-    ml.event(C.SUBMISSION_PLATFORM, r["host"]["cpu_model"] if bench["device"] == "cpu"
-             else ", ".join(g["name"] for g in r["host"]["gpus"]), time_ms=start)
+    ml.event(
+        C.SUBMISSION_PLATFORM,
+        r["host"]["cpu_model"] if bench["device"] == "cpu" else ", ".join(g["name"] for g in r["host"]["gpus"]),
+        time_ms=start,
+    )
     ml.event(C.SEED, cfg["train"]["seed"], time_ms=start)
     # Copies are independent trainings: the batch of one optimiser step is one copy's batch.
     ml.event(C.GLOBAL_BATCH_SIZE, cfg["data"]["batch_size"], time_ms=start)
@@ -62,8 +66,11 @@ def _log(ml: MLLogger, report: dict) -> None:
         for w in copy["windows"]:
             meta = {C.EPOCH_NUM: w["window"], "copy": copy["copy"]}
             ml.start(C.EPOCH_START, time_ms=_ms(w["start_time"]), metadata=meta)
-            ml.end(C.EPOCH_STOP, time_ms=_ms(w["stop_time"]),
-                   metadata={**meta, "events_per_second": w["events_per_second"], "loss": w["loss"]})
+            ml.end(
+                C.EPOCH_STOP,
+                time_ms=_ms(w["stop_time"]),
+                metadata={**meta, "events_per_second": w["events_per_second"], "loss": w["loss"]},
+            )
             trained += w["events"]
     _power(ml, r)
     ml.event(C.TRAIN_SAMPLES, trained, time_ms=stop)
@@ -82,16 +89,33 @@ def _power(ml: MLLogger, r: dict) -> None:
             if source["status"] != "measured" or not windows:
                 continue
             meta = {"source": source["name"], "kind": source["kind"], "domain": source["domain"], "copy": copy["copy"]}
-            ml.event(C.POWER_MEASUREMENT_START, source["name"], time_ms=_ms(times[windows[0]["window"]][0]), metadata=meta)
+            ml.event(
+                C.POWER_MEASUREMENT_START, source["name"], time_ms=_ms(times[windows[0]["window"]][0]), metadata=meta
+            )
             for w in windows:
-                ml.event(C.POWER_READING, w["watts"], time_ms=_ms(times[w["window"]][1]),
-                         metadata={**meta, C.EPOCH_NUM: w["window"], "joules": w["joules"], "seconds": w["seconds"],
-                                   "unit": "W"})
-            ml.event(C.POWER_MEASUREMENT_STOP, source["name"], time_ms=_ms(times[windows[-1]["window"]][1]), metadata=meta)
+                ml.event(
+                    C.POWER_READING,
+                    w["watts"],
+                    time_ms=_ms(times[w["window"]][1]),
+                    metadata={
+                        **meta,
+                        C.EPOCH_NUM: w["window"],
+                        "joules": w["joules"],
+                        "seconds": w["seconds"],
+                        "unit": "W",
+                    },
+                )
+            ml.event(
+                C.POWER_MEASUREMENT_STOP, source["name"], time_ms=_ms(times[windows[-1]["window"]][1]), metadata=meta
+            )
     energy = r.get("energy")
     if energy and energy["status"] == "measured" and energy["events_per_joule"] is not None:
-        ml.event("events_per_joule", energy["events_per_joule"], time_ms=_iso_ms(r["timing"]["end"]),
-                 metadata={"unit": "events/J", "joules": energy["joules"]})
+        ml.event(
+            "events_per_joule",
+            energy["events_per_joule"],
+            time_ms=_iso_ms(r["timing"]["end"]),
+            metadata={"unit": "events/J", "joules": energy["joules"]},
+        )
 
 
 def write_mllog(report: dict, path: Path) -> Path:

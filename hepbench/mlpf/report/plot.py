@@ -1,4 +1,5 @@
 """Per-window training throughput of every copy as a PNG."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -73,8 +74,12 @@ def plot_throughput(report: dict, out: str | Path, source: str = "report") -> Pa
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylim(bottom=0, top=max(levels) * 1.15 or 1.0)  # all-zero rates still get an axis
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right", fontsize="small", title_fontsize="small",
-              title="dashed: copy's overall events/s" if dashed else None)
+    ax.legend(
+        loc="lower right",
+        fontsize="small",
+        title_fontsize="small",
+        title="dashed: copy's overall events/s" if dashed else None,
+    )
     ax.set_title(_title(report), fontsize="medium")
     with atomic_open(out, "wb") as f:
         fig.savefig(f, format="png", dpi=120)

@@ -1,4 +1,5 @@
 """The weak-scaling summary of `hepbench scale` as a text table and a PNG."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,8 +20,17 @@ def table_document(summary: dict) -> Document:
     for r in summary["sizes"]:
         eff = "-" if r["efficiency"] is None else f"{r['efficiency']:.1%}"
         status = "ok" if r["status"] == "ok" else f"FAILED: {r['log']}"
-        rows.append([str(r["ranks"]), _num(r["train"], ".4g"), _num(r["per_rank_mean"], ".4g"),
-                     _num(r["per_rank_min"], ".4g"), _num(r["per_rank_max"], ".4g"), eff, status])
+        rows.append(
+            [
+                str(r["ranks"]),
+                _num(r["train"], ".4g"),
+                _num(r["per_rank_mean"], ".4g"),
+                _num(r["per_rank_min"], ".4g"),
+                _num(r["per_rank_max"], ".4g"),
+                eff,
+                status,
+            ]
+        )
     doc: list = [Table(HEADERS, rows, justify=("right",) * 6 + ("left",))]
     base = summary.get("baseline_ranks")
     if base is not None:

@@ -1,6 +1,7 @@
 """A report as text: the score and how far to trust it, what ran where (and on which backend),
 per-copy and per-window throughput tables, and the energy of the timed windows where measured.
 The tables are hepbench.core.terminal's: framed on a terminal, plain columns in logs."""
+
 from __future__ import annotations
 
 import math
@@ -79,8 +80,10 @@ def _headline(report: dict) -> list[str]:
         line = f"score: train = {sig(score)} events/s" + (f" (sum over {_copies(copies)})" if copies else "")
         stats = rep.get("wl-stats") or {}
         if stats:
-            line += (f"; per copy avg {sig(stats.get('avg'))}, median {sig(stats.get('median'))}, "
-                     f"min {sig(stats.get('min'))}, max {sig(stats.get('max'))}")
+            line += (
+                f"; per copy avg {sig(stats.get('avg'))}, median {sig(stats.get('median'))}, "
+                f"min {sig(stats.get('min'))}, max {sig(stats.get('max'))}"
+            )
         throughput = rep.get("throughput") or {}
         return [line, *_trust(throughput), *filter(None, [utilisation_line(throughput)])]
     return [f"FAILED: {rep.get('log') or 'no log message'}"]
@@ -101,9 +104,11 @@ def utilisation_line(throughput: Any) -> str | None:
     if not _is_number(mfu.get("value")):
         return line + f"; share of the peak unknown ({mfu.get('reason') or 'no reason given'})"
     devices = mfu.get("devices")
-    return (line + f", {percent(mfu['value'])} % of the peak {sig(_scaled(mfu.get('peak_flops_per_second'), 1e9))} "
-            f"GFLOP/s ({mfu.get('precision') or '?'}, {devices} device{'' if devices == 1 else 's'}; "
-            f"{mfu.get('source') or 'source unknown'})")
+    return (
+        line + f", {percent(mfu['value'])} % of the peak {sig(_scaled(mfu.get('peak_flops_per_second'), 1e9))} "
+        f"GFLOP/s ({mfu.get('precision') or '?'}, {devices} device{'' if devices == 1 else 's'}; "
+        f"{mfu.get('source') or 'source unknown'})"
+    )
 
 
 def _scaled(x: Any, scale: float) -> float | None:
@@ -113,15 +118,19 @@ def _scaled(x: Any, scale: float) -> float | None:
 def _trust(throughput: dict) -> list[str]:
     """'interval: 95 % 0.5249 to 0.5377 events/s (± 1.2 %); window rates CV 2.4 %; first window / later
     1.006; real elements 77.4 % of padded slots' (report.throughput; older reports lack the fields)."""
-    if not isinstance(throughput, dict) or not any(k in throughput for k in (
-            "confidence_interval", "window_cv_percent", "first_window_ratio", "real_element_fraction")):
+    if not isinstance(throughput, dict) or not any(
+        k in throughput
+        for k in ("confidence_interval", "window_cv_percent", "first_window_ratio", "real_element_fraction")
+    ):
         return []
     ci = throughput.get("confidence_interval")
     if isinstance(ci, dict):
         level = ci.get("level")
         level_text = f"{fixed(100 * level, 0)} %" if _is_number(level) else "?"
-        parts = [f"interval: {level_text} {sig(ci.get('low'))} to {sig(ci.get('high'))} events/s "
-                 f"(± {fixed(ci.get('half_width_percent'), 1)} %)"]
+        parts = [
+            f"interval: {level_text} {sig(ci.get('low'))} to {sig(ci.get('high'))} events/s "
+            f"(± {fixed(ci.get('half_width_percent'), 1)} %)"
+        ]
     else:
         parts = ["interval: none (fewer than 2 windows per copy)"]
     parts.append(f"window rates CV {fixed(throughput.get('window_cv_percent'), 1)} %")
@@ -133,11 +142,13 @@ def _trust(throughput: dict) -> list[str]:
 
 def _backend_line(backend: dict) -> str:
     """'backend: jax 0.10.2 (keras 3.15.1), train step jax.jit; jaxlib 0.10.2'."""
+
     def text(v: Any) -> str:
         return "-" if v is None else str(v)
 
     name, version, keras = (text(backend.get(k)) for k in ("name", "version", "keras"))
-    line = f"backend: {name} {version} (keras {keras}), train step {backend.get('compile') or 'unknown (no engine started)'}"
+    step = backend.get("compile") or "unknown (no engine started)"
+    line = f"backend: {name} {version} (keras {keras}), train step {step}"
     others = [f"{k} {text(v)}" for k, v in backend.items() if k not in ("name", "version", "keras", "compile")]
     return line + ("; " + ", ".join(others) if others else "")
 
@@ -148,47 +159,83 @@ def _context(report: dict) -> list[str]:
     bench = rep.get("benchmark") or {}
     if bench or rep.get("precision"):
         xla = {True: "on", False: "off"}.get(rep.get("jit_compile"), "?")
-        lines.append(f"run: {_copies(bench.get('copies', '?'))} x {bench.get('threads_per_copy', '?')} threads each on "
-                     f"{bench.get('device', '?')}, {bench.get('windows', '?')} windows of {bench.get('events_per_window', '?')} "
-                     f"events, {bench.get('warmup_steps', '?')} warm-up steps; precision {rep.get('precision', '?')} "
-                     f"(fp32 matmul {rep.get('fp32_matmul', '?')}), XLA {xla}")
+        lines.append(
+            f"run: {_copies(bench.get('copies', '?'))} x {bench.get('threads_per_copy', '?')} threads each on "
+            f"{bench.get('device', '?')}, {bench.get('windows', '?')} windows of {bench.get('events_per_window', '?')} "
+            f"events, {bench.get('warmup_steps', '?')} warm-up steps; precision {rep.get('precision', '?')} "
+            f"(fp32 matmul {rep.get('fp32_matmul', '?')}), XLA {xla}"
+        )
     backend = rep.get("backend")
     if isinstance(backend, dict):
         lines.append(_backend_line(backend))
     ds = rep.get("dataset")
     if isinstance(ds, dict):
         origin = {True: "synthetic", False: "published"}.get(ds.get("synthetic"), "origin unknown")
-        lines.append(f"dataset: {ds.get('name', '?')} {ds.get('version', '?')}, {origin}, checksum "
-                     f"{str(ds.get('checksum') or '-')[:12]}, {ds.get('train_events', '?')} train / "
-                     f"{ds.get('test_events', '?')} test events")
+        lines.append(
+            f"dataset: {ds.get('name', '?')} {ds.get('version', '?')}, {origin}, checksum "
+            f"{str(ds.get('checksum') or '-')[:12]}, {ds.get('train_events', '?')} train / "
+            f"{ds.get('test_events', '?')} test events"
+        )
     model = rep.get("model")
     if isinstance(model, dict):
         params = model.get("trainable_parameters")
-        lines.append(f"model: {model.get('name', '?')}" + (f", {params:,} trainable parameters" if isinstance(params, int) else ""))
+        lines.append(
+            f"model: {model.get('name', '?')}"
+            + (f", {params:,} trainable parameters" if isinstance(params, int) else "")
+        )
     sw = rep.get("software")
     if isinstance(sw, dict):
         lines.append("software: " + ", ".join(f"{k} {v if v is not None else '-'}" for k, v in sw.items()))
     host = rep.get("host")
     if isinstance(host, dict):
         gpus = host.get("gpus") or []
-        gpu_text = ", ".join(f"{g.get('name', '?')}" + (f" {fixed(g.get('memory_bytes'), 0, GIB)} GiB" if g.get("memory_bytes") else "")
-                             for g in gpus if isinstance(g, dict)) or "none"
+        gpu_text = (
+            ", ".join(
+                f"{g.get('name', '?')}"
+                + (f" {fixed(g.get('memory_bytes'), 0, GIB)} GiB" if g.get("memory_bytes") else "")
+                for g in gpus
+                if isinstance(g, dict)
+            )
+            or "none"
+        )
         runtime = host.get("gpu_runtime")  # GPU runs only
         if isinstance(runtime, dict):
-            gpu_text += (f" ({runtime.get('runtime', '?')} {runtime.get('version') or '-'}, "
-                         f"driver {runtime.get('driver_version') or '-'})")
+            gpu_text += (
+                f" ({runtime.get('runtime', '?')} {runtime.get('version') or '-'}, "
+                f"driver {runtime.get('driver_version') or '-'})"
+            )
         cores = host.get("physical_cores")
-        lines.append(f"host: {host.get('cpu_model', '?')}, {host.get('logical_cpus', '?')} logical CPUs"
-                     + (f" ({cores} physical cores)" if cores else "") + f", {host.get('usable_cpus', '?')} usable, "
-                     f"{fixed(host.get('memory_bytes'), 1, GIB)} GiB, {host.get('machine', '?')}; GPUs: {gpu_text}")
+        lines.append(
+            f"host: {host.get('cpu_model', '?')}, {host.get('logical_cpus', '?')} logical CPUs"
+            + (f" ({cores} physical cores)" if cores else "")
+            + f", {host.get('usable_cpus', '?')} usable, "
+            f"{fixed(host.get('memory_bytes'), 1, GIB)} GiB, {host.get('machine', '?')}; GPUs: {gpu_text}"
+        )
     timing = rep.get("timing")
     if isinstance(timing, dict):
-        lines.append(f"time: {timing.get('start', '?')} to {timing.get('end', '?')} ({fixed(timing.get('wall_seconds'), 0)} s)")
+        lines.append(
+            f"time: {timing.get('start', '?')} to {timing.get('end', '?')} ({fixed(timing.get('wall_seconds'), 0)} s)"
+        )
     return lines
 
 
-COPY_HEADERS = ("copy", "device", "cpus", "threads", "events", "seconds", "events/s", "mean step s",
-                "compile s", "warm shapes", "val events/s", "GFLOP/s", "MFU %", "peak host GiB", "status")
+COPY_HEADERS = (
+    "copy",
+    "device",
+    "cpus",
+    "threads",
+    "events",
+    "seconds",
+    "events/s",
+    "mean step s",
+    "compile s",
+    "warm shapes",
+    "val events/s",
+    "GFLOP/s",
+    "MFU %",
+    "peak host GiB",
+    "status",
+)
 
 
 def _count(items: Any) -> str:
@@ -198,26 +245,43 @@ def _count(items: Any) -> str:
 
 def _copy_row(copy: dict) -> list[str]:
     train = copy.get("train") or {}
-    return [str(copy.get("copy", "?")), device_label(copy.get("device")), cpu_ranges(copy.get("cpus")),
-            str(copy.get("threads", "-")), str(train.get("events", "-")), fixed(train.get("seconds"), 1),
-            sig(train.get("events_per_second")), fixed(train.get("mean_step_seconds"), 3),
-            fixed(copy.get("compile_seconds"), 1), _count(get(copy, "warmup", "shapes")),
-            sig(get(copy, "validation", "events_per_second")), fixed(train.get("flops_per_second"), 1, 1e9),
-            percent(get(copy, "model_flops_utilisation", "value")),
-            fixed(copy.get("peak_host_memory_bytes"), 2, GIB), str(copy.get("status", "?"))]
+    return [
+        str(copy.get("copy", "?")),
+        device_label(copy.get("device")),
+        cpu_ranges(copy.get("cpus")),
+        str(copy.get("threads", "-")),
+        str(train.get("events", "-")),
+        fixed(train.get("seconds"), 1),
+        sig(train.get("events_per_second")),
+        fixed(train.get("mean_step_seconds"), 3),
+        fixed(copy.get("compile_seconds"), 1),
+        _count(get(copy, "warmup", "shapes")),
+        sig(get(copy, "validation", "events_per_second")),
+        fixed(train.get("flops_per_second"), 1, 1e9),
+        percent(get(copy, "model_flops_utilisation", "value")),
+        fixed(copy.get("peak_host_memory_bytes"), 2, GIB),
+        str(copy.get("status", "?")),
+    ]
 
 
-WINDOW_HEADERS = ("window", "events", "seconds", "events/s", "real elem/s", "padded elem/s", "GFLOP/s", "MFU %",
-                  "loss")
+WINDOW_HEADERS = ("window", "events", "seconds", "events/s", "real elem/s", "padded elem/s", "GFLOP/s", "MFU %", "loss")
 
 
 def _window_row(w: dict, peak: Any = None) -> list[str]:
     """A window's row; MFU % is its FLOP/s over its copy's peak (`peak`, FLOP/s)."""
     flops = w.get("flops_per_second")
     share = flops / peak if _is_number(flops) and _is_number(peak) and peak > 0 else None
-    return [str(w.get("window", "?")), str(w.get("events", "-")), fixed(w.get("seconds"), 1),
-            sig(w.get("events_per_second")), sig(w.get("real_elements_per_second")),
-            sig(w.get("padded_elements_per_second")), fixed(flops, 1, 1e9), percent(share), sig(w.get("loss"))]
+    return [
+        str(w.get("window", "?")),
+        str(w.get("events", "-")),
+        fixed(w.get("seconds"), 1),
+        sig(w.get("events_per_second")),
+        sig(w.get("real_elements_per_second")),
+        sig(w.get("padded_elements_per_second")),
+        fixed(flops, 1, 1e9),
+        percent(share),
+        sig(w.get("loss")),
+    ]
 
 
 ENERGY_HEADERS = ("source", "kind", "domain", "status", "joules", "mean W", "windows", "path or reason")
@@ -227,9 +291,16 @@ def _energy_source_row(src: dict) -> list[str]:
     measured = src.get("status") == "measured"
     where = src.get("path") if measured else src.get("reason")
     windows = src.get("windows")
-    return [str(src.get("name") or "?"), str(src.get("kind") or "-"), str(src.get("domain") or "-"),
-            str(src.get("status") or "?"), sig(src.get("joules")), sig(src.get("mean_watts")),
-            str(len(windows)) if isinstance(windows, list) else "-", str(where or "-")]
+    return [
+        str(src.get("name") or "?"),
+        str(src.get("kind") or "-"),
+        str(src.get("domain") or "-"),
+        str(src.get("status") or "?"),
+        sig(src.get("joules")),
+        sig(src.get("mean_watts")),
+        str(len(windows)) if isinstance(windows, list) else "-",
+        str(where or "-"),
+    ]
 
 
 def _energy_window_table(sources: list[dict]) -> Table | None:
@@ -251,9 +322,11 @@ def energy_line(energy: Any) -> str | None:
         return None
     if energy.get("status") != "measured":
         return f"energy: unavailable ({energy.get('reason') or 'no reason given'})"
-    return (f"energy: measured, {sig(energy.get('joules'))} J in {sig(energy.get('seconds'))} s "
-            f"({sig(energy.get('mean_watts'))} W mean), {sig(energy.get('events_per_joule'))} events/J "
-            f"(every measured source, timed windows only)")
+    return (
+        f"energy: measured, {sig(energy.get('joules'))} J in {sig(energy.get('seconds'))} s "
+        f"({sig(energy.get('mean_watts'))} W mean), {sig(energy.get('events_per_joule'))} events/J "
+        f"(every measured source, timed windows only)"
+    )
 
 
 def energy_document(energy: Any) -> list[str | Table]:
@@ -286,10 +359,12 @@ def numerics_line(numerics: Any) -> str | None:
     def g(x: Any) -> str:
         return f"{x:.3g}" if _is_number(x) else "-"
 
-    return (f"numerics: {status} ({kind}): loss {sig(device.get('loss'), 7)} on the device, "
-            f"{sig(host.get('loss'), 7)} on the host CPU in float32; gradient norm {sig(device.get('grad_norm'), 7)} "
-            f"and {sig(host.get('grad_norm'), 7)}; relative differences {g(diff.get('loss'))} and "
-            f"{g(diff.get('grad_norm'))} (tolerances {g(tolerance.get('loss'))} and {g(tolerance.get('grad_norm'))})")
+    return (
+        f"numerics: {status} ({kind}): loss {sig(device.get('loss'), 7)} on the device, "
+        f"{sig(host.get('loss'), 7)} on the host CPU in float32; gradient norm {sig(device.get('grad_norm'), 7)} "
+        f"and {sig(host.get('grad_norm'), 7)}; relative differences {g(diff.get('loss'))} and "
+        f"{g(diff.get('grad_norm'))} (tolerances {g(tolerance.get('loss'))} and {g(tolerance.get('grad_norm'))})"
+    )
 
 
 def report_document(report: dict) -> Document:
@@ -304,9 +379,16 @@ def report_document(report: dict) -> Document:
         windows = [w for w in c.get("windows") or [] if isinstance(w, dict)]
         if not windows:
             continue
-        doc += ["", f"copy {c.get('copy', '?')} windows ({device_label(c.get('device'))}):",
-                Table(WINDOW_HEADERS, [_window_row(w, get(c, "model_flops_utilisation", "peak_flops_per_second"))
-                                       for w in windows], left=0, indent=2)]
+        doc += [
+            "",
+            f"copy {c.get('copy', '?')} windows ({device_label(c.get('device'))}):",
+            Table(
+                WINDOW_HEADERS,
+                [_window_row(w, get(c, "model_flops_utilisation", "peak_flops_per_second")) for w in windows],
+                left=0,
+                indent=2,
+            ),
+        ]
     doc += energy_document(get(report, "report", "energy"))
     return doc
 

@@ -5,6 +5,7 @@ HEPscore reads `app`, `run_info` and `report["wl-scores"]` (numbers) and copies 
 `report` (see results_schema/mlpf_summary.schema.json for every field). The envelope, its
 validation and its files are the core's (hepbench.core.envelope); this module fills it for MLPF.
 """
+
 from __future__ import annotations
 
 import platform
@@ -27,8 +28,14 @@ DESCRIPTION = (
     "MLPF (CMS machine-learned particle flow, PFNetDense) training throughput on Delphes ttbar "
     f"events; hepbench {__version__}"
 )
-BMK = Workload(name=WORKLOAD, version=__version__, description=DESCRIPTION, definition=DEFINITION,
-               summary_file=SUMMARY_FILE, schema=SCHEMA)
+BMK = Workload(
+    name=WORKLOAD,
+    version=__version__,
+    description=DESCRIPTION,
+    definition=DEFINITION,
+    summary_file=SUMMARY_FILE,
+    schema=SCHEMA,
+)
 
 
 @dataclass
@@ -69,7 +76,9 @@ def _devices(copies: list[dict]) -> list[dict]:
     devices = []
     for c in copies:
         if "replica_devices" in c:
-            devices += [{"copy": c["copy"], "replica": r, **d, "cpus": c["cpus"]} for r, d in enumerate(c["replica_devices"])]
+            devices += [
+                {"copy": c["copy"], "replica": r, **d, "cpus": c["cpus"]} for r, d in enumerate(c["replica_devices"])
+            ]
         else:
             devices.append({"copy": c["copy"], **c["device"], "cpus": c["cpus"]})
     return devices
@@ -107,7 +116,8 @@ def build_report(copies: list[dict], ctx: RunContext) -> dict:
         "unit": "events/s",
         "train": score,
         "validation": _sum(c["validation"]["events_per_second"] for c in copies if c["validation"])
-        if ok and any(c["validation"] for c in copies) else None,
+        if ok and any(c["validation"] for c in copies)
+        else None,
         "real_elements_per_second": _sum(t["real_elements_per_second"] for t in trains),
         "padded_elements_per_second": _sum(t["padded_elements_per_second"] for t in trains),
         "flops_per_second": flops,
@@ -119,16 +129,21 @@ def build_report(copies: list[dict], ctx: RunContext) -> dict:
     }
     # Every process's counters (copy 0 / local rank 0: the node's packages; each copy: its GPUs),
     # against every copy's timed events: package energy is never split between copies.
-    energy = energy_block([s for c in copies for s in c.get("energy_sources", [])],
-                          sum(t["events"] for t in trains) if ok else None)
+    energy = energy_block(
+        [s for c in copies for s in c.get("energy_sources", [])], sum(t["events"] for t in trains) if ok else None
+    )
     scores = {"train": score} if ok else None
     if ok and energy["events_per_joule"] is not None:
         scores["events_per_joule"] = energy["events_per_joule"]
     return build_summary(
         BMK,
-        RunInfo(copies=len(copies), threads_per_copy=ctx.benchmark["threads_per_copy"],
-                events_per_thread=ctx.benchmark["events_per_window"], extra_arguments=ctx.extra_arguments,
-                extras={"backend": ctx.backend["name"]}),
+        RunInfo(
+            copies=len(copies),
+            threads_per_copy=ctx.benchmark["threads_per_copy"],
+            events_per_thread=ctx.benchmark["events_per_window"],
+            extra_arguments=ctx.extra_arguments,
+            extras={"backend": ctx.backend["name"]},
+        ),
         failure=None if ok else (ctx.log or _failure_log(copies)),
         scores=scores,
         stats=stats(rates) if ok else None,
@@ -148,15 +163,23 @@ def build_report(copies: list[dict], ctx: RunContext) -> dict:
             "numerics": ctx.numerics or not_run(arithmetic(cfg["train"]["precision"], cfg["train"]["fp32_matmul"])),
         },
         bmkdata_checksum=ctx.dataset["checksum"],
-        software=ctx.software, host=ctx.host, timing=ctx.timing, command=ctx.command,
+        software=ctx.software,
+        host=ctx.host,
+        timing=ctx.timing,
+        command=ctx.command,
         app_extra={"devices": _devices(copies)},
     )
 
 
 def write_report(report: dict, results_dir: Path) -> Path:
     """Validate, then write the summary, `version.json` (= app) and `inputs.log`, each atomically."""
-    return write_summary(report, results_dir, BMK, source="the report of this run",
-                         inputs_extra=f"DEVICE={report['report']['benchmark']['device']}\n")
+    return write_summary(
+        report,
+        results_dir,
+        BMK,
+        source="the report of this run",
+        inputs_extra=f"DEVICE={report['report']['benchmark']['device']}\n",
+    )
 
 
 def score_line(report: dict) -> str:
@@ -175,6 +198,7 @@ def score_line(report: dict) -> str:
         what = f"{n} cop{'y' if n == 1 else 'ies'}"
     interval = r["throughput"].get("confidence_interval")
     spread = f" ± {interval['half_width_percent']:.1f} %" if interval else ""  # no interval: fewer than 2 windows
-    return (f"{WORKLOAD} train score: {r['wl-scores']['train']:.4g} events/s{spread} "
-            f"({what}, {r['benchmark']['device']}, {r['precision']}, {r['backend']['name']})")
-
+    return (
+        f"{WORKLOAD} train score: {r['wl-scores']['train']:.4g} events/s{spread} "
+        f"({what}, {r['benchmark']['device']}, {r['precision']}, {r['backend']['name']})"
+    )

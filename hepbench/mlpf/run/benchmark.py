@@ -19,6 +19,7 @@ Each rank of a Horovod or DDP job verifies the data set it will read (the ranks 
 job may each read their own node's copy: a node-local disk, the image's embedded subset), and the
 ranks agree on the result, so that all of them stop when one copy is damaged.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -46,9 +47,21 @@ from hepbench.mlpf.report.summary import write_report
 from hepbench.mlpf.run.collect import collect
 from hepbench.mlpf.run.copy import RANK_STRATEGIES, CopySpec, failed_entry
 from hepbench.mlpf.run.horovod import HorovodRank
-from hepbench.mlpf.run.plan import (DeviceUnavailable, Inputs, Outcome, Plan, RunOptions, Strategy, check_options,
-                                    plan_copies, plan_mirrored, resolve_device, resolve_strategy, select_cpus,
-                                    visible_gpus)
+from hepbench.mlpf.run.plan import (
+    DeviceUnavailable,
+    Inputs,
+    Outcome,
+    Plan,
+    RunOptions,
+    Strategy,
+    check_options,
+    plan_copies,
+    plan_mirrored,
+    resolve_device,
+    resolve_strategy,
+    select_cpus,
+    visible_gpus,
+)
 from hepbench.mlpf.run.ranks import RankJob
 from hepbench.mlpf.run.signals import Interrupted, interruptible
 
@@ -91,8 +104,14 @@ class LocalCopies:
         check_writable_dir(Path(options.results_dir), "results directory")
         if options.mllog is not None:
             check_writable_dir(Path(options.mllog).resolve().parent, "--mllog directory")
-        return Plan(specs=specs, dataset=inputs.dataset, copies=len(specs), gpu_vendor=inputs.vendor,
-                    mllog=options.mllog, refusal=inputs.refusal)
+        return Plan(
+            specs=specs,
+            dataset=inputs.dataset,
+            copies=len(specs),
+            gpu_vendor=inputs.vendor,
+            mllog=options.mllog,
+            refusal=inputs.refusal,
+        )
 
     def execute(self, options: RunOptions, plan: Plan, stream: TextIO) -> Outcome:
         """Start one process per spec and wait; one failure (or SIGTERM/SIGINT) stops them all."""
@@ -115,18 +134,19 @@ class LocalCopies:
             if options.keep_work:
                 shutil.copytree(workdir, Path(options.results_dir) / "mlpf-work", dirs_exist_ok=True)
             shutil.rmtree(workdir, ignore_errors=True)
-        return Outcome(entries=entries, context=context, log=log, exit_code=exit_code, start_iso=start_iso,
-                       start=start)
+        return Outcome(entries=entries, context=context, log=log, exit_code=exit_code, start_iso=start_iso, start=start)
 
 
 def _announcement(options: RunOptions, plan: Plan) -> str:
     cfg, s, dataset = options.config, plan.specs[0], plan.dataset
     on = f"{s.replicas} {s.device} replicas (mirrored)" if s.strategy == "mirrored" else s.device
     n = len(plan.specs)
-    return (f"mlpf-bmk: {n} cop{'y' if n == 1 else 'ies'} on {on} ({s.backend}), {s.threads} thread(s) each; "
-            f"{cfg.bench.windows} windows of {s.events_per_window} events after {cfg.bench.warmup_steps} warm-up "
-            f"step(s); {dataset['name']} {dataset['version']} ({'synthetic' if dataset['synthetic'] else 'published'}, "
-            f"{dataset['train_events']} train events)\n")
+    return (
+        f"mlpf-bmk: {n} cop{'y' if n == 1 else 'ies'} on {on} ({s.backend}), {s.threads} thread(s) each; "
+        f"{cfg.bench.windows} windows of {s.events_per_window} events after {cfg.bench.warmup_steps} warm-up "
+        f"step(s); {dataset['name']} {dataset['version']} ({'synthetic' if dataset['synthetic'] else 'published'}, "
+        f"{dataset['train_events']} train events)\n"
+    )
 
 
 def _child_env(spec: CopySpec, vendor: str | None) -> dict:
@@ -147,7 +167,13 @@ def _start(specs: list[CopySpec], workdir: Path, vendor: str | None) -> list[sub
     for spec in specs:
         spec_path = workdir / f"copy{spec.copy}.spec.json"
         spec_path.write_text(json.dumps(spec.to_dict()))
-        cmd = [sys.executable, "-m", "hepbench.mlpf.run.worker", str(spec_path), str(workdir / f"copy{spec.copy}.result.json")]
+        cmd = [
+            sys.executable,
+            "-m",
+            "hepbench.mlpf.run.worker",
+            str(spec_path),
+            str(workdir / f"copy{spec.copy}.result.json"),
+        ]
         procs.append(subprocess.Popen(cmd, env=_child_env(spec, vendor)))
     return procs
 
@@ -179,8 +205,9 @@ def _supervise(procs: list[subprocess.Popen]) -> dict[int, str]:
     return stopped
 
 
-def _read_results(specs: list[CopySpec], procs: list[subprocess.Popen], workdir: Path,
-                  stopped: dict[int, str]) -> tuple[list[dict], dict]:
+def _read_results(
+    specs: list[CopySpec], procs: list[subprocess.Popen], workdir: Path, stopped: dict[int, str]
+) -> tuple[list[dict], dict]:
     """Each copy's entry from its result file (a failed entry where there is none) and the context."""
     entries, context = [], {}
     for spec, proc in zip(specs, procs):
@@ -239,10 +266,19 @@ def _refused(plan: Plan, log: str, exit_code: int, start_iso: str, start: float)
     """The outcome of a run stopped before its copies started: every copy (or rank) failed with `log`."""
     first, specs = plan.specs[0], plan.specs
     if first.strategy in RANK_STRATEGIES:  # one entry per rank: rank 0 reports for the job
-        specs = [dataclasses.replace(first, copy=r, local_rank=first.local_rank if r == first.copy else None)
-                 for r in range(plan.copies)]
-    return Outcome(entries=[failed_entry(spec, log) for spec in specs], context={}, log=log, exit_code=exit_code,
-                   start_iso=start_iso, start=start, publish=first.copy == 0)
+        specs = [
+            dataclasses.replace(first, copy=r, local_rank=first.local_rank if r == first.copy else None)
+            for r in range(plan.copies)
+        ]
+    return Outcome(
+        entries=[failed_entry(spec, log) for spec in specs],
+        context={},
+        log=log,
+        exit_code=exit_code,
+        start_iso=start_iso,
+        start=start,
+        publish=first.copy == 0,
+    )
 
 
 def verify_data(strategy: Strategy, options: RunOptions, plan: Plan, stream: TextIO) -> tuple[Plan, Outcome | None]:
@@ -262,13 +298,16 @@ def verify_data(strategy: Strategy, options: RunOptions, plan: Plan, stream: Tex
         return plan, _refused(plan, problem, 1, start_iso, start)
     if not options.quiet:
         manifest, seconds = read_manifest(where), time.perf_counter() - start
-        stream.write(f"data set verified: {len(manifest.files)} files, {manifest.total_bytes / 1e6:.1f} MB in "
-                     f"{seconds:.2f} s, sha256 {digest[:12]}\n")
+        stream.write(
+            f"data set verified: {len(manifest.files)} files, {manifest.total_bytes / 1e6:.1f} MB in "
+            f"{seconds:.2f} s, sha256 {digest[:12]}\n"
+        )
     return dataclasses.replace(plan, dataset={**plan.dataset, "checksum": digest}), None
 
 
-def report_run(options: RunOptions, plan: Plan, outcome: Outcome, report: dict | None,
-               stream: TextIO) -> tuple[dict | None, int, Path | None]:
+def report_run(
+    options: RunOptions, plan: Plan, outcome: Outcome, report: dict | None, stream: TextIO
+) -> tuple[dict | None, int, Path | None]:
     """The `report` phase: write the report where this process writes one (and the plan's MLLOG
     file); returns (report, exit code, path of the summary)."""
     if report is None:  # a Horovod rank > 0: rank 0 reports for the job

@@ -3,6 +3,7 @@
 Shared by benchmark.py and horovod.py (a Horovod rank 0 also builds failure reports while the job
 runs). The report's layout and validation are hepbench.mlpf.report.summary's.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -20,13 +21,18 @@ from hepbench.mlpf.report.summary import RunContext, build_report, software_vers
 from hepbench.mlpf.run.copy import CopySpec
 from hepbench.mlpf.run.plan import Outcome, Plan, RunOptions
 
+
 def requested_backend(name: str) -> dict:
     """The report's backend block of a run whose engine never said how it runs (it failed first):
     the requested backend, its version as the engine would give it, and no compile mode."""
     facts = backend(name)
     version = _file_version(facts.version_file) if facts.version_file else None
-    block = {"name": name, "version": version or distribution_version(*facts.distributions),
-             "keras": distribution_version("keras"), "compile": None}
+    block = {
+        "name": name,
+        "version": version or distribution_version(*facts.distributions),
+        "keras": distribution_version("keras"),
+        "compile": None,
+    }
     block.update({package: distribution_version(package) for package in facts.companions})
     return block
 
@@ -70,27 +76,50 @@ def host_gpus(first: CopySpec, entries: list[dict]) -> tuple[list[dict], dict | 
     return [g.to_dict() for g in listing.gpus], listing.host_runtime(vendor.name)
 
 
-def run_context(options: RunOptions, plan: Plan, context: dict, log: str | None, start_iso: str,
-                start: float, entries: list[dict] | None = None) -> RunContext:
+def run_context(
+    options: RunOptions,
+    plan: Plan,
+    context: dict,
+    log: str | None,
+    start_iso: str,
+    start: float,
+    entries: list[dict] | None = None,
+) -> RunContext:
     """Everything the report holds besides the copies' entries (which name the GPUs they trained on
     where no management tool lists the host's)."""
     cfg, first = options.config, plan.specs[0]
     software = software_versions()
     software.update({k: v for k, v in context.get("software", {}).items() if v is not None})
-    model = {"name": "PFNetDense", "trainable_parameters": None, "non_trainable_parameters": None,
-             **context.get("model", {}),
-             "training_flops_per_event_at_max": training_flops(cfg.model, cfg.data.max_elements)}
+    model = {
+        "name": "PFNetDense",
+        "trainable_parameters": None,
+        "non_trainable_parameters": None,
+        **context.get("model", {}),
+        "training_flops_per_event_at_max": training_flops(cfg.model, cfg.data.max_elements),
+    }
     return RunContext(
-        benchmark={"device": first.device, "strategy": first.strategy, "copies": plan.copies,
-                   "threads_per_copy": first.threads, "windows": cfg.bench.windows,
-                   "events_per_window": first.events_per_window, "warmup_steps": cfg.bench.warmup_steps,
-                   "validation_events": first.validation_events, "data_dir": str(options.data_dir),
-                   **plan.benchmark},
-        config=config_to_dict(cfg), dataset=plan.dataset, model=model, software=software,
+        benchmark={
+            "device": first.device,
+            "strategy": first.strategy,
+            "copies": plan.copies,
+            "threads_per_copy": first.threads,
+            "windows": cfg.bench.windows,
+            "events_per_window": first.events_per_window,
+            "warmup_steps": cfg.bench.warmup_steps,
+            "validation_events": first.validation_events,
+            "data_dir": str(options.data_dir),
+            **plan.benchmark,
+        },
+        config=config_to_dict(cfg),
+        dataset=plan.dataset,
+        model=model,
+        software=software,
         backend=context.get("backend") or requested_backend(first.backend),
         host=host_info(*host_gpus(first, entries or [])),
         timing={"start": start_iso, "end": now_iso(), "wall_seconds": time.perf_counter() - start},
-        command=list(options.command or command_line()), extra_arguments=options.extra_arguments, log=log,
+        command=list(options.command or command_line()),
+        extra_arguments=options.extra_arguments,
+        log=log,
         numerics=context.get("numerics"),
     )
 

@@ -6,6 +6,7 @@ the library entry point; it returns the copy's entry of the report and the conte
 needs. The loop itself is hepbench.mlpf.train.loop; single, mirrored, Horovod and DDP copies, on
 any backend, differ only in the engine (hepbench.mlpf.engines.backends.make_engine).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -57,7 +58,7 @@ class CopySpec:
     gpu_vendor: str | None = None  # a GPU copy's: hepbench.core.devices' vendor name (its energy source)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "CopySpec":
+    def from_dict(cls, data: dict) -> CopySpec:
         return cls(**data)
 
     def to_dict(self) -> dict:
@@ -76,12 +77,29 @@ def failed_entry(spec: CopySpec, log: str) -> dict:
     elif spec.strategy == "mirrored":
         extra = {"replicas": spec.replicas}
     return {
-        "copy": spec.copy, "host": socket.gethostname(), **extra, "status": "failed", "log": log,
-        "device": {"type": spec.device, "name": cpu_model() if spec.device == "cpu" else "GPU", "index": spec.gpu_index},
-        "cpus": spec.cpus, "threads": spec.threads,
-        "compile_seconds": None, "warmup": None, "train": None, "windows": [], "window_stats": None,
-        "validation": None, "peak_host_memory_bytes": None, "peak_device_memory_bytes": None, "wall_seconds": None,
-        "energy_sources": [], "ceiling": None,
+        "copy": spec.copy,
+        "host": socket.gethostname(),
+        **extra,
+        "status": "failed",
+        "log": log,
+        "device": {
+            "type": spec.device,
+            "name": cpu_model() if spec.device == "cpu" else "GPU",
+            "index": spec.gpu_index,
+        },
+        "cpus": spec.cpus,
+        "threads": spec.threads,
+        "compile_seconds": None,
+        "warmup": None,
+        "train": None,
+        "windows": [],
+        "window_stats": None,
+        "validation": None,
+        "peak_host_memory_bytes": None,
+        "peak_device_memory_bytes": None,
+        "wall_seconds": None,
+        "energy_sources": [],
+        "ceiling": None,
     }
 
 
@@ -154,10 +172,15 @@ def run_copy(spec: CopySpec, stream: TextIO = sys.stderr, heartbeat=lambda: None
 
         measured = Measurement(timer)
         engine = make_engine(  # a Horovod rank's threads and GPU: run.horovod, before hvd.init's first op
-            spec.backend, kind=spec.strategy, device=spec.device,
-            threads=None if spec.strategy == "horovod" else spec.threads, replicas=spec.replicas)
-        hooks = Hooks(say=lambda text: _say(spec, text, stream), heartbeat=heartbeat,
-                      on_step=_progress_bar(spec, plan, stream))
+            spec.backend,
+            kind=spec.strategy,
+            device=spec.device,
+            threads=None if spec.strategy == "horovod" else spec.threads,
+            replicas=spec.replicas,
+        )
+        hooks = Hooks(
+            say=lambda text: _say(spec, text, stream), heartbeat=heartbeat, on_step=_progress_bar(spec, plan, stream)
+        )
         source = DataSource(spec.data_dir, num_workers=spec.num_workers, worker_index=spec.copy % spec.num_workers)
         # Copy 0 (rank 0) checks the arithmetic before the clock; the job's other ranks follow its verdict.
         benchmark(engine, cfg, source, measured, spec.validation_events, hooks, check_numerics=spec.copy == 0)
@@ -186,8 +209,10 @@ def run_copy(spec: CopySpec, stream: TextIO = sys.stderr, heartbeat=lambda: None
         entry["window_stats"] = stats(w.events_per_second for w in timer.windows)
     # This copy's share of its devices' peak (its ceiling on a CPU); the run's is report.throughput's.
     entry["model_flops_utilisation"] = utilisation(
-        (entry["train"] or {}).get("flops_per_second"), copy_peak(entry, cfg.train.precision, cfg.train.fp32_matmul),
-        failed="no FLOP/s achieved (the copy failed)").to_dict()
+        (entry["train"] or {}).get("flops_per_second"),
+        copy_peak(entry, cfg.train.precision, cfg.train.fp32_matmul),
+        failed="no FLOP/s achieved (the copy failed)",
+    ).to_dict()
     # ru_maxrss is the kernel's exact high-water mark (KiB on Linux); sampling would miss peaks.
     entry["peak_host_memory_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     entry["peak_device_memory_bytes"] = engine.peak_device_memory() if engine is not None else None

@@ -14,6 +14,7 @@ host objects (the ranks' entries), so gathering a report never touches a GPU. It
 --rank-timeout: a collective waiting for a rank that is gone fails after that long at the latest
 (Gloo notices a closed connection at once).
 """
+
 from __future__ import annotations
 
 import datetime
@@ -60,13 +61,17 @@ def rank_environment(env: Mapping[str, str] = os.environ) -> dict:
         raise UsageError(f"--strategy ddp: rank {rank} is not below the world size {size} ({launcher})")
     master = {"master_addr": env.get("MASTER_ADDR"), "master_port": env.get("MASTER_PORT")}
     if size == 1:  # nothing to meet: a port of this host will do where the launcher named none
-        master = {"master_addr": master["master_addr"] or "127.0.0.1",
-                  "master_port": master["master_port"] or str(_free_port())}
+        master = {
+            "master_addr": master["master_addr"] or "127.0.0.1",
+            "master_port": master["master_port"] or str(_free_port()),
+        }
     missing = [f"${k.upper()}" for k, v in master.items() if not v]
     if missing:
-        raise UsageError(f"--strategy ddp under {launcher}: {' and '.join(missing)} not set; the job script must "
-                         "export MASTER_ADDR (the first node's address) and MASTER_PORT (a free port on it), as "
-                         "examples/slurm/mlpf-ddp.sbatch does")
+        raise UsageError(
+            f"--strategy ddp under {launcher}: {' and '.join(missing)} not set; the job script must "
+            "export MASTER_ADDR (the first node's address) and MASTER_PORT (a free port on it), as "
+            "examples/slurm/mlpf-ddp.sbatch does"
+        )
     if not master["master_port"].isdigit():
         raise UsageError(f"--strategy ddp: $MASTER_PORT must be a port number, not {master['master_port']!r}")
     return {"rank": rank, "size": size, "local_rank": local_rank, **master}
@@ -99,9 +104,13 @@ class DdpRank(RankJob):
         self.process_group = _GPU_GROUPS[kind] if device == "gpu" else "gloo"
         os.environ.update(MASTER_ADDR=found["master_addr"], MASTER_PORT=found["master_port"])
         groups = f"cpu:gloo,{kind}:{self.process_group}" if device == "gpu" else "gloo"
-        dist.init_process_group(backend=groups, init_method="env://",
-                                rank=self.rank, world_size=self.size,
-                                timeout=datetime.timedelta(seconds=options.rank_timeout))
+        dist.init_process_group(
+            backend=groups,
+            init_method="env://",
+            rank=self.rank,
+            world_size=self.size,
+            timeout=datetime.timedelta(seconds=options.rank_timeout),
+        )
         self.dist = dist
         return gpus
 

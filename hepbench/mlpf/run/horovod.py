@@ -5,6 +5,7 @@ mpirun or srun, training with TensorFlow; gradients are averaged over all ranks 
 the ranks gather Python objects (`allgather_object`); the phases themselves, the watchdog and
 rank 0's failure report are ranks.RankJob's, shared with PyTorch DDP ranks (ddp.py).
 """
+
 from __future__ import annotations
 
 import os
@@ -36,9 +37,11 @@ class HorovodRank(RankJob):
         self.rank, self.size, self.local_rank = hvd.rank(), hvd.size(), hvd.local_rank()
         self.controller = "mpi" if hvd.mpi_enabled() else "gloo"  # mpirun/srun: MPI; horovodrun --gloo: Gloo
         if self.size == 1 and launcher_size() > 1:  # n lone 1-rank jobs would each write a report as rank 0
-            raise UsageError(f"the launcher started {launcher_size()} processes, but Horovod sees only this one: "
-                             f"Horovod was built without MPI (mpi built: {hvd.mpi_built()}) or its MPI does not "
-                             "understand this launcher (srun: try another --mpi plugin, or mpirun)")
+            raise UsageError(
+                f"the launcher started {launcher_size()} processes, but Horovod sees only this one: "
+                f"Horovod was built without MPI (mpi built: {hvd.mpi_built()}) or its MPI does not "
+                "understand this launcher (srun: try another --mpi plugin, or mpirun)"
+            )
         return [str(i) for i in range(len(_configure_tensorflow(options, self.local_rank)))]
 
     def gather(self, obj) -> list:

@@ -3,6 +3,7 @@ CPU sets, and each copy's (or this rank's) `CopySpec`. Shared by benchmark.py (c
 machine), horovod.py and ddp.py (one rank of a job); nothing here imports a framework (the GPU
 probe runs in a subprocess) or writes a file.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -53,7 +54,7 @@ class RunOptions:
     # the same file and overrides (for_device). None: `config` is used as given on every device.
     config_source: ConfigSource | None = None
 
-    def for_device(self, device: str) -> "RunOptions":
+    def for_device(self, device: str) -> RunOptions:
         """These options for a run on `device` ("cpu" or "gpu"): on a GPU, the configuration its
         source gives with the GPU defaults."""
         if device != "gpu" or self.config_source is None:
@@ -125,8 +126,11 @@ def launcher_size() -> int:
 def launched_as_rank() -> bool:
     """True when horovodrun, mpirun, srun or torchrun started this process as one of several ranks
     (torchrun: also a job of one rank, since it says so with TORCHELASTIC_RUN_ID)."""
-    return (os.environ.get("HOROVOD_RANK") is not None or os.environ.get("TORCHELASTIC_RUN_ID") is not None
-            or launcher_size() > 1)
+    return (
+        os.environ.get("HOROVOD_RANK") is not None
+        or os.environ.get("TORCHELASTIC_RUN_ID") is not None
+        or launcher_size() > 1
+    )
 
 
 def resolve_strategy(requested: str, backend: str = DEFAULT_BACKEND) -> str:
@@ -141,8 +145,10 @@ def resolve_strategy(requested: str, backend: str = DEFAULT_BACKEND) -> str:
         elif backends.backend(backend).rank_strategy is not None:
             strategy = backends.backend(backend).rank_strategy
         else:
-            raise UsageError(f"--backend {backend} runs one process over the local devices (--strategy mirrored), "
-                             f"not one rank of a {launcher_size()}-process job: start one process")
+            raise UsageError(
+                f"--backend {backend} runs one process over the local devices (--strategy mirrored), "
+                f"not one rank of a {launcher_size()}-process job: start one process"
+            )
     check_strategy(backend, strategy)
     return strategy
 
@@ -155,8 +161,12 @@ def visible_gpus(backend: str = DEFAULT_BACKEND, vendor: devices.Vendor | None =
         return []  # no driver: no framework can see a GPU, no need to ask one (seconds saved)
     # A subprocess (the coordinating process never imports a framework): the backend's probe.
     probe = f"{backends.backend(backend).gpu_probe}\nprint(n)"
-    env = {**os.environ, **vendor.order, "TF_CPP_MIN_LOG_LEVEL": "3",
-           "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}  # JAX: counting devices must not claim their memory
+    env = {
+        **os.environ,
+        **vendor.order,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
+    }  # JAX: counting devices must not claim their memory
     try:
         out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300)
         count = int(out.stdout.strip().splitlines()[-1])
@@ -174,9 +184,11 @@ def resolve_device(requested: str, gpus: list[str], backend: str = DEFAULT_BACKE
     if requested not in DEVICES:
         raise UsageError(f"--device must be one of {', '.join(DEVICES)}, not {requested!r}")
     if requested == "gpu" and not gpus:
-        raise DeviceUnavailable(f"--device gpu: {backends.backend(backend).label} sees no GPU on this machine "
-                                "(no NVIDIA, AMD ROCm or Intel Level Zero driver or device visible; "
-                                "use --device cpu or auto)")
+        raise DeviceUnavailable(
+            f"--device gpu: {backends.backend(backend).label} sees no GPU on this machine "
+            "(no NVIDIA, AMD ROCm or Intel Level Zero driver or device visible; "
+            "use --device cpu or auto)"
+        )
     if requested == "auto":
         return "gpu" if gpus else "cpu"
     return requested
@@ -196,17 +208,23 @@ def check_options(options: RunOptions, dataset: dict) -> None:
     mine = backends.backend(options.backend)
     for owner in map(backends.backend, backends.BACKENDS):
         if owner.compile_option and getattr(cfg.train, owner.compile_option) and owner is not mine:
-            raise UsageError(f"train.{owner.compile_option}=true ({owner.compiler}) is for --backend {owner.name} "
-                             f"only; --backend {mine.name} compiles with {mine.compiles_with}")
+            raise UsageError(
+                f"train.{owner.compile_option}=true ({owner.compiler}) is for --backend {owner.name} "
+                f"only; --backend {mine.name} compiles with {mine.compiles_with}"
+            )
     if cfg.train.compile_backend != TrainConfig.compile_backend and not cfg.train.compile:
-        raise UsageError(f"train.compile_backend={cfg.train.compile_backend} needs train.compile=true "
-                         "(without it the PyTorch step runs eagerly)")
+        raise UsageError(
+            f"train.compile_backend={cfg.train.compile_backend} needs train.compile=true "
+            "(without it the PyTorch step runs eagerly)"
+        )
     if dataset["train_events"] < 1:
         raise UsageError(f"{options.data_dir}: the data set has no training events")
     validation = max(cfg.bench.cpu_validation_events, cfg.bench.gpu_validation_events)
     if validation and dataset["test_events"] < 1:
-        raise UsageError(f"{options.data_dir}: the data set has no test events for validation "
-                         "(set bench.cpu_validation_events=0 and bench.gpu_validation_events=0 to skip it)")
+        raise UsageError(
+            f"{options.data_dir}: the data set has no test events for validation "
+            "(set bench.cpu_validation_events=0 and bench.gpu_validation_events=0 to skip it)"
+        )
 
 
 def split_cpus(cpus: list[int], copies: int) -> list[list[int]]:
@@ -222,8 +240,9 @@ def split_cpus(cpus: list[int], copies: int) -> list[list[int]]:
     return sets
 
 
-def plan_copies(options: RunOptions, device: str, gpus: list[str], cpus: list[int],
-                refused: bool = False, vendor: str | None = None) -> list[CopySpec]:
+def plan_copies(
+    options: RunOptions, device: str, gpus: list[str], cpus: list[int], refused: bool = False, vendor: str | None = None
+) -> list[CopySpec]:
     """Independent copies: a disjoint CPU set each, and one GPU each on a GPU run (none assigned
     when `refused`: the copies of a run that stops before they start, for its failure report);
     `vendor`: the GPUs' (core.devices.VENDORS)."""
@@ -233,27 +252,40 @@ def plan_copies(options: RunOptions, device: str, gpus: list[str], cpus: list[in
     specs = []
     for i, cpu_set in enumerate(split_cpus(cpus, options.copies)):
         gpu = gpus[i] if device == "gpu" and i < len(gpus) else None  # (none: a refused run)
-        specs.append(CopySpec(
-            copy=i, copies=options.copies, config=config_to_dict(options.config), data_dir=str(options.data_dir),
-            device=device, gpu_index=int(gpu) if gpu is not None and gpu.isdigit() else (i if gpu else None),
-            cpus=cpu_set, threads=options.threads or len(cpu_set), events_per_window=options.events or per_device,
-            validation_events=validation, quiet=options.quiet,
-            bar=(i == 0 and options.copies == 1 and sys.stderr.isatty()), backend=options.backend,
-            gpu_vendor=vendor if device == "gpu" else None,
-        ))
+        specs.append(
+            CopySpec(
+                copy=i,
+                copies=options.copies,
+                config=config_to_dict(options.config),
+                data_dir=str(options.data_dir),
+                device=device,
+                gpu_index=int(gpu) if gpu is not None and gpu.isdigit() else (i if gpu else None),
+                cpus=cpu_set,
+                threads=options.threads or len(cpu_set),
+                events_per_window=options.events or per_device,
+                validation_events=validation,
+                quiet=options.quiet,
+                bar=(i == 0 and options.copies == 1 and sys.stderr.isatty()),
+                backend=options.backend,
+                gpu_vendor=vendor if device == "gpu" else None,
+            )
+        )
     return specs
 
 
-def plan_mirrored(options: RunOptions, device: str, gpus: list[str], cpus: list[int],
-                  refused: bool = False, vendor: str | None = None) -> CopySpec:
+def plan_mirrored(
+    options: RunOptions, device: str, gpus: list[str], cpus: list[int], refused: bool = False, vendor: str | None = None
+) -> CopySpec:
     """One process training on several devices: the GPUs, or logical devices of its CPU set (when
     `refused`, none assigned: see plan_copies)."""
     if options.copies != 1:
         raise UsageError("--strategy mirrored is one process over several devices: use --replicas, not --copies")
     # As engines.tensorflow_steps refuses (check_options, run first, keeps jit_compile to TensorFlow).
     if options.config.train.jit_compile:
-        raise UsageError("train.jit_compile=true is not supported with --strategy mirrored: its optimizer update is "
-                         "a cross-replica merge call, which XLA cannot compile (set train.jit_compile=false)")
+        raise UsageError(
+            "train.jit_compile=true is not supported with --strategy mirrored: its optimizer update is "
+            "a cross-replica merge call, which XLA cannot compile (set train.jit_compile=false)"
+        )
     replicas = options.replicas or (len(gpus) if device == "gpu" and not refused else 1)
     if device == "gpu" and replicas > len(gpus) and not refused:
         raise UsageError(f"--replicas {replicas} needs {replicas} GPUs; {len(gpus)} visible")
@@ -262,20 +294,42 @@ def plan_mirrored(options: RunOptions, device: str, gpus: list[str], cpus: list[
     (spec,) = plan_copies(options, device, gpus[:1], cpus, refused, vendor)
     indices = [int(g) if g.isdigit() else i for i, g in enumerate(gpus[:replicas])] if device == "gpu" else None
     per_device, _ = options.config.bench.for_device(device)
-    return dataclasses.replace(spec, strategy="mirrored", replicas=replicas, gpu_indices=indices,
-                               events_per_window=options.events or per_device * replicas)
+    return dataclasses.replace(
+        spec,
+        strategy="mirrored",
+        replicas=replicas,
+        gpu_indices=indices,
+        events_per_window=options.events or per_device * replicas,
+    )
 
 
-def rank_spec(options: RunOptions, device: str, rank: int, size: int, local_rank: int,
-              strategy: str = "horovod", vendor: str | None = None) -> CopySpec:
+def rank_spec(
+    options: RunOptions,
+    device: str,
+    rank: int,
+    size: int,
+    local_rank: int,
+    strategy: str = "horovod",
+    vendor: str | None = None,
+) -> CopySpec:
     """This rank of a Horovod or DDP job (`strategy`): shard `rank` of `size`, the GPU of its local
     rank (of `vendor`), the launcher's CPU binding."""
     per_device, validation = options.config.bench.for_device(device)
     return CopySpec(
-        copy=rank, copies=size, config=config_to_dict(options.config), data_dir=str(options.data_dir),
-        device=device, gpu_index=local_rank if device == "gpu" else None,
+        copy=rank,
+        copies=size,
+        config=config_to_dict(options.config),
+        data_dir=str(options.data_dir),
+        device=device,
+        gpu_index=local_rank if device == "gpu" else None,
         cpus=None,  # the launcher's binding (mpirun --bind-to, srun --cpu-bind) stays as it is
-        threads=options.threads or len(os.sched_getaffinity(0)), events_per_window=options.events or per_device,
-        validation_events=validation, quiet=options.quiet, strategy=strategy, local_rank=local_rank,
-        num_workers=size, backend=options.backend, gpu_vendor=vendor if device == "gpu" else None,
+        threads=options.threads or len(os.sched_getaffinity(0)),
+        events_per_window=options.events or per_device,
+        validation_events=validation,
+        quiet=options.quiet,
+        strategy=strategy,
+        local_rank=local_rank,
+        num_workers=size,
+        backend=options.backend,
+        gpu_vendor=vendor if device == "gpu" else None,
     )

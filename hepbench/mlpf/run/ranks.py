@@ -17,6 +17,7 @@ A rank that dies or hangs must not hang the job: a `Watchdog` ends this rank (ex
 has finished for `rank_timeout` seconds, after rank 0 has written a failure report. Rank 0 writes a
 failure report at the start too, replaced at the end, so that even a job killed outright leaves one.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -50,7 +51,7 @@ class Watchdog:
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="hepbench-watchdog", daemon=True)
 
-    def start(self) -> "Watchdog":
+    def start(self) -> Watchdog:
         self._thread.start()
         return self
 
@@ -71,8 +72,9 @@ class Watchdog:
 
 def unreported(spec: CopySpec, size: int, first: dict) -> list[dict]:
     """Rank 0's entry `first`, then a failed entry for every other rank (their results are unknown)."""
-    return [first] + [failed_entry(dataclasses.replace(spec, copy=r, local_rank=None), "did not report")
-                      for r in range(1, size)]
+    return [first] + [
+        failed_entry(dataclasses.replace(spec, copy=r, local_rank=None), "did not report") for r in range(1, size)
+    ]
 
 
 class RankJob(ABC):
@@ -97,7 +99,7 @@ class RankJob(ABC):
     def benchmark(self) -> dict:
         """What the report's benchmark block says about how the ranks talk."""
 
-    def leave(self) -> None:
+    def leave(self) -> None:  # noqa: B027 - optional: most launchers need nothing done
         """Leave the job once every rank has reported (nothing to do unless the library needs it)."""
 
     def validate(self, options: RunOptions) -> Inputs:
@@ -124,8 +126,9 @@ class RankJob(ABC):
         return Inputs(dataset=dataset, device=device, gpus=gpus, vendor=vendor.name if vendor else None)
 
     def plan(self, options: RunOptions, inputs: Inputs) -> Plan:
-        spec = rank_spec(options, inputs.device, self.rank, self.size, self.local_rank, strategy=self.strategy,
-                         vendor=inputs.vendor)
+        spec = rank_spec(
+            options, inputs.device, self.rank, self.size, self.local_rank, strategy=self.strategy, vendor=inputs.vendor
+        )
         return Plan(specs=[spec], dataset=inputs.dataset, copies=self.size, benchmark=self.benchmark())
 
     def execute(self, options: RunOptions, plan: Plan, stream: TextIO) -> Outcome:
@@ -177,11 +180,26 @@ class RankJob(ABC):
             entries, log = unreported(spec, size, entry), f"rank 0: {entry['log']}"
             if rank == 0:  # at once: the launcher's SIGTERM or SIGKILL may cut the report phase short
                 write_failure(entries, log)
-            return Outcome(entries=entries, context=context, log=log, exit_code=exit_code, start_iso=start_iso,
-                           start=start, publish=rank == 0, complete=False)
+            return Outcome(
+                entries=entries,
+                context=context,
+                log=log,
+                exit_code=exit_code,
+                start_iso=start_iso,
+                start=start,
+                publish=rank == 0,
+                complete=False,
+            )
         self.reported = True
-        return Outcome(entries=[e for e, _ in gathered], context=gathered[0][1], log=None, exit_code=0,
-                       start_iso=start_iso, start=start, publish=rank == 0)
+        return Outcome(
+            entries=[e for e, _ in gathered],
+            context=gathered[0][1],
+            log=None,
+            exit_code=0,
+            start_iso=start_iso,
+            start=start,
+            publish=rank == 0,
+        )
 
     def finish(self) -> None:
         """After the report phase: every rank waits until rank 0 has written the report, then leaves the

@@ -11,6 +11,7 @@ table, a JSON summary (results_schema/scaling.schema.json) and a PNG beside the 
 Scaling efficiency at N ranks is train(N) / ((N / N0) * train(N0)), N0 the smallest size run
 (normally 1, which gives the usual train(N) / (N * train(1))).
 """
+
 from __future__ import annotations
 
 import json
@@ -124,8 +125,18 @@ def _is_local(host: str) -> bool:
 
 def _run_command(options: ScaleOptions, results: Path, strategy: str, backend: str) -> list[str]:
     hepbench = Path(sys.executable).parent / "hepbench"
-    return [str(hepbench) if hepbench.exists() else "hepbench", "run", "--backend", backend, "--strategy", strategy,
-            "-w", str(results), "--quiet", *options.run_args]
+    return [
+        str(hepbench) if hepbench.exists() else "hepbench",
+        "run",
+        "--backend",
+        backend,
+        "--strategy",
+        strategy,
+        "-w",
+        str(results),
+        "--quiet",
+        *options.run_args,
+    ]
 
 
 def _remote(host: str, cmd: list[str], env: dict) -> list[str]:
@@ -147,8 +158,16 @@ def launcher_commands(options: ScaleOptions, n: int, results: Path) -> list[list
     first = placed[0][0]
     if first in ("localhost", "127.0.0.1") and len(placed) > 1:  # the other hosts must reach this one
         first = socket.getfqdn()
-    rendezvous = ["--nnodes", str(len(placed)), "--rdzv-backend", "c10d", "--rdzv-endpoint",
-                  f"{first}:{RDZV_PORT}", "--rdzv-id", f"hepbench-scale-{uuid.uuid4().hex[:12]}"]
+    rendezvous = [
+        "--nnodes",
+        str(len(placed)),
+        "--rdzv-backend",
+        "c10d",
+        "--rdzv-endpoint",
+        f"{first}:{RDZV_PORT}",
+        "--rdzv-id",
+        f"hepbench-scale-{uuid.uuid4().hex[:12]}",
+    ]
     forwarded = {k: v for k, v in os.environ.items() if k.startswith(_FORWARDED)} | options.env
     commands = []
     for host, ranks in placed:
@@ -187,9 +206,18 @@ def _launch(commands: list[list[str]], log, timeout: float | None, env: dict) ->
 
 
 def _row(n: int, results: Path, exit_code: int) -> dict:
-    row = {"ranks": n, "status": "failed", "exit_code": exit_code, "summary": f"{results.name}/mlpf_summary.json",
-           "train": None, "per_rank_mean": None, "per_rank_min": None, "per_rank_max": None,
-           "efficiency": None, "log": None}
+    row = {
+        "ranks": n,
+        "status": "failed",
+        "exit_code": exit_code,
+        "summary": f"{results.name}/mlpf_summary.json",
+        "train": None,
+        "per_rank_mean": None,
+        "per_rank_min": None,
+        "per_rank_max": None,
+        "efficiency": None,
+        "log": None,
+    }
     try:
         report = json.loads((results / "mlpf_summary.json").read_text())
         rep = report["report"]
@@ -200,8 +228,14 @@ def _row(n: int, results: Path, exit_code: int) -> dict:
         row["log"] = rep.get("log") or f"launcher exit code {exit_code}"
         return row
     rates = [c["train"]["events_per_second"] for c in rep["copies"]]
-    row.update(status="ok", train=rep["wl-scores"]["train"], per_rank_mean=sum(rates) / len(rates),
-               per_rank_min=min(rates), per_rank_max=max(rates), log="ok")
+    row.update(
+        status="ok",
+        train=rep["wl-scores"]["train"],
+        per_rank_mean=sum(rates) / len(rates),
+        per_rank_min=min(rates),
+        per_rank_max=max(rates),
+        log="ok",
+    )
     return row
 
 
@@ -248,9 +282,15 @@ def run_scale(options: ScaleOptions, stream: TextIO = sys.stderr) -> tuple[dict,
             what = f"{row['train']:.4g} events/s" if row["status"] == "ok" else f"FAILED: {row['log']}"
             stream.write(f"scale: {n} rank{'s' if n > 1 else ''}: {what} ({row['wall_seconds']:.0f} s)\n")
     add_efficiency(rows)
-    summary = {"launcher": options.launcher, "hosts": options.hosts, "run_options": list(options.run_args),
-               "baseline_ranks": next((r["ranks"] for r in rows if r["status"] == "ok"), None),
-               "start": start, "end": now_iso(), "sizes": rows}
+    summary = {
+        "launcher": options.launcher,
+        "hosts": options.hosts,
+        "run_options": list(options.run_args),
+        "baseline_ranks": next((r["ranks"] for r in rows if r["status"] == "ok"), None),
+        "start": start,
+        "end": now_iso(),
+        "sizes": rows,
+    }
     validate_report(summary, SCHEMA, source="the scaling summary")
     with atomic_open(results_dir / "scaling.txt", "w") as f:
         f.write(table(summary))

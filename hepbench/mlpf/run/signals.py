@@ -4,12 +4,13 @@ The handler raises `Interrupted` in the main thread. Python runs it between byte
 TensorFlow step in C++ finishes first and the copy stops at a clean point; the caller writes a
 failure report and exits with 128 + the signal number, the shell convention.
 """
+
 from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from hepbench.core.errors import HepbenchError
 

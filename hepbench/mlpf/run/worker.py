@@ -3,6 +3,7 @@
 Reads its CopySpec, runs the copy, writes {"entry", "context"} atomically to RESULT.json and exits
 0 (ok), 1 (failed) or 128 + signal (stopped by SIGTERM/SIGINT).
 """
+
 from __future__ import annotations
 
 import json

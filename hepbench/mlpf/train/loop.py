@@ -12,14 +12,15 @@ executed once before the first window: a framework's one-time work for a shape (
 kernel selection, primitive caches, allocator growth) happens on its first execution, and would
 otherwise land inside a timed window. Validation does the same before its timed part.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import itertools
 import math
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 import numpy as np
 
@@ -46,8 +47,15 @@ class DataSource:
     def training(self, cfg: Config, replicas: int = 1) -> Batches:
         """Endless training batches of `replicas` x batch_size events (batch_size per replica)."""
         data = dataclasses.replace(cfg.data, batch_size=cfg.data.batch_size * replicas)
-        return Batches(self.data, "train", data, bin_size=cfg.model.bin_size, num_workers=self.num_workers,
-                       worker_index=self.worker_index, repeat=True)
+        return Batches(
+            self.data,
+            "train",
+            data,
+            bin_size=cfg.model.bin_size,
+            num_workers=self.num_workers,
+            worker_index=self.worker_index,
+            repeat=True,
+        )
 
     def validation(self, cfg: Config) -> Batches:
         """Endless batches of the test split (all of it, whichever shard trains here)."""
@@ -97,8 +105,13 @@ def set_up(engine: Engine, cfg: Config, measured: Measurement | None = None) -> 
         measured.parameters = engine.parameter_counts()
 
 
-def trace(engine: Engine, train_batch, eval_batch=None, clock: Callable[[], float] = time.perf_counter,
-          shapes: Iterable[tuple[int, int]] = ()) -> float:
+def trace(
+    engine: Engine,
+    train_batch,
+    eval_batch=None,
+    clock: Callable[[], float] = time.perf_counter,
+    shapes: Iterable[tuple[int, int]] = (),
+) -> float:
     """Compile the train step (and the eval step, given a batch) without running them, then the
     train step for each further (events, padded length) in `shapes`; the seconds."""
     start = clock()
@@ -163,12 +176,17 @@ def describe(shapes: list[tuple[int, int]]) -> str:
 
 def zero_batch(events: int, length: int) -> dict:
     """An all-padding pipeline batch of this shape: compiles and warms a step without any data."""
-    return {"X": np.zeros((events, length, NUM_X_FEATURES), np.float32),
-            "y": np.zeros((events, length, NUM_Y_FEATURES), np.float32),
-            "n_elements": np.zeros(events, np.int32), "n_elements_orig": np.zeros(events, np.int32)}
+    return {
+        "X": np.zeros((events, length, NUM_X_FEATURES), np.float32),
+        "y": np.zeros((events, length, NUM_Y_FEATURES), np.float32),
+        "n_elements": np.zeros(events, np.int32),
+        "n_elements_orig": np.zeros(events, np.int32),
+    }
 
 
-def mean_loss(step: Callable[[object], StepResult], batches: Iterable, where: str | None = None) -> tuple[float | None, int]:
+def mean_loss(
+    step: Callable[[object], StepResult], batches: Iterable, where: str | None = None
+) -> tuple[float | None, int]:
     """(event-weighted mean loss, events) of `step` over `batches`; None without events. With
     `where`, the first non-finite loss raises NonFiniteLoss saying where."""
     total, events = 0.0, 0
@@ -191,14 +209,24 @@ def outcomes(engine: Engine, model_cfg: ModelConfig) -> Callable[[object], StepO
             if part.padded_length not in flops_per_event:
                 flops_per_event[part.padded_length] = training_flops(model_cfg, part.padded_length)
             flops += part.events * flops_per_event[part.padded_length]
-        return StepOutcome(loss=result.loss, events=result.events, real_elements=result.real_elements,
-                           padded_elements=result.padded_elements, flops=flops)
+        return StepOutcome(
+            loss=result.loss,
+            events=result.events,
+            real_elements=result.real_elements,
+            padded_elements=result.padded_elements,
+            flops=flops,
+        )
 
     return step
 
 
-def validate(engine: Engine, batches, n_batches: int, clock: Callable[[], float] = time.perf_counter,
-             shapes: Iterable[tuple[int, int]] = ()) -> dict:
+def validate(
+    engine: Engine,
+    batches,
+    n_batches: int,
+    clock: Callable[[], float] = time.perf_counter,
+    shapes: Iterable[tuple[int, int]] = (),
+) -> dict:
     """Inference over the test split, timed on its own: the eval step traced for each (events,
     padded length) in `shapes` (every shape of the n_batches) and run once on an all-padding batch
     of it (untimed: its first execution), then n_batches timed."""
@@ -222,8 +250,15 @@ def validate(engine: Engine, batches, n_batches: int, clock: Callable[[], float]
     }
 
 
-def benchmark(engine: Engine, cfg: Config, source: DataSource, measured: Measurement, validation_events: int,
-              hooks: Hooks = Hooks(), check_numerics: bool = True) -> Measurement:
+def benchmark(
+    engine: Engine,
+    cfg: Config,
+    source: DataSource,
+    measured: Measurement,
+    validation_events: int,
+    hooks: Hooks = Hooks(),
+    check_numerics: bool = True,
+) -> Measurement:
     """Train as `measured.timer`'s plan says and validate on `validation_events` test events.
     `check_numerics`: this process checks the arithmetic before the clock (copy 0, rank 0); every
     rank of a job then follows rank 0's verdict.
@@ -247,22 +282,29 @@ def benchmark(engine: Engine, cfg: Config, source: DataSource, measured: Measure
         hooks.say(f"cached {cached} training events in memory in {clock() - t0:.1f} s")
     train = engine.train_batches(batches)
     first = next(train)
-    run_shapes = batch_shapes(source.training(cfg, engine.replicas),
-                              plan.warmup_steps + plan.windows * plan.steps_per_window)
+    run_shapes = batch_shapes(
+        source.training(cfg, engine.replicas), plan.warmup_steps + plan.windows * plan.steps_per_window
+    )
     shapes = distinct(run_shapes)  # the first is `first`'s
     name = measured.devices[0]["name"]
-    hooks.say(f"{engine.replicas} x {name}: tracing the training step ..." if engine.replicas > 1
-              else f"{name}: tracing the training step ...")
+    hooks.say(
+        f"{engine.replicas} x {name}: tracing the training step ..."
+        if engine.replicas > 1
+        else f"{name}: tracing the training step ..."
+    )
     measured.compile_seconds = trace(engine, first, clock=clock, shapes=shapes[1:])
     hooks.heartbeat()
-    hooks.say(f"traced {len(shapes)} batch shape(s) in {measured.compile_seconds:.1f} s; "
-              f"{plan.warmup_steps} warm-up step(s), then {plan.windows} windows of {plan.steps_per_window} steps")
+    hooks.say(
+        f"traced {len(shapes)} batch shape(s) in {measured.compile_seconds:.1f} s; "
+        f"{plan.warmup_steps} warm-up step(s), then {plan.windows} windows of {plan.steps_per_window} steps"
+    )
 
     # Numerics: the first warm-up batch on the device against the host CPU in float32, from the
     # initial weights, before anything is timed.
     if check_numerics:
-        measured.numerics = numerics.check(engine, first_share(source, cfg, engine.replicas), cfg, clock,
-                                           hooks.heartbeat)
+        measured.numerics = numerics.check(
+            engine, first_share(source, cfg, engine.replicas), cfg, clock, hooks.heartbeat
+        )
         hooks.heartbeat()
         hooks.say(measured.numerics.describe())
     if not engine.from_rank0(measured.numerics.passed if check_numerics else True):
@@ -270,7 +312,7 @@ def benchmark(engine: Engine, cfg: Config, source: DataSource, measured: Measure
 
     # Warming: each shape's first execution before the clock starts. A warm-up step runs its own
     # shape; every other shape runs once on an all-padding batch, undone.
-    by_warmup = set(run_shapes[:plan.warmup_steps])
+    by_warmup = set(run_shapes[: plan.warmup_steps])
     padding = [s for s in shapes if s not in by_warmup]
     t0 = clock()
     warm_train(engine, padding, hooks.heartbeat)
@@ -290,9 +332,11 @@ def benchmark(engine: Engine, cfg: Config, source: DataSource, measured: Measure
 
     def on_window(w: Window) -> None:
         # A step's share of its window includes fetching its batch (throughput.Window).
-        hooks.say(f"window {w.window}/{plan.windows}: {w.events} events in {w.seconds:.2f} s = "
-                  f"{w.events_per_second:.4g} events/s  (mean step {w.step_seconds / w.steps:.3f} s, "
-                  f"loss {w.loss:.4g})")
+        hooks.say(
+            f"window {w.window}/{plan.windows}: {w.events} events in {w.seconds:.2f} s = "
+            f"{w.events_per_second:.4g} events/s  (mean step {w.step_seconds / w.steps:.3f} s, "
+            f"loss {w.loss:.4g})"
+        )
 
     timer.run(itertools.chain([first], train), beating_step, hooks.on_step, on_window)
 
@@ -301,8 +345,10 @@ def benchmark(engine: Engine, cfg: Config, source: DataSource, measured: Measure
     if n_val:
         shapes = distinct(batch_shapes(source.validation(cfg), n_val))
         v = measured.validation = validate(engine, engine.eval_batches(source.validation(cfg)), n_val, clock, shapes)
-        hooks.say(f"validation: {v['events']} events in {v['seconds']:.2f} s = {v['events_per_second']:.4g} "
-                  f"events/s (loss {v['loss']:.4g}; {len(shapes)} shape(s) warmed: {describe(shapes)})")
+        hooks.say(
+            f"validation: {v['events']} events in {v['seconds']:.2f} s = {v['events_per_second']:.4g} "
+            f"events/s (loss {v['loss']:.4g}; {len(shapes)} shape(s) warmed: {describe(shapes)})"
+        )
         if not math.isfinite(v["loss"]):
             loss, v["loss"] = v["loss"], None  # JSON has no NaN
             raise NonFiniteLoss(f"validation loss is {loss}; the run is invalid")

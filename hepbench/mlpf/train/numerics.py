@@ -9,12 +9,13 @@ that runs, in the run's precision, through the train step's own forward pass and
 relative (TOLERANCES); otherwise the run fails before timing (NumericsMismatch) naming both values.
 The report's `numerics` block is `NumericsCheck.to_dict()` (or `not_run()`).
 """
+
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from hepbench.core.errors import HepbenchError
 from hepbench.mlpf.config import Config
@@ -41,14 +42,30 @@ _BF16, _HALF = 2.0**-8, 2.0**-11
 # The device's arithmetic (`arithmetic`) → its tolerance: the one place these numbers live. The
 # reasoning, and what was measured: docs/training.md, "Tolerances".
 TOLERANCES: dict[str, Tolerance] = {
-    "fp32": Tolerance(5e-4, 1e-3, "float32 on both sides: only the order of the sums differs, which can move an "
-                                  "element to another LSH bin; about 10 times the largest change that made"),
-    "tf32": Tolerance(2 * _HALF, 8 * _HALF, "TF32 matmul inputs keep 11 significant bits (unit roundoff u = 2^-11), "
-                                            "sums in float32: 2u in the loss, 8u in the gradient norm, as fp16"),
-    "fp16": Tolerance(2 * _HALF, 8 * _HALF, "float16 keeps 11 significant bits (u = 2^-11), weights and loss float32: "
-                                            "2u in the loss, 8u in the gradient norm"),
-    "bf16": Tolerance(2 * _BF16, 8 * _BF16, "bfloat16 keeps 8 significant bits (u = 2^-8), weights and loss float32: "
-                                            "2u in the loss, 8u in the gradient norm"),
+    "fp32": Tolerance(
+        5e-4,
+        1e-3,
+        "float32 on both sides: only the order of the sums differs, which can move an "
+        "element to another LSH bin; about 10 times the largest change that made",
+    ),
+    "tf32": Tolerance(
+        2 * _HALF,
+        8 * _HALF,
+        "TF32 matmul inputs keep 11 significant bits (unit roundoff u = 2^-11), "
+        "sums in float32: 2u in the loss, 8u in the gradient norm, as fp16",
+    ),
+    "fp16": Tolerance(
+        2 * _HALF,
+        8 * _HALF,
+        "float16 keeps 11 significant bits (u = 2^-11), weights and loss float32: "
+        "2u in the loss, 8u in the gradient norm",
+    ),
+    "bf16": Tolerance(
+        2 * _BF16,
+        8 * _BF16,
+        "bfloat16 keeps 8 significant bits (u = 2^-8), weights and loss float32: "
+        "2u in the loss, 8u in the gradient norm",
+    ),
 }
 
 
@@ -93,8 +110,10 @@ class NumericsCheck:
         """(loss, gradient norm): the device's relative difference from the host."""
         if self.device is None or self.host is None:
             return None
-        return (relative_difference(self.device.loss, self.host.loss),
-                relative_difference(self.device.grad_norm, self.host.grad_norm))
+        return (
+            relative_difference(self.device.loss, self.host.loss),
+            relative_difference(self.device.grad_norm, self.host.grad_norm),
+        )
 
     @property
     def status(self) -> str:
@@ -114,10 +133,12 @@ class NumericsCheck:
             return f"numerics check skipped: {self.skipped}"
         d, h, t = self.device, self.host, self.tolerance
         loss, grad = self.differences
-        return (f"numerics check {self.status}: the first batch ({self.events} x {self.padded_length}) on the device "
-                f"({self.arithmetic}): loss {d.loss:.9g}, gradient norm {d.grad_norm:.9g}; on the host CPU in "
-                f"float32: loss {h.loss:.9g}, gradient norm {h.grad_norm:.9g}; relative differences {loss:.2g} "
-                f"(tolerance {t.loss:g}) and {grad:.2g} (tolerance {t.grad_norm:g})")
+        return (
+            f"numerics check {self.status}: the first batch ({self.events} x {self.padded_length}) on the device "
+            f"({self.arithmetic}): loss {d.loss:.9g}, gradient norm {d.grad_norm:.9g}; on the host CPU in "
+            f"float32: loss {h.loss:.9g}, gradient norm {h.grad_norm:.9g}; relative differences {loss:.2g} "
+            f"(tolerance {t.loss:g}) and {grad:.2g} (tolerance {t.grad_norm:g})"
+        )
 
     def to_dict(self) -> dict:
         """The report's `numerics` block."""
@@ -129,7 +150,8 @@ class NumericsCheck:
                 device={"loss": _number(self.device.loss), "grad_norm": _number(self.device.grad_norm)},
                 host={"loss": _number(self.host.loss), "grad_norm": _number(self.host.grad_norm)},
                 loss_scale=self.device.loss_scale,
-                relative_difference={"loss": _number(loss), "grad_norm": _number(grad)})
+                relative_difference={"loss": _number(loss), "grad_norm": _number(grad)},
+            )
         return out
 
 
@@ -137,21 +159,41 @@ def not_run(kind: str, reason: str | None = "the run ended before the check") ->
     """The report's `numerics` block of a run that compared nothing (status "not run"), every key
     there, the tolerance it would have been held to included."""
     t = TOLERANCES[kind]
-    return {"status": "not run", "reason": reason, "arithmetic": kind, "events": None, "padded_length": None,
-            "device": None, "host": None, "loss_scale": None, "relative_difference": None,
-            "tolerance": {"loss": t.loss, "grad_norm": t.grad_norm}, "tolerance_basis": t.basis, "seconds": None}
+    return {
+        "status": "not run",
+        "reason": reason,
+        "arithmetic": kind,
+        "events": None,
+        "padded_length": None,
+        "device": None,
+        "host": None,
+        "loss_scale": None,
+        "relative_difference": None,
+        "tolerance": {"loss": t.loss, "grad_norm": t.grad_norm},
+        "tolerance_basis": t.basis,
+        "seconds": None,
+    }
 
 
-def check(engine: Engine, batch: dict, cfg: Config, clock: Callable[[], float] = time.perf_counter,
-          heartbeat: Callable[[], None] = lambda: None) -> NumericsCheck:
+def check(
+    engine: Engine,
+    batch: dict,
+    cfg: Config,
+    clock: Callable[[], float] = time.perf_counter,
+    heartbeat: Callable[[], None] = lambda: None,
+) -> NumericsCheck:
     """Compare the device's loss and gradient norm of `batch` (a pipeline batch) with the host's, the
     engine built and nothing trained yet. Skipped with model.dropout > 0: each device draws its own
     dropout masks, so the two sides would not compute the same function."""
     kind = arithmetic(cfg.train.precision, cfg.train.fp32_matmul)
     events, length = (int(n) for n in batch["X"].shape[:2])
     if cfg.model.dropout > 0:
-        return NumericsCheck(kind, events, length, skipped=f"model.dropout={cfg.model.dropout:g}: the device and the "
-                                                           "host draw different dropout masks")
+        return NumericsCheck(
+            kind,
+            events,
+            length,
+            skipped=f"model.dropout={cfg.model.dropout:g}: the device and the host draw different dropout masks",
+        )
     start = clock()
     host = engine.host_loss_and_gradient(batch)
     heartbeat()
@@ -162,6 +204,8 @@ def check(engine: Engine, batch: dict, cfg: Config, clock: Callable[[], float] =
 def refusal(result: NumericsCheck | None) -> NumericsMismatch:
     """The error that stops the run: this process's failed check, or (None) rank 0's, on another rank."""
     if result is None:
-        return NumericsMismatch("rank 0's numerics check failed: the device's loss or gradient norm of the first "
-                                "batch is not the host's (rank 0's entry gives both); nothing was timed")
+        return NumericsMismatch(
+            "rank 0's numerics check failed: the device's loss or gradient norm of the first "
+            "batch is not the host's (rank 0's entry gives both); nothing was timed"
+        )
     return NumericsMismatch(f"{result.describe()}: the device computes wrongly, nothing was timed")

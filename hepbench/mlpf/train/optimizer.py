@@ -1,5 +1,6 @@
 """The optimizer recipe (backend-neutral): Adam with staircase exponential decay, AdamW with weight
 decay, dynamic loss scaling for fp16."""
+
 from __future__ import annotations
 
 import keras

@@ -1,14 +1,15 @@
 """The accelerators' dense peak FLOP/s per precision: hepbench/mlpf/peaks.yaml as typed records, found
 by the device's name (docs/training.md, "Share of the device's peak"). No framework, no hepbench
 imports beyond the standard library and PyYAML: benchmarks/gpu_check_report.py reads it too."""
+
 from __future__ import annotations
 
 import functools
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
-from typing import Mapping
 
 import yaml
 
@@ -58,8 +59,12 @@ def parse(data: object, where: str = TABLE) -> tuple[DevicePeak, ...]:
         if set(entry) - _FIELDS:
             raise ValueError(f"{label}: unknown field(s) {sorted(set(entry) - _FIELDS)}")
         tflops = entry["tflops"]
-        if (not isinstance(tflops, dict) or not tflops or set(tflops) - set(PRECISIONS)
-                or not all(isinstance(v, (int, float)) and v > 0 for v in tflops.values())):
+        if (
+            not isinstance(tflops, dict)
+            or not tflops
+            or set(tflops) - set(PRECISIONS)
+            or not all(isinstance(v, (int, float)) and v > 0 for v in tflops.values())
+        ):
             raise ValueError(f"{label}: tflops must map some of {PRECISIONS} to positive numbers, not {tflops!r}")
         if entry["key"] in keys:
             raise ValueError(f"{label}: key {entry['key']!r} appears twice")
@@ -74,13 +79,20 @@ def parse(data: object, where: str = TABLE) -> tuple[DevicePeak, ...]:
             pattern = re.compile(entry["match"], re.IGNORECASE)
         except (re.error, TypeError) as e:
             raise ValueError(f"{label}: match {entry['match']!r} is not a regular expression ({e})") from None
-        peaks.append(DevicePeak(key=str(entry["key"]), match=pattern, source=str(entry["source"]),
-                                tflops={k: float(v) for k, v in tflops.items()}, devices_per_package=split,
-                                whole_package_when=tuple(whole.split("=", 1)) if whole else None))
+        peaks.append(
+            DevicePeak(
+                key=str(entry["key"]),
+                match=pattern,
+                source=str(entry["source"]),
+                tflops={k: float(v) for k, v in tflops.items()},
+                devices_per_package=split,
+                whole_package_when=tuple(whole.split("=", 1)) if whole else None,
+            )
+        )
     return tuple(peaks)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def table() -> tuple[DevicePeak, ...]:
     """The packaged table, in matching order."""
     text = resources.files("hepbench.mlpf").joinpath(TABLE).read_text(encoding="utf-8")

@@ -18,12 +18,13 @@ work rate relative to the later ones' and the fraction of padded slots that held
 
 This module knows nothing about TensorFlow: a step is any callable returning a `StepOutcome`.
 """
+
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 from hepbench.core.errors import HepbenchError
 from hepbench.core.stats import RatioEstimate, cv_percent, ratio_estimate, sum_interval
@@ -178,9 +179,15 @@ def score_interval(copies_windows: list[list[dict]], level: float = CONFIDENCE_L
     if not estimates or any(e is None for e in estimates):
         return None
     interval = sum_interval(estimates, level)
-    return {"level": level, "low": interval.low, "high": interval.high, "half_width": interval.half_width,
-            "half_width_percent": interval.half_width_percent, "degrees_of_freedom": interval.degrees_of_freedom,
-            "method": INTERVAL_METHOD}
+    return {
+        "level": level,
+        "low": interval.low,
+        "high": interval.high,
+        "half_width": interval.half_width,
+        "half_width_percent": interval.half_width_percent,
+        "degrees_of_freedom": interval.degrees_of_freedom,
+        "method": INTERVAL_METHOD,
+    }
 
 
 def first_window_ratio(copies_windows: list[list[dict]]) -> float | None:

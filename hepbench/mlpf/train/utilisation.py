@@ -8,16 +8,16 @@ so together they measured the machine's share the run used; GPUs count once per 
 Works on the report's plain dicts (copy entries, the config's `train` section): the copy process
 and the coordinating process both compute it. No framework.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Mapping
 
 from hepbench.mlpf.train.peaks import DevicePeak, lookup
 
-MEASURED = ("measured: each CPU copy's own matmul ceiling before its clock, summed over the copies "
-            "(copies[].ceiling)")
+MEASURED = "measured: each CPU copy's own matmul ceiling before its clock, summed over the copies (copies[].ceiling)"
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,7 @@ def copy_devices(entry: Mapping) -> list[dict]:
     return [d for d in devices if isinstance(d, dict)]
 
 
-def copy_peak(entry: Mapping, precision: str, fp32_matmul: str,
-              environ: Mapping[str, str] = os.environ) -> Peak:
+def copy_peak(entry: Mapping, precision: str, fp32_matmul: str, environ: Mapping[str, str] = os.environ) -> Peak:
     """The peak of one copy's devices (its entry: device, replica_devices, ceiling)."""
     devices = copy_devices(entry)
     if not devices:
@@ -73,21 +72,34 @@ def copy_peak(entry: Mapping, precision: str, fp32_matmul: str,
         # A mirrored copy's replicas are logical devices of one CPU set: its one ceiling covers them.
         ceiling = entry.get("ceiling")
         if not isinstance(ceiling, Mapping):
-            return Peak(None, precision, 1, None, None,
-                        "no matmul ceiling measured on the CPU (bench.ceiling_seconds = 0, or the copy stopped first)")
+            return Peak(
+                None,
+                precision,
+                1,
+                None,
+                None,
+                "no matmul ceiling measured on the CPU (bench.ceiling_seconds = 0, or the copy stopped first)",
+            )
         return Peak(ceiling["flops_per_second"], ceiling["precision"], 1, MEASURED, None)
     total, used = 0.0, set()
     for device in devices:
         name = device.get("name")
         peak = lookup(name)
         if peak is None:
-            return Peak(None, precision, len(devices), None, None,
-                        f"device {name!r} is not in the peaks table (hepbench/mlpf/peaks.yaml)")
+            return Peak(
+                None,
+                precision,
+                len(devices),
+                None,
+                None,
+                f"device {name!r} is not in the peaks table (hepbench/mlpf/peaks.yaml)",
+            )
         ran = gpu_precision(precision, fp32_matmul, peak)
         flops = peak.flops_per_second(ran, environ)
         if flops is None:
-            return Peak(None, ran, len(devices), peak.source, peak.key,
-                        f"the peaks table has no {ran} peak for {peak.key}")
+            return Peak(
+                None, ran, len(devices), peak.source, peak.key, f"the peaks table has no {ran} peak for {peak.key}"
+            )
         total += flops
         used.add((ran, peak.source, peak.key))
     # Mixed devices in one copy name them all, as combined() does a run's copies.
@@ -108,8 +120,13 @@ def combined(peaks: list[Peak]) -> Peak:
 
     if missing is not None:
         return Peak(None, missing.precision, devices, joined("source"), joined("table_entry"), missing.reason)
-    return Peak(sum(p.flops_per_second for p in peaks), " + ".join(dict.fromkeys(p.precision for p in peaks)),
-                devices, joined("source"), joined("table_entry"))
+    return Peak(
+        sum(p.flops_per_second for p in peaks),
+        " + ".join(dict.fromkeys(p.precision for p in peaks)),
+        devices,
+        joined("source"),
+        joined("table_entry"),
+    )
 
 
 def utilisation(achieved: float | None, peak: Peak, failed: str = "no FLOP/s achieved (the run failed)") -> Utilisation:
@@ -120,8 +137,15 @@ def utilisation(achieved: float | None, peak: Peak, failed: str = "no FLOP/s ach
             reason = failed
         else:
             value = achieved / peak.flops_per_second
-    return Utilisation(value=value, peak_flops_per_second=peak.flops_per_second, precision=peak.precision,
-                       devices=peak.devices, source=peak.source, table_entry=peak.table_entry, reason=reason)
+    return Utilisation(
+        value=value,
+        peak_flops_per_second=peak.flops_per_second,
+        precision=peak.precision,
+        devices=peak.devices,
+        source=peak.source,
+        table_entry=peak.table_entry,
+        reason=reason,
+    )
 
 
 def run_utilisation(copies: list[dict], train: Mapping, achieved: float | None) -> Utilisation:

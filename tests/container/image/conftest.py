@@ -12,6 +12,7 @@ is removed at the end.
 Apptainer: the one on the PATH, else the project's shared set-up script for Debian bookworm
 (root), else the Apptainer tests are skipped and say why.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,17 +38,28 @@ CACHE_STAGES = {"deps": "localhost/mlpf-bmk:test-cache-deps", "runtime": "localh
 # `hepbench run` options of a run that exercises the container, not the model: one graph layer
 # each, one timed window, no warm-up or validation, a short matmul ceiling (with `--events 2`, which
 # the driver takes as -e).
-TINY = ["--num-graph-layers-id", "1", "--num-graph-layers-reg", "1", "--windows", "1", "--warmup-steps", "0",
-        "--set", "bench.cpu_validation_events=0", "--set", "bench.ceiling_seconds=0.2"]
-
-
+TINY = [
+    "--num-graph-layers-id",
+    "1",
+    "--num-graph-layers-reg",
+    "1",
+    "--windows",
+    "1",
+    "--warmup-steps",
+    "0",
+    "--set",
+    "bench.cpu_validation_events=0",
+    "--set",
+    "bench.ceiling_seconds=0.2",
+]
 
 
 def sh(*args, check=True, timeout=3600, env=None):
     r = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=timeout, env=env)
     if check and r.returncode != 0:
-        raise AssertionError(f"{' '.join(map(str, args))} failed ({r.returncode}):\n{r.stdout[-3000:]}\n"
-                             f"{r.stderr[-3000:]}")
+        raise AssertionError(
+            f"{' '.join(map(str, args))} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+        )
     return r
 
 
@@ -112,6 +124,7 @@ def build():
 class Build:
     """The image's build: each `dev.sh build`'s result by stage (deps, runtime, image), up to the
     first that failed."""
+
     steps: dict[str, subprocess.CompletedProcess]
 
     @property
@@ -153,15 +166,21 @@ def image_facts(image):
     """`container/dev.sh facts`: the baked data checksum, pip freeze, build tools, Horovod's build."""
     out = sh(DEV, "facts", image).stdout
     sections = dict(part.split("\n", 1) for part in out.split("== ")[1:])
-    return {"checksum": sections["data"].split()[0], "freeze": sections["pip freeze"].split(),
-            "tools": sections["build tools"].strip(), "horovod": sections["horovod"]}
+    return {
+        "checksum": sections["data"].split()[0],
+        "freeze": sections["pip freeze"].split(),
+        "tools": sections["build tools"].strip(),
+        "horovod": sections["horovod"],
+    }
 
 
 @pytest.fixture
 def podman():
     """podman(image, *podman_args, '--', *entrypoint_args): `container/dev.sh run`, never raising."""
+
     def run(image, *args, timeout=900):
         return sh(DEV, "run", image, *args, check=False, timeout=timeout)
+
     return run
 
 
@@ -172,6 +191,7 @@ def results_dir(tmp_path):
         d.mkdir()
         d.chmod(mode)  # as HEPscore does for the container's (possibly non-root) user
         return d
+
     return make
 
 
@@ -181,8 +201,9 @@ def apptainer_bin(shared_dir) -> Path:
     found = shutil.which("apptainer")
     if found:
         return Path(found).parent
-    script = need_shared(shared_dir / "tools" / "apptainer-on-bookworm.sh",
-                         "no apptainer on the PATH, and its set-up script")
+    script = need_shared(
+        shared_dir / "tools" / "apptainer-on-bookworm.sh", "no apptainer on the PATH, and its set-up script"
+    )
     if os.geteuid() != 0:
         pytest.skip("no apptainer on the PATH; setting one up on Debian bookworm needs root")
     base = Path(os.environ.get("APPTAINER_BASE", "/var/tmp/apptainer-sid"))

@@ -7,6 +7,7 @@ the host's (--cleanenv). Both run with --contain and a --workdir, so what the co
 receive anything (the SIF itself is a read-only squashfs). The exec run is unprivileged where
 this machine allows it (see `unprivileged`).
 """
+
 from __future__ import annotations
 
 import os
@@ -33,14 +34,16 @@ def unprivileged(apptainer_bin, scratch):
     where nobody cannot open /dev/fuse, given --unsquash (the SIF unpacked to a temporary folder)."""
     wrapper = apptainer_bin / "apptainer"
     text = wrapper.read_text(errors="replace") if wrapper.stat().st_size < 100_000 else ""
-    start = "exec apptainer \"$@\"'"
+    start = 'exec apptainer "$@"\''
     drop = f"--reuid={NOBODY} --regid={NOBODY} --clear-groups"
     if start in text and Path("/dev/fuse").exists():
         dev = os.stat("/dev/fuse").st_rdev
-        fuse = (f"mount -t tmpfs -o size=64k,mode=755 hepbench-fuse /mnt; "
-                f"mknod -m 666 /mnt/fuse c {os.major(dev)} {os.minor(dev)}; mount --bind /mnt/fuse /dev/fuse; ")
+        fuse = (
+            f"mount -t tmpfs -o size=64k,mode=755 hepbench-fuse /mnt; "
+            f"mknod -m 666 /mnt/fuse c {os.major(dev)} {os.minor(dev)}; mount --bind /mnt/fuse /dev/fuse; "
+        )
         copy = scratch / "apptainer-nobody"
-        copy.write_text(text.replace(start, f"{fuse}exec setpriv {drop} apptainer \"$@\"'"))
+        copy.write_text(text.replace(start, f'{fuse}exec setpriv {drop} apptainer "$@"\''))
         copy.chmod(0o755)
         return [str(copy)], [], NOBODY
     fuse_for_all = Path("/dev/fuse").exists() and os.stat("/dev/fuse").st_mode & 0o006 == 0o006
@@ -62,12 +65,14 @@ def contained(scratch, name):
 
 
 def written_outside_results_and_tmp(work: Path) -> list[str]:
-    return sorted(str(p.relative_to(work)) for d in ("home", "var_tmp") if (work / d).exists()
-                  for p in (work / d).rglob("*"))
+    return sorted(
+        str(p.relative_to(work)) for d in ("home", "var_tmp") if (work / d).exists() for p in (work / d).rglob("*")
+    )
 
 
-def test_apptainer_run_starts_the_driver_in_a_clean_contained_environment(sif, apptainer_env, image_facts, sh,
-                                                                          scratch, tiny):
+def test_apptainer_run_starts_the_driver_in_a_clean_contained_environment(
+    sif, apptainer_env, image_facts, sh, scratch, tiny
+):
     res, work, opts = contained(scratch, "run")
     r = sh("apptainer", "run", *opts, sif, "-W", "-e", "2", "-x", *tiny, env=apptainer_env, check=False, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
@@ -79,12 +84,30 @@ def test_apptainer_run_starts_the_driver_in_a_clean_contained_environment(sif, a
     assert written_outside_results_and_tmp(work) == []
 
 
-def test_apptainer_exec_runs_hepbench_from_the_images_path_as_an_unprivileged_user(sif, apptainer_env, unprivileged,
-                                                                                   image_facts, sh, scratch, tiny):
+def test_apptainer_exec_runs_hepbench_from_the_images_path_as_an_unprivileged_user(
+    sif, apptainer_env, unprivileged, image_facts, sh, scratch, tiny
+):
     res, work, opts = contained(scratch, "exec")
     command, unsquash, uid = unprivileged  # Apptainer's own choice: squashfuse (see `unprivileged`)
-    r = sh(*command, "exec", *unsquash, *opts, sif, "hepbench", "run", "-w", "/results", "--device", "cpu",
-           "--events", "2", *tiny, env=apptainer_env, check=False, timeout=900)
+    r = sh(
+        *command,
+        "exec",
+        *unsquash,
+        *opts,
+        sif,
+        "hepbench",
+        "run",
+        "-w",
+        "/results",
+        "--device",
+        "cpu",
+        "--events",
+        "2",
+        *tiny,
+        env=apptainer_env,
+        check=False,
+        timeout=900,
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     report = load_report(res / "mlpf_summary.json")
     validate_report(report)

@@ -13,6 +13,7 @@ SIF under the name hep-score looks for). For CI time the copies also set `repeti
 `args.events: 2` (2 training events per timed window instead of 24). These are the complete runs
 of the default model in CI.
 """
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,10 @@ def bmkrun_config() -> tuple[dict, dict]:
 def registry(image, sh):
     """docker://REGISTRY under which the image is REGISTRY/mlpf-bmk:VERSION, as hep-score names it,
     with the shipped VERSION (the same in the files tested here; a tag of this session, removed after)."""
-    versions = {body["benchmarks"]["mlpf-bmk"]["version"] for body in (
-        bmkrun_config()[1]["hepscore_benchmark"], shipped(V2_CONFIG)[1])}
+    versions = {
+        body["benchmarks"]["mlpf-bmk"]["version"]
+        for body in (bmkrun_config()[1]["hepscore_benchmark"], shipped(V2_CONFIG)[1])
+    }
     (version,) = versions
     path = f"localhost/hepbench-test-{os.getpid()}"
     sh("podman", "tag", image, f"{path}/mlpf-bmk:{version}")
@@ -65,8 +68,10 @@ def docker_env(tmp_path_factory):
     """The environment with a `docker` first on the PATH: podman with runc (container/dev.sh)."""
     shim = tmp_path_factory.mktemp("docker-shim") / "docker"
     conf = ROOT / "container" / "containers.conf"
-    shim.write_text(f"#!/bin/sh\n# docker for bmkrun and hep-score: podman with runc (container/dev.sh)\n"
-                    f"CONTAINERS_CONF={conf} exec podman --runtime /usr/bin/runc \"$@\"\n")
+    shim.write_text(
+        f"#!/bin/sh\n# docker for bmkrun and hep-score: podman with runc (container/dev.sh)\n"
+        f'CONTAINERS_CONF={conf} exec podman --runtime /usr/bin/runc "$@"\n'
+    )
     shim.chmod(0o755)
     return {**os.environ, "PATH": f"{shim.parent}:{os.environ['PATH']}"}
 
@@ -80,8 +85,14 @@ def run_bmkrun(suite_bin: Path, mode: str, hepscore_conf: dict, tmp_path: Path, 
     suite["hepscore"]["config"] = str(tmp_path / "mlpf-bmk.yaml")
     (tmp_path / "bmkrun.yaml").write_text(yaml.safe_dump(suite))
     # The Suite's venv last on the PATH: the engines come first, bmkrun by its path.
-    r = subprocess.run([suite_bin / "bmkrun", "-m", mode, "-c", tmp_path / "bmkrun.yaml"], cwd=ROOT,
-                       env={**env, "PATH": f"{env['PATH']}:{suite_bin}"}, capture_output=True, text=True, timeout=1800)
+    r = subprocess.run(
+        [suite_bin / "bmkrun", "-m", mode, "-c", tmp_path / "bmkrun.yaml"],
+        cwd=ROOT,
+        env={**env, "PATH": f"{env['PATH']}:{suite_bin}"},
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     (rundir,) = (tmp_path / "rundir").glob("run_*")
     logs = "".join(p.read_text(errors="replace")[-3000:] for p in sorted(rundir.rglob("*_logs")))
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:] + logs
@@ -99,8 +110,13 @@ def run_hep_score(client: HepScore, mode: str, conf: dict, out: Path, env: dict)
     conf_path = out.parent / f"{out.name}.yaml"
     conf_path.write_text(yaml.safe_dump(conf))
     out.mkdir()
-    r = subprocess.run([sys.executable, "-m", "hepscore.main", "-m", mode, "-f", conf_path, out], env=client.env(env),
-                       capture_output=True, text=True, timeout=1800)
+    r = subprocess.run(
+        [sys.executable, "-m", "hepscore.main", "-m", mode, "-f", conf_path, out],
+        env=client.env(env),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     (rundir,) = out.glob("HEPscore_*")
     (body,) = conf.values()
     logs = "".join(p.read_text(errors="replace")[-3000:] for p in sorted(rundir.rglob("*_logs")))
@@ -135,8 +151,9 @@ def test_bmkrun_docker_mode_scores_the_image_through_podman(registry, suite_bin,
     assert summary["app"]["containment"] == "podman"
 
 
-def test_bmkrun_singularity_mode_scores_the_sif_through_apptainer(image, sif, suite_bin, apptainer_bin, apptainer_env,
-                                                                  tmp_path):
+def test_bmkrun_singularity_mode_scores_the_sif_through_apptainer(
+    image, sif, suite_bin, apptainer_bin, apptainer_env, tmp_path
+):
     if not (apptainer_bin / "singularity").exists():
         pytest.skip(f"bmkrun's singularity mode runs `singularity`: none beside {apptainer_bin / 'apptainer'}")
     _, conf = bmkrun_config()

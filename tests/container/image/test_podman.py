@@ -6,6 +6,7 @@ workload, and the driver's refusals. Runs that check container mechanics, not th
 tiny one (the `tiny` fixture). HEPscore's docker-mode run (test_hepscore_client.py) is the complete
 default-model run.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,12 @@ def test_no_arguments_start_the_default_run_which_sigterm_stops_with_a_report(im
     # exec'd hepbench, so the signal reaches it and it writes a failure report.
     res = results_dir("a")
     name = f"hepbench-test-sigterm-{os.getpid()}"
-    p = subprocess.Popen([dev_sh, "run", image, "--name", name, "-v", f"{res}:/results", "--"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [dev_sh, "run", image, "--name", name, "-v", f"{res}:/results", "--"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     watchdog = threading.Timer(600, lambda: sh("podman", "kill", name, check=False))
     watchdog.start()
     lines = []
@@ -47,8 +52,11 @@ def test_no_arguments_start_the_default_run_which_sigterm_stops_with_a_report(im
         watchdog.cancel()
     err = "".join(lines) + err
     assert p.returncode == 143, err[-3000:]
-    assert re.search(r"mlpf-bmk: 1 copy on cpu \(tensorflow\), \d+ thread\(s\) each; "
-                     r"6 windows of 12 events after 2 warm-up", err)
+    assert re.search(
+        r"mlpf-bmk: 1 copy on cpu \(tensorflow\), \d+ thread\(s\) each; "
+        r"6 windows of 12 events after 2 warm-up",
+        err,
+    )
     report = load_report(res / "mlpf_summary.json")
     validate_report(report)
     assert report["run_info"]["copies"] == 1 and report["run_info"]["events_per_thread"] == 12
@@ -61,8 +69,26 @@ def test_no_arguments_start_the_default_run_which_sigterm_stops_with_a_report(im
 def test_unprivileged_read_only_two_copies_give_a_valid_report(image, image_facts, podman, results_dir, tiny):
     # As Apptainer runs an image: uid 1000, read-only image, only /results and /tmp writable.
     res = results_dir("b")
-    r = podman(image, "--user", "1000:1000", "--read-only", "--tmpfs", "/tmp", "-v", f"{res}:/results",
-               "--", "-W", "-c", "2", "-t", "1", "-e", "2", "-x", *tiny)
+    r = podman(
+        image,
+        "--user",
+        "1000:1000",
+        "--read-only",
+        "--tmpfs",
+        "/tmp",
+        "-v",
+        f"{res}:/results",
+        "--",
+        "-W",
+        "-c",
+        "2",
+        "-t",
+        "1",
+        "-e",
+        "2",
+        "-x",
+        *tiny,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     report = load_report(res / "mlpf_summary.json")
     validate_report(report)
@@ -81,10 +107,32 @@ def test_mpirun_starts_two_horovod_ranks_that_talk_over_mpi(image, podman, resul
     # The image's OpenMPI and its MPI-built Horovod, started the way a site's mpirun/srun would:
     # no driver, no --strategy (detected from mpirun's environment), hepbench from the image's PATH.
     res = results_dir("mpi")
-    r = podman(image, "-v", f"{res}:/results", "--entrypoint", "mpirun", "--",
-               "-np", "2", "--bind-to", "none", "--mca", "btl_vader_single_copy_mechanism", "none",  # no CMA in containers
-               "hepbench", "run", "-w", "/results", "--threads", "1", "--events", "2", *tiny,
-               "--rank-timeout", "600")  # the default 120 s failed a run on a machine busy with other jobs
+    r = podman(
+        image,
+        "-v",
+        f"{res}:/results",
+        "--entrypoint",
+        "mpirun",
+        "--",
+        "-np",
+        "2",
+        "--bind-to",
+        "none",
+        "--mca",
+        "btl_vader_single_copy_mechanism",
+        "none",  # no CMA in containers
+        "hepbench",
+        "run",
+        "-w",
+        "/results",
+        "--threads",
+        "1",
+        "--events",
+        "2",
+        *tiny,
+        "--rank-timeout",
+        "600",
+    )  # the default 120 s failed a run on a machine busy with other jobs
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     report = load_report(res / "mlpf_summary.json")
     validate_report(report)
@@ -96,8 +144,21 @@ def test_mpirun_starts_two_horovod_ranks_that_talk_over_mpi(image, podman, resul
 
 def test_the_qsvr_workload_runs_in_the_image(image, podman, results_dir):
     res = results_dir("qsvr")
-    r = podman(image, "--user", "1000:1000", "--read-only", "--tmpfs", "/tmp", "-v", f"{res}:/results",
-               "--", "--workload", "qsvr", "-e", "3")
+    r = podman(
+        image,
+        "--user",
+        "1000:1000",
+        "--read-only",
+        "--tmpfs",
+        "/tmp",
+        "-v",
+        f"{res}:/results",
+        "--",
+        "--workload",
+        "qsvr",
+        "-e",
+        "3",
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     report = load_report(res / "qsvr_summary.json")
     validate_report(report, "qsvr_summary.schema.json")

@@ -1,4 +1,5 @@
 """A Python subprocess in which TensorFlow cannot be imported: a machine with only JAX or PyTorch."""
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,13 @@ def without_tensorflow(tmp_path_factory):
     prelude = "import sys\n"
 
     def run(code: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)], env=env,
-                              capture_output=True, text=True, timeout=600)
+        return subprocess.run(
+            [sys.executable, "-c", prelude + textwrap.dedent(code)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
 
     check = run("try:\n    import tensorflow\nexcept ImportError:\n    print('blocked')\n")
     assert check.stdout.strip() == "blocked", check.stderr  # the shadow package works

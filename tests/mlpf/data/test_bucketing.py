@@ -1,5 +1,6 @@
 """Length bucketing on plain length arrays: every event once, determinism, the look-ahead bound,
 batches of one length where the window allows, the overdue and end-of-stream rules."""
+
 from __future__ import annotations
 
 import itertools

@@ -1,4 +1,5 @@
 """The safe reader: round trip, refusal of executable pickles, and one clear error per defect."""
+
 from __future__ import annotations
 
 import bz2
@@ -9,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hepbench.mlpf.data.delphes import Event, load_pickle, read_file, write_file
 from hepbench.core.errors import DataFormatError
+from hepbench.mlpf.data.delphes import Event, load_pickle, read_file, write_file
 
 
 def _write_raw(path: Path, obj, protocol: int = 4) -> Path:

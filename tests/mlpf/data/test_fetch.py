@@ -1,4 +1,5 @@
 """fetch() against a real local HTTP server that speaks Zenodo's record format and Range requests."""
+
 from __future__ import annotations
 
 import bz2
@@ -13,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from hepbench.core.errors import DataFormatError, FetchError
 from hepbench.mlpf.data.delphes import read_file
 from hepbench.mlpf.data.fetch import USER_AGENT, fetch
 from hepbench.mlpf.data.format import published_names
-from hepbench.core.errors import DataFormatError, FetchError
 
 RECORD_PATH = "/api/records/4559324"
 NAMES = published_names("ttbar", 2) + published_names("qcd", 1)
@@ -58,7 +59,9 @@ class FakeZenodo:
                 continue
             url = f"{self.base}{RECORD_PATH}/files/{name}/content"
             links = {"self": url} if self.record_format == "list" else {"self": url + "-metadata", "content": url}
-            entries.append({"key": name, "size": len(data), "checksum": "md5:" + hashlib.md5(data).hexdigest(), "links": links})
+            entries.append(
+                {"key": name, "size": len(data), "checksum": "md5:" + hashlib.md5(data).hexdigest(), "links": links}
+            )
         if self.record_format == "list":
             return {"id": 4559324, "files": entries}
         if self.record_format == "entries-list":
@@ -264,7 +267,13 @@ def test_file_missing_from_record_is_named(zenodo, tmp_path):
 
 @pytest.mark.parametrize(
     "ttbar, qcd, message",
-    [(-1, 1, "ttbar_files .* 0 to 500"), (501, 0, "ttbar_files"), (1, 51, "qcd_files .* 0 to 50"), (0, 0, "both 0"), (1.5, 0, "whole number")],
+    [
+        (-1, 1, "ttbar_files .* 0 to 500"),
+        (501, 0, "ttbar_files"),
+        (1, 51, "qcd_files .* 0 to 50"),
+        (0, 0, "both 0"),
+        (1.5, 0, "whole number"),
+    ],
 )
 def test_invalid_counts_fail_before_any_request(zenodo, tmp_path, ttbar, qcd, message):
     with pytest.raises(FetchError, match=message):

@@ -1,4 +1,5 @@
 """`data info`: statistics, checksum, and the same answer for source files and the built data set."""
+
 from __future__ import annotations
 
 import numpy as np

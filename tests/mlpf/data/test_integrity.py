@@ -1,4 +1,5 @@
 """The built data set's checksums: recorded at build time, and every kind of damage refused by name."""
+
 from __future__ import annotations
 
 import hashlib

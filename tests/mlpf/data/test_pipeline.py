@@ -1,6 +1,7 @@
 """The host input pipeline: shapes, padding, truncation, targets, sharding, shuffling, length
 bucketing, planned shapes, the element-count table, caching, endless passes, the epoch cache, the
 old-format refusal, and a run without TensorFlow."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -125,7 +126,7 @@ def test_shuffle_is_deterministic_for_a_seed_and_new_every_epoch(data):
     cfg = dataclasses.replace(CFG, shuffle_buffer=4, batch_size=2)
     per_epoch = EVENTS // cfg.batch_size
     three = list(itertools.islice(iter(Batches(data_dir, "train", cfg, bin_size=BIN, repeat=True)), 3 * per_epoch))
-    epochs = [ids(three[e * per_epoch:(e + 1) * per_epoch], events) for e in range(3)]
+    epochs = [ids(three[e * per_epoch : (e + 1) * per_epoch], events) for e in range(3)]
     for order in epochs:
         assert sorted(order) == list(range(EVENTS))  # every event exactly once per epoch
     assert epochs[0] != epochs[1] != epochs[2]  # reshuffled every epoch
@@ -173,12 +174,15 @@ def test_bucketing_is_reshuffled_every_epoch_and_seeded(data):
     assert ids(batches(data_dir, dataclasses.replace(cfg, seed=2)), events) != epochs[0]
 
 
-@pytest.mark.parametrize("cfg, kw", [
-    (BUCKETED, {}),
-    (dataclasses.replace(BUCKETED, shuffle_buffer=4, batch_size=3), {"repeat": True}),
-    (dataclasses.replace(CFG, shuffle_buffer=3), {"repeat": True, "drop_remainder": True}),
-    (dataclasses.replace(BUCKETED, pad_to_max=True), {"num_workers": 2, "worker_index": 1}),
-])
+@pytest.mark.parametrize(
+    "cfg, kw",
+    [
+        (BUCKETED, {}),
+        (dataclasses.replace(BUCKETED, shuffle_buffer=4, batch_size=3), {"repeat": True}),
+        (dataclasses.replace(CFG, shuffle_buffer=3), {"repeat": True, "drop_remainder": True}),
+        (dataclasses.replace(BUCKETED, pad_to_max=True), {"num_workers": 2, "worker_index": 1}),
+    ],
+)
 def test_shapes_are_those_a_fresh_pipeline_yields_and_leave_the_epochs_alone(data, cfg, kw):
     pipeline = Batches(data[0], "train", cfg, bin_size=BIN, **kw)
     planned = list(itertools.islice(pipeline.shapes(), 12))
@@ -236,16 +240,25 @@ def test_an_events_loss_is_unchanged_by_bucketing_where_its_lsh_hash_is(data):
     in its bucketed batch as in its plain one, whatever the padded length."""
     data_dir, events = data
     keras.utils.set_random_seed(3)
-    model = build_model(ModelConfig(bin_size=BIN, distance_dim=8, ffn_dist_hidden_dim=8, output_dim=16,
-                                    decoder_hidden_dim=16, num_graph_layers_id=1, num_graph_layers_reg=1))
+    model = build_model(
+        ModelConfig(
+            bin_size=BIN,
+            distance_dim=8,
+            ffn_dist_hidden_dim=8,
+            output_dim=16,
+            decoder_hidden_dim=16,
+            num_graph_layers_id=1,
+            num_graph_layers_reg=1,
+        )
+    )
 
     def per_event(batch_list):  # event -> (padded length, its own loss)
         out = {}
         for b in batch_list:
             outputs = model(b["X"])
             for row, k in enumerate(ids([b], events)):
-                own = {name: np.asarray(v)[row:row + 1] for name, v in outputs.items()}
-                loss = mlpf_losses(b["X"][row:row + 1], b["y"][row:row + 1], own)["loss"]
+                own = {name: np.asarray(v)[row : row + 1] for name, v in outputs.items()}
+                loss = mlpf_losses(b["X"][row : row + 1], b["y"][row : row + 1], own)["loss"]
                 out[k] = (b["X"].shape[1], float(loss))
         return out
 
@@ -294,12 +307,20 @@ def test_memory_cache_reads_each_event_once_and_gives_the_same_batches(data, mon
 
 def test_filling_the_cache_reads_every_event_of_the_shard_once_before_the_first_batch(data, monkeypatch):
     data_dir, _ = data
-    cached = Batches(data_dir, "train", dataclasses.replace(CFG, cache="memory"), bin_size=BIN, num_workers=2,
-                     worker_index=1)
+    cached = Batches(
+        data_dir, "train", dataclasses.replace(CFG, cache="memory"), bin_size=BIN, num_workers=2, worker_index=1
+    )
     reads = []
     records = cached.records
-    monkeypatch.setattr(cached, "records", type("Counting", (), {
-        "__len__": lambda self: len(records), "__getitem__": lambda self, k: reads.append(k) or records[k]})())
+    monkeypatch.setattr(
+        cached,
+        "records",
+        type(
+            "Counting",
+            (),
+            {"__len__": lambda self: len(records), "__getitem__": lambda self, k: reads.append(k) or records[k]},
+        )(),
+    )
     assert cached.fill_cache() == len(cached.indices) and sorted(reads) == cached.indices.tolist()
     assert cached.fill_cache() == 0  # all there already
     first = list(cached)
@@ -384,7 +405,8 @@ def test_the_pipeline_runs_without_tensorflow(data, without_tensorflow):
         import itertools
         from hepbench.mlpf.config import Config, DataConfig, ModelConfig
         from hepbench.mlpf.train.loop import DataSource
-        cfg = Config(data=DataConfig(max_elements={MAX}, batch_size=3, shuffle_buffer=4), model=ModelConfig(bin_size={BIN}))
+        cfg = Config(data=DataConfig(max_elements={MAX}, batch_size=3, shuffle_buffer=4),
+                     model=ModelConfig(bin_size={BIN}))
         train = iter(DataSource({str(data_dir)!r}).training(cfg))
         counts = [int(b["n_elements_orig"].sum()) for b in itertools.islice(train, 8)]
         assert "tensorflow" not in sys.modules, "tensorflow was imported"

@@ -1,4 +1,5 @@
 """Ordered prefetch: order kept across threads, bounded depth, errors handed over, threads stopped."""
+
 from __future__ import annotations
 
 import itertools
@@ -10,7 +11,6 @@ import pytest
 
 from hepbench.mlpf.data import prefetch
 from hepbench.mlpf.data.prefetch import prefetched
-
 
 _OLD: set[threading.Thread] = set()  # prefetch threads of earlier tests, still winding down
 

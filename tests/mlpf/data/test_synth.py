@@ -1,4 +1,5 @@
 """The generator: determinism, the published format, and the physics it promises."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -49,8 +50,9 @@ def test_same_seed_same_bytes_and_other_seed_differs(tmp_path, small_files):
 def test_parallel_jobs_give_the_same_bytes(tmp_path, small_files):
     calls = []
     serial = synth.synthesize("ttbar", 5, seed=3, out_dir=tmp_path / "serial")
-    parallel = synth.synthesize("ttbar", 5, seed=3, out_dir=tmp_path / "parallel", jobs=2,
-                                progress=lambda path, n: calls.append((path, n)))
+    parallel = synth.synthesize(
+        "ttbar", 5, seed=3, out_dir=tmp_path / "parallel", jobs=2, progress=lambda path, n: calls.append((path, n))
+    )
     assert _bytes(serial) == _bytes(parallel)
     assert calls == list(zip(parallel, [2, 2, 1]))  # one call per finished file, in order
 
@@ -141,7 +143,9 @@ def test_towers(ttbar_events):
         # Towers reach beyond the tracker, where only the calorimeter sees particles.
         assert np.any(np.abs(X[:, XCol.ETA]) > 3.0)
         y = e.ygen[twr]
-        soft_neutral = (y[:, YCol.TYPE] == ParticleClass.NEUTRAL_HADRON) & (y[:, YCol.ENERGY] < NEUTRAL_HADRON_MIN_ENERGY)
+        soft_neutral = (y[:, YCol.TYPE] == ParticleClass.NEUTRAL_HADRON) & (
+            y[:, YCol.ENERGY] < NEUTRAL_HADRON_MIN_ENERGY
+        )
         assert not soft_neutral.any()
         photons = y[:, YCol.TYPE] == ParticleClass.PHOTON
         assert photons.any() and np.all(y[photons, YCol.CHARGE] == 0)

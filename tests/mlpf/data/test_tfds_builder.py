@@ -1,5 +1,6 @@
 """The delphes_pf TFDS builder: array_record splits, exact round trip in file order, provenance,
 the element-count table, errors, and a build without TensorFlow."""
+
 from __future__ import annotations
 
 import importlib
@@ -11,16 +12,16 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
+from hepbench.core.errors import DataFormatError, DataIntegrityError
 from hepbench.mlpf.data import tfds_builder
 from hepbench.mlpf.data.built import built_dir
 from hepbench.mlpf.data.delphes import write_file
 from hepbench.mlpf.data.format import published_name, synthetic_name
 from hepbench.mlpf.data.integrity import MANIFEST_FILE
 from hepbench.mlpf.data.lengths import COUNTS_FILE, read_element_counts
-from hepbench.mlpf.data.sources import file_sha256, list_sources, source_checksum
 from hepbench.mlpf.data.records import open_split
+from hepbench.mlpf.data.sources import file_sha256, list_sources, source_checksum
 from hepbench.mlpf.data.tfds_builder import build, load_builder
-from hepbench.core.errors import DataFormatError, DataIntegrityError
 
 # (j, i) chosen so that numeric and string order differ: 0_2 must come before 0_10.
 TTBAR = [((0, 10), 4), ((1, 0), 2), ((0, 2), 3)]
@@ -55,7 +56,9 @@ def test_splits_have_the_right_event_counts(built):
     assert builder.info.disable_shuffling
     assert builder.info.file_format.value == "array_record"
     assert sorted(p.name for p in built_dir(built[1]).glob("*.array_record-*")) == [
-        "delphes_pf-test.array_record-00000-of-00001", "delphes_pf-train.array_record-00000-of-00001"]
+        "delphes_pf-test.array_record-00000-of-00001",
+        "delphes_pf-train.array_record-00000-of-00001",
+    ]
 
 
 @pytest.mark.parametrize("split", ["train", "test"])
@@ -74,8 +77,12 @@ def test_provenance_survives_load_builder(built):
     _, data, manual, _ = built
     meta = load_builder(data).info.metadata
     names = [f["name"] for f in meta["source_files"]]
-    assert names == [published_name("ttbar", 0, 2), published_name("ttbar", 0, 10),
-                     published_name("ttbar", 1, 0), published_name("qcd", 10, 0)]
+    assert names == [
+        published_name("ttbar", 0, 2),
+        published_name("ttbar", 0, 10),
+        published_name("ttbar", 1, 0),
+        published_name("qcd", 10, 0),
+    ]
     for f in meta["source_files"]:
         assert f["sha256"] == file_sha256(manual / f["name"])
     assert meta["synthetic"] is False

@@ -1,4 +1,5 @@
 """Padded batches of random events, as the data pipeline hands them to the model."""
+
 from __future__ import annotations
 
 import numpy as np

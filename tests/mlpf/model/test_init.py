@@ -1,6 +1,7 @@
 """NumPy-drawn initial weights: every variable of the model known and drawn from its initializer's
 distribution, reproducible per seed, independent of the other weights, refused when unknown.
 (That they are the same on every backend: tests/mlpf/train/test_parity.py.)"""
+
 from __future__ import annotations
 
 import dataclasses
@@ -14,8 +15,15 @@ from hepbench.mlpf.config import ModelConfig
 from hepbench.mlpf.model.init import UnknownInitializer, assign_initial_weights, initial_values
 from hepbench.mlpf.model.mlpf import build_model
 
-SMALL = ModelConfig(bin_size=16, distance_dim=8, ffn_dist_hidden_dim=8, output_dim=16, decoder_hidden_dim=16,
-                    num_graph_layers_id=1, num_graph_layers_reg=1)
+SMALL = ModelConfig(
+    bin_size=16,
+    distance_dim=8,
+    ffn_dist_hidden_dim=8,
+    output_dim=16,
+    decoder_hidden_dim=16,
+    num_graph_layers_id=1,
+    num_graph_layers_reg=1,
+)
 
 
 @pytest.fixture(scope="module")
@@ -64,11 +72,16 @@ def test_a_weight_does_not_depend_on_the_other_variables():
     assert all(s[1] == 0 and 1 <= s[0] < 10**9 for s in seeds) and len({int(s[0]) for s in seeds}) == len(seeds)
 
 
-@pytest.mark.parametrize("layer, message", [
-    (keras.layers.Dense(2, kernel_initializer="he_normal", name="dense_he"),
-     "dense_he/kernel: no NumPy draw for the initializer HeNormal"),
-    (keras.layers.BatchNormalization(name="norm"), "norm/gamma: a variable of no layer whose initializer is known"),
-])
+@pytest.mark.parametrize(
+    "layer, message",
+    [
+        (
+            keras.layers.Dense(2, kernel_initializer="he_normal", name="dense_he"),
+            "dense_he/kernel: no NumPy draw for the initializer HeNormal",
+        ),
+        (keras.layers.BatchNormalization(name="norm"), "norm/gamma: a variable of no layer whose initializer is known"),
+    ],
+)
 def test_an_unknown_initializer_or_variable_is_refused_by_name(layer, message):
     model = keras.Sequential([keras.Input((3,)), layer])
     with pytest.raises(UnknownInitializer, match=message):

@@ -1,4 +1,5 @@
 """mlpf_losses against values computed by hand on one event of three elements, and the loss weights."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,19 +20,26 @@ X[0, :2, XCol.PT] = [3.0, 1.5]
 
 Y = np.zeros((1, 3, 7), np.float32)
 Y[0, 0, [YCol.TYPE, YCol.CHARGE, YCol.PT, YCol.ETA, YCol.SIN_PHI, YCol.COS_PHI, YCol.ENERGY]] = [
-    ParticleClass.NEUTRAL_HADRON, 0.0, 2.0, 0.5, 0.6, 0.8, 10.0]
+    ParticleClass.NEUTRAL_HADRON,
+    0.0,
+    2.0,
+    0.5,
+    0.6,
+    0.8,
+    10.0,
+]
 Y[0, 1, YCol.TYPE] = ParticleClass.NONE  # a track with no particle: only cls and charge count
 
-CLS = np.array([[0.1, 0.1, 0.5, 0.1, 0.1, 0.1],
-                [0.7, 0.1, 0.05, 0.05, 0.05, 0.05],
-                [0.0, 1.0, 0.0, 0.0, 0.0, 0.0]], np.float32)  # padding: anything, it must not count
+CLS = np.array(
+    [[0.1, 0.1, 0.5, 0.1, 0.1, 0.1], [0.7, 0.1, 0.05, 0.05, 0.05, 0.05], [0.0, 1.0, 0.0, 0.0, 0.0, 0.0]], np.float32
+)  # padding: anything, it must not count
 PREDICTED = {  # per element; the third (padding) far off, so that counting it would show
     "charge": [0.2, -0.5, 9.0],
-    "pt": [2.5, 4.0, 9.0],        # error 0.5 <= delta 1: quadratic
-    "eta": [0.45, 1.0, 9.0],      # error -0.05 <= delta 0.1: quadratic
-    "sin_phi": [0.3, 0.0, 9.0],   # error -0.3 > delta 0.1: linear
+    "pt": [2.5, 4.0, 9.0],  # error 0.5 <= delta 1: quadratic
+    "eta": [0.45, 1.0, 9.0],  # error -0.05 <= delta 0.1: quadratic
+    "sin_phi": [0.3, 0.0, 9.0],  # error -0.3 > delta 0.1: linear
     "cos_phi": [0.88, 0.0, 9.0],  # error 0.08 <= delta 0.1: quadratic
-    "energy": [13.0, 1.0, 9.0],   # error 3 > delta 1: linear
+    "energy": [13.0, 1.0, 9.0],  # error 3 > delta 1: linear
 }
 OUTPUTS = {"cls": CLS[None], **{name: np.array(v, np.float32).reshape(1, 3, 1) for name, v in PREDICTED.items()}}
 
@@ -47,8 +55,12 @@ def by_hand() -> dict[str, float]:
     sin_phi = 0.1 * (0.3 - 0.05)
     cos_phi = 0.5 * 0.08**2
     energy = 1.0 * (3.0 - 0.5)
-    terms = {name: value / n_real for name, value in
-             dict(cls=cls, charge=charge, pt=pt, eta=eta, sin_phi=sin_phi, cos_phi=cos_phi, energy=energy).items()}
+    terms = {
+        name: value / n_real
+        for name, value in dict(
+            cls=cls, charge=charge, pt=pt, eta=eta, sin_phi=sin_phi, cos_phi=cos_phi, energy=energy
+        ).items()
+    }
     return {**terms, "loss": sum(terms.values())}
 
 
@@ -90,4 +102,6 @@ def test_loss_weights_scale_their_own_term_only(term):
     assert doubled["loss"] == pytest.approx(base["loss"] + base[term], rel=1e-6)
     # The terms themselves are reported unweighted.
     for name in TERMS:
-        assert without[name] == pytest.approx(base[name], rel=1e-6) and doubled[name] == pytest.approx(base[name], rel=1e-6)
+        assert without[name] == pytest.approx(base[name], rel=1e-6) and doubled[name] == pytest.approx(
+            base[name], rel=1e-6
+        )

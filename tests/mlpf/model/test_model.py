@@ -1,4 +1,5 @@
 """PFNetDense: reference parameter counts, masking, numerical sanity, determinism, precisions."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -7,17 +8,24 @@ import keras
 import numpy as np
 import pytest
 
-from hepbench.mlpf.config import ModelConfig, TrainConfig
 from hepbench.core.errors import UsageError
+from hepbench.mlpf.config import ModelConfig, TrainConfig
+from hepbench.mlpf.engines.tensorflow_steps import TrainStep
 from hepbench.mlpf.model.flops import forward_flops, training_flops
 from hepbench.mlpf.model.layers import CombinedGraphLayer, FeedForward, GHConvDense
 from hepbench.mlpf.model.mlpf import PFNetDense, build_model, parameter_counts
 from hepbench.mlpf.train.optimizer import make_optimizer
-from hepbench.mlpf.engines.tensorflow_steps import TrainStep
 
 # A small model of the same structure, so that these tests run in seconds.
-SMALL = ModelConfig(bin_size=16, distance_dim=8, ffn_dist_hidden_dim=8, output_dim=16, decoder_hidden_dim=16,
-                    num_graph_layers_id=2, num_graph_layers_reg=2)
+SMALL = ModelConfig(
+    bin_size=16,
+    distance_dim=8,
+    ffn_dist_hidden_dim=8,
+    output_dim=16,
+    decoder_hidden_dim=16,
+    num_graph_layers_id=2,
+    num_graph_layers_reg=2,
+)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +69,9 @@ def test_batching_with_other_events_does_not_change_outputs(events_batch):
     X, _ = events_batch([10, 30], 32)
     together = model(X)
     alone = model(X[:1, :16])
-    np.testing.assert_allclose(np.asarray(together["energy"])[0, :10], np.asarray(alone["energy"])[0, :10], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(together["energy"])[0, :10], np.asarray(alone["energy"])[0, :10], rtol=1e-5, atol=1e-6
+    )
 
 
 class Trainer:
@@ -208,11 +218,14 @@ def test_unknown_precision():
         TrainConfig(precision="int8")
 
 
-@pytest.mark.parametrize("layer", [
-    FeedForward(4, 8, 2, dim_decrease=True, dropout=0.1),
-    GHConvDense(8, normalize_degrees=False),
-    CombinedGraphLayer(bin_size=8, distance_dim=4, output_dim=8),
-])
+@pytest.mark.parametrize(
+    "layer",
+    [
+        FeedForward(4, 8, 2, dim_decrease=True, dropout=0.1),
+        GHConvDense(8, normalize_degrees=False),
+        CombinedGraphLayer(bin_size=8, distance_dim=4, output_dim=8),
+    ],
+)
 def test_layers_round_trip_their_config(layer):
     clone = type(layer).from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()

@@ -1,5 +1,6 @@
 """The two example reports in fixtures/ (ok_2copies, failed_nan): as files, and loaded fresh for each
 test so that tests may break them."""
+
 from __future__ import annotations
 
 import copy

@@ -1,4 +1,5 @@
 """`hepbench report compare`: scores, ratios, window rates, energy, differences and like-for-like flags."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,9 +8,9 @@ import json
 import pytest
 
 from hepbench.core.schema import ReportError
+from hepbench.core.terminal import Table, plain_text
 from hepbench.mlpf.report import cli as report_cli
 from hepbench.mlpf.report.compare import Entry, compare, labels, load_entries, window_rates, workload_scores
-from hepbench.core.terminal import Table, plain_text
 
 
 def run(*argv) -> int:
@@ -88,8 +89,10 @@ def test_a_different_data_set_or_model_is_not_like_for_like(pair, tmp_path):
     report["app"]["bmkdata_checksum"] = "ab" * 32
     report["report"]["config"]["model"]["bin_size"] = 320
     doc, problems = compare(load_entries([pair[0], write(tmp_path / "other.json", report)]))
-    assert problems == ["different data set checksum: app.bmkdata_checksum",
-                        "different model config: report.config.model.bin_size"]
+    assert problems == [
+        "different data set checksum: app.bmkdata_checksum",
+        "different model config: report.config.model.bin_size",
+    ]
     text = plain_text(doc)
     assert "NOT LIKE FOR LIKE: different model config: report.config.model.bin_size" in text
     differences = rows_by_first_cell(tables(doc)[-1])
@@ -111,12 +114,37 @@ def test_energy_is_compared_where_reports_have_it(pair, tmp_path):
     report = json.loads(pair[1].read_text())
     report["report"]["wl-scores"]["events_per_joule"] = 0.0125
     report["report"]["energy"] = {
-        "status": "measured", "reason": None, "joules": 11500.0, "seconds": 180.0, "mean_watts": 63.9,
+        "status": "measured",
+        "reason": None,
+        "joules": 11500.0,
+        "seconds": 180.0,
+        "mean_watts": 63.9,
         "events_per_joule": 0.0125,
-        "sources": [{"name": "package-0", "kind": "powercap", "domain": "package", "path": "/sys/x",
-                     "status": "measured", "reason": None, "joules": 11500.0, "mean_watts": 63.9, "windows": []},
-                    {"name": "gpu0", "kind": "nvml", "domain": "gpu", "path": None, "status": "unavailable",
-                     "reason": "no NVML", "joules": None, "mean_watts": None, "windows": []}]}
+        "sources": [
+            {
+                "name": "package-0",
+                "kind": "powercap",
+                "domain": "package",
+                "path": "/sys/x",
+                "status": "measured",
+                "reason": None,
+                "joules": 11500.0,
+                "mean_watts": 63.9,
+                "windows": [],
+            },
+            {
+                "name": "gpu0",
+                "kind": "nvml",
+                "domain": "gpu",
+                "path": None,
+                "status": "unavailable",
+                "reason": "no NVML",
+                "joules": None,
+                "mean_watts": None,
+                "windows": [],
+            },
+        ],
+    }
     doc, _ = compare(load_entries([pair[0], write(tmp_path / "energy.json", report)]))
     scores, _, energy, _ = tables(doc)
     assert scores.headers[-2] == "events/J"
@@ -133,11 +161,18 @@ def test_reports_without_energy_have_no_energy_columns(pair):
 
 
 def qsvr_summary(fits_per_second: float, sampler: str = "simulated") -> dict:
-    return {"app": {"name": "qsvr-bmk", "version": "0.1.0", "bmkdata_checksum": "cd" * 32},
-            "run_info": {"copies": 1, "threads_per_copy": 1, "events_per_thread": 2},
-            "report": {"status": "ok", "log": "ok", "wl-scores": {"fits_per_second": fits_per_second, "mean_r2": 0.9},
-                       "fits": [{"fit": 0, "seconds": 0.5, "r2": 0.9}, {"fit": 1, "seconds": 0.25, "r2": 0.9}],
-                       "protocol": {"fits": 2, "sampler": sampler}, "software": {"hepbench": "0.1.0"}}}
+    return {
+        "app": {"name": "qsvr-bmk", "version": "0.1.0", "bmkdata_checksum": "cd" * 32},
+        "run_info": {"copies": 1, "threads_per_copy": 1, "events_per_thread": 2},
+        "report": {
+            "status": "ok",
+            "log": "ok",
+            "wl-scores": {"fits_per_second": fits_per_second, "mean_r2": 0.9},
+            "fits": [{"fit": 0, "seconds": 0.5, "r2": 0.9}, {"fit": 1, "seconds": 0.25, "r2": 0.9}],
+            "protocol": {"fits": 2, "sampler": sampler},
+            "software": {"hepbench": "0.1.0"},
+        },
+    }
 
 
 def test_qsvr_summaries_compare_on_their_own_score_and_protocol(tmp_path):
@@ -154,7 +189,9 @@ def test_qsvr_summaries_compare_on_their_own_score_and_protocol(tmp_path):
 
 
 def test_different_workloads_are_flagged(tmp_path, ok_report):
-    doc, problems = compare(load_entries([write(tmp_path / "m.json", ok_report), write(tmp_path / "q.json", qsvr_summary(2.0))]))
+    doc, problems = compare(
+        load_entries([write(tmp_path / "m.json", ok_report), write(tmp_path / "q.json", qsvr_summary(2.0))])
+    )
     assert problems[0] == "different workloads: app.name"
 
 
@@ -168,7 +205,10 @@ def test_main_scores_come_from_the_schemas():
 def test_labels_are_the_shortest_distinguishing_paths(tmp_path):
     assert labels([tmp_path / "a/t1/mlpf_summary.json", tmp_path / "b/t1/mlpf_summary.json"]) == ["a/t1", "b/t1"]
     assert labels([tmp_path / "x.json", tmp_path / "y.json"]) == ["x.json", "y.json"]
-    assert labels([tmp_path / "x.json", tmp_path / "x.json"]) == [f"{tmp_path / 'x.json'} (1)", f"{tmp_path / 'x.json'} (2)"]
+    assert labels([tmp_path / "x.json", tmp_path / "x.json"]) == [
+        f"{tmp_path / 'x.json'} (1)",
+        f"{tmp_path / 'x.json'} (2)",
+    ]
 
 
 def test_bad_inputs_name_the_file(tmp_path, pair, capsys):
@@ -210,16 +250,29 @@ def test_window_rates_of_a_report_without_windows_are_empty(tmp_path):
 
 def test_hpo_summaries_compare_on_trial_epochs_and_cpus_per_trial_is_not_a_model_change(tmp_path):
     def hpo(rate, cpus):
-        return {"app": {"name": "hpo-bmk", "version": "0.1.0", "bmkdata_checksum": "ef" * 32},
-                "run_info": {"copies": 1, "threads_per_copy": cpus, "events_per_thread": 8},
-                "report": {"status": "ok", "log": "ok",
-                           "wl-scores": {"trial_epochs_per_hour": rate, "events_per_second": rate / 10},
-                           "protocol": {"scheduler": "asha", "trials": 4, "cpus_per_trial": cpus}}}
+        return {
+            "app": {"name": "hpo-bmk", "version": "0.1.0", "bmkdata_checksum": "ef" * 32},
+            "run_info": {"copies": 1, "threads_per_copy": cpus, "events_per_thread": 8},
+            "report": {
+                "status": "ok",
+                "log": "ok",
+                "wl-scores": {"trial_epochs_per_hour": rate, "events_per_second": rate / 10},
+                "protocol": {"scheduler": "asha", "trials": 4, "cpus_per_trial": cpus},
+            },
+        }
 
-    doc, problems = compare(load_entries([write(tmp_path / "a.json", hpo(100.0, 1)), write(tmp_path / "b.json", hpo(150.0, 2))]))
+    doc, problems = compare(
+        load_entries([write(tmp_path / "a.json", hpo(100.0, 1)), write(tmp_path / "b.json", hpo(150.0, 2))])
+    )
     assert problems == []
     scores = tables(doc)[0]
-    assert scores.headers == ["report", "trial_epochs_per_hour trial-epochs/hour", "ratio", "events_per_second", "status"]
+    assert scores.headers == [
+        "report",
+        "trial_epochs_per_hour trial-epochs/hour",
+        "ratio",
+        "events_per_second",
+        "status",
+    ]
     assert rows_by_first_cell(scores)["b.json"][2] == "1.500"
     assert set(rows_by_first_cell(tables(doc)[-1])) == {"threads per copy", "report.protocol.cpus_per_trial"}
 

@@ -1,10 +1,11 @@
 """The throughput plot: a real PNG for good and failed reports, a clear error without windows."""
+
 from __future__ import annotations
 
 import pytest
 
-from hepbench.mlpf.report.plot import plot_throughput
 from hepbench.core.schema import ReportError
+from hepbench.mlpf.report.plot import plot_throughput
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

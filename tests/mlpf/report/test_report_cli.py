@@ -1,4 +1,5 @@
 """`hepbench report validate|show|plot` through argparse, as the main CLI runs them."""
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """The report schema: the examples pass, broken reports fail with a line naming the broken path."""
+
 from __future__ import annotations
 
 import json
@@ -9,7 +10,14 @@ from jsonschema import Draft202012Validator
 import hepbench.core.schema
 from hepbench.core.errors import HepbenchError
 from hepbench.core.schema import (
-    SCHEMA_FILE, ReportError, json_path, load_report, load_schema, schema_path, validate_report, validation_errors,
+    SCHEMA_FILE,
+    ReportError,
+    json_path,
+    load_report,
+    load_schema,
+    schema_path,
+    validate_report,
+    validation_errors,
 )
 
 
@@ -37,6 +45,7 @@ def _set(path, value):
         for key in parents:
             node = node[key]
         node[last] = value
+
     return change
 
 
@@ -47,59 +56,118 @@ def _delete(path):
         for key in parents:
             node = node[key]
         del node[last]
+
     return change
 
 
 W0 = ("report", "copies", 0, "windows", 1)
 OK_BREAKS = {
-    "score as a string": (_set(("report", "wl-scores", "train"), "fast"),
-                          "report.wl-scores.train: 'fast' is not of type 'number'"),
-    "zero score": (_set(("report", "wl-scores", "train"), 0), "report.wl-scores.train: 0 is less than or equal to the minimum of 0"),
+    "score as a string": (
+        _set(("report", "wl-scores", "train"), "fast"),
+        "report.wl-scores.train: 'fast' is not of type 'number'",
+    ),
+    "zero score": (
+        _set(("report", "wl-scores", "train"), 0),
+        "report.wl-scores.train: 0 is less than or equal to the minimum of 0",
+    ),
     "no report": (_delete(("report",)), "(top level): 'report' is a required property"),
-    "unknown top-level key": (_set(("extra",), 1), "(top level): Additional properties are not allowed ('extra' was unexpected)"),
-    "ok with another log": (_set(("report", "log"), "something"),
-                            "report.log: 'ok' was expected (when report.status is \"ok\")"),
-    "ok without score": (_set(("report", "wl-scores"), {}),
-                         "report.wl-scores: 'train' is a required property (when report.status is \"ok\")"),
+    "unknown top-level key": (
+        _set(("extra",), 1),
+        "(top level): Additional properties are not allowed ('extra' was unexpected)",
+    ),
+    "ok with another log": (
+        _set(("report", "log"), "something"),
+        "report.log: 'ok' was expected (when report.status is \"ok\")",
+    ),
+    "ok without score": (
+        _set(("report", "wl-scores"), {}),
+        "report.wl-scores: 'train' is a required property (when report.status is \"ok\")",
+    ),
     "ok without stats": (_set(("report", "wl-stats"), {}), "report.wl-stats: 'avg' is a required property"),
-    "ok with null throughput": (_set(("report", "throughput", "train"), None),
-                                "report.throughput.train: None is not of type 'number' (when report.status is \"ok\")"),
-    "negative window events": (_set(W0 + ("events",), -3), "report.copies[0].windows[1].events: -3 is less than the minimum of 0"),
-    "fractional window events": (_set(W0 + ("events",), 2.5), "report.copies[0].windows[1].events: 2.5 is not of type 'integer'"),
-    "unknown key in a copy": (_set(("report", "copies", 1, "speed"), 3),
-                              "report.copies[1]: Additional properties are not allowed ('speed' was unexpected)"),
+    "ok with null throughput": (
+        _set(("report", "throughput", "train"), None),
+        "report.throughput.train: None is not of type 'number' (when report.status is \"ok\")",
+    ),
+    "negative window events": (
+        _set(W0 + ("events",), -3),
+        "report.copies[0].windows[1].events: -3 is less than the minimum of 0",
+    ),
+    "fractional window events": (
+        _set(W0 + ("events",), 2.5),
+        "report.copies[0].windows[1].events: 2.5 is not of type 'integer'",
+    ),
+    "unknown key in a copy": (
+        _set(("report", "copies", 1, "speed"), 3),
+        "report.copies[1]: Additional properties are not allowed ('speed' was unexpected)",
+    ),
     "bad checksum": (_set(("app", "bmk_checksum"), "3F1C-not-hex"), "app.bmk_checksum: '3F1C-not-hex' does not match"),
-    "bad data checksum": (_set(("report", "dataset", "checksum"), "abc"), "report.dataset.checksum: 'abc' does not match"),
+    "bad data checksum": (
+        _set(("report", "dataset", "checksum"), "abc"),
+        "report.dataset.checksum: 'abc' does not match",
+    ),
     "bad status": (_set(("report", "status"), "done"), "report.status: 'done' is not one of ['ok', 'failed']"),
     "bad precision": (_set(("report", "precision"), "fp8"), "report.precision: 'fp8' is not one of"),
     "no copies": (_set(("report", "copies"), []), "report.copies: [] should be non-empty"),
     "bad containment": (_set(("app", "containment"), "lxc"), "app.containment: 'lxc' is not one of"),
     "wrong app name": (_set(("app", "name"), "mlpf"), "app.name: 'mlpf-bmk' was expected"),
     "zero copies": (_set(("run_info", "copies"), 0), "run_info.copies: 0 is less than the minimum of 1"),
-    "bad date": (_set(("report", "timing", "start"), "yesterday"), "report.timing.start: 'yesterday' is not a 'date-time'"),
-    "date without offset": (_set(("report", "timing", "end"), "2026-11-27T02:35:21"), "report.timing.end: '2026-11-27T02:35:21' is not a 'date-time'"),
-    "impossible date": (_set(("report", "timing", "end"), "2026-13-27T02:35:21Z"),
-                        "report.timing.end: '2026-13-27T02:35:21Z' is not a 'date-time'"),
-    "stats count zero": (_set(("report", "wl-stats", "count"), 0), "report.wl-stats.count: 0 is less than the minimum of 1"),
-    "command not strings": (_set(("report", "command"), ["hepbench", 3]), "report.command[1]: 3 is not of type 'string'"),
-    "software number": (_set(("report", "software", "numpy"), 2.0), "report.software.numpy: 2.0 is not of type 'string', 'null'"),
+    "bad date": (
+        _set(("report", "timing", "start"), "yesterday"),
+        "report.timing.start: 'yesterday' is not a 'date-time'",
+    ),
+    "date without offset": (
+        _set(("report", "timing", "end"), "2026-11-27T02:35:21"),
+        "report.timing.end: '2026-11-27T02:35:21' is not a 'date-time'",
+    ),
+    "impossible date": (
+        _set(("report", "timing", "end"), "2026-13-27T02:35:21Z"),
+        "report.timing.end: '2026-13-27T02:35:21Z' is not a 'date-time'",
+    ),
+    "stats count zero": (
+        _set(("report", "wl-stats", "count"), 0),
+        "report.wl-stats.count: 0 is less than the minimum of 1",
+    ),
+    "command not strings": (
+        _set(("report", "command"), ["hepbench", 3]),
+        "report.command[1]: 3 is not of type 'string'",
+    ),
+    "software number": (
+        _set(("report", "software", "numpy"), 2.0),
+        "report.software.numpy: 2.0 is not of type 'string', 'null'",
+    ),
     "config without bench": (_delete(("report", "config", "bench")), "report.config: 'bench' is a required property"),
-    "ok without parameter counts": (_set(("report", "model", "trainable_parameters"), None),
-                                    "report.model.trainable_parameters: None is not of type 'integer' (when report.status is \"ok\")"),
-    "ok without an interval field": (_delete(("report", "throughput", "confidence_interval")),
-                                     "report.throughput: 'confidence_interval' is a required property"),
-    "interval without method": (_delete(("report", "throughput", "confidence_interval", "method")),
-                                "report.throughput.confidence_interval: 'method' is a required property"),
-    "interval level in per cent": (_set(("report", "throughput", "confidence_interval", "level"), 95),
-                                   "report.throughput.confidence_interval.level: 95 is greater than or equal to the maximum of 1"),
-    "real fraction above 1": (_set(("report", "throughput", "real_element_fraction"), 1.3),
-                              "report.throughput.real_element_fraction: 1.3 is greater than the maximum of 1"),
-    "warm shape of three numbers": (_set(("report", "copies", 0, "warmup", "shapes"), [[2, 6400, 1]]),
-                                    "report.copies[0].warmup.shapes[0]: [2, 6400, 1] is too long"),
-    "warm shape of zero events": (_set(("report", "copies", 0, "warmup", "shapes"), [[0, 6400]]),
-                                  "report.copies[0].warmup.shapes[0][0]: 0 is less than the minimum of 1"),
-    "gpu without index type": (_set(("report", "host", "gpus"), [{"name": "H100", "memory_bytes": None}]),
-                               "report.host.gpus[0]: 'index' is a required property"),
+    "ok without parameter counts": (
+        _set(("report", "model", "trainable_parameters"), None),
+        "report.model.trainable_parameters: None is not of type 'integer' (when report.status is \"ok\")",
+    ),
+    "ok without an interval field": (
+        _delete(("report", "throughput", "confidence_interval")),
+        "report.throughput: 'confidence_interval' is a required property",
+    ),
+    "interval without method": (
+        _delete(("report", "throughput", "confidence_interval", "method")),
+        "report.throughput.confidence_interval: 'method' is a required property",
+    ),
+    "interval level in per cent": (
+        _set(("report", "throughput", "confidence_interval", "level"), 95),
+        "report.throughput.confidence_interval.level: 95 is greater than or equal to the maximum of 1",
+    ),
+    "real fraction above 1": (
+        _set(("report", "throughput", "real_element_fraction"), 1.3),
+        "report.throughput.real_element_fraction: 1.3 is greater than the maximum of 1",
+    ),
+    "warm shape of three numbers": (
+        _set(("report", "copies", 0, "warmup", "shapes"), [[2, 6400, 1]]),
+        "report.copies[0].warmup.shapes[0]: [2, 6400, 1] is too long",
+    ),
+    "warm shape of zero events": (
+        _set(("report", "copies", 0, "warmup", "shapes"), [[0, 6400]]),
+        "report.copies[0].warmup.shapes[0][0]: 0 is less than the minimum of 1",
+    ),
+    "gpu without index type": (
+        _set(("report", "host", "gpus"), [{"name": "H100", "memory_bytes": None}]),
+        "report.host.gpus[0]: 'index' is a required property",
+    ),
 }
 
 

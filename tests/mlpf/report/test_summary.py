@@ -1,4 +1,5 @@
 """Report assembly (copies → score, statistics, failure log) and the MLLOG file, from fixtures."""
+
 from __future__ import annotations
 
 import copy
@@ -7,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from hepbench.mlpf.report.mllog import mllog_lines, write_mllog
 from hepbench import __version__
 from hepbench.core.schema import ReportError, validate_report
+from hepbench.mlpf.report.mllog import mllog_lines, write_mllog
 from hepbench.mlpf.report.summary import RunContext, build_report, score_line, software_versions, write_report
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -21,9 +22,18 @@ def fixture(name: str) -> dict:
 
 def context(report: dict, log=None) -> RunContext:
     r = report["report"]
-    return RunContext(benchmark=r["benchmark"], config=r["config"], dataset=r["dataset"], model=r["model"],
-                      software=r["software"], backend=r["backend"], host=r["host"], timing=r["timing"],
-                      command=r["command"], log=log)
+    return RunContext(
+        benchmark=r["benchmark"],
+        config=r["config"],
+        dataset=r["dataset"],
+        model=r["model"],
+        software=r["software"],
+        backend=r["backend"],
+        host=r["host"],
+        timing=r["timing"],
+        command=r["command"],
+        log=log,
+    )
 
 
 def test_the_score_is_the_sum_of_the_copies_rates():
@@ -32,11 +42,21 @@ def test_the_score_is_the_sum_of_the_copies_rates():
     validate_report(report)
     rates = [c["train"]["events_per_second"] for c in base["report"]["copies"]]
     assert report["report"]["wl-scores"]["train"] == pytest.approx(sum(rates))
-    assert report["report"]["wl-stats"] == {"avg": pytest.approx(sum(rates) / 2), "median": pytest.approx(sum(rates) / 2),
-                                            "min": min(rates), "max": max(rates), "count": 2}
+    assert report["report"]["wl-stats"] == {
+        "avg": pytest.approx(sum(rates) / 2),
+        "median": pytest.approx(sum(rates) / 2),
+        "min": min(rates),
+        "max": max(rates),
+        "count": 2,
+    }
     assert report["report"]["throughput"]["windows"]["count"] == 6
-    assert report["run_info"] == {"copies": 2, "threads_per_copy": 1, "events_per_thread": 24, "extra_arguments": "",
-                                  "backend": "tensorflow"}
+    assert report["run_info"] == {
+        "copies": 2,
+        "threads_per_copy": 1,
+        "events_per_thread": 24,
+        "extra_arguments": "",
+        "backend": "tensorflow",
+    }
     assert report["report"]["backend"] == base["report"]["backend"]
     assert score_line(report) == "mlpf-bmk train score: 0.5313 events/s ± 1.2 % (2 copies, cpu, fp32, tensorflow)"
 
@@ -84,15 +104,15 @@ def test_one_failed_copy_fails_the_run_and_its_own_reason_is_the_log():
     base = fixture("ok_2copies.json")
     copies = copy.deepcopy(base["report"]["copies"])
     copies[0].update(status="failed", log="stopped: copy 1 failed", train=None, window_stats=None)
-    copies[1].update(status="failed", log="training loss became nan at window 2, step 1", train=None,
-                     window_stats=None)
+    copies[1].update(status="failed", log="training loss became nan at window 2, step 1", train=None, window_stats=None)
     report = build_report(copies, context(base))
     validate_report(report)
     assert report["report"]["status"] == "failed" and report["report"]["wl-scores"] == {}
     assert report["report"]["log"] == "copy 1: training loss became nan at window 2, step 1"
     t = report["report"]["throughput"]
-    assert [t[k] for k in ("confidence_interval", "window_cv_percent", "first_window_ratio", "real_element_fraction")] \
-        == [None] * 4
+    assert [
+        t[k] for k in ("confidence_interval", "window_cv_percent", "first_window_ratio", "real_element_fraction")
+    ] == [None] * 4
     assert score_line(report).startswith("mlpf-bmk: FAILED: copy 1")
 
 
@@ -116,14 +136,18 @@ def test_a_valid_report_is_written_with_version_json_and_inputs_log(tmp_path):
     path = write_report(report, tmp_path)
     assert path == tmp_path / "mlpf_summary.json" and json.loads(path.read_text()) == report
     assert json.loads((tmp_path / "version.json").read_text()) == report["app"]
-    assert (tmp_path / "inputs.log").read_text() == "NCOPIES=2\nNTHREADS=1\nNEVENTS_THREAD=24\nEXTRA_ARGS=\nDEVICE=cpu\n"
+    assert (
+        tmp_path / "inputs.log"
+    ).read_text() == "NCOPIES=2\nNTHREADS=1\nNEVENTS_THREAD=24\nEXTRA_ARGS=\nDEVICE=cpu\n"
 
 
 def test_the_software_block_names_hepbench_and_leaves_the_cuda_build_to_the_copies():
     software = software_versions()
     assert list(software)[:2] == ["hepbench", "python"] and software["hepbench"] == __version__
     assert software["cuda"] is None and software["cudnn"] is None
-    assert isinstance(software["tensorflow"], str) and isinstance(software["keras"], str)  # a version or "not installed"
+    assert isinstance(software["tensorflow"], str) and isinstance(
+        software["keras"], str
+    )  # a version or "not installed"
     assert {"jax", "jaxlib", "torch"} <= set(software)  # every backend's version, None where not installed
 
 

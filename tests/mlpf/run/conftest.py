@@ -1,4 +1,5 @@
 """`hepbench run` in its own process, as a user runs it (the data set and config: tests/conftest.py)."""
+
 from __future__ import annotations
 
 import os
@@ -19,7 +20,8 @@ def hepbench_run():
 
     def run(*args, env: dict | None = None, wrap=None, **kw) -> subprocess.CompletedProcess:
         cmd = [sys.executable, "-m", "hepbench", "run", *map(str, args)]
-        return subprocess.run(wrap(cmd) if wrap else cmd, capture_output=True, text=True, env={**ENV, **(env or {})},
-                              **kw)
+        return subprocess.run(
+            wrap(cmd) if wrap else cmd, capture_output=True, text=True, env={**ENV, **(env or {})}, **kw
+        )
 
     return run

@@ -2,6 +2,7 @@
 test_ddp.py): not rank 0's placeholder, written as the job starts (run/ranks.py), but what rank 0 found
 when it handled the loss: its own measured windows and why it stopped (the launcher's SIGTERM, its
 collective's failure, or the watchdog's timeout)."""
+
 from __future__ import annotations
 
 from pathlib import Path

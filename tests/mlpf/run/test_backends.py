@@ -1,6 +1,7 @@
 """`hepbench run --backend jax|torch`: the same run path as TensorFlow's (report, score line, failure
 reports), a JAX or PyTorch copy that never imports TensorFlow, and backends refused before anything
 is written (unknown, without their framework, without the strategy)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -28,15 +29,30 @@ def without_tensorflow(tmp_path_factory) -> dict:
     shadow = tmp_path_factory.mktemp("no-tensorflow")
     (shadow / "tensorflow").mkdir()
     (shadow / "tensorflow" / "__init__.py").write_text(
-        'raise ImportError("tensorflow is shadowed: a JAX or PyTorch run must not import it")\n')
+        'raise ImportError("tensorflow is shadowed: a JAX or PyTorch run must not import it")\n'
+    )
     return {"PYTHONPATH": os.pathsep.join(filter(None, [str(shadow), os.environ.get("PYTHONPATH")]))}
 
 
 @pytest.mark.parametrize("backend", sorted(COMPILE))
 def test_a_run_on_each_backend_reports_through_the_same_path_without_tensorflow(
-        hepbench_run, built, tiny_config, tmp_path, without_tensorflow, backend):
-    r = hepbench_run("--backend", backend, "--data-dir", built, "--config", tiny_config, "-w", tmp_path,
-                     "--device", "cpu", "--set", "train.fp32_matmul=tf32", env=without_tensorflow)
+    hepbench_run, built, tiny_config, tmp_path, without_tensorflow, backend
+):
+    r = hepbench_run(
+        "--backend",
+        backend,
+        "--data-dir",
+        built,
+        "--config",
+        tiny_config,
+        "-w",
+        tmp_path,
+        "--device",
+        "cpu",
+        "--set",
+        "train.fp32_matmul=tf32",
+        env=without_tensorflow,
+    )
     assert r.returncode == 0, r.stderr
     report = load_report(tmp_path / "mlpf_summary.json")
     validate_report(report)
@@ -62,9 +78,22 @@ def test_a_run_on_each_backend_reports_through_the_same_path_without_tensorflow(
 
 @pytest.mark.parametrize("backend", sorted(COMPILE))
 def test_a_nan_loss_fails_the_run_with_a_failure_report_that_names_the_backend(
-        hepbench_run, built, tiny_config, tmp_path, backend):
-    r = hepbench_run("--backend", backend, "--data-dir", built, "--config", tiny_config, "-w", tmp_path,
-                     "--device", "cpu", "--learning-rate", "1e30")
+    hepbench_run, built, tiny_config, tmp_path, backend
+):
+    r = hepbench_run(
+        "--backend",
+        backend,
+        "--data-dir",
+        built,
+        "--config",
+        tiny_config,
+        "-w",
+        tmp_path,
+        "--device",
+        "cpu",
+        "--learning-rate",
+        "1e30",
+    )
     assert r.returncode == 1, r.stderr
     report = load_report(tmp_path / "mlpf_summary.json")
     validate_report(report)
@@ -76,8 +105,22 @@ def test_a_nan_loss_fails_the_run_with_a_failure_report_that_names_the_backend(
 
 def test_jax_mirrored_trains_one_process_over_two_cpu_devices(hepbench_run, built, tiny_config, tmp_path):
     # The mirrored plan is TensorFlow's (batch_size per replica); JAX's engine is keras.distribution.
-    r = hepbench_run("--backend", "jax", "--data-dir", built, "--config", tiny_config, "-w", tmp_path,
-                     "--device", "cpu", "--strategy", "mirrored", "--replicas", "2")
+    r = hepbench_run(
+        "--backend",
+        "jax",
+        "--data-dir",
+        built,
+        "--config",
+        tiny_config,
+        "-w",
+        tmp_path,
+        "--device",
+        "cpu",
+        "--strategy",
+        "mirrored",
+        "--replicas",
+        "2",
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.strip().endswith("(1 process, 2 mirrored replicas, cpu, fp32, jax)")
     report = load_report(tmp_path / "mlpf_summary.json")
@@ -97,8 +140,14 @@ def test_a_run_whose_engine_never_started_still_has_a_valid_report_naming_the_re
     options = RunOptions(config=load_config(), data_dir=built, results_dir=tmp_path, backend="jax")
     specs = plan_copies(options, "cpu", [], [0])
     plan = Plan(specs=specs, dataset=describe_built(built), copies=1)
-    outcome = Outcome(entries=[failed_entry(specs[0], "the copy process ended with exit code -9 before reporting")],
-                      context={}, log=None, exit_code=1, start_iso="2026-12-02T00:00:00.000+00:00", start=0.0)
+    outcome = Outcome(
+        entries=[failed_entry(specs[0], "the copy process ended with exit code -9 before reporting")],
+        context={},
+        log=None,
+        exit_code=1,
+        start_iso="2026-12-02T00:00:00.000+00:00",
+        start=0.0,
+    )
     report = collect(options, plan, outcome)
     validate_report(report)
     assert report["run_info"]["backend"] == "jax" and report["report"]["status"] == "failed"
@@ -143,8 +192,9 @@ def test_keras_backend_is_the_default_and_backend_overrides_it(built, tmp_path, 
     results = tmp_path / "r"
     assert main(["run", "--data-dir", str(built), "-w", str(results), "--strategy", "horovod"]) == 2
     assert "--strategy horovod is not available with --backend jax" in capsys.readouterr().err
-    assert main(["run", "--data-dir", str(built), "-w", str(results), "--backend", "torch",
-                 "--strategy", "mirrored"]) == 2
+    assert (
+        main(["run", "--data-dir", str(built), "-w", str(results), "--backend", "torch", "--strategy", "mirrored"]) == 2
+    )
     assert "--strategy mirrored is not available with --backend torch (it has single, ddp)" in capsys.readouterr().err
     assert not results.exists()
 
@@ -155,18 +205,26 @@ def test_a_backend_without_its_framework_is_a_missing_extra(built, tmp_path, cap
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == missing else real(name, *a))
     results = tmp_path / "r"
     assert main(["run", "--data-dir", str(built), "-w", str(results), "--backend", backend]) == 2
-    assert f"--backend {backend} needs {missing}, which is not installed: pip install 'hepbench[{backend}]'" \
+    assert (
+        f"--backend {backend} needs {missing}, which is not installed: pip install 'hepbench[{backend}]'"
         in capsys.readouterr().err
+    )
     assert not results.exists()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--set", "train.compile=true"], "train.compile=true (torch.compile) is for --backend torch only"),
-    (["--backend", "jax", "--set", "train.jit_compile=true"],
-     "train.jit_compile=true (XLA) is for --backend tensorflow"),
-])
-def test_compile_settings_of_another_backend_are_refused_before_anything_is_written(built, tmp_path, capsys,
-                                                                                    monkeypatch, args, message):
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--set", "train.compile=true"], "train.compile=true (torch.compile) is for --backend torch only"),
+        (
+            ["--backend", "jax", "--set", "train.jit_compile=true"],
+            "train.jit_compile=true (XLA) is for --backend tensorflow",
+        ),
+    ],
+)
+def test_compile_settings_of_another_backend_are_refused_before_anything_is_written(
+    built, tmp_path, capsys, monkeypatch, args, message
+):
     monkeypatch.delenv("KERAS_BACKEND", raising=False)
     results = tmp_path / "r"
     assert main(["run", "--data-dir", str(built), "-w", str(results), *args]) == 2

@@ -2,6 +2,7 @@
 ranks (also with --strategy auto, and as the 1- and 2-rank jobs of `hepbench scale --launcher
 torchrun`), a job that ends, with a failure report, when one rank is killed; and how a rank finds
 its place in the job from torchrun's or srun's variables."""
+
 from __future__ import annotations
 
 import json
@@ -25,17 +26,40 @@ ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 ENV.pop("KERAS_BACKEND", None)  # --backend (or its absence) decides, as for a user without it
 
 
-@pytest.mark.parametrize("env, expected", [
-    ({"RANK": "1", "WORLD_SIZE": "4", "LOCAL_RANK": "1", "MASTER_ADDR": "n1", "MASTER_PORT": "29500"},
-     {"rank": 1, "size": 4, "local_rank": 1, "master_addr": "n1", "master_port": "29500"}),
-    # srun: the step's task count, not the job's (SLURM_NTASKS); torchrun's variables win over srun's
-    ({"SLURM_PROCID": "3", "SLURM_LOCALID": "1", "SLURM_STEP_NUM_TASKS": "4", "SLURM_NTASKS": "8",
-      "MASTER_ADDR": "n1", "MASTER_PORT": "29500"},
-     {"rank": 3, "size": 4, "local_rank": 1, "master_addr": "n1", "master_port": "29500"}),
-    ({"RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0", "MASTER_ADDR": "a", "MASTER_PORT": "1",
-      "SLURM_PROCID": "5", "SLURM_LOCALID": "0", "SLURM_NTASKS": "8"},
-     {"rank": 0, "size": 2, "local_rank": 0, "master_addr": "a", "master_port": "1"}),
-])
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        (
+            {"RANK": "1", "WORLD_SIZE": "4", "LOCAL_RANK": "1", "MASTER_ADDR": "n1", "MASTER_PORT": "29500"},
+            {"rank": 1, "size": 4, "local_rank": 1, "master_addr": "n1", "master_port": "29500"},
+        ),
+        # srun: the step's task count, not the job's (SLURM_NTASKS); torchrun's variables win over srun's
+        (
+            {
+                "SLURM_PROCID": "3",
+                "SLURM_LOCALID": "1",
+                "SLURM_STEP_NUM_TASKS": "4",
+                "SLURM_NTASKS": "8",
+                "MASTER_ADDR": "n1",
+                "MASTER_PORT": "29500",
+            },
+            {"rank": 3, "size": 4, "local_rank": 1, "master_addr": "n1", "master_port": "29500"},
+        ),
+        (
+            {
+                "RANK": "0",
+                "WORLD_SIZE": "2",
+                "LOCAL_RANK": "0",
+                "MASTER_ADDR": "a",
+                "MASTER_PORT": "1",
+                "SLURM_PROCID": "5",
+                "SLURM_LOCALID": "0",
+                "SLURM_NTASKS": "8",
+            },
+            {"rank": 0, "size": 2, "local_rank": 0, "master_addr": "a", "master_port": "1"},
+        ),
+    ],
+)
 def test_a_rank_takes_its_place_from_the_launcher(env, expected):
     assert rank_environment(env) == expected
 
@@ -46,15 +70,22 @@ def test_a_process_no_launcher_started_is_a_one_rank_job_on_a_free_port():
     assert found["master_port"].isdigit()
 
 
-@pytest.mark.parametrize("env, message", [
-    ({"SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_STEP_NUM_TASKS": "2"},
-     r"under srun: \$MASTER_ADDR and \$MASTER_PORT not set"),
-    ({"SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_STEP_NUM_TASKS": "2", "MASTER_ADDR": "n1"},
-     r"\$MASTER_PORT not set"),
-    ({"RANK": "2", "WORLD_SIZE": "2"}, "rank 2 is not below the world size 2"),
-    ({"RANK": "x", "WORLD_SIZE": "2"}, r"\$RANK must be a non-negative integer"),
-    ({"RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": "a", "MASTER_PORT": "http"}, "must be a port number"),
-])
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        (
+            {"SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_STEP_NUM_TASKS": "2"},
+            r"under srun: \$MASTER_ADDR and \$MASTER_PORT not set",
+        ),
+        (
+            {"SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_STEP_NUM_TASKS": "2", "MASTER_ADDR": "n1"},
+            r"\$MASTER_PORT not set",
+        ),
+        ({"RANK": "2", "WORLD_SIZE": "2"}, "rank 2 is not below the world size 2"),
+        ({"RANK": "x", "WORLD_SIZE": "2"}, r"\$RANK must be a non-negative integer"),
+        ({"RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": "a", "MASTER_PORT": "http"}, "must be a port number"),
+    ],
+)
 def test_a_job_the_rank_cannot_join_is_a_usage_error(env, message):
     with pytest.raises(UsageError, match=message):
         rank_environment(env)
@@ -62,9 +93,20 @@ def test_a_job_the_rank_cannot_join_is_a_usage_error(env, message):
 
 # Below: real DDP jobs (torchrun, the torch backend, Gloo on this host's CPUs).
 
+
 def torchrun(*args, nproc: int = 2) -> list[str]:
-    return [str(BIN / "torchrun"), "--standalone", "--nproc-per-node", str(nproc), "-m", "hepbench", "run",
-            "--backend", "torch", *map(str, args)]
+    return [
+        str(BIN / "torchrun"),
+        "--standalone",
+        "--nproc-per-node",
+        str(nproc),
+        "-m",
+        "hepbench",
+        "run",
+        "--backend",
+        "torch",
+        *map(str, args),
+    ]
 
 
 def check_two_rank_report(results: Path) -> dict:
@@ -87,8 +129,13 @@ def check_two_rank_report(results: Path) -> dict:
 @pytest.mark.slow
 def test_two_ranks_with_strategy_auto_are_a_ddp_job_with_one_report(built, tiny_config, tmp_path):
     pytest.importorskip("torch.distributed")
-    r = subprocess.run(torchrun("--data-dir", built, "--config", tiny_config, "-w", tmp_path, "--threads", "1"),
-                       capture_output=True, text=True, env=ENV, timeout=600)
+    r = subprocess.run(
+        torchrun("--data-dir", built, "--config", tiny_config, "-w", tmp_path, "--threads", "1"),
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert r.stdout.count("train score") == 1 and "2 DDP ranks" in r.stdout  # rank 0 alone reports
     check_two_rank_report(tmp_path)
@@ -100,9 +147,29 @@ def scaled(built, tiny_config, tmp_path_factory):
     """`hepbench scale --launcher torchrun --ranks 1,2`: a 1-rank and a 2-rank DDP job."""
     pytest.importorskip("torch.distributed")
     out = tmp_path_factory.mktemp("ddp-scaling")
-    r = subprocess.run([str(BIN / "hepbench"), "scale", "--launcher", "torchrun", "--ranks", "1,2", "-w", str(out),
-                        "--", "--data-dir", str(built), "--config", str(tiny_config), "--threads", "1"],
-                       capture_output=True, text=True, env=ENV, timeout=900)
+    r = subprocess.run(
+        [
+            str(BIN / "hepbench"),
+            "scale",
+            "--launcher",
+            "torchrun",
+            "--ranks",
+            "1,2",
+            "-w",
+            str(out),
+            "--",
+            "--data-dir",
+            str(built),
+            "--config",
+            str(tiny_config),
+            "--threads",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=900,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     return out, r.stdout
 
@@ -142,8 +209,24 @@ def rank_pid(results: Path, rank: int) -> int | None:
 @pytest.mark.slow
 def test_killing_one_rank_ends_the_job_with_a_failure_report(built, tiny_config, tmp_path):
     pytest.importorskip("torch.distributed")
-    cmd = torchrun("--strategy", "ddp", "--data-dir", built, "--config", tiny_config, "-w", tmp_path,
-                   "--threads", "1", "--windows", "200", "--events", "200", "--rank-timeout", "60")
+    cmd = torchrun(
+        "--strategy",
+        "ddp",
+        "--data-dir",
+        built,
+        "--config",
+        tiny_config,
+        "-w",
+        tmp_path,
+        "--threads",
+        "1",
+        "--windows",
+        "200",
+        "--events",
+        "200",
+        "--rank-timeout",
+        "60",
+    )
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)
     for line in proc.stdout:
         if "window 1/200" in line:

@@ -8,6 +8,7 @@ The copies are stand-ins too (no framework trains on a GPU here): each records t
 was started with, then ends without reporting, so the run writes a failure report, which is
 validated against the schema like any other.
 """
+
 from __future__ import annotations
 
 import io
@@ -44,8 +45,9 @@ def started(monkeypatch, tmp_path):
         procs = []
         for spec in specs:
             path = folder / f"copy{spec.copy}.json"
-            procs.append(subprocess.Popen([sys.executable, "-c", RECORD_ENV, str(path)],
-                                          env=benchmark._child_env(spec, vendor)))
+            procs.append(
+                subprocess.Popen([sys.executable, "-c", RECORD_ENV, str(path)], env=benchmark._child_env(spec, vendor))
+            )
         for spec, proc in zip(specs, procs):
             proc.wait()
             envs[spec.copy] = json.loads((folder / f"copy{spec.copy}.json").read_text())
@@ -57,21 +59,25 @@ def started(monkeypatch, tmp_path):
 
 def run(built, tmp_path, **kw) -> dict:
     """The report of `hepbench run` (backend torch) with `kw` as its options; validated when written."""
-    options = RunOptions(config=load_config(), data_dir=built, results_dir=tmp_path / "results", backend="torch",
-                         quiet=True, **kw)
+    options = RunOptions(
+        config=load_config(), data_dir=built, results_dir=tmp_path / "results", backend="torch", quiet=True, **kw
+    )
     report, code, path = benchmark.run_benchmark(options, io.StringIO())
     assert code == 1 and path == tmp_path / "results" / "mlpf_summary.json"  # the stand-in copies never report
     return json.loads(path.read_text())
 
 
-ASSIGNED = {"nvidia": ("CUDA_VISIBLE_DEVICES", {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}),
-            "amd": ("ROCR_VISIBLE_DEVICES", {}),
-            "intel": ("ZE_AFFINITY_MASK", {"ZE_ENABLE_PCI_ID_DEVICE_ORDER": "1"})}
+ASSIGNED = {
+    "nvidia": ("CUDA_VISIBLE_DEVICES", {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}),
+    "amd": ("ROCR_VISIBLE_DEVICES", {}),
+    "intel": ("ZE_AFFINITY_MASK", {"ZE_ENABLE_PCI_ID_DEVICE_ORDER": "1"}),
+}
 
 
 @pytest.mark.parametrize("vendor", ["nvidia", "amd", "intel"])
 def test_two_copies_each_get_their_own_gpu_of_the_vendor_and_the_report_lists_both(
-        built, tmp_path, monkeypatch, started, vendor):
+    built, tmp_path, monkeypatch, started, vendor
+):
     gpu_standins.install(tmp_path, monkeypatch, vendor, gpus=2)
     summary = run(built, tmp_path, device="gpu", copies=2)
     report = summary["report"]
@@ -88,7 +94,10 @@ def test_two_copies_each_get_their_own_gpu_of_the_vendor_and_the_report_lists_bo
     assert all(g["name"] and g["memory_bytes"] > 2**30 for g in gpus)
     runtime = report["host"]["gpu_runtime"]
     assert (runtime["vendor"], runtime["runtime"], runtime["source"]) == (
-        vendor, devices.vendor(vendor).runtime, gpu_standins.VENDOR_TOOLS[vendor][0])
+        vendor,
+        devices.vendor(vendor).runtime,
+        gpu_standins.VENDOR_TOOLS[vendor][0],
+    )
     # What the engine adds on a GPU (none started here) is described by the schema too.
     report["backend"].update(gpu_runtime=runtime["runtime"], gpu_runtime_version="1.2")
     validate_report(summary)
@@ -121,18 +130,51 @@ def test_a_cpu_run_on_a_gpu_node_is_a_cpu_run_as_before(built, tmp_path, monkeyp
 
 def test_without_a_management_tool_the_report_lists_the_copies_own_gpus(monkeypatch, tmp_path):
     gpu_standins.install(tmp_path, monkeypatch, "amd", tools=())
-    spec = CopySpec(copy=0, copies=1, config={}, data_dir="d", device="gpu", gpu_index=None, cpus=None, threads=1,
-                    events_per_window=1, validation_events=0, strategy="mirrored", gpu_indices=[2, 3],
-                    gpu_vendor="amd")
-    entries = [{"device": {"type": "gpu", "name": "AMD Instinct MI250X", "index": 2},
-                "replica_devices": [{"type": "gpu", "name": "AMD Instinct MI250X", "index": i} for i in (2, 3)]}]
+    spec = CopySpec(
+        copy=0,
+        copies=1,
+        config={},
+        data_dir="d",
+        device="gpu",
+        gpu_index=None,
+        cpus=None,
+        threads=1,
+        events_per_window=1,
+        validation_events=0,
+        strategy="mirrored",
+        gpu_indices=[2, 3],
+        gpu_vendor="amd",
+    )
+    entries = [
+        {
+            "device": {"type": "gpu", "name": "AMD Instinct MI250X", "index": 2},
+            "replica_devices": [{"type": "gpu", "name": "AMD Instinct MI250X", "index": i} for i in (2, 3)],
+        }
+    ]
     gpus, runtime = collect.host_gpus(spec, entries)
-    assert [(g["index"], g["name"], g["memory_bytes"]) for g in gpus] == [(2, "AMD Instinct MI250X", None),
-                                                                          (3, "AMD Instinct MI250X", None)]
-    assert runtime == {"vendor": "amd", "runtime": "hip", "version": None, "driver_version": None,
-                       "source": "framework"}
-    cpu = CopySpec(copy=0, copies=1, config={}, data_dir="d", device="cpu", gpu_index=None, cpus=None, threads=1,
-                   events_per_window=1, validation_events=0)
+    assert [(g["index"], g["name"], g["memory_bytes"]) for g in gpus] == [
+        (2, "AMD Instinct MI250X", None),
+        (3, "AMD Instinct MI250X", None),
+    ]
+    assert runtime == {
+        "vendor": "amd",
+        "runtime": "hip",
+        "version": None,
+        "driver_version": None,
+        "source": "framework",
+    }
+    cpu = CopySpec(
+        copy=0,
+        copies=1,
+        config={},
+        data_dir="d",
+        device="cpu",
+        gpu_index=None,
+        cpus=None,
+        threads=1,
+        events_per_window=1,
+        validation_events=0,
+    )
     assert collect.host_gpus(cpu, entries) == ([], None)
 
 
@@ -151,11 +193,14 @@ def test_a_ddp_rank_joins_with_its_gpu_api_s_collectives(monkeypatch, kind, grou
     monkeypatch.setattr(module, "set_device", chosen.append)
     monkeypatch.setattr(dist, "init_process_group", lambda **kw: joined.update(kw))
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        monkeypatch.setenv(name, {"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1", "MASTER_ADDR": "127.0.0.1",
-                                  "MASTER_PORT": "29500"}[name])
+        monkeypatch.setenv(
+            name,
+            {"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}[
+                name
+            ],
+        )
     rank = DdpRank()
-    options = RunOptions(config=load_config(), data_dir=Path("d"), results_dir=Path("r"), device="gpu",
-                         backend="torch")
+    options = RunOptions(config=load_config(), data_dir=Path("d"), results_dir=Path("r"), device="gpu", backend="torch")
     assert rank.join(options) == ["0", "1"]
     assert chosen == [1] and rank.process_group == group and rank.benchmark() == {"process_group": group}
     assert (joined["backend"], joined["rank"], joined["world_size"]) == (f"cpu:gloo,{kind}:{group}", 3, 4)

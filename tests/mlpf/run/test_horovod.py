@@ -1,6 +1,7 @@
 """`hepbench run --strategy horovod` under horovodrun (Gloo, localhost): one report for all ranks
 (the 1- and 2-rank jobs of `hepbench scale`), a job that ends, with a failure report, when one
 rank is killed, and lone ranks refused."""
+
 from __future__ import annotations
 
 import json
@@ -24,17 +25,44 @@ ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
 def horovodrun(*args) -> list[str]:
-    return [str(BIN / "horovodrun"), "-np", "2", "--gloo", "-H", "localhost:2", str(BIN / "hepbench"), "run",
-            *map(str, args)]
+    return [
+        str(BIN / "horovodrun"),
+        "-np",
+        "2",
+        "--gloo",
+        "-H",
+        "localhost:2",
+        str(BIN / "hepbench"),
+        "run",
+        *map(str, args),
+    ]
 
 
 @pytest.fixture(scope="module")
 def scaled(built, tiny_config, tmp_path_factory):
     """`hepbench scale --ranks 1,2`: a 1-rank and a 2-rank horovodrun job (their reports and the scaling files)."""
     out = tmp_path_factory.mktemp("scaling")
-    r = subprocess.run([str(BIN / "hepbench"), "scale", "--ranks", "1,2", "-w", str(out), "--",
-                        "--data-dir", str(built), "--config", str(tiny_config), "--threads", "1"],
-                       capture_output=True, text=True, env=ENV, timeout=900)
+    r = subprocess.run(
+        [
+            str(BIN / "hepbench"),
+            "scale",
+            "--ranks",
+            "1,2",
+            "-w",
+            str(out),
+            "--",
+            "--data-dir",
+            str(built),
+            "--config",
+            str(tiny_config),
+            "--threads",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=900,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     return out, r.stdout
 
@@ -54,8 +82,12 @@ def test_two_ranks_write_one_report_whose_score_is_the_sum(scaled):
     assert rep["wl-stats"]["count"] == 2
     # Gradients are averaged: every rank trains the same model, so the losses agree.
     assert ranks[0]["train"]["final_loss"] == pytest.approx(ranks[1]["train"]["final_loss"], rel=1e-6)
-    assert sorted(p.name for p in results.iterdir()) == ["inputs.log", "launcher.log", "mlpf_summary.json",
-                                                         "version.json"]
+    assert sorted(p.name for p in results.iterdir()) == [
+        "inputs.log",
+        "launcher.log",
+        "mlpf_summary.json",
+        "version.json",
+    ]
 
 
 def test_scale_gives_a_table_a_plot_and_both_reports(scaled):
@@ -86,8 +118,22 @@ def rank_pid(results: Path, rank: int) -> int | None:
 
 
 def test_killing_one_rank_ends_the_job_with_a_failure_report(built, tiny_config, tmp_path):
-    cmd = horovodrun("--data-dir", built, "--config", tiny_config, "-w", tmp_path, "--threads", "1",
-                     "--windows", "200", "--events", "200", "--rank-timeout", "60")
+    cmd = horovodrun(
+        "--data-dir",
+        built,
+        "--config",
+        tiny_config,
+        "-w",
+        tmp_path,
+        "--threads",
+        "1",
+        "--windows",
+        "200",
+        "--events",
+        "200",
+        "--rank-timeout",
+        "60",
+    )
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)
     for line in proc.stdout:
         if "window 1/200" in line:
@@ -103,8 +149,13 @@ def test_killing_one_rank_ends_the_job_with_a_failure_report(built, tiny_config,
 
 def test_ranks_that_horovod_cannot_see_are_refused_before_anything_is_written(built, tmp_path):
     # srun -n 2 with a Horovod whose MPI does not understand srun: two lone 1-rank jobs otherwise.
-    r = subprocess.run([str(BIN / "hepbench"), "run", "--data-dir", str(built), "-w", str(tmp_path / "r")],
-                       capture_output=True, text=True, env={**ENV, "SLURM_STEP_NUM_TASKS": "2"}, timeout=300)
+    r = subprocess.run(
+        [str(BIN / "hepbench"), "run", "--data-dir", str(built), "-w", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        env={**ENV, "SLURM_STEP_NUM_TASKS": "2"},
+        timeout=300,
+    )
     assert r.returncode == 2, r.stderr[-3000:]
     assert "the launcher started 2 processes, but Horovod sees only this one" in r.stderr
     assert not (tmp_path / "r").exists()

@@ -1,5 +1,6 @@
 """`hepbench run` verifies the data set before any timing: a damaged one fails the run (exit 1, a
 failure report naming the file) before a copy starts; an intact one's digest is the report's checksum."""
+
 from __future__ import annotations
 
 import io
@@ -35,8 +36,9 @@ def flip_middle_byte(path) -> None:
 
 
 @pytest.mark.parametrize("damage, problem", [("flipped byte", "content changed"), ("no checksums", "missing")])
-def test_a_damaged_data_set_fails_the_run_before_any_window(hepbench_run, recorded, tiny_config, tmp_path,
-                                                            damage, problem):
+def test_a_damaged_data_set_fails_the_run_before_any_window(
+    hepbench_run, recorded, tiny_config, tmp_path, damage, problem
+):
     data_dir, _ = recorded
     version_dir = built_dir(data_dir)
     if damage == "flipped byte":
@@ -71,8 +73,14 @@ def test_the_verified_digest_is_the_reports_checksum(recorded, tmp_path):
     verified, refused = verify_data(LocalCopies("single"), options, plan, io.StringIO())
     assert refused is None and verified.dataset["checksum"] == digest
     assert verified.dataset["source_checksum"] == plan.dataset["source_checksum"] != digest
-    outcome = Outcome(entries=[failed_entry(specs[0], "stopped for the test")], context={}, log=None, exit_code=1,
-                      start_iso="2026-12-02T00:00:00.000+00:00", start=0.0)
+    outcome = Outcome(
+        entries=[failed_entry(specs[0], "stopped for the test")],
+        context={},
+        log=None,
+        exit_code=1,
+        start_iso="2026-12-02T00:00:00.000+00:00",
+        start=0.0,
+    )
     report = collect(options, verified, outcome)
     validate_report(report)
     assert report["app"]["bmkdata_checksum"] == report["report"]["dataset"]["checksum"] == digest

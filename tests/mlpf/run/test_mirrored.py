@@ -1,4 +1,5 @@
 """`hepbench run --strategy mirrored`: one process, MirroredStrategy over two logical CPU devices."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,8 +8,20 @@ from hepbench.core.schema import load_report, validate_report
 
 
 def test_two_logical_cpu_devices_train_as_one_copy_and_report_two_devices(hepbench_run, built, tiny_config, tmp_path):
-    r = hepbench_run("--data-dir", built, "--config", tiny_config, "-w", tmp_path, "--device", "cpu",
-                     "--strategy", "mirrored", "--replicas", "2")
+    r = hepbench_run(
+        "--data-dir",
+        built,
+        "--config",
+        tiny_config,
+        "-w",
+        tmp_path,
+        "--device",
+        "cpu",
+        "--strategy",
+        "mirrored",
+        "--replicas",
+        "2",
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert "2 mirrored replicas" in r.stdout and "2 x " in r.stderr
     report = load_report(tmp_path / "mlpf_summary.json")

@@ -2,6 +2,7 @@
 that names both hosts. Horovod: `hepbench run --strategy horovod` started by horovodrun over a stand-in ssh
 (multihost/ssh_agent.sh). PyTorch DDP: `hepbench scale --launcher torchrun` on the first host starts one torchrun per
 host (the second over the stand-in ssh), which meet in a c10d rendezvous on the first host's address (--nnodes 2)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -83,11 +84,26 @@ def launch(netns: dict[str, str], tmp_path: Path, *cmd) -> tuple[int, str]:
     agent_dir.mkdir()
     shutil.copy(AGENT, agent_dir / "ssh")
     (agent_dir / "ssh").chmod(0o755)
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": f"{agent_dir}:{os.environ['PATH']}",
-           "HEPBENCH_TEST_HOSTS": " ".join(f"{host}={ns}" for host, ns in netns.items())}
+    env = {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PATH": f"{agent_dir}:{os.environ['PATH']}",
+        "HEPBENCH_TEST_HOSTS": " ".join(f"{host}={ns}" for host, ns in netns.items()),
+    }
     first = next(iter(HOSTS))
-    cmd = ["ip", "netns", "exec", netns[first], "unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"', first,
-           *map(str, cmd)]
+    cmd = [
+        "ip",
+        "netns",
+        "exec",
+        netns[first],
+        "unshare",
+        "--uts",
+        "sh",
+        "-c",
+        'hostname "$0" && exec "$@"',
+        first,
+        *map(str, cmd),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
         out, _ = proc.communicate(timeout=600)
@@ -129,10 +145,31 @@ def test_one_horovod_rank_per_host_over_a_veth_link(netns, built, tiny_config, t
     ns_a = netns[next(iter(HOSTS))]
     before = link_bytes(ns_a)
     # --disable-cache: horovodrun would otherwise skip its ssh and interface checks on a second run.
-    code, out = launch(netns, tmp_path, BIN / "horovodrun", "-np", "2", "--gloo", "-H",
-                       ",".join(f"{host}:1" for host in HOSTS), "--disable-cache", "--start-timeout", "120",
-                       BIN / "hepbench", "run", "--strategy", "horovod", "--data-dir", built, "--config", tiny_config,
-                       "-w", results, "--threads", "1")
+    code, out = launch(
+        netns,
+        tmp_path,
+        BIN / "horovodrun",
+        "-np",
+        "2",
+        "--gloo",
+        "-H",
+        ",".join(f"{host}:1" for host in HOSTS),
+        "--disable-cache",
+        "--start-timeout",
+        "120",
+        BIN / "hepbench",
+        "run",
+        "--strategy",
+        "horovod",
+        "--data-dir",
+        built,
+        "--config",
+        tiny_config,
+        "-w",
+        results,
+        "--threads",
+        "1",
+    )
     assert code == 0, out[-6000:]
     assert out.count("train score") == 1, out[-6000:]  # rank 0 alone reports
     rep = check_report(results, "horovod")
@@ -144,9 +181,29 @@ def test_one_ddp_rank_per_host_meeting_at_the_first_host(netns, built, tiny_conf
     results = tmp_path / "scaling"
     ns_a = netns[next(iter(HOSTS))]
     before = link_bytes(ns_a)
-    code, out = launch(netns, tmp_path, BIN / "hepbench", "scale", "--launcher", "torchrun", "--ranks", "2",
-                       "-H", ",".join(f"{host}:1" for host in HOSTS), "-w", results, "--timeout", "500",
-                       "--", "--data-dir", built, "--config", tiny_config, "--threads", "1")
+    code, out = launch(
+        netns,
+        tmp_path,
+        BIN / "hepbench",
+        "scale",
+        "--launcher",
+        "torchrun",
+        "--ranks",
+        "2",
+        "-H",
+        ",".join(f"{host}:1" for host in HOSTS),
+        "-w",
+        results,
+        "--timeout",
+        "500",
+        "--",
+        "--data-dir",
+        built,
+        "--config",
+        tiny_config,
+        "--threads",
+        "1",
+    )
     log = (results / "ranks-2" / "launcher.log").read_text() if (results / "ranks-2" / "launcher.log").exists() else ""
     assert code == 0, out[-3000:] + log[-6000:]
     assert "ssh -o BatchMode=yes hepbench-node-b" in out and "--rdzv-endpoint hepbench-node-a:" in out

@@ -1,6 +1,7 @@
 """The run's phases without a framework: validate refuses bad input before anything is written, plan
 lays out CPU sets, GPUs and per-copy sizes (single, mirrored, a Horovod or DDP rank) for the chosen
 backend, report on a rank > 0."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -14,8 +15,19 @@ from hepbench.mlpf.run.benchmark import LocalCopies, _child_env, choose_strategy
 from hepbench.mlpf.run.collect import collect
 from hepbench.mlpf.run.copy import failed_entry
 from hepbench.mlpf.run.horovod import HorovodRank
-from hepbench.mlpf.run.plan import (Inputs, Outcome, Plan, RunOptions, check_options, plan_copies, plan_mirrored,
-                                    rank_spec, resolve_device, resolve_strategy, split_cpus)
+from hepbench.mlpf.run.plan import (
+    Inputs,
+    Outcome,
+    Plan,
+    RunOptions,
+    check_options,
+    plan_copies,
+    plan_mirrored,
+    rank_spec,
+    resolve_device,
+    resolve_strategy,
+    split_cpus,
+)
 
 DATASET = {"name": "delphes_pf", "version": "1.1.0", "synthetic": True, "train_events": 12, "test_events": 4}
 
@@ -26,12 +38,15 @@ def options(**kw) -> RunOptions:
     return RunOptions(config=load_config(), **kw)
 
 
-@pytest.mark.parametrize("cpus, copies, expected", [
-    ([0, 1], 2, [[0], [1]]),
-    ([0, 1, 2, 3, 4], 2, [[0, 1, 2], [3, 4]]),
-    ([4, 5, 8, 9], 3, [[4, 5], [8], [9]]),  # the CPUs this process may use, not 0..n-1
-    ([0, 1, 2, 3], 1, [[0, 1, 2, 3]]),
-])
+@pytest.mark.parametrize(
+    "cpus, copies, expected",
+    [
+        ([0, 1], 2, [[0], [1]]),
+        ([0, 1, 2, 3, 4], 2, [[0, 1, 2], [3, 4]]),
+        ([4, 5, 8, 9], 3, [[4, 5], [8], [9]]),  # the CPUs this process may use, not 0..n-1
+        ([0, 1, 2, 3], 1, [[0, 1, 2, 3]]),
+    ],
+)
 def test_cpu_sets_are_disjoint_contiguous_and_cover_everything(cpus, copies, expected):
     assert split_cpus(cpus, copies) == expected
 
@@ -53,8 +68,14 @@ def test_device_resolution():
         resolve_device("gpu", [], "jax")
 
 
-LAUNCHER_VARIABLES = ("HOROVOD_RANK", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS", "WORLD_SIZE",
-                      "TORCHELASTIC_RUN_ID")
+LAUNCHER_VARIABLES = (
+    "HOROVOD_RANK",
+    "OMPI_COMM_WORLD_SIZE",
+    "PMI_SIZE",
+    "SLURM_STEP_NUM_TASKS",
+    "WORLD_SIZE",
+    "TORCHELASTIC_RUN_ID",
+)
 
 
 def test_the_strategy_is_horovod_only_when_launched_as_a_rank(monkeypatch):
@@ -69,8 +90,10 @@ def test_the_strategy_is_horovod_only_when_launched_as_a_rank(monkeypatch):
         choose_strategy(options(strategy="ring"))
 
 
-@pytest.mark.parametrize("env", [{"WORLD_SIZE": "2", "RANK": "0"}, {"TORCHELASTIC_RUN_ID": "x", "WORLD_SIZE": "1"},
-                                 {"OMPI_COMM_WORLD_SIZE": "2"}])
+@pytest.mark.parametrize(
+    "env",
+    [{"WORLD_SIZE": "2", "RANK": "0"}, {"TORCHELASTIC_RUN_ID": "x", "WORLD_SIZE": "1"}, {"OMPI_COMM_WORLD_SIZE": "2"}],
+)
 def test_launched_as_a_rank_each_backend_gets_its_own_data_parallel_strategy(monkeypatch, env):
     for name in LAUNCHER_VARIABLES:
         monkeypatch.delenv(name, raising=False)
@@ -105,18 +128,30 @@ def test_a_backend_whose_framework_is_missing_is_a_missing_extra(monkeypatch):
 
 
 def with_settings(*settings: str, **kw) -> RunOptions:
-    return RunOptions(config=load_config(overrides=list(settings)), data_dir=Path("data"), results_dir=Path("results"),
-                      **kw)
+    return RunOptions(
+        config=load_config(overrides=list(settings)), data_dir=Path("data"), results_dir=Path("results"), **kw
+    )
 
 
-@pytest.mark.parametrize("backend, setting, message", [
-    ("tensorflow", "train.compile=true", r"train.compile=true \(torch.compile\) is for --backend torch only; "
-                                         r"--backend tensorflow compiles with train.jit_compile=true \(XLA\)"),
-    ("jax", "train.compile=true", "is for --backend torch only; --backend jax compiles with jax.jit, always"),
-    ("torch", "train.jit_compile=true", r"train.jit_compile=true \(XLA\) is for --backend tensorflow only; "
-                                        r"--backend torch compiles with train.compile=true"),
-    ("jax", "train.jit_compile=true", "--backend jax compiles with jax.jit, always"),
-])
+@pytest.mark.parametrize(
+    "backend, setting, message",
+    [
+        (
+            "tensorflow",
+            "train.compile=true",
+            r"train.compile=true \(torch.compile\) is for --backend torch only; "
+            r"--backend tensorflow compiles with train.jit_compile=true \(XLA\)",
+        ),
+        ("jax", "train.compile=true", "is for --backend torch only; --backend jax compiles with jax.jit, always"),
+        (
+            "torch",
+            "train.jit_compile=true",
+            r"train.jit_compile=true \(XLA\) is for --backend tensorflow only; "
+            r"--backend torch compiles with train.compile=true",
+        ),
+        ("jax", "train.jit_compile=true", "--backend jax compiles with jax.jit, always"),
+    ],
+)
 def test_compile_settings_belong_to_their_backend(backend, setting, message):
     with pytest.raises(UsageError, match=message):
         check_options(with_settings(setting, backend=backend), DATASET)
@@ -189,9 +224,11 @@ def test_a_horovod_rank_reads_its_shard_on_its_local_gpu_and_keeps_the_launchers
 
 def test_validate_refuses_bad_input_and_writes_nothing(tmp_path):
     results = tmp_path / "results"
-    for bad, message in [(options(results_dir=results, replicas=2), "--replicas belongs to --strategy mirrored"),
-                         (options(results_dir=results, copies=0), "--copies must be at least 1, not 0"),
-                         (options(results_dir=results, data_dir=tmp_path / "none"), "no delphes_pf")]:
+    for bad, message in [
+        (options(results_dir=results, replicas=2), "--replicas belongs to --strategy mirrored"),
+        (options(results_dir=results, copies=0), "--copies must be at least 1, not 0"),
+        (options(results_dir=results, data_dir=tmp_path / "none"), "no delphes_pf"),
+    ]:
         with pytest.raises(HepbenchError, match=message):
             LocalCopies("single").validate(bad)
     assert list(tmp_path.iterdir()) == []
@@ -212,8 +249,15 @@ def test_a_horovod_rank_above_0_writes_no_report_and_exits_by_the_job_s_status(t
     spec = rank_spec(options(results_dir=tmp_path), "cpu", rank=1, size=2, local_rank=1)
     plan = Plan(specs=[spec], dataset=DATASET, copies=2, benchmark={"controller": "gloo"})
     for statuses, code in ((["ok", "ok"], 0), (["ok", "failed"], 1)):
-        outcome = Outcome(entries=[{"status": s} for s in statuses], context={}, log=None, exit_code=0,
-                          start_iso="2026-01-01T00:00:00.000+00:00", start=0.0, publish=False)
+        outcome = Outcome(
+            entries=[{"status": s} for s in statuses],
+            context={},
+            log=None,
+            exit_code=0,
+            start_iso="2026-01-01T00:00:00.000+00:00",
+            start=0.0,
+            publish=False,
+        )
         assert collect(options(results_dir=tmp_path), plan, outcome) is None
         assert report_run(options(results_dir=tmp_path), plan, outcome, None, stream=None) == (None, code, None)
     stopped = dataclasses.replace(outcome, exit_code=143, complete=False)

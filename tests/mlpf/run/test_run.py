@@ -1,4 +1,5 @@
 """`hepbench run` end to end on a tiny model: the report, copies, failures, signals, bad input."""
+
 from __future__ import annotations
 
 import json
@@ -104,8 +105,18 @@ def test_two_copies_run_on_disjoint_cpus_and_their_rates_add_up(hepbench_run, bu
 def test_an_xla_run_compiles_every_padded_length_before_the_clock(hepbench_run, built, tiny_config, tmp_path):
     # XLA compiles each new shape on its first execution: the loop's warming runs every shape of the
     # run untimed, so variable lengths need no data.pad_to_max any more.
-    r = hepbench_run("--data-dir", built, "--config", tiny_config, "-w", tmp_path, "--device", "cpu",
-                     "--set", "train.jit_compile=true")
+    r = hepbench_run(
+        "--data-dir",
+        built,
+        "--config",
+        tiny_config,
+        "-w",
+        tmp_path,
+        "--device",
+        "cpu",
+        "--set",
+        "train.jit_compile=true",
+    )
     assert r.returncode == 0, r.stderr
     rep = load_report(tmp_path / "mlpf_summary.json")["report"]
     assert rep["status"] == "ok" and rep["backend"]["compile"] == "tf.function+xla"
@@ -132,10 +143,29 @@ def test_a_nan_loss_fails_the_run_with_a_failure_report(hepbench_run, built, tin
 @pytest.mark.parametrize("backend", ["tensorflow", "torch"])  # the handling is the backend-neutral copy's
 def test_sigterm_stops_the_run_cleanly_with_a_failure_report(built, tiny_config, tmp_path, backend):
     # Long enough to be interrupted in the middle: 50 windows of 100 steps.
-    args = ["--backend", backend, "--data-dir", built, "--config", tiny_config, "-w", tmp_path, "--device", "cpu",
-            "--windows", "50", "--events", "200"]
-    proc = subprocess.Popen([sys.executable, "-m", "hepbench", "run", *map(str, args)], env=ENV, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    args = [
+        "--backend",
+        backend,
+        "--data-dir",
+        built,
+        "--config",
+        tiny_config,
+        "-w",
+        tmp_path,
+        "--device",
+        "cpu",
+        "--windows",
+        "50",
+        "--events",
+        "200",
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hepbench", "run", *map(str, args)],
+        env=ENV,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     for line in proc.stderr:
         if line.startswith("window 1/50"):
             break
@@ -149,16 +179,23 @@ def test_sigterm_stops_the_run_cleanly_with_a_failure_report(built, tiny_config,
     assert 1 <= len(rep["copies"][0]["windows"]) < 50  # what was measured before the signal is kept
 
 
-@pytest.mark.parametrize("args, code, message", [
-    (["--copies", "999"], 2, "--copies 999 needs at least 999 CPUs"),
-    (["--set", "bench.windows=0"], 2, "bench.windows must be positive"),
-    (["--set", "train.compile_backend=aot_eager"], 2, "train.compile_backend=aot_eager needs train.compile=true"),
-    (["--set", "bench.colour=blue"], 2, "unknown key(s) ['colour']"),
-    (["--ncores", "999"], 2, "--ncores 999: this process may use"),
-    (["--replicas", "2"], 2, "--replicas belongs to --strategy mirrored"),
-    (["--strategy", "mirrored", "--copies", "2"], 2, "use --replicas, not --copies"),
-    (["--strategy", "mirrored", "--replicas", "999", "--device", "cpu"], 2, "--replicas 999 needs at least 999 CPUs"),
-])
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (["--copies", "999"], 2, "--copies 999 needs at least 999 CPUs"),
+        (["--set", "bench.windows=0"], 2, "bench.windows must be positive"),
+        (["--set", "train.compile_backend=aot_eager"], 2, "train.compile_backend=aot_eager needs train.compile=true"),
+        (["--set", "bench.colour=blue"], 2, "unknown key(s) ['colour']"),
+        (["--ncores", "999"], 2, "--ncores 999: this process may use"),
+        (["--replicas", "2"], 2, "--replicas belongs to --strategy mirrored"),
+        (["--strategy", "mirrored", "--copies", "2"], 2, "use --replicas, not --copies"),
+        (
+            ["--strategy", "mirrored", "--replicas", "999", "--device", "cpu"],
+            2,
+            "--replicas 999 needs at least 999 CPUs",
+        ),
+    ],
+)
 def test_bad_values_fail_before_anything_is_written(built, tmp_path, capsys, args, code, message):
     results = tmp_path / "results"
     assert main(["run", "--data-dir", str(built), "-w", str(results), *args]) == code
@@ -166,9 +203,20 @@ def test_bad_values_fail_before_anything_is_written(built, tmp_path, capsys, arg
     assert not results.exists()
 
 
-@pytest.mark.parametrize("args", [["--copies", "0"], ["--device", "tpu"], ["--events", "many"], ["--threads", "-1"],
-                                  ["--ncores", "0"], ["--strategy", "ring"], ["--rank-timeout", "0"], ["--replicas", "0"],
-                                  ["--rank-timeout", "nan"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--copies", "0"],
+        ["--device", "tpu"],
+        ["--events", "many"],
+        ["--threads", "-1"],
+        ["--ncores", "0"],
+        ["--strategy", "ring"],
+        ["--rank-timeout", "0"],
+        ["--replicas", "0"],
+        ["--rank-timeout", "nan"],
+    ],
+)
 def test_bad_option_syntax_is_a_usage_error(tmp_path, capsys, args):
     with pytest.raises(SystemExit) as e:
         main(["run", "-w", str(tmp_path / "r"), *args])

@@ -1,6 +1,7 @@
 """`hepbench scale`: its summary, table and plot, its launcher commands and its checks (real 1- and
 2-rank scans run in test_horovod.py and test_ddp.py, where they also provide the 2-rank reports
 checked there)."""
+
 from __future__ import annotations
 
 import json
@@ -12,17 +13,35 @@ import pytest
 
 from hepbench.cli import main
 from hepbench.core.errors import UsageError
-from hepbench.mlpf.report.scaling import table, write_plot
 from hepbench.core.schema import validate_report
+from hepbench.mlpf.report.scaling import table, write_plot
 from hepbench.mlpf.run import scale
-from hepbench.mlpf.run.scale import (ScaleOptions, add_efficiency, check_run_args, launcher_commands, parse_hosts,
-                                     parse_ranks, place, run_scale)
+from hepbench.mlpf.run.scale import (
+    ScaleOptions,
+    add_efficiency,
+    check_run_args,
+    launcher_commands,
+    parse_hosts,
+    parse_ranks,
+    place,
+    run_scale,
+)
 
 
 def row(n, train=None, status="ok"):
-    return {"ranks": n, "status": status, "exit_code": 0 if status == "ok" else 1, "summary": f"ranks-{n}/x",
-            "train": train, "per_rank_mean": None if train is None else train / n, "per_rank_min": None,
-            "per_rank_max": None, "efficiency": None, "log": "ok" if status == "ok" else "boom", "wall_seconds": 1.0}
+    return {
+        "ranks": n,
+        "status": status,
+        "exit_code": 0 if status == "ok" else 1,
+        "summary": f"ranks-{n}/x",
+        "train": train,
+        "per_rank_mean": None if train is None else train / n,
+        "per_rank_min": None,
+        "per_rank_max": None,
+        "efficiency": None,
+        "log": "ok" if status == "ok" else "boom",
+        "wall_seconds": 1.0,
+    }
 
 
 def test_efficiency_is_relative_to_the_smallest_size_that_succeeded():
@@ -37,8 +56,15 @@ def test_efficiency_is_relative_to_the_smallest_size_that_succeeded():
 def test_table_and_plot_show_failed_sizes(tmp_path):
     rows = [row(1, 4.0), row(2, 6.0), row(4, status="failed")]
     add_efficiency(rows)
-    summary = {"launcher": "gloo", "hosts": None, "run_options": [], "baseline_ranks": 1, "start": "s", "end": "e",
-               "sizes": rows}
+    summary = {
+        "launcher": "gloo",
+        "hosts": None,
+        "run_options": [],
+        "baseline_ranks": 1,
+        "start": "s",
+        "end": "e",
+        "sizes": rows,
+    }
     validate_report(summary, scale.SCHEMA)
     text = table(summary).splitlines()
     assert text[2].split()[:2] == ["2", "6"] and "75.0%" in text[2]
@@ -53,11 +79,17 @@ def test_bad_rank_lists_are_refused(text):
         parse_ranks(text)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--copies", "2"], "sets --copies itself"), (["-w", "x"], "sets -w itself"),
-    (["--strategy=single"], "sets --strategy itself"), (["--frobnicate"], "unknown option(s) --frobnicate"),
-    (["--threads", "zero"], "not valid for hepbench run"), (["--backend", "jax"], "sets --backend itself"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--copies", "2"], "sets --copies itself"),
+        (["-w", "x"], "sets -w itself"),
+        (["--strategy=single"], "sets --strategy itself"),
+        (["--frobnicate"], "unknown option(s) --frobnicate"),
+        (["--threads", "zero"], "not valid for hepbench run"),
+        (["--backend", "jax"], "sets --backend itself"),
+    ],
+)
 def test_run_options_are_checked_before_anything_starts(args, message):
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
         check_run_args(tuple(args))
@@ -91,8 +123,18 @@ def test_horovodrun_runs_tensorflow_ranks(tmp_path, monkeypatch):
     monkeypatch.setattr(scale, "_horovodrun", lambda: "/x/horovodrun")
     (cmd,) = launcher_commands(ScaleOptions(ranks=(2,), results_dir=tmp_path, run_args=("--threads", "1")), 2, tmp_path)
     assert cmd[:6] == ["/x/horovodrun", "-np", "2", "--gloo", "-H", "localhost:2"]
-    assert cmd[7:] == ["run", "--backend", "tensorflow", "--strategy", "horovod", "-w", str(tmp_path), "--quiet",
-                       "--threads", "1"]
+    assert cmd[7:] == [
+        "run",
+        "--backend",
+        "tensorflow",
+        "--strategy",
+        "horovod",
+        "-w",
+        str(tmp_path),
+        "--quiet",
+        "--threads",
+        "1",
+    ]
 
 
 def test_torchrun_on_this_host_is_standalone(tmp_path, monkeypatch):
@@ -106,16 +148,31 @@ def test_torchrun_on_several_hosts_meets_at_the_first_and_reaches_the_others_by_
     monkeypatch.setattr(scale, "_torchrun", lambda: "/x/torchrun")
     monkeypatch.setenv("GLOO_SOCKET_IFNAME", "ib0")
     local = socket.gethostname()
-    options = ScaleOptions(ranks=(3,), results_dir=tmp_path, launcher="torchrun", hosts=f"{local}:2,node-b:2,node-c:2",
-                           env={"HEPBENCH_X": "1"})
+    options = ScaleOptions(
+        ranks=(3,),
+        results_dir=tmp_path,
+        launcher="torchrun",
+        hosts=f"{local}:2,node-b:2,node-c:2",
+        env={"HEPBENCH_X": "1"},
+    )
     here, there = launcher_commands(options, 3, tmp_path)  # 3 ranks: two here, one on node-b, none on node-c
-    assert here[:10] == ["/x/torchrun", "--nnodes", "2", "--rdzv-backend", "c10d", "--rdzv-endpoint",
-                         f"{local}:{scale.RDZV_PORT}", "--rdzv-id", here[8], "--nproc-per-node"]
+    assert here[:10] == [
+        "/x/torchrun",
+        "--nnodes",
+        "2",
+        "--rdzv-backend",
+        "c10d",
+        "--rdzv-endpoint",
+        f"{local}:{scale.RDZV_PORT}",
+        "--rdzv-id",
+        here[8],
+        "--nproc-per-node",
+    ]
     assert here[10] == "2" and there[:4] == ["ssh", "-o", "BatchMode=yes", "node-b"]
     remote = shlex.split(there[4])
     assert remote[:4] == ["cd", str(Path.cwd()), "&&", "exec"] and remote[4] == "env"
     assert {"GLOO_SOCKET_IFNAME=ib0", "HEPBENCH_X=1"} <= set(remote)
-    assert remote[remote.index("/x/torchrun"):][:11] == here[:10] + ["1"]  # the same rendezvous, one rank
+    assert remote[remote.index("/x/torchrun") :][:11] == here[:10] + ["1"]  # the same rendezvous, one rank
 
 
 def test_hosts_must_have_the_slots_for_the_largest_size(tmp_path):

@@ -1,5 +1,6 @@
 """SIGTERM as an exception (hepbench/mlpf/run/signals.py): raised once inside `interruptible`, held
 back inside `deferred` until the block (a report being written) has finished."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """The rank watchdog (Horovod and DDP ranks) and launcher detection (no Horovod or torch.distributed needed)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -30,20 +31,31 @@ def test_a_rank_without_progress_reports_and_exits_within_the_timeout(tmp_path):
     assert 1.0 + 0.4 <= elapsed < 10  # beat for 1 s, then timed out after 0.4 s (checked every 0.1 s)
 
 
-@pytest.mark.parametrize("env, expected", [
-    ({}, False),
-    ({"HOROVOD_RANK": "0"}, True),
-    ({"OMPI_COMM_WORLD_SIZE": "4"}, True),
-    ({"OMPI_COMM_WORLD_SIZE": "1"}, False),   # mpirun -np 1: a single process
-    ({"PMI_SIZE": "2"}, True),
-    ({"SLURM_STEP_NUM_TASKS": "8", "SLURM_NTASKS": "8"}, True),  # srun -n 8 hepbench run
-    ({"SLURM_STEP_NUM_TASKS": "1", "SLURM_NTASKS": "8"}, False),  # the batch script of an 8-task job
-    ({"WORLD_SIZE": "2", "RANK": "1", "TORCHELASTIC_RUN_ID": "x"}, True),  # torchrun --nproc-per-node 2
-    ({"WORLD_SIZE": "1", "RANK": "0", "TORCHELASTIC_RUN_ID": "x"}, True),  # torchrun of one rank: still a rank
-])
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        ({}, False),
+        ({"HOROVOD_RANK": "0"}, True),
+        ({"OMPI_COMM_WORLD_SIZE": "4"}, True),
+        ({"OMPI_COMM_WORLD_SIZE": "1"}, False),  # mpirun -np 1: a single process
+        ({"PMI_SIZE": "2"}, True),
+        ({"SLURM_STEP_NUM_TASKS": "8", "SLURM_NTASKS": "8"}, True),  # srun -n 8 hepbench run
+        ({"SLURM_STEP_NUM_TASKS": "1", "SLURM_NTASKS": "8"}, False),  # the batch script of an 8-task job
+        ({"WORLD_SIZE": "2", "RANK": "1", "TORCHELASTIC_RUN_ID": "x"}, True),  # torchrun --nproc-per-node 2
+        ({"WORLD_SIZE": "1", "RANK": "0", "TORCHELASTIC_RUN_ID": "x"}, True),  # torchrun of one rank: still a rank
+    ],
+)
 def test_launcher_detection(monkeypatch, env, expected):
-    for name in ("HOROVOD_RANK", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS",
-                 "WORLD_SIZE", "RANK", "TORCHELASTIC_RUN_ID"):
+    for name in (
+        "HOROVOD_RANK",
+        "OMPI_COMM_WORLD_SIZE",
+        "PMI_SIZE",
+        "SLURM_STEP_NUM_TASKS",
+        "SLURM_NTASKS",
+        "WORLD_SIZE",
+        "RANK",
+        "TORCHELASTIC_RUN_ID",
+    ):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -10,6 +10,7 @@ With a torch.compile backend (aot_eager), both the single process and the ranks 
 Rank r trains events r*share .. (r+1)*share-1 of the combined batch. Ranks other than 0 build
 their model from another seed: the engine's broadcast must give every rank rank 0's weights.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -35,8 +36,15 @@ def main(compile_backend: str | None) -> None:
 
     dist.init_process_group(backend="gloo")
     rank, size = dist.get_rank(), dist.get_world_size()
-    small = ModelConfig(bin_size=16, distance_dim=8, ffn_dist_hidden_dim=8, output_dim=16, decoder_hidden_dim=16,
-                        num_graph_layers_id=2, num_graph_layers_reg=2)
+    small = ModelConfig(
+        bin_size=16,
+        distance_dim=8,
+        ffn_dist_hidden_dim=8,
+        output_dim=16,
+        decoder_hidden_dim=16,
+        num_graph_layers_id=2,
+        num_graph_layers_reg=2,
+    )
     compiled = {"compile": True, "compile_backend": compile_backend} if compile_backend else {}
     cfg = TrainConfig(learning_rate=LEARNING_RATE, seed=1, **compiled)
     batch = combined_batch(EVENTS, 32)
@@ -51,7 +59,7 @@ def main(compile_backend: str | None) -> None:
     parallel.configure()
     parallel.build(small, dataclasses.replace(cfg, seed=1 if rank == 0 else 100 + rank))
     share = len(EVENTS) // size
-    mine = {k: v[rank * share:(rank + 1) * share] for k, v in batch.items()}
+    mine = {k: v[rank * share : (rank + 1) * share] for k, v in batch.items()}
     for _ in range(STEPS):
         result = parallel.train_step(mine)
 
@@ -63,9 +71,19 @@ def main(compile_backend: str | None) -> None:
     root = [state]
     dist.broadcast_object_list(root, src=0)  # rank 0's state: DDP keeps every rank's equal
     between = max(float(np.max(np.abs(a - b))) for a, b in zip(state, root[0]))
-    report(f"rank-{rank}", {"rank": rank, "size": size, "events": result.events, "max_weight_difference": diff,
-                            "max_rank_difference": between, "loss": result.loss, "expected_loss": expected_loss,
-                            "compile": parallel.backend()["compile"]})
+    report(
+        f"rank-{rank}",
+        {
+            "rank": rank,
+            "size": size,
+            "events": result.events,
+            "max_weight_difference": diff,
+            "max_rank_difference": between,
+            "loss": result.loss,
+            "expected_loss": expected_loss,
+            "compile": parallel.backend()["compile"],
+        },
+    )
     dist.destroy_process_group()
 
 

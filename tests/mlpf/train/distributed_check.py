@@ -5,6 +5,7 @@ single-process steps on the combined batch, reporting the largest weight differe
     python -m tests.mlpf.train.distributed_check mirrored      # 2 logical CPU devices, one process
     horovodrun -np 2 --gloo python -m tests.mlpf.train.distributed_check horovod
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -41,8 +42,15 @@ def main(mode: str) -> None:
     from hepbench.mlpf.config import ModelConfig, TrainConfig
     from hepbench.mlpf.engines.tensorflow import TensorFlowEngine
 
-    small = ModelConfig(bin_size=16, distance_dim=8, ffn_dist_hidden_dim=8, output_dim=16, decoder_hidden_dim=16,
-                        num_graph_layers_id=1, num_graph_layers_reg=1)
+    small = ModelConfig(
+        bin_size=16,
+        distance_dim=8,
+        ffn_dist_hidden_dim=8,
+        output_dim=16,
+        decoder_hidden_dim=16,
+        num_graph_layers_id=1,
+        num_graph_layers_reg=1,
+    )
     cfg = TrainConfig(learning_rate=LEARNING_RATE, seed=1)
     batch = combined_batch(EVENTS, 32)
     parallel = None
@@ -71,15 +79,19 @@ def main(mode: str) -> None:
         parallel.configure()
         parallel.build(small, dataclasses.replace(cfg, seed=1 if hvd.rank() == 0 else 100 + hvd.rank()))
         share = len(EVENTS) // hvd.size()
-        mine = {k: v[hvd.rank() * share:(hvd.rank() + 1) * share] for k, v in batch.items()}
+        mine = {k: v[hvd.rank() * share : (hvd.rank() + 1) * share] for k, v in batch.items()}
         for _ in range(STEPS):
             result = parallel.train_step(mine)
         info = {"rank": hvd.rank(), "size": hvd.size()}
 
-    diff = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
-               for a, b in zip(parallel.model.trainable_variables, reference.model.trainable_variables))
-    report(f"rank-{info['rank']}" if "rank" in info else mode,
-           {**info, "max_weight_difference": diff, "loss": result.loss, "expected_loss": expected_loss})
+    diff = max(
+        float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+        for a, b in zip(parallel.model.trainable_variables, reference.model.trainable_variables)
+    )
+    report(
+        f"rank-{info['rank']}" if "rank" in info else mode,
+        {**info, "max_weight_difference": diff, "loss": result.loss, "expected_loss": expected_loss},
+    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ kinds are the descriptor's strategies, it trains and evaluates a small model on 
 its batches one ahead and in order, says which backend it is, and refuses the strategies it lacks.
 The result goes to a file (tests/worker_results.py).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -27,14 +28,21 @@ def main(name: str) -> None:
     select_backend(name)  # before anything imports keras
     from hepbench.core.errors import UsageError
     from hepbench.mlpf.config import ModelConfig, TrainConfig
+    from hepbench.mlpf.data.format import YCol
     from hepbench.mlpf.engines.backends import make_engine
     from hepbench.mlpf.engines.base import Engine
     from tests.mlpf.train.distributed_check import combined_batch
-    from hepbench.mlpf.data.format import YCol
 
     facts = backend(name)
-    small = ModelConfig(bin_size=16, distance_dim=8, ffn_dist_hidden_dim=8, output_dim=16, decoder_hidden_dim=16,
-                        num_graph_layers_id=1, num_graph_layers_reg=1)
+    small = ModelConfig(
+        bin_size=16,
+        distance_dim=8,
+        ffn_dist_hidden_dim=8,
+        output_dim=16,
+        decoder_hidden_dim=16,
+        num_graph_layers_id=1,
+        num_graph_layers_reg=1,
+    )
     data = combined_batch([12, 5], 16, seed=3)
     # The numerics check's two sides in fp16 (the loss scale's path), on an engine of its own.
     half = make_engine(name, device="cpu", threads=1)
@@ -42,7 +50,7 @@ def main(name: str) -> None:
     half.build(small, TrainConfig(learning_rate=1e-3, seed=2, precision="fp16"))
     # Targets far off (regression columns x 100): a loss whose gradient overflows at the initial scale.
     far = data["y"].copy()
-    far[..., YCol.TYPE + 1:] *= 100
+    far[..., YCol.TYPE + 1 :] *= 100
     fp16 = check_sides(half, {**data, "y": far})
     engine = make_engine(name, device="cpu", threads=1)
     engine.configure()
@@ -81,11 +89,22 @@ def main(name: str) -> None:
             taken.append(kind)
         except ValueError:
             pass
-    report(name, {"numerics": {"fp32": fp32, "fp16": fp16},
-                  "is_engine": isinstance(engine, Engine), "engine_kinds": taken,
-                  "backend": engine.backend(), "losses": losses, "eval_loss": engine.eval_step(evaluation).loss,
-                  "finite": all(math.isfinite(v) for v in losses), "devices": engine.devices(),
-                  "refusals": refusals, "fetched_at_first": fetched_at_first, "order": order})
+    report(
+        name,
+        {
+            "numerics": {"fp32": fp32, "fp16": fp16},
+            "is_engine": isinstance(engine, Engine),
+            "engine_kinds": taken,
+            "backend": engine.backend(),
+            "losses": losses,
+            "eval_loss": engine.eval_step(evaluation).loss,
+            "finite": all(math.isfinite(v) for v in losses),
+            "devices": engine.devices(),
+            "refusals": refusals,
+            "fetched_at_first": fetched_at_first,
+            "order": order,
+        },
+    )
 
 
 def check_sides(engine, batch: dict) -> dict:
@@ -95,8 +114,11 @@ def check_sides(engine, batch: dict) -> dict:
     device, host = engine.loss_and_gradient(batch), engine.host_loss_and_gradient(batch)
     after = engine.state()
     unchanged = len(before) == len(after) and all(np.array_equal(a, b) for a, b in zip(before, after))
-    return {"device": [device.loss, device.grad_norm, device.loss_scale],
-            "host": [host.loss, host.grad_norm, host.loss_scale], "state_unchanged": unchanged}
+    return {
+        "device": [device.loss, device.grad_norm, device.loss_scale],
+        "host": [host.loss, host.grad_norm, host.loss_scale],
+        "state_unchanged": unchanged,
+    }
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 Exercises the JAX engine on a small model and reports what it found in a file
 (tests/worker_results.py); tests/mlpf/train/test_jax_engine.py asserts on it.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -32,15 +33,22 @@ def main() -> dict:
     mirrored = make_engine("jax", kind="mirrored", device="cpu", replicas=2)
     mirrored.configure()
 
-    from hepbench.mlpf.config import ModelConfig, TrainConfig
-    from hepbench.mlpf.engines.base import MissingDevices
     import jax
 
+    from hepbench.mlpf.config import ModelConfig, TrainConfig
+    from hepbench.mlpf.engines.base import MissingDevices
     from hepbench.mlpf.engines.jax import JaxEngine
     from tests.mlpf.train.distributed_check import combined_batch
 
-    small = ModelConfig(bin_size=16, distance_dim=8, ffn_dist_hidden_dim=8, output_dim=16, decoder_hidden_dim=16,
-                        num_graph_layers_id=1, num_graph_layers_reg=1)
+    small = ModelConfig(
+        bin_size=16,
+        distance_dim=8,
+        ffn_dist_hidden_dim=8,
+        output_dim=16,
+        decoder_hidden_dim=16,
+        num_graph_layers_id=1,
+        num_graph_layers_reg=1,
+    )
     cfg = TrainConfig(learning_rate=1e-3, seed=3)
     batch = combined_batch(EVENTS, LENGTH, seed=1)
     out: dict = {"devices": mirrored.devices(), "backend": mirrored.backend(), "software": mirrored.software()}
@@ -76,7 +84,9 @@ def main() -> dict:
     # Mirrored over the two CPU devices, from the same seed: k steps equal the single steps
     # on the combined batch; an odd batch is padded with an empty event for the second replica.
     mirrored.build(small, cfg)
-    parallel = [mirrored.train_step(b) for b in itertools.islice(mirrored.train_batches(itertools.repeat(batch)), STEPS)]
+    parallel = [
+        mirrored.train_step(b) for b in itertools.islice(mirrored.train_batches(itertools.repeat(batch)), STEPS)
+    ]
     out["mirrored_losses"] = [r.loss for r in parallel]
     out["mirrored_parts"] = [dataclasses.asdict(p) for p in parallel[0].parts]
     out["mirrored_weight_difference"] = max_difference(single.state(), mirrored.state())

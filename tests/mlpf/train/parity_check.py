@@ -13,6 +13,7 @@ gradient (the backend's own autodiff, before any update), the losses of STEPS
 train steps through the engine, and the eval loss after them. tests/mlpf/train/test_parity.py
 compares the backends.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -65,8 +66,12 @@ def loss_and_gradient_norm(backend: str, model, b: dict, train_cfg) -> tuple[flo
             outputs, _ = model.stateless_call(trainable, non_trainable, X, training=True)
             return total(outputs, X, y)
 
-        loss, grads = jax.jit(jax.value_and_grad(f))([v.value for v in model.trainable_variables],
-                                                    [v.value for v in model.non_trainable_variables], b["X"], b["y"])
+        loss, grads = jax.jit(jax.value_and_grad(f))(
+            [v.value for v in model.trainable_variables],
+            [v.value for v in model.non_trainable_variables],
+            b["X"],
+            b["y"],
+        )
         grads = [np.asarray(g) for g in grads]
     else:  # the native module (hepbench.mlpf.engines.torch_model), as the engine runs it
         import torch
@@ -101,9 +106,16 @@ def run(name: str, precision: str) -> dict:
     losses = [engine.train_step(next(iter(engine.train_batches([b])))).loss for _ in range(STEPS)]
     evaluation = next(iter(engine.eval_batches([b])))
     engine.trace_eval(evaluation)
-    return {"backend": name, "precision": precision, "weights_sha256": digest, "initial_loss": loss0,
-            "gradient_norm": grad_norm, "losses": losses, "eval_loss": engine.eval_step(evaluation).loss,
-            "engine": engine.backend()}
+    return {
+        "backend": name,
+        "precision": precision,
+        "weights_sha256": digest,
+        "initial_loss": loss0,
+        "gradient_norm": grad_norm,
+        "losses": losses,
+        "eval_loss": engine.eval_step(evaluation).loss,
+        "engine": engine.backend(),
+    }
 
 
 def _weights(model) -> dict[str, np.ndarray]:

@@ -1,6 +1,7 @@
 """The matmul ceiling's measurement with a stand-in product and clock: the size grows while the
 budget allows, the fastest timed product counts, a slow precision stays small, and bad arguments
 are refused naming them. (Each framework's own product: tests/mlpf/run/test_backends.py's runs.)"""
+
 from __future__ import annotations
 
 import pytest
@@ -62,11 +63,14 @@ def test_a_tiny_budget_still_times_the_smallest_size_a_few_times():
     assert (c.size, c.repeats, m.dtype) == (MIN_SIZE, MIN_REPEATS, "bfloat16")
 
 
-@pytest.mark.parametrize("args, message", [
-    (("torch", "fp32", 0), "budget must be positive, not 0"),
-    (("torch", "tf32", 1), r"precision must be one of \('fp32', 'bf16', 'fp16'\), not 'tf32'"),
-    (("mxnet", "fp32", 1), r"framework must be one of \('tensorflow', 'jax', 'torch'\), not 'mxnet'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("torch", "fp32", 0), "budget must be positive, not 0"),
+        (("torch", "tf32", 1), r"precision must be one of \('fp32', 'bf16', 'fp16'\), not 'tf32'"),
+        (("mxnet", "fp32", 1), r"framework must be one of \('tensorflow', 'jax', 'torch'\), not 'mxnet'"),
+    ],
+)
 def test_bad_arguments_are_refused_naming_them(args, message):
     with pytest.raises(ValueError, match=message):
         measure(*args)

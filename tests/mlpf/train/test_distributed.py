@@ -1,5 +1,6 @@
 """Data-parallel steps equal one process's step on the combined batch (own processes: logical
 devices and Horovod ranks must be set up before TensorFlow starts)."""
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,21 @@ def test_mirrored_strategy_over_two_logical_cpus_equals_the_combined_batch():
 def test_horovod_two_ranks_equal_the_combined_batch():
     pytest.importorskip("horovod.tensorflow", reason="Horovod is built by `make setup` (second step)")
     horovodrun = os.path.join(os.path.dirname(sys.executable), "horovodrun")
-    outs = results([horovodrun, "-np", "2", "--gloo", "-H", "localhost:2",
-                    sys.executable, "-m", "tests.mlpf.train.distributed_check", "horovod"], ["rank-0", "rank-1"])
+    outs = results(
+        [
+            horovodrun,
+            "-np",
+            "2",
+            "--gloo",
+            "-H",
+            "localhost:2",
+            sys.executable,
+            "-m",
+            "tests.mlpf.train.distributed_check",
+            "horovod",
+        ],
+        ["rank-0", "rank-1"],
+    )
     assert sorted(o["rank"] for o in outs) == [0, 1]
     for out in outs:  # both ranks hold the same weights, equal to the single-process result
         assert out["max_weight_difference"] < 1e-4

@@ -1,6 +1,7 @@
 """The TensorFlow engine behind the seam: its train step is the plain gradient step from the
 NumPy-drawn initial weights on NumPy batches, its results are host numbers, its state round-trips,
 it says how it runs, and the mirrored step refuses jit_compile (it cannot honour it)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -21,8 +22,15 @@ from hepbench.mlpf.model.mlpf import build_model
 from hepbench.mlpf.run.plan import RunOptions, plan_mirrored
 from hepbench.mlpf.train.optimizer import make_optimizer
 
-SMALL = ModelConfig(bin_size=16, distance_dim=8, ffn_dist_hidden_dim=8, output_dim=16, decoder_hidden_dim=16,
-                    num_graph_layers_id=1, num_graph_layers_reg=1)
+SMALL = ModelConfig(
+    bin_size=16,
+    distance_dim=8,
+    ffn_dist_hidden_dim=8,
+    output_dim=16,
+    decoder_hidden_dim=16,
+    num_graph_layers_id=1,
+    num_graph_layers_reg=1,
+)
 CFG = TrainConfig(learning_rate=3e-3, seed=3)
 N_REAL = [12, 5, 16, 0]  # an all-padding event too
 
@@ -79,8 +87,12 @@ def test_the_train_step_is_the_plain_gradient_step(batch):
 def test_the_engine_starts_from_the_numpy_drawn_weights_and_says_how_it_runs():
     engine = built_engine()
     assert all(np.array_equal(a, b) for a, b in zip(engine.state(), initial_values(engine.model, CFG.seed)))
-    assert engine.backend() == {"name": "tensorflow", "version": tf.__version__, "keras": keras.__version__,
-                                "compile": "tf.function"}
+    assert engine.backend() == {
+        "name": "tensorflow",
+        "version": tf.__version__,
+        "keras": keras.__version__,
+        "compile": "tf.function",
+    }
     assert built_engine(dataclasses.replace(CFG, jit_compile=True)).backend()["compile"] == "tf.function+xla"
 
 
@@ -134,11 +146,14 @@ def test_the_single_step_honours_jit_compile(batch):
     np.testing.assert_allclose([engine.train_step(batch).loss for _ in range(2)], expected, rtol=1e-3)
 
 
-@pytest.mark.parametrize("kind, replicas, device, message", [
-    ("single", 2, "cpu", "2 replicas need the mirrored kind, not 'single'"),
-    ("mirrored", 2, None, "the mirrored kind needs device cpu or gpu, not None"),
-    ("fast", 1, "cpu", "engine kind must be one of .*, not 'fast'"),
-])
+@pytest.mark.parametrize(
+    "kind, replicas, device, message",
+    [
+        ("single", 2, "cpu", "2 replicas need the mirrored kind, not 'single'"),
+        ("mirrored", 2, None, "the mirrored kind needs device cpu or gpu, not None"),
+        ("fast", 1, "cpu", "engine kind must be one of .*, not 'fast'"),
+    ],
+)
 def test_impossible_engines_are_refused(kind, replicas, device, message):
     with pytest.raises(ValueError, match=message):
         TensorFlowEngine(kind=kind, device=device, replicas=replicas)

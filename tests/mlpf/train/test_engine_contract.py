@@ -2,6 +2,7 @@
 for every engine (tests/mlpf/train/engine_contract.py, a process per backend), the descriptors agreeing
 with the schema and the CLI, and no backend's name compared outside the engines package: a fourth
 engine is one descriptor, one engine module and one parameter here."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -32,8 +33,12 @@ def test_every_engine_keeps_the_contract_through_its_descriptor(name):
     if any(importlib.util.find_spec(m) is None for m in facts.modules):
         pytest.skip(f"{name} is the {facts.extra} extra")  # make setup installs every backend
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-    r, found = run_workers([sys.executable, "-m", "tests.mlpf.train.engine_contract", name], cwd=ROOT,
-                           env={**env, "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=600)
+    r, found = run_workers(
+        [sys.executable, "-m", "tests.mlpf.train.engine_contract", name],
+        cwd=ROOT,
+        env={**env, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     out = found[name]
     # The engine class takes exactly the kinds its descriptor offers the run.
@@ -60,8 +65,9 @@ def test_every_engine_keeps_the_contract_through_its_descriptor(name):
     missing = [k for k in ("single", "mirrored", "horovod", "ddp") if k not in facts.strategies]
     assert sorted(out["refusals"]) == sorted(missing)
     for kind, message in out["refusals"].items():
-        assert message == (f"--strategy {kind} is not available with --backend {name} "
-                           f"(it has {', '.join(facts.strategies)})")
+        assert message == (
+            f"--strategy {kind} is not available with --backend {name} (it has {', '.join(facts.strategies)})"
+        )
 
 
 def test_one_ahead_fetches_the_next_item_before_handing_out_the_current_one():

@@ -5,6 +5,7 @@ batch, fp16 with dynamic loss scaling, clear errors for missing devices, and no 
 Everything runs in one process of its own (tests/mlpf/train/jax_check.py): this process's Keras
 has another backend, and JAX fixes its CPU devices when it starts.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,9 +28,13 @@ def found() -> dict:
 
 
 def test_the_engine_says_what_it_is(found):
-    assert found["backend"] == {"name": "jax", "version": found["software"]["jax"],
-                                "jaxlib": found["software"]["jaxlib"], "keras": found["software"]["keras"],
-                                "compile": "jax.jit"}
+    assert found["backend"] == {
+        "name": "jax",
+        "version": found["software"]["jax"],
+        "jaxlib": found["software"]["jaxlib"],
+        "keras": found["software"]["keras"],
+        "compile": "jax.jit",
+    }
     assert (found["software"]["cuda"], found["software"]["cudnn"]) == (None, None)  # a CPU jaxlib
     assert [d["type"] for d in found["devices"]] == ["cpu", "cpu"]
     assert found["parameters"] == [7907, 800]
@@ -58,8 +63,10 @@ def test_mirrored_over_two_cpus_equals_one_device_on_the_combined_batch(found):
     assert found["mirrored_weight_difference"] < 1e-4  # float32 summation order, nothing else
     for a, b in zip(found["mirrored_losses"], found["losses"]):
         assert a == pytest.approx(b, rel=1e-5)
-    assert found["mirrored_parts"] == [{"events": 2, "padded_length": 32, "real_elements": 27},
-                                       {"events": 2, "padded_length": 32, "real_elements": 31}]
+    assert found["mirrored_parts"] == [
+        {"events": 2, "padded_length": 32, "real_elements": 27},
+        {"events": 2, "padded_length": 32, "real_elements": 31},
+    ]
     # Three events over two replicas: an empty event fills the second replica's share, uncounted.
     assert [p["events"] for p in found["odd_parts"]] == [2, 1]
     assert found["mirrored_eval"] == pytest.approx(found["eval_after"], rel=1e-5)  # the whole batch on each device

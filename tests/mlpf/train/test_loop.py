@@ -2,6 +2,7 @@
 and warm-up outside the windows, windows that tile the timed steps, every shape of the windows and
 of validation traced and run before its clock starts, validation after, failures that keep what was
 measured; and with the real TensorFlow engine, a warmed run that trains exactly as an unwarmed one."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,8 +17,17 @@ from hepbench.mlpf.engines.base import Engine, LossAndGradient, Part, StepResult
 from hepbench.mlpf.engines.ceiling import Ceiling
 from hepbench.mlpf.model.flops import training_flops
 from hepbench.mlpf.train import loop
-from hepbench.mlpf.train.loop import (DataSource, Hooks, Measurement, batch_shapes, benchmark, describe, mean_loss,
-                                      warm_train, zero_batch)
+from hepbench.mlpf.train.loop import (
+    DataSource,
+    Hooks,
+    Measurement,
+    batch_shapes,
+    benchmark,
+    describe,
+    mean_loss,
+    warm_train,
+    zero_batch,
+)
 from hepbench.mlpf.train.numerics import NumericsMismatch
 from hepbench.mlpf.train.throughput import NonFiniteLoss, Plan, TrainingTimer
 
@@ -137,8 +147,14 @@ class FakeBatches:
         self.name, self.cycle = name, list(shapes)
 
     def __iter__(self):
-        return ({"X": np.zeros((b, n, 12), np.float32), "y": np.zeros((b, n, 7), np.float32),
-                 "n_elements": np.full(b, n // 2, np.int32)} for b, n in itertools.cycle(self.cycle))
+        return (
+            {
+                "X": np.zeros((b, n, 12), np.float32),
+                "y": np.zeros((b, n, 7), np.float32),
+                "n_elements": np.full(b, n // 2, np.int32),
+            }
+            for b, n in itertools.cycle(self.cycle)
+        )
 
 
 class FakeSource:
@@ -158,24 +174,44 @@ CFG = Config(model=ModelConfig(bin_size=16), bench=BenchConfig(windows=2, warmup
 
 def run(engine, clock, plan, validation_events=4, source=None, check_numerics=True, **hooks):
     measured = Measurement(TrainingTimer(plan, clock=clock, wall_clock=clock))
-    return measured, benchmark(engine, CFG, source or FakeSource(), measured, validation_events, Hooks(**hooks),
-                               check_numerics=check_numerics)
+    return measured, benchmark(
+        engine, CFG, source or FakeSource(), measured, validation_events, Hooks(**hooks), check_numerics=check_numerics
+    )
 
 
 def test_phases_run_in_order_and_only_the_windows_are_timed():
     clock, said, beats = FakeClock(), [], []
     engine = FakeEngine(clock, warmup=2, durations=[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], replicas=2)
-    measured, result = run(engine, clock, Plan(warmup_steps=2, windows=2, steps_per_window=3),
-                           say=said.append, heartbeat=lambda: beats.append(clock.now))
+    measured, result = run(
+        engine,
+        clock,
+        Plan(warmup_steps=2, windows=2, steps_per_window=3),
+        say=said.append,
+        heartbeat=lambda: beats.append(clock.now),
+    )
     assert result is measured
     # One shape: traced on the first batch, run first by the warm-up steps (no all-padding step).
     steps = [("train_step", (2, LENGTH), "data")] * 8
-    evals = [("eval_step", (2, LENGTH), "padding"), ("eval_step", (2, LENGTH), "data"), ("eval_step", (2, LENGTH), "data")]
+    evals = [
+        ("eval_step", (2, LENGTH), "padding"),
+        ("eval_step", (2, LENGTH), "data"),
+        ("eval_step", (2, LENGTH), "data"),
+    ]
     # The numerics check after tracing, before any step: replica 0's share of the first batch.
     check = [("host_loss_and_gradient", (2, LENGTH)), ("loss_and_gradient", (2, LENGTH)), ("from_rank0", True)]
-    assert engine.calls == ["configure", "devices", "build", ("train_batches", "train x2"), ("trace_train", (2, LENGTH)),
-                            *check, *steps, ("eval_batches", "test"), ("eval_batches", "padding"), ("trace_eval", (2, LENGTH)),
-                            *evals]
+    assert engine.calls == [
+        "configure",
+        "devices",
+        "build",
+        ("train_batches", "train x2"),
+        ("trace_train", (2, LENGTH)),
+        *check,
+        *steps,
+        ("eval_batches", "test"),
+        ("eval_batches", "padding"),
+        ("trace_eval", (2, LENGTH)),
+        *evals,
+    ]
     # Tracing and the warm-up are measured apart, never inside a window.
     assert measured.compile_seconds == TRACE_SECONDS
     assert measured.warmed_shapes == [(2, LENGTH)] and measured.warm_seconds == 0.0
@@ -189,8 +225,11 @@ def test_phases_run_in_order_and_only_the_windows_are_timed():
     v = measured.validation
     assert (v["events"], v["steps"], v["seconds"], v["loss"]) == (4, 2, 2 * EVAL_SECONDS, 2.0)
     assert v["events_per_second"] == pytest.approx(4.0)
-    assert (measured.devices, measured.software, measured.parameters) == ([{"type": "cpu", "name": "Fake CPU"}] * 2,
-                                                                          {"fake": "1.0"}, (10, 2))
+    assert (measured.devices, measured.software, measured.parameters) == (
+        [{"type": "cpu", "name": "Fake CPU"}] * 2,
+        {"fake": "1.0"},
+        (10, 2),
+    )
     # A heartbeat after tracing, after each side of the numerics check and after every step.
     assert beats[0] == TRACE_SECONDS and len(beats) == 1 + 2 + 8
     assert said[0] == "2 x Fake CPU: tracing the training step ..."
@@ -218,14 +257,15 @@ def test_a_cpu_copy_measures_its_ceiling_before_tracing_outside_every_window(dev
     monkeypatch.setattr(loop, "measure", measure)
     clock, said = FakeClock(), []
     engine = Engine(clock, warmup=0, durations=[1.0, 2.0])
-    cfg = dataclasses.replace(CFG, train=TrainConfig(precision="bf16"),
-                              bench=dataclasses.replace(CFG.bench, ceiling_seconds=0.5))
+    cfg = dataclasses.replace(
+        CFG, train=TrainConfig(precision="bf16"), bench=dataclasses.replace(CFG.bench, ceiling_seconds=0.5)
+    )
     measured = Measurement(TrainingTimer(Plan(0, 1, 2), clock=clock, wall_clock=clock))
     benchmark(engine, cfg, FakeSource(), measured, 0, Hooks(say=said.append))
     ceiling = [("ceiling", "fake", "bf16", 0.5)] if device == "cpu" else []
     # With the engine's framework configured and the model built, before the data and the tracing.
     expected = ["configure", "devices", "build", *ceiling, ("train_batches", "train x1")]
-    assert engine.calls[:len(expected)] == expected
+    assert engine.calls[: len(expected)] == expected
     assert measured.timer.windows[0].seconds == 3.0  # its time is in no window
     if device == "cpu":
         assert measured.ceiling.flops_per_second == 2e9
@@ -304,8 +344,11 @@ def test_a_non_finite_validation_loss_fails_the_run_without_writing_nan():
 
 
 def test_mean_loss_weights_by_events_and_names_where_a_loss_diverged():
-    results = {"a": StepResult(1.0, (Part(1, 16, 3),)), "b": StepResult(4.0, (Part(3, 16, 9),)),
-               "nan": StepResult(math.nan, (Part(2, 16, 1),))}
+    results = {
+        "a": StepResult(1.0, (Part(1, 16, 3),)),
+        "b": StepResult(4.0, (Part(3, 16, 9),)),
+        "nan": StepResult(math.nan, (Part(2, 16, 1),)),
+    }
     assert mean_loss(results.get, ["a", "b"]) == (pytest.approx(13 / 4), 4)
     assert mean_loss(results.get, []) == (None, 0)
     with pytest.raises(NonFiniteLoss, match="loss became nan at epoch 3"):
@@ -313,14 +356,16 @@ def test_mean_loss_weights_by_events_and_names_where_a_loss_diverged():
 
 
 # Padded lengths and sizes that vary from batch to batch, as bucketing and the last batch of a pass make them.
-SHAPED = FakeSource(train=[(2, 16), (2, 48), (2, 16), (1, 32), (2, 64), (2, 48), (2, 80), (2, 16), (2, 96)],
-                    test=[(2, 32), (2, 16), (2, 112)])
+SHAPED = FakeSource(
+    train=[(2, 16), (2, 48), (2, 16), (1, 32), (2, 64), (2, 48), (2, 80), (2, 16), (2, 96)],
+    test=[(2, 32), (2, 16), (2, 112)],
+)
 
 
 def split_at_first_window(engine: FakeEngine, warmup_steps: int) -> tuple[list, list]:
     """(the calls before the first timed step, the timed data steps' shapes)."""
     data = [i for i, c in enumerate(engine.calls) if c[0] == "train_step" and c[2] == "data"]
-    return engine.calls[:data[warmup_steps]], [engine.calls[i][1] for i in data[warmup_steps:]]
+    return engine.calls[: data[warmup_steps]], [engine.calls[i][1] for i in data[warmup_steps:]]
 
 
 def test_every_shape_the_windows_see_is_traced_and_run_before_the_clock_starts():
@@ -341,11 +386,15 @@ def test_every_shape_the_windows_see_is_traced_and_run_before_the_clock_starts()
     padding = [c[1] for c in before if c[0] == "train_step" and c[2] == "padding"]
     assert padding == [(1, 32), (2, 64), (2, 80)]
     assert measured.warm_seconds == 3 * PADDING_SECONDS and measured.timer.warmup.seconds == 2 * WARMUP_SECONDS
-    assert before.index("load_state") > max(i for i, c in enumerate(before) if c[0] == "train_step" and c[2] == "padding")
+    assert before.index("load_state") > max(
+        i for i, c in enumerate(before) if c[0] == "train_step" and c[2] == "padding"
+    )
     assert [c[2] for c in before if c[0] == "train_step"][-2:] == ["data", "data"]  # the warm-up, after the warming
     assert engine.weights[0] == plan.warmup_steps + 6  # the padding steps left nothing behind
-    assert said[3] == ("warmed 5 batch shape(s) (2 x 16, 2 x 48, 1 x 32, 2 x 64, 2 x 80): "
-                       "3 on all-padding steps in 21.0 s, 2 by the warm-up steps")
+    assert said[3] == (
+        "warmed 5 batch shape(s) (2 x 16, 2 x 48, 1 x 32, 2 x 64, 2 x 80): "
+        "3 on all-padding steps in 21.0 s, 2 by the warm-up steps"
+    )
     # Validation: its 2 timed batches' shapes traced and run on padding before its first timed step.
     first_eval = next(i for i, c in enumerate(engine.calls) if c[0] == "eval_step" and c[2] == "data")
     assert {c[1] for c in engine.calls[:first_eval] if c[0] == "trace_eval"} == {(2, 32), (2, 16)}
@@ -381,13 +430,20 @@ def test_batch_shapes_asks_a_pipeline_that_knows_them_and_reads_nothing():
 
 # -- the real pipeline and the real TensorFlow engine -----------------------------------------------
 
+
 class RecordingEngine(FakeEngine):
     """A FakeEngine whose train steps report the batch's real shape and events."""
 
     def train_step(self, batch):
         super().train_step(batch)
-        return StepResult(1.0, (Part(events=shape(batch)[0], padded_length=shape(batch)[1],
-                                     real_elements=int(batch["n_elements"].sum())),))
+        return StepResult(
+            1.0,
+            (
+                Part(
+                    events=shape(batch)[0], padded_length=shape(batch)[1], real_elements=int(batch["n_elements"].sum())
+                ),
+            ),
+        )
 
 
 @pytest.mark.parametrize("shuffle, lookahead", [(0, 0), (5, 0), (0, 8), (5, 1)])
@@ -396,8 +452,9 @@ def test_the_warmed_shapes_cover_every_batch_of_the_real_pipeline(built, shuffle
     # of 5 holds 3 events, so every pass ends in a batch of 1. Shuffled and bucketed too: the
     # shapes the loop plans (Batches.shapes) are those the pipeline then yields.
     data = DataConfig(max_elements=64, shuffle_buffer=shuffle, bucket_lookahead=lookahead)
-    cfg = Config(model=ModelConfig(bin_size=16), data=data, bench=BenchConfig(windows=3, warmup_steps=1,
-                                                                              ceiling_seconds=0))
+    cfg = Config(
+        model=ModelConfig(bin_size=16), data=data, bench=BenchConfig(windows=3, warmup_steps=1, ceiling_seconds=0)
+    )
     clock = FakeClock()
     engine = RecordingEngine(clock, warmup=1, durations=[1.0] * 100)
     plan = Plan(warmup_steps=1, windows=3, steps_per_window=4)
@@ -408,8 +465,16 @@ def test_the_warmed_shapes_cover_every_batch_of_the_real_pipeline(built, shuffle
     assert set(timed) <= set(measured.warmed_shapes)
 
 
-TINY = ModelConfig(bin_size=16, distance_dim=8, ffn_dist_hidden_dim=8, output_dim=16, decoder_hidden_dim=16,
-                   num_graph_layers_id=1, num_graph_layers_reg=1, dropout=0.3)
+TINY = ModelConfig(
+    bin_size=16,
+    distance_dim=8,
+    ffn_dist_hidden_dim=8,
+    output_dim=16,
+    decoder_hidden_dim=16,
+    num_graph_layers_id=1,
+    num_graph_layers_reg=1,
+    dropout=0.3,
+)
 # A large rate that halves every step: a warming step that counted would change every later update.
 TRAIN = TrainConfig(learning_rate=3e-3, lr_decay_steps=1, lr_decay_rate=0.5, seed=5)
 

@@ -2,6 +2,7 @@
 comparison, fp16's loss scale halved on an overflow, the report block (schema-valid, no NaN), and the
 message that names both sides' values. The real engines: tests/mlpf/train/engine_contract.py; a whole
 run refused: tests/mlpf/run/test_numerics_run.py."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,8 +16,15 @@ import pytest
 from hepbench.core.schema import validate_report
 from hepbench.mlpf.config import PRECISIONS, Config, ModelConfig, TrainConfig
 from hepbench.mlpf.engines.base import LossAndGradient, unscaled_gradient
-from hepbench.mlpf.train.numerics import (TOLERANCES, NumericsCheck, arithmetic, check, not_run, refusal,
-                                          relative_difference)
+from hepbench.mlpf.train.numerics import (
+    TOLERANCES,
+    NumericsCheck,
+    arithmetic,
+    check,
+    not_run,
+    refusal,
+    relative_difference,
+)
 
 BATCH = {"X": np.zeros((2, 32, 12), np.float32), "y": np.zeros((2, 32, 7), np.float32)}
 
@@ -51,8 +59,10 @@ def test_every_precision_has_a_tolerance_finer_arithmetic_a_tighter_one_and_1_pe
     assert TOLERANCES["fp32"].grad_norm < 0.01  # and in float32, a gradient 1 % off
 
 
-@pytest.mark.parametrize("precision, matmul, kind", [("fp32", "highest", "fp32"), ("fp32", "tf32", "tf32"),
-                                                     ("bf16", "tf32", "bf16"), ("fp16", "highest", "fp16")])
+@pytest.mark.parametrize(
+    "precision, matmul, kind",
+    [("fp32", "highest", "fp32"), ("fp32", "tf32", "tf32"), ("bf16", "tf32", "bf16"), ("fp16", "highest", "fp16")],
+)
 def test_the_arithmetic_is_the_precision_or_tf32(precision, matmul, kind):
     assert arithmetic(precision, matmul) == kind
 
@@ -72,8 +82,9 @@ def test_equal_sides_pass_and_the_host_is_computed_first():
     assert (result.events, result.padded_length) == (2, 32)
 
 
-@pytest.mark.parametrize("precision, matmul", [("fp32", "highest"), ("fp32", "tf32"), ("fp16", "highest"),
-                                               ("bf16", "highest")])
+@pytest.mark.parametrize(
+    "precision, matmul", [("fp32", "highest"), ("fp32", "tf32"), ("fp16", "highest"), ("bf16", "highest")]
+)
 def test_a_loss_1_percent_off_fails_in_every_precision(precision, matmul):
     result = check(Sides(device=(5.5 * 1.01, 40.0)), BATCH, cfg(precision, matmul))
     assert result.status == "failed" and not result.passed
@@ -95,8 +106,10 @@ def test_a_gradient_1_percent_off_fails_in_float32():
 def test_the_message_names_both_values_the_differences_and_the_tolerances():
     result = check(Sides(device=(5.555, 40.0)), BATCH, cfg())
     message = str(refusal(result))
-    assert message.startswith("numerics check failed: the first batch (2 x 32) on the device (fp32): loss 5.555, "
-                              "gradient norm 40; on the host CPU in float32: loss 5.5, gradient norm 40; ")
+    assert message.startswith(
+        "numerics check failed: the first batch (2 x 32) on the device (fp32): loss 5.555, "
+        "gradient norm 40; on the host CPU in float32: loss 5.5, gradient norm 40; "
+    )
     t = TOLERANCES["fp32"]
     assert f"relative differences 0.01 (tolerance {t.loss:g}) and 0 (tolerance {t.grad_norm:g})" in message
     assert message.endswith("nothing was timed")
@@ -133,8 +146,9 @@ def test_with_dropout_nothing_is_compared_and_the_run_goes_on():
     engine = Sides(device=(99.0, 99.0))
     result = check(engine, BATCH, cfg(dropout=0.1))
     assert result.status == "skipped" and result.passed and engine.calls == []
-    assert result.describe() == ("numerics check skipped: model.dropout=0.1: the device and the host draw "
-                                 "different dropout masks")
+    assert result.describe() == (
+        "numerics check skipped: model.dropout=0.1: the device and the host draw different dropout masks"
+    )
     block = result.to_dict()
     assert block["reason"].startswith("model.dropout=0.1") and block["device"] is None
     validate_report(example_with(block))

@@ -20,6 +20,7 @@ bf16   JAX against PyTorch: initial loss 1e-3 (9e-5), gradient norm 3e-3 (5e-5),
        1.5e-2 and its step losses up to 5.5e-3 from the other two.
        Each backend's bf16 loss differs from its own fp32 loss: the bf16 run really was bf16.
 """
+
 from __future__ import annotations
 
 import os
@@ -48,10 +49,16 @@ def results(tmp_path_factory) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     folder = tmp_path_factory.mktemp("parity")
-    procs = {b: subprocess.Popen([sys.executable, "-m", "tests.mlpf.train.parity_check", b, *PRECISIONS],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                 env={**env, RESULTS_DIR: str(folder)})
-             for b in BACKENDS}
+    procs = {
+        b: subprocess.Popen(
+            [sys.executable, "-m", "tests.mlpf.train.parity_check", b, *PRECISIONS],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**env, RESULTS_DIR: str(folder)},
+        )
+        for b in BACKENDS
+    }
     for backend, proc in procs.items():
         _, stderr = proc.communicate(timeout=1200)
         assert proc.returncode == 0, f"{backend}:\n{stderr[-3000:]}"

@@ -1,5 +1,6 @@
 """The peaks table: devices found by the names frameworks give them, per-device shares of a package,
 refused malformed entries, and docs/training.md's table equal to the packaged one."""
+
 from __future__ import annotations
 
 import re
@@ -12,17 +13,37 @@ from hepbench.mlpf.train.peaks import PRECISIONS, lookup, parse, table
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "training.md"
 
 
-@pytest.mark.parametrize("name, key", [
-    ("NVIDIA H100 80GB HBM3", "H100"), ("NVIDIA H100 PCIe", "H100 PCIe"), ("NVIDIA H100 NVL", "H100 NVL"),
-    ("nvidia h100-pcie", "H100 PCIe"), ("NVIDIA H200", "H200"), ("NVIDIA H200 NVL", "H200 NVL"),
-    ("NVIDIA GH200 480GB", "GH200"), ("NVIDIA GH200 144G HBM3e", "GH200"), ("NVIDIA B200", "B200"),
-    ("NVIDIA A100-SXM4-80GB", "A100"), ("NVIDIA A100 80GB PCIe", "A100"), ("NVIDIA L40S", "L40S"),
-    ("AMD Instinct MI300X", "MI300X"), ("AMD Instinct MI300X VF", "MI300X"), ("AMD Instinct MI325X", "MI325X"),
-    ("AMD Instinct MI250X/MI250", "MI250X"), ("Intel(R) Data Center GPU Max 1550", "Max 1550"),
-    # Other parts whose names contain a known one: not theirs.
-    ("NVIDIA GB200", None), ("NVIDIA A100X", None), ("AMD Instinct MI300A", None), ("AMD Instinct MI250", None),
-    ("Intel(R) Data Center GPU Max 1100", None), ("Tesla T4", None), ("", None), (None, None),
-])
+@pytest.mark.parametrize(
+    "name, key",
+    [
+        ("NVIDIA H100 80GB HBM3", "H100"),
+        ("NVIDIA H100 PCIe", "H100 PCIe"),
+        ("NVIDIA H100 NVL", "H100 NVL"),
+        ("nvidia h100-pcie", "H100 PCIe"),
+        ("NVIDIA H200", "H200"),
+        ("NVIDIA H200 NVL", "H200 NVL"),
+        ("NVIDIA GH200 480GB", "GH200"),
+        ("NVIDIA GH200 144G HBM3e", "GH200"),
+        ("NVIDIA B200", "B200"),
+        ("NVIDIA A100-SXM4-80GB", "A100"),
+        ("NVIDIA A100 80GB PCIe", "A100"),
+        ("NVIDIA L40S", "L40S"),
+        ("AMD Instinct MI300X", "MI300X"),
+        ("AMD Instinct MI300X VF", "MI300X"),
+        ("AMD Instinct MI325X", "MI325X"),
+        ("AMD Instinct MI250X/MI250", "MI250X"),
+        ("Intel(R) Data Center GPU Max 1550", "Max 1550"),
+        # Other parts whose names contain a known one: not theirs.
+        ("NVIDIA GB200", None),
+        ("NVIDIA A100X", None),
+        ("AMD Instinct MI300A", None),
+        ("AMD Instinct MI250", None),
+        ("Intel(R) Data Center GPU Max 1100", None),
+        ("Tesla T4", None),
+        ("", None),
+        (None, None),
+    ],
+)
 def test_a_device_is_found_by_the_name_its_framework_gives_it(name, key):
     found = lookup(name)
     assert (found.key if found else None) == key
@@ -38,17 +59,27 @@ def test_a_package_shown_as_two_devices_gives_each_its_half():
     assert h100.flops_per_second("fp32", composite) == pytest.approx(67e12)
 
 
-@pytest.mark.parametrize("entry, message", [
-    ({"key": "X", "match": "X", "tflops": {"fp32": 1.0}}, r"devices\[0\] \(X\): needs key, match, tflops and source"),
-    ({"key": "X", "match": "X", "tflops": {"fp64": 1.0}, "source": "u"}, r"\(X\): tflops must map some of"),
-    ({"key": "X", "match": "X", "tflops": {"fp32": -1}, "source": "u"}, r"\(X\): tflops must map"),
-    ({"key": "X", "match": "(", "tflops": {"fp32": 1}, "source": "u"}, r"\(X\): match '\(' is not a regular"),
-    ({"key": "X", "match": "X", "tflops": {"fp32": 1}, "source": "u", "devices_per_package": 0},
-     r"devices_per_package must be a positive integer"),
-    ({"key": "X", "match": "X", "tflops": {"fp32": 1}, "source": "u", "whole_package_when": "COMPOSITE"},
-     r"whole_package_when must be NAME=VALUE"),
-    ({"key": "X", "match": "X", "tflops": {"fp32": 1}, "source": "u", "peak": 2}, r"unknown field\(s\) \['peak'\]"),
-])
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        (
+            {"key": "X", "match": "X", "tflops": {"fp32": 1.0}},
+            r"devices\[0\] \(X\): needs key, match, tflops and source",
+        ),
+        ({"key": "X", "match": "X", "tflops": {"fp64": 1.0}, "source": "u"}, r"\(X\): tflops must map some of"),
+        ({"key": "X", "match": "X", "tflops": {"fp32": -1}, "source": "u"}, r"\(X\): tflops must map"),
+        ({"key": "X", "match": "(", "tflops": {"fp32": 1}, "source": "u"}, r"\(X\): match '\(' is not a regular"),
+        (
+            {"key": "X", "match": "X", "tflops": {"fp32": 1}, "source": "u", "devices_per_package": 0},
+            r"devices_per_package must be a positive integer",
+        ),
+        (
+            {"key": "X", "match": "X", "tflops": {"fp32": 1}, "source": "u", "whole_package_when": "COMPOSITE"},
+            r"whole_package_when must be NAME=VALUE",
+        ),
+        ({"key": "X", "match": "X", "tflops": {"fp32": 1}, "source": "u", "peak": 2}, r"unknown field\(s\) \['peak'\]"),
+    ],
+)
 def test_a_malformed_entry_is_refused_naming_it(entry, message):
     with pytest.raises(ValueError, match=message):
         parse({"devices": [entry]}, "peaks.yaml")

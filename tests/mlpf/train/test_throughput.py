@@ -1,5 +1,6 @@
 """The throughput arithmetic with a fake clock: warm-up exclusion, windows, real vs padded counts, and
 the score's confidence interval, first-window ratio and padding fraction from the windows."""
+
 from __future__ import annotations
 
 import math
@@ -8,7 +9,14 @@ import pytest
 
 from hepbench.core.stats import stats
 from hepbench.mlpf.train.throughput import (
-    NonFiniteLoss, Plan, StepOutcome, TrainingTimer, first_window_ratio, real_element_fraction, score_interval, stability,
+    NonFiniteLoss,
+    Plan,
+    StepOutcome,
+    TrainingTimer,
+    first_window_ratio,
+    real_element_fraction,
+    score_interval,
+    stability,
     totals,
 )
 
@@ -27,8 +35,9 @@ def make_step(clock: FakeClock, durations, losses=None, events=2, real=700, padd
 
     def step(batch) -> StepOutcome:
         clock.now += next(durations)
-        return StepOutcome(loss=next(losses, 1.0), events=events, real_elements=real, padded_elements=padded,
-                           flops=flops)
+        return StepOutcome(
+            loss=next(losses, 1.0), events=events, real_elements=real, padded_elements=padded, flops=flops
+        )
 
     return step
 
@@ -108,7 +117,9 @@ T975_2, T975_4 = 4.302653, 2.776445  # Student t quantiles (0.975; 2 and 4 degre
 def windows_of(durations_per_window, steps=3, **kw):
     """One copy's window entries from a fake clock: each window's steps take equal shares of its time."""
     durations = [d / steps for d in durations_per_window for _ in range(steps)]
-    timer = run(Plan(warmup_steps=1, windows=len(durations_per_window), steps_per_window=steps), [30.0] + durations, **kw)
+    timer = run(
+        Plan(warmup_steps=1, windows=len(durations_per_window), steps_per_window=steps), [30.0] + durations, **kw
+    )
     return [w.to_dict() for w in timer.windows]
 
 
@@ -191,7 +202,9 @@ def test_windows_of_larger_events_that_take_longer_in_proportion_are_no_deviatio
     ci = score_interval([windows])
     assert ci["half_width"] == pytest.approx(0.0, abs=1e-12) and ci["low"] == pytest.approx(6 / 4.0)
     assert first_window_ratio([windows]) == pytest.approx(1.0)
-    assert stability([windows])["window_cv_percent"] == pytest.approx(100 * math.sqrt(1 / 3) / (5 / 3))  # events/s do differ
+    assert stability([windows])["window_cv_percent"] == pytest.approx(
+        100 * math.sqrt(1 / 3) / (5 / 3)
+    )  # events/s do differ
 
 
 def test_the_work_rate_sets_the_relative_error_and_events_the_centre():

@@ -2,6 +2,7 @@
 build, and its report says which runtime drove them; a CPU engine's backend block has no runtime.
 Stand-in GPUs (torch's queries patched) in a child process on the torch backend
 (tests/mlpf/train/torch_devices_check.py): Keras picks its backend once per process."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -13,24 +14,33 @@ import pytest
 
 from tests.worker_results import run_workers
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
-                                reason="PyTorch is the torch extra: pip install 'hepbench[torch]'")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("torch") is None, reason="PyTorch is the torch extra: pip install 'hepbench[torch]'"
+)
 ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
 def found():
     env = {k: v for k, v in os.environ.items() if k not in ("LOCAL_RANK", "SLURM_LOCALID")}
-    r, results = run_workers([sys.executable, "-m", "tests.mlpf.train.torch_devices_check"], cwd=ROOT,
-                             env={**env, "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=300)
+    r, results = run_workers(
+        [sys.executable, "-m", "tests.mlpf.train.torch_devices_check"],
+        cwd=ROOT,
+        env={**env, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-4000:]
     return results["torch_devices"]
 
 
 def test_an_intel_gpu_is_torch_s_xpu_device_and_its_runtime_level_zero(found):
     xpu = found["xpu"]
-    assert xpu["single"] == {"device": "xpu:0", "devices": [{"type": "gpu", "name": "stand-in xpu:0"}], "peak": 123,
-                             "backend": {"gpu_runtime": "level_zero", "gpu_runtime_version": "1.6.32224"}}
+    assert xpu["single"] == {
+        "device": "xpu:0",
+        "devices": [{"type": "gpu", "name": "stand-in xpu:0"}],
+        "peak": 123,
+        "backend": {"gpu_runtime": "level_zero", "gpu_runtime_version": "1.6.32224"},
+    }
     assert xpu["ddp"]["device"] == "xpu:1" and xpu["set_device"] == [1]  # local rank 3 of 2 GPUs
 
 

@@ -9,6 +9,7 @@ run in a child process on the torch backend (`python -m tests.mlpf.train.test_to
 reports one JSON object, a result per scenario, in a file: tests/worker_results.py) and the tests here
 check what they report.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -21,8 +22,9 @@ import pytest
 
 from tests.worker_results import report, run_workers
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
-                                reason="PyTorch is the torch extra: pip install 'hepbench[torch]'")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("torch") is None, reason="PyTorch is the torch extra: pip install 'hepbench[torch]'"
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 ENV = {**os.environ, "KERAS_BACKEND": "torch", "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -31,8 +33,12 @@ LENGTH = 16
 
 
 def run_scenarios(*names: str, env: dict | None = None, timeout: int = 600) -> dict:
-    r, found = run_workers([sys.executable, "-m", "tests.mlpf.train.test_torch_engine", *names], cwd=ROOT,
-                           env={**ENV, **(env or {})}, timeout=timeout)
+    r, found = run_workers(
+        [sys.executable, "-m", "tests.mlpf.train.test_torch_engine", *names],
+        cwd=ROOT,
+        env={**ENV, **(env or {})},
+        timeout=timeout,
+    )
     assert r.returncode == 0, r.stderr[-4000:]
     return found["scenarios"]
 
@@ -55,8 +61,10 @@ def test_the_native_module_is_the_keras_model(results):
 
 def test_a_module_that_differs_from_the_keras_model_is_refused(results):
     refusals = results["module"][0]["refusals"]
-    assert refusals["renamed"] == ("the torch module and the Keras model differ: only in Keras "
-                                   "['pfnet_dense/cg_id_0/msg_0/theta2'], only here ['pfnet_dense/cg_id_0/msg_0/theta']")
+    assert refusals["renamed"] == (
+        "the torch module and the Keras model differ: only in Keras "
+        "['pfnet_dense/cg_id_0/msg_0/theta2'], only here ['pfnet_dense/cg_id_0/msg_0/theta']"
+    )
     assert refusals["reshaped"] == "pfnet_dense/cg_id_0/msg_0/theta: shape (14, 16) here, (14, 17) in Keras"
 
 
@@ -91,8 +99,13 @@ def test_the_train_step_is_the_plain_gradient_step(results):
 
 def test_the_engine_says_what_ran(results):
     r = results["steps"]
-    assert r["backend"] == {"name": "torch", "version": r["software"]["torch"], "keras": r["software"]["keras"],
-                            "compile": "eager", "model": "torch.nn"}
+    assert r["backend"] == {
+        "name": "torch",
+        "version": r["software"]["torch"],
+        "keras": r["software"]["keras"],
+        "compile": "eager",
+        "model": "torch.nn",
+    }
     assert set(r["software"]) == {"torch", "keras", "cuda", "cudnn"}
     assert r["devices"] == [{"type": "cpu", "name": r["devices"][0]["name"]}]
     assert r["peak_device_memory"] is None  # a CPU run
@@ -114,15 +127,20 @@ def test_the_state_round_trips(results):
     # exactly where the first one was, dropout masks included.
     assert r["resumed_loss"] == r["continued_loss"]
     assert r["max_difference_after"] == 0.0
-    assert r["too_few"] == (f"holds {r['count'] - 1} arrays, the engine's state {r['count']} ({r['count'] - 1} "
-                            f"model and optimizer variables, 1 random generator state(s))")
+    assert r["too_few"] == (
+        f"holds {r['count'] - 1} arrays, the engine's state {r['count']} ({r['count'] - 1} "
+        f"model and optimizer variables, 1 random generator state(s))"
+    )
     assert r["wrong_shape"].startswith("variable 0 (pfnet_dense/") and "shape (1,)" in r["wrong_shape"]
 
 
-@pytest.mark.parametrize("precision, compute, optimizer", [
-    ("bf16", "torch.bfloat16", "Adam"),
-    ("fp16", "torch.float16", "LossScale"),  # dynamic loss scaling, as on TensorFlow
-])
+@pytest.mark.parametrize(
+    "precision, compute, optimizer",
+    [
+        ("bf16", "torch.bfloat16", "Adam"),
+        ("fp16", "torch.float16", "LossScale"),  # dynamic loss scaling, as on TensorFlow
+    ],
+)
 def test_mixed_precision_trains(results, precision, compute, optimizer):
     r = results["precision"][precision]
     assert r["compute_dtype"] == compute and r["optimizer"] == optimizer
@@ -140,8 +158,9 @@ def test_wrong_engines_are_refused(results):
     assert r["device"] == "device must be cpu, gpu or None, not 'tpu'"
     assert r["threads"] == "threads must be >= 1, not 0"
     assert r["ddp_without_group"].startswith("the ddp engine needs an initialised torch.distributed process group")
-    assert r["compile_backend"].startswith("train.compile_backend='no-such-backend' is not a torch.compile backend "
-                                           "of this PyTorch; it has aot_eager, ")
+    assert r["compile_backend"].startswith(
+        "train.compile_backend='no-such-backend' is not a torch.compile backend of this PyTorch; it has aot_eager, "
+    )
     assert "inductor" in r["compile_backend"]
     if r["gpu"] != "a GPU is present":  # where there is one, the refusal cannot be seen (CI has none)
         assert r["gpu"].startswith("PyTorch sees no GPU")
@@ -174,8 +193,12 @@ def test_two_ddp_ranks_equal_one_process_on_the_combined_batch(compile_backend):
     # Eager, and compiled (each rank's step and the single process's compiled by aot_eager).
     torchrun = Path(sys.executable).parent / "torchrun"
     extra = [compile_backend] if compile_backend else []
-    r, found = run_workers([torchrun, "--standalone", "--nproc-per-node", "2", "-m", "tests.mlpf.train.ddp_check",
-                            *extra], cwd=ROOT, env=ENV, timeout=600)
+    r, found = run_workers(
+        [torchrun, "--standalone", "--nproc-per-node", "2", "-m", "tests.mlpf.train.ddp_check", *extra],
+        cwd=ROOT,
+        env=ENV,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr[-4000:]
     assert sorted(found) == ["rank-0", "rank-1"]
     for rank, out in enumerate(found.values()):
@@ -194,8 +217,18 @@ def test_two_ddp_ranks_equal_one_process_on_the_combined_batch(compile_backend):
 def _small(**changes):
     from hepbench.mlpf.config import ModelConfig
 
-    return ModelConfig(**{"bin_size": 16, "distance_dim": 8, "ffn_dist_hidden_dim": 8, "output_dim": 16,
-                          "decoder_hidden_dim": 16, "num_graph_layers_id": 1, "num_graph_layers_reg": 1, **changes})
+    return ModelConfig(
+        **{
+            "bin_size": 16,
+            "distance_dim": 8,
+            "ffn_dist_hidden_dim": 8,
+            "output_dim": 16,
+            "decoder_hidden_dim": 16,
+            "num_graph_layers_id": 1,
+            "num_graph_layers_reg": 1,
+            **changes,
+        }
+    )
 
 
 def _cfg(**changes):
@@ -228,8 +261,13 @@ def _max_difference(a, b) -> float:
 def _max_relative(a, b) -> float:
     import numpy as np
 
-    return max(float(np.max(np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64))) /
-                     max(float(np.max(np.abs(np.asarray(y, np.float64)))), 1e-30)) for x, y in zip(a, b))
+    return max(
+        float(
+            np.max(np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64)))
+            / max(float(np.max(np.abs(np.asarray(y, np.float64)))), 1e-30)
+        )
+        for x, y in zip(a, b)
+    )
 
 
 def _weights(engine) -> list:
@@ -243,15 +281,24 @@ def _changed(before, engine) -> int:
 
 
 def _parts(result) -> list[dict]:
-    return [{"events": p.events, "padded_length": p.padded_length, "real_elements": p.real_elements} for p in result.parts]
+    return [
+        {"events": p.events, "padded_length": p.padded_length, "real_elements": p.real_elements} for p in result.parts
+    ]
 
 
 MODULE_VARIANTS = {  # name: ModelConfig changes to the small model
     "default": {},
     "deeper": {"num_graph_layers_id": 2, "num_graph_layers_reg": 2, "num_node_messages": 2},
     "additive": {"node_update_mode": "additive", "num_graph_layers_id": 2},
-    "bare": {"skip_connection": False, "regression_use_classification": False, "decoder_layernorm": False,
-             "normalize_degrees": False, "clip_value_low": 0.1, "ffn_dist_num_layers": 0, "activation": "gelu"},
+    "bare": {
+        "skip_connection": False,
+        "regression_use_classification": False,
+        "decoder_layernorm": False,
+        "normalize_degrees": False,
+        "clip_value_low": 0.1,
+        "ffn_dist_num_layers": 0,
+        "activation": "gelu",
+    },
     "no graph layers": {"num_graph_layers_id": 0, "num_graph_layers_reg": 0, "activation": "swish"},
 }
 
@@ -282,12 +329,18 @@ def scenario_module() -> list[dict]:
             loss = torch_model.mlpf_losses(X, y, native(X, training=True), weights)["loss"]
             loss.backward()
             grads = {torch_model.keras_path(n): p.grad.numpy() for n, p in native.named_parameters()}
-            out.append({"name": f"{name} {precision}", "missing": sorted(set(keras_grads) ^ set(grads)),
-                        "parameters": list(torch_model.parameter_counts(native)),
-                        "keras_parameters": list(parameter_counts(keras_model)),
-                        "loss_difference": abs(float(loss) - float(keras_loss)),
-                        "max_gradient_difference": max(float(np.max(np.abs(keras_grads[k] - grads[k])))
-                                                       for k in grads if k in keras_grads)})
+            out.append(
+                {
+                    "name": f"{name} {precision}",
+                    "missing": sorted(set(keras_grads) ^ set(grads)),
+                    "parameters": list(torch_model.parameter_counts(native)),
+                    "keras_parameters": list(parameter_counts(keras_model)),
+                    "loss_difference": abs(float(loss) - float(keras_loss)),
+                    "max_gradient_difference": max(
+                        float(np.max(np.abs(keras_grads[k] - grads[k]))) for k in grads if k in keras_grads
+                    ),
+                }
+            )
     refusals, theta = {}, "pfnet_dense/cg_id_0/msg_0/theta"
     values = torch_model.initial_weights(_small(), 5)
     renamed, reshaped = dict(values), {**values, theta: np.zeros((14, 17), np.float32)}
@@ -326,9 +379,12 @@ def scenario_optimizer() -> dict:
         ours = Adam(params, cfg)
         for step in grads:
             ours.apply([torch.from_numpy(g) for g in step])
-        out[name] = {"max_relative_difference": _max_relative([p.numpy() for p in params],
-                                                              [keras.ops.convert_to_numpy(v.value) for v in variables]),
-                     "moved": _max_difference([p.numpy() for p in params], initial) > 0.1}
+        out[name] = {
+            "max_relative_difference": _max_relative(
+                [p.numpy() for p in params], [keras.ops.convert_to_numpy(v.value) for v in variables]
+            ),
+            "moved": _max_difference([p.numpy() for p in params], initial) > 0.1,
+        }
     # The loss scale: steps finite, inf, finite, finite, finite; growth after 3 finite steps.
     cfg = _cfg(learning_rate=0.1, precision="fp16")
     sequence = [grads[0], [np.full(s, np.inf, np.float32) for s in shapes], grads[1], grads[2], grads[3]]
@@ -348,9 +404,14 @@ def scenario_optimizer() -> dict:
         scales.append(ours.scale)
         if i == 1:
             skipped = all(torch.equal(a, p) for a, p in zip(before, params)) and ours.iterations == 1
-    out["loss_scale"] = {"scales": scales, "keras_scales": keras_scales, "skipped_unchanged": skipped,
-                         "max_relative_difference": _max_relative([p.numpy() for p in params],
-                                                                  [keras.ops.convert_to_numpy(v.value) for v in variables])}
+    out["loss_scale"] = {
+        "scales": scales,
+        "keras_scales": keras_scales,
+        "skipped_unchanged": skipped,
+        "max_relative_difference": _max_relative(
+            [p.numpy() for p in params], [keras.ops.convert_to_numpy(v.value) for v in variables]
+        ),
+    }
     return out
 
 
@@ -380,12 +441,19 @@ def scenario_steps() -> dict:
     results = [engine.train_step(b) for _ in range(3)]
     first = results[0]
     return {
-        "losses": [r.loss for r in results], "plain_losses": plain,
+        "losses": [r.loss for r in results],
+        "plain_losses": plain,
         "max_weight_difference": _max_difference(_weights(engine), [p.detach() for p in model.parameters()]),
-        "changed": _changed(initial, engine), "trainable": len(initial),
-        "parts": _parts(first), "events": first.events, "real_elements": first.real_elements,
-        "padded_elements": first.padded_elements, "loss_is_float": type(first.loss) is float,
-        "backend": engine.backend(), "software": engine.software(), "devices": engine.devices(),
+        "changed": _changed(initial, engine),
+        "trainable": len(initial),
+        "parts": _parts(first),
+        "events": first.events,
+        "real_elements": first.real_elements,
+        "padded_elements": first.padded_elements,
+        "loss_is_float": type(first.loss) is float,
+        "backend": engine.backend(),
+        "software": engine.software(),
+        "devices": engine.devices(),
         "peak_device_memory": engine.peak_device_memory(),
     }
 
@@ -401,8 +469,12 @@ def scenario_eval() -> dict:
     with torch.no_grad():
         X, y = torch.from_numpy(b["X"]), torch.from_numpy(b["y"])
         expected = mlpf_losses(X, y, engine.model(X, training=False), _cfg().loss_weights)["loss"]
-    return {"loss": result.loss, "expected": float(expected), "parts": _parts(result),
-            "state_unchanged": _max_difference(before, engine.state()) == 0.0}
+    return {
+        "loss": result.loss,
+        "expected": float(expected),
+        "parts": _parts(result),
+        "state_unchanged": _max_difference(before, engine.state()) == 0.0,
+    }
 
 
 def scenario_state() -> dict:
@@ -423,11 +495,16 @@ def scenario_state() -> dict:
             second.load_state(arrays)
         except ValueError as e:
             errors[name] = str(e)
-    return {"count": len(saved), "model_variables": len(first.model.keras_named_tensors()),
-            "optimizer_variables": len(first.optimizer.state_names()),
-            "first_optimizer_variable": first.optimizer.state_names()[0],
-            "continued_loss": continued, "resumed_loss": resumed,
-            "max_difference_after": _max_difference(first.state(), second.state()), **errors}
+    return {
+        "count": len(saved),
+        "model_variables": len(first.model.keras_named_tensors()),
+        "optimizer_variables": len(first.optimizer.state_names()),
+        "first_optimizer_variable": first.optimizer.state_names()[0],
+        "continued_loss": continued,
+        "resumed_loss": resumed,
+        "max_difference_after": _max_difference(first.state(), second.state()),
+        **errors,
+    }
 
 
 def scenario_precision() -> dict:
@@ -436,9 +513,14 @@ def scenario_precision() -> dict:
         engine = _engine(precision=precision)
         initial = _weights(engine)
         losses = [engine.train_step(b).loss for _ in range(4)]
-        out[precision] = {"compute_dtype": str(engine.model.compute_dtype), "optimizer": type(engine.optimizer).__name__,
-                          "losses": losses, "eval_loss": engine.eval_step(b).loss,
-                          "changed": _changed(initial, engine), "trainable": len(initial)}
+        out[precision] = {
+            "compute_dtype": str(engine.model.compute_dtype),
+            "optimizer": type(engine.optimizer).__name__,
+            "losses": losses,
+            "eval_loss": engine.eval_step(b).loss,
+            "changed": _changed(initial, engine),
+            "trainable": len(initial),
+        }
     return out
 
 
@@ -450,8 +532,12 @@ def scenario_refusals() -> dict:
     from hepbench.mlpf.engines.torch import TorchEngine
 
     out = {}
-    for name, kwargs in (("mirrored", {"kind": "mirrored"}), ("replicas", {"replicas": 2}),
-                         ("device", {"device": "tpu"}), ("threads", {"threads": 0})):
+    for name, kwargs in (
+        ("mirrored", {"kind": "mirrored"}),
+        ("replicas", {"replicas": 2}),
+        ("device", {"device": "tpu"}),
+        ("threads", {"threads": 0}),
+    ):
         try:
             TorchEngine(**kwargs)
         except ValueError as e:
@@ -501,19 +587,31 @@ def scenario_compile() -> dict:
     unchanged = _max_difference(before, engine.state()) == 0.0
     initial = _weights(engine)
     losses = [engine.train_step(b).loss for _ in range(2)]
-    out = {"backend": engine.backend(), "graphs": explained.graph_count, "graph_breaks": explained.graph_break_count,
-           "break_reasons": [str(r) for r in explained.break_reasons], "state_unchanged_by_tracing": unchanged,
-           "losses": losses, "eager_losses": eager_losses, "eval_loss": engine.eval_step(b).loss,
-           "eager_eval_loss": eager_eval, "changed": _changed(initial, engine), "trainable": len(initial)}
+    out = {
+        "backend": engine.backend(),
+        "graphs": explained.graph_count,
+        "graph_breaks": explained.graph_break_count,
+        "break_reasons": [str(r) for r in explained.break_reasons],
+        "state_unchanged_by_tracing": unchanged,
+        "losses": losses,
+        "eager_losses": eager_losses,
+        "eval_loss": engine.eval_step(b).loss,
+        "eager_eval_loss": eager_eval,
+        "changed": _changed(initial, engine),
+        "trainable": len(initial),
+    }
     # Dropout in the compiled graph (its masks are drawn inside it).
     dropout = _engine(_small(dropout=0.2), compile=True, compile_backend="aot_eager")
     initial = _weights(dropout)
     dropout_losses = [dropout.train_step(b).loss for _ in range(2)]
-    return {**out, "dropout_losses_finite": all(math.isfinite(v) for v in dropout_losses),
-            "dropout_changed": _changed(initial, dropout)}
+    return {
+        **out,
+        "dropout_losses_finite": all(math.isfinite(v) for v in dropout_losses),
+        "dropout_changed": _changed(initial, dropout),
+    }
 
 
-SCENARIOS = {name[len("scenario_"):]: f for name, f in dict(globals()).items() if name.startswith("scenario_")}
+SCENARIOS = {name[len("scenario_") :]: f for name, f in dict(globals()).items() if name.startswith("scenario_")}
 
 
 def main(names: list[str]) -> None:

@@ -1,6 +1,7 @@
 """Model FLOPs utilisation from the report's entries: a GPU's datasheet peak at the precision that
 ran, times its devices; a CPU copy's measured ceiling; a run's sum over its copies; null with the
 reason where a peak is unknown or nothing was achieved."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,15 +14,22 @@ def gpu(name: str, index: int = 0) -> dict:
 
 
 def cpu_copy(flops: float | None = 2e9, ceiling: float | None = 10e9) -> dict:
-    return {"device": {"type": "cpu", "name": "AMD EPYC", "index": None},
-            "ceiling": {"precision": "fp32", "flops_per_second": ceiling} if ceiling else None,
-            "train": {"flops_per_second": flops} if flops else None}
+    return {
+        "device": {"type": "cpu", "name": "AMD EPYC", "index": None},
+        "ceiling": {"precision": "fp32", "flops_per_second": ceiling} if ceiling else None,
+        "train": {"flops_per_second": flops} if flops else None,
+    }
 
 
-@pytest.mark.parametrize("precision, fp32_matmul, ran, tflops", [
-    ("fp32", "highest", "fp32", 51.0), ("fp32", "tf32", "tf32", 378.0), ("bf16", "highest", "bf16", 756.0),
-    ("fp16", "tf32", "fp16", 756.0),  # TF32 concerns float32 products only
-])
+@pytest.mark.parametrize(
+    "precision, fp32_matmul, ran, tflops",
+    [
+        ("fp32", "highest", "fp32", 51.0),
+        ("fp32", "tf32", "tf32", 378.0),
+        ("bf16", "highest", "bf16", 756.0),
+        ("fp16", "tf32", "fp16", 756.0),  # TF32 concerns float32 products only
+    ],
+)
 def test_a_gpu_counts_at_the_precision_that_ran(precision, fp32_matmul, ran, tflops):
     peak = copy_peak({"device": gpu("NVIDIA H100 PCIe")}, precision, fp32_matmul, environ={})
     assert (peak.precision, peak.flops_per_second, peak.devices) == (ran, pytest.approx(tflops * 1e12), 1)
@@ -46,8 +54,11 @@ def test_a_copy_over_different_gpus_names_every_entry_once():
     entry = {"device": replicas[0], "replica_devices": replicas}
     peak = copy_peak(entry, "fp32", "highest", environ={})
     assert (peak.flops_per_second, peak.devices) == (pytest.approx((2 * 51 + 67) * 1e12), 3)
-    assert (peak.precision, peak.table_entry, peak.source) == ("fp32", "H100; H100 PCIe",
-                                                               "https://www.nvidia.com/en-us/data-center/h100/")
+    assert (peak.precision, peak.table_entry, peak.source) == (
+        "fp32",
+        "H100; H100 PCIe",
+        "https://www.nvidia.com/en-us/data-center/h100/",
+    )
 
 
 def test_an_unknown_gpu_has_no_value_and_says_why():

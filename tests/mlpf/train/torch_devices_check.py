@@ -4,6 +4,7 @@ stand-in Intel GPU (torch.xpu's queries patched to answer as two XPU devices), a
 (tests/worker_results.py) per scenario the device the engine chose, the device names, the runtime
 in its backend block and its peak memory, for a single copy and for DDP local rank 3.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,12 @@ RUNTIME_KEYS = ("gpu_runtime", "gpu_runtime_version")
 def facts(engine) -> dict:
     device = engine._where()
     backend = engine.backend()
-    return {"device": str(device), "devices": engine.devices(), "peak": engine.peak_device_memory(),
-            "backend": {k: backend[k] for k in RUNTIME_KEYS if k in backend}}
+    return {
+        "device": str(device),
+        "devices": engine.devices(),
+        "peak": engine.peak_device_memory(),
+        "backend": {k: backend[k] for k in RUNTIME_KEYS if k in backend},
+    }
 
 
 def on_stand_in(kind: str) -> dict:
@@ -41,8 +46,11 @@ def on_stand_in(kind: str) -> dict:
         patch(mock.patch.object(gpus, "get_device_name", side_effect=lambda d: f"stand-in {d}"))
         patch(mock.patch.object(gpus, "max_memory_allocated", return_value=123))
         if kind == "xpu":
-            patch(mock.patch.object(gpus, "get_device_properties",
-                                    return_value=SimpleNamespace(driver_version="1.6.32224")))
+            patch(
+                mock.patch.object(
+                    gpus, "get_device_properties", return_value=SimpleNamespace(driver_version="1.6.32224")
+                )
+            )
         else:
             patch(mock.patch.object(torch.version, "hip", "6.2.41133"))
         single = facts(TorchEngine(device="gpu"))

@@ -4,12 +4,13 @@
 own random stream derived from (seed, process, file index), so files are byte-identical whatever
 the number of parallel jobs, and any one file can be regenerated alone.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 

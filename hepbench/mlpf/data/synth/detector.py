@@ -8,6 +8,7 @@ Targets follow the reference rules: a track's target is the particle that made i
 target sums the particles in it that left no track, takes its class from the most energetic one
 and drops neutral hadrons below 9 GeV. ycand imitates rule-based particle flow.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -120,7 +121,9 @@ def simulate(rng: np.random.Generator, p: ph.Particles) -> Event:
     eta_out = np.arcsinh(z_hit / radius)
 
     # --- tracks
-    has_track = charged & (np.abs(p.eta) < TRACKER_ETA) & (rng.random(len(p)) < _track_efficiency(p.pt, p.eta, p.species))
+    has_track = (
+        charged & (np.abs(p.eta) < TRACKER_ETA) & (rng.random(len(p)) < _track_efficiency(p.pt, p.eta, p.species))
+    )
     t = np.flatnonzero(has_track)
     t_pt, t_eta = p.pt[t], p.eta[t]
     rel = np.where(np.abs(t_eta) < 1.5, 0.006 + 2e-4 * t_pt, 0.012 + 4e-4 * t_pt)
@@ -238,6 +241,10 @@ def _track_candidates(rng, species, charge, pt, eta, phi):
     cls = np.full(len(species), int(ParticleClass.CHARGED_HADRON))
     cls[(species == ph.ELECTRON) & (rng.random(len(species)) < 0.9)] = ParticleClass.ELECTRON
     cls[(species == ph.MUON) & (rng.random(len(species)) < 0.95)] = ParticleClass.MUON
-    mass = np.select([cls == ParticleClass.ELECTRON, cls == ParticleClass.MUON], [ph.MASS[ph.ELECTRON], ph.MASS[ph.MUON]], ph.MASS[ph.PI])
+    mass = np.select(
+        [cls == ParticleClass.ELECTRON, cls == ParticleClass.MUON],
+        [ph.MASS[ph.ELECTRON], ph.MASS[ph.MUON]],
+        ph.MASS[ph.PI],
+    )
     energy = np.hypot(pt * np.cosh(eta), mass)
     return _y_rows(cls, charge, pt, eta, phi, energy)

@@ -6,10 +6,11 @@ with a leading-particle momentum spectrum and limited transverse momentum, and e
 interaction adds a negative-binomial number of soft particles with a Tsallis pT spectrum,
 flat in pseudorapidity. Output: flat arrays, one entry per final-state particle.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -58,7 +59,7 @@ class Particles:
     vz: np.ndarray  # production vertex z / m
 
     @staticmethod
-    def concat(parts: list["Particles"]) -> "Particles":
+    def concat(parts: list[Particles]) -> Particles:
         return Particles(*(np.concatenate([getattr(p, f) for p in parts]) for f in Particles.__dataclass_fields__))
 
     def __len__(self) -> int:
@@ -73,7 +74,7 @@ def wrap_phi(phi: np.ndarray) -> np.ndarray:
     return (phi + np.pi) % (2 * np.pi) - np.pi
 
 
-@lru_cache(maxsize=None)
+@cache
 def _tsallis_table(temperature: float = 0.14, n: float = 6.6, m: float = 0.14):
     """Inverse-CDF table of the Tsallis spectrum dN/dpT ∝ pT (1 + (mT - m)/(nT))^-n."""
     pt = np.concatenate([np.linspace(0.0, 5.0, 2001)[1:], np.geomspace(5.0, 200.0, 400)[1:]])
@@ -114,6 +115,7 @@ def pileup(rng: np.random.Generator, mean: float = MEAN_PILEUP, extra_vertices: 
 
 # ---- four-vectors (E, px, py, pz) for the hard process ----------------------------------------
 
+
 def four_vector(pt: float, y: float, phi: float, m: float) -> np.ndarray:
     mt = np.hypot(pt, m)
     return np.array([mt * np.cosh(y), pt * np.cos(phi), pt * np.sin(phi), mt * np.sinh(y)])
@@ -147,6 +149,7 @@ def _kinematics(v: np.ndarray) -> tuple[float, float, float]:
 
 
 # ---- partons to particles ---------------------------------------------------------------------
+
 
 def fragment(rng: np.random.Generator, parton: np.ndarray, vz: float, heavy: bool = False) -> Particles:
     """Fragment a parton into collinear hadrons with a leading-particle spectrum."""

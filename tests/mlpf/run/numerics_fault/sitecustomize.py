@@ -8,6 +8,7 @@ wrapped to return every loss term times $HEPBENCH_TEST_FAULT (1.01: the loss and
 off), as a device whose kernels or compiler compute wrongly would. The host reference computes
 through the engine module's own loss, which stays correct.
 """
+
 from __future__ import annotations
 
 import importlib.abc
