@@ -61,6 +61,7 @@ def test_file_and_overrides(tmp_path):
         # train.epochs was validated and never read: a file that still sets it is told so.
         ("train:\n  epochs: 10\n", r"c\.yaml: train: unknown key\(s\) \['epochs'\]"),
         ("data:\n  bin_size: 640\n", r"c\.yaml: data: unknown key\(s\) \['bin_size'\]"),
+        ("bench:\n  ceiling_seconds: -1\n", r"ceiling_seconds must be between 0 \(not measured\) and 600, not -1"),
     ],
 )
 def test_bad_files(tmp_path, text, pattern):
