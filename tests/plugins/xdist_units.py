@@ -14,22 +14,23 @@ from __future__ import annotations
 from collections import OrderedDict
 
 SHARED = ("tests/container/image/",)
-# Longest first, from the module durations of CI runs on 2 cores (3 and 7 December 2026; the image
-# package's figure with its deps layer rebuilt): a stale entry costs only balance, never a test.
+# Longest first, from the module durations of CI's warm run on 2 cores (7 December 2026, with the
+# JAX compilation cache; docs/development.md): a stale entry costs only balance, never a test.
 LONG = (
-    "tests/container/image/",  # 722-935 s (+75 s, issue 33): the image build, the SIF, 12 container runs
-    "tests/mlpf/train/test_parity.py",  # 328 s: four engine processes at once (PyTorch compiled by Inductor)
-    "tests/hpo/test_search.py",  # 140-386 s
-    "tests/benchmarks/test_gpu_check.py",  # 133 s: the check on two stacks
-    "tests/mlpf/run/test_run.py",  # 120-212 s
-    "tests/mlpf/run/test_backends.py",  # 118-205 s
-    "tests/mlpf/run/test_horovod.py",  # 109-198 s
-    "tests/mlpf/train/test_torch_engine.py",  # 97 s
-    "tests/test_node_stack.py",  # 94 s: parity and DDP on the GPU machine's stack
-    "tests/mlpf/model/test_model.py",  # 83-142 s
-    "tests/mlpf/train/test_distributed.py",  # 85-100 s
-    "tests/examples/test_slurm_examples.py",  # 76-104 s
-    "tests/mlpf/run/test_multihost.py",  # 62-102 s
+    "tests/container/image/",  # 691 s (1,038 s with its deps stage rebuilt): the build, the SIF, 12 runs
+    # 94 s, but 250 s where Inductor compiles for a clone in a new folder: early, so it never ends late
+    "tests/mlpf/train/test_parity.py",
+    "tests/hpo/test_search.py",  # 134 s: Ray Tune searches
+    "tests/mlpf/run/test_run.py",  # 112 s
+    "tests/mlpf/run/test_horovod.py",  # 109 s
+    "tests/benchmarks/test_gpu_check.py",  # 95 s: the check on two stacks (300 s where it makes them)
+    "tests/mlpf/model/test_model.py",  # 94 s
+    "tests/test_node_stack.py",  # 84 s: parity and DDP on two stacks
+    "tests/mlpf/train/test_torch_engine.py",  # 82 s
+    "tests/mlpf/run/test_multihost.py",  # 70 s
+    "tests/mlpf/train/test_distributed.py",  # 65 s
+    "tests/examples/test_slurm_examples.py",  # 59 s
+    "tests/mlpf/run/test_backends.py",  # 52 s
 )
 
 
