@@ -5,20 +5,18 @@ benchmark runs (tests/mlpf/run, tests/hpo, tests/examples) take seconds."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.caches import CACHES
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # XLA's compiled programs, kept between test sessions like the suite's other caches
 # (docs/development.md, "Caches"): without it every JAX process of the suite (the runs, the parity and
 # node-stack checks) compiles the same steps again, two thirds of a tiny JAX run's CPU time. Every
 # process the tests start inherits it; the key covers the program, jax/jaxlib and the XLA flags.
-os.environ.setdefault(
-    "JAX_COMPILATION_CACHE_DIR",
-    str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hepbench" / "jax-compile"),
-)
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(CACHES / "jax-compile"))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")  # the tiny model's steps too
 # Idle OpenMP threads (PyTorch's, oneDNN's) sleep instead of spinning: on CI's two cores the tests'
 # processes outnumber the CPUs, and a spinning thread takes the time another process's work needs

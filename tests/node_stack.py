@@ -30,8 +30,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.caches import CACHES
+
 ROOT = Path(__file__).resolve().parents[1]
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hepbench" / "node-stack"
+CACHE = CACHES / "node-stack"
 WHEELS_CACHE = CACHE.parent / "gpu-check"
 WHEELS_SCRIPT = ROOT / "benchmarks" / "gpu_check_wheels.sh"
 

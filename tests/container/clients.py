@@ -19,6 +19,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.caches import CACHES
 from tests.node_stack import _only_one, key
 from tests.shared_folder import SHARED, need_shared
 
@@ -27,7 +28,7 @@ HEPSCORE_DIR = ROOT / "hepscore"
 MODES = ("docker", "singularity")
 # Deprecation warning of hep-score 2 for the top key of hep-score 1.5's files.
 DEPRECATED_KEY = "Deprecated 'hepscore_benchmark' key"
-SUITE_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hepbench" / "bmk-suite"
+SUITE_CACHE = CACHES / "bmk-suite"
 
 
 @dataclass(frozen=True)
